@@ -1,0 +1,136 @@
+//! Commands inside a guest through its QEMU guest agent: no network, no SSH.
+//!
+//! `guest-exec` only returns output once the command has ended, so to stream it the
+//! command writes stdout and stderr to files in the guest, which are read while it runs.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use qapi::qga;
+
+use crate::qmp::{Channel, QmpError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot reach the guest agent: {0}")]
+    Unreachable(String),
+    #[error("guest agent: {0}")]
+    Agent(#[from] QmpError),
+    #[error("writing output: {0}")]
+    Output(std::io::Error),
+}
+
+/// How a command ended, in shell terms.
+pub fn exit_code(status: &qga::GuestExecStatus) -> i32 {
+    match (status.exitcode, status.signal) {
+        (Some(code), _) => code as i32,
+        (None, Some(sig)) => 128 + sig as i32,
+        (None, None) => 1,
+    }
+}
+
+/// Runs `argv` in the guest, streaming its stdout and stderr; returns its exit code.
+pub async fn exec(
+    socket: &Path,
+    argv: &[String],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<i32, AgentError> {
+    let mut ch = tokio::time::timeout(Duration::from_secs(10), Channel::agent(socket))
+        .await
+        .map_err(|_| AgentError::Unreachable("no answer within 10s".into()))?
+        .map_err(|e| AgentError::Unreachable(e.to_string()))?;
+    let base = format!("/tmp/vstage-exec-{}-{}", std::process::id(), crate::env::now_unix());
+    let mut arg = vec![
+        "-c".to_string(),
+        r#"exec "$@" >"$0.out" 2>"$0.err""#.to_string(),
+        base.clone(),
+    ];
+    arg.extend(argv.iter().cloned());
+    let started = ch
+        .execute(&qga::guest_exec {
+            path: "/bin/sh".into(),
+            arg: Some(arg),
+            env: None,
+            input_data: None,
+            capture_output: None,
+        })
+        .await?;
+
+    let mut stdout = Tail::new(format!("{base}.out"));
+    let mut stderr = Tail::new(format!("{base}.err"));
+    let code = loop {
+        let status = ch.execute(&qga::guest_exec_status { pid: started.pid }).await?;
+        // Read after the status: once exited, this last read drains everything.
+        stdout.pump(&mut ch, out).await?;
+        stderr.pump(&mut ch, err).await?;
+        if status.exited {
+            break exit_code(&status);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    stdout.close(&mut ch).await;
+    stderr.close(&mut ch).await;
+    let _ = ch
+        .execute(&qga::guest_exec {
+            path: "/bin/rm".into(),
+            arg: Some(vec!["-f".into(), format!("{base}.out"), format!("{base}.err")]),
+            env: None,
+            input_data: None,
+            capture_output: None,
+        })
+        .await;
+    Ok(code)
+}
+
+/// A guest file read from where the last read stopped.
+struct Tail {
+    path: String,
+    handle: Option<i64>,
+}
+
+impl Tail {
+    fn new(path: String) -> Tail {
+        Tail { path, handle: None }
+    }
+
+    async fn pump(&mut self, ch: &mut Channel, sink: &mut dyn Write) -> Result<(), AgentError> {
+        if self.handle.is_none() {
+            match ch
+                .execute(&qga::guest_file_open {
+                    path: self.path.clone(),
+                    mode: Some("r".into()),
+                })
+                .await
+            {
+                Ok(h) => self.handle = Some(h),
+                Err(QmpError::Command { .. }) => return Ok(()), // not created yet
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let handle = self.handle.expect("opened above");
+        loop {
+            let chunk = ch
+                .execute(&qga::guest_file_read {
+                    handle,
+                    count: Some(48 * 1024),
+                })
+                .await?;
+            if chunk.buf_b64.is_empty() {
+                break;
+            }
+            sink.write_all(&chunk.buf_b64).map_err(AgentError::Output)?;
+            if chunk.eof {
+                break;
+            }
+        }
+        sink.flush().map_err(AgentError::Output)
+    }
+
+    async fn close(&mut self, ch: &mut Channel) {
+        if let Some(handle) = self.handle.take() {
+            let _ = ch.execute(&qga::guest_file_close { handle }).await;
+        }
+    }
+}

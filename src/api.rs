@@ -1,0 +1,112 @@
+//! The supervisor's local API: JSON lines over `supervisor.sock` in the env dir.
+//!
+//! A client sends one request line; the supervisor answers with one or more event
+//! lines. `watch` replays the env's progress from the start, so a CLI that connects
+//! late (or again) sees the whole story.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use crate::driver::NodeState;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// Progress events until the env is ready or has failed.
+    Watch,
+    Status,
+    /// Tear the env down; `force` skips the graceful guest shutdown.
+    Down { force: bool },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    Progress { message: String },
+    Ready,
+    Failed { error: String },
+    Status(Status),
+    /// Teardown finished; the supervisor exits after sending this.
+    Down,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    Starting,
+    Ready,
+    Failed,
+    Stopping,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub phase: Phase,
+    pub supervisor_pid: u32,
+    pub nodes: Vec<NodeStatus>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub name: String,
+    #[serde(flatten)]
+    pub state: NodeState,
+    pub pid: Option<i32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the env's supervisor is not answering ({0})")]
+    Unreachable(std::io::Error),
+    #[error("the supervisor closed the connection")]
+    Closed,
+    #[error("the supervisor sent something unreadable: {0}")]
+    Garbled(serde_json::Error),
+}
+
+/// A connection that has sent its request and reads the events that answer it.
+pub struct Reply {
+    lines: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    _writer: tokio::net::unix::OwnedWriteHalf,
+}
+
+impl Reply {
+    pub async fn next(&mut self) -> Result<Event, ApiError> {
+        match self.lines.next_line().await {
+            Ok(Some(line)) => serde_json::from_str(&line).map_err(ApiError::Garbled),
+            Ok(None) => Err(ApiError::Closed),
+            Err(e) => Err(ApiError::Unreachable(e)),
+        }
+    }
+}
+
+pub async fn send(socket: &Path, request: &Request) -> Result<Reply, ApiError> {
+    let stream = UnixStream::connect(socket).await.map_err(ApiError::Unreachable)?;
+    let (r, mut w) = stream.into_split();
+    let mut line = serde_json::to_string(request).expect("requests serialise");
+    line.push('\n');
+    w.write_all(line.as_bytes()).await.map_err(ApiError::Unreachable)?;
+    Ok(Reply {
+        lines: BufReader::new(r).lines(),
+        _writer: w,
+    })
+}
+
+/// The env's status, or an error if its supervisor does not answer within `bound`.
+pub async fn status(socket: &Path, bound: Duration) -> Result<Status, ApiError> {
+    let ask = async {
+        let mut reply = send(socket, &Request::Status).await?;
+        match reply.next().await? {
+            Event::Status(s) => Ok(s),
+            _ => Err(ApiError::Closed),
+        }
+    };
+    tokio::time::timeout(bound, ask)
+        .await
+        .unwrap_or_else(|_| Err(ApiError::Unreachable(std::io::ErrorKind::TimedOut.into())))
+}

@@ -1,0 +1,119 @@
+//! Command-line flags (clap derive). Turning them into settings happens in `main.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  failure (an env did not come up, a guest did not answer, ...)
+  2  bad input: template errors (with file:line:column), flags, names
+  3  environment not found
+  vstage exec passes the command's own exit code through.
+
+State lives under $VSTAGE_HOME (default $XDG_STATE_HOME/vstage or ~/.local/state/vstage);
+images and probe results under $VSTAGE_CACHE (default $XDG_CACHE_HOME/vstage or ~/.cache/vstage).";
+
+#[derive(Parser, Debug)]
+#[command(name = "vstage", version, about = "Throwaway OpenStack-on-QEMU staging topologies from templates", after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Bring an environment up from a template and wait until every node is ready.
+    Up(UpArgs),
+    /// List environments.
+    Ls(OutputArgs),
+    /// Show one environment and its nodes.
+    Status {
+        env: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Run a command on the host with the env's hand-off variables, or in a node.
+    Exec {
+        env: String,
+        /// Run inside this node (through its guest agent) instead of on the host.
+        #[arg(long)]
+        node: Option<String>,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Tear an environment down: stop its guests and remove every trace.
+    Down {
+        env: String,
+        /// Skip the graceful guest shutdown.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the plan a template gives (nodes, addresses, MACs, files), without IO.
+    Plan(TemplateArgs),
+    /// Check this host: QEMU, images, and whether KVM really runs guests.
+    Doctor {
+        /// Probe KVM again instead of using the cached verdict.
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// Build and list guest images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Internal: the per-env supervisor process.
+    #[command(name = "__supervise", hide = true)]
+    Supervise { dir: PathBuf },
+}
+
+#[derive(Args, Debug)]
+pub struct TemplateArgs {
+    /// A template file, or the name of a built-in template (e.g. `tiny`).
+    #[arg(short, long, default_value = "tiny")]
+    pub template: String,
+    /// Override a template parameter (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub template: TemplateArgs,
+    /// Env name (default: template name plus the current git branch).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// On failure, leave the env running for inspection instead of rolling it back.
+    #[arg(long)]
+    pub keep_on_failure: bool,
+    /// Seconds each node may take to become ready (default: 60 with KVM, 180 with TCG).
+    #[arg(long, value_name = "SECS")]
+    pub ready_timeout: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct OutputArgs {
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Build an image (or all) into the cache, unless its recipe is already built.
+    Build {
+        name: Option<String>,
+        #[arg(long, conflicts_with = "name")]
+        all: bool,
+        /// Rebuild even if the cache has this recipe.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List built images.
+    Ls(OutputArgs),
+}

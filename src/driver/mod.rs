@@ -1,0 +1,48 @@
+//! Drivers run nodes. QEMU on this host is the only one today; a remote driver (nodes
+//! as servers on an existing OpenStack cloud) is meant to fit behind the same trait.
+
+pub mod qemu;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::NodePlan;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum NodeState {
+    Planned,
+    Booting,
+    Ready,
+    Stopped,
+    /// The node's process ended by itself.
+    Exited { detail: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("node {node}: cannot start: {detail}")]
+    Start { node: String, detail: String },
+    #[error("node {node}: not ready after {secs}s{tail}")]
+    NotReady { node: String, secs: u64, tail: String },
+    #[error("node {node}: exited while booting ({status}){tail}")]
+    Died { node: String, status: String, tail: String },
+    #[error("node {node}: {source}")]
+    Io { node: String, source: std::io::Error },
+}
+
+/// What a driver does for one node at a time; the supervisor orders the calls.
+#[allow(async_fn_in_trait)]
+pub trait Driver {
+    /// Starts the node; returns once its process exists (not when it is ready).
+    async fn boot(&mut self, node: &NodePlan) -> Result<(), DriverError>;
+    /// Waits until the node's guest answers, or `bound` passes.
+    async fn wait_ready(&mut self, node: &NodePlan, bound: Duration) -> Result<(), DriverError>;
+    /// Stops the node: gracefully within `graceful`, then by force. Idempotent.
+    async fn stop(&mut self, node: &NodePlan, graceful: Duration);
+    /// The node's state as the driver sees it now.
+    fn state(&mut self, node: &str) -> NodeState;
+    /// The node's host process, if it has one.
+    fn pid(&self, node: &str) -> Option<i32>;
+}

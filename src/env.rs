@@ -1,0 +1,116 @@
+//! An environment on disk: its description (`env.json`), creation and removal.
+//!
+//! `env.json` is both what the supervisor starts from and the hand-off that
+//! `vstage exec` points host-side tools at (`VSTAGE_ENV_JSON`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::accel::Accel;
+use crate::journal;
+use crate::layout::{self, EnvDir};
+use crate::plan::Plan;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnvInfo {
+    pub name: String,
+    pub dir: PathBuf,
+    /// Where the template came from (a path or `builtin:NAME`).
+    pub template: String,
+    pub created_unix: u64,
+    pub accel: Accel,
+    /// Built image directory for every image the plan uses.
+    pub images: BTreeMap<String, PathBuf>,
+    pub options: Options,
+    pub plan: Plan,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Options {
+    /// Leave a failed env running for inspection instead of rolling it back.
+    pub keep_on_failure: bool,
+    /// How long each node may take to become ready.
+    pub ready_timeout_secs: u64,
+}
+
+impl EnvInfo {
+    pub fn read(dir: &EnvDir) -> std::io::Result<EnvInfo> {
+        let text = std::fs::read_to_string(dir.join(layout::ENV_JSON))?;
+        serde_json::from_str(&text).map_err(std::io::Error::other)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error("no environment named '{0}' (see `vstage ls`)")]
+    NotFound(String),
+    #[error("environment '{0}' already exists: use it, or `vstage down {0}` first")]
+    Exists(String),
+    #[error("'{0}' is not a valid env name: lowercase letters, digits, '-' and '_', at most 40")]
+    BadName(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Whether some process (the supervisor) holds the env's lock.
+pub fn is_owned(dir: &EnvDir) -> bool {
+    match std::fs::File::open(dir.join(layout::LOCK)) {
+        Ok(f) => match f.try_lock() {
+            Ok(()) => false,
+            Err(std::fs::TryLockError::WouldBlock) => true,
+            Err(_) => false,
+        },
+        Err(_) => false,
+    }
+}
+
+/// Kills every journalled process that still belongs to the env (checked by marker).
+pub fn kill_leftovers(dir: &EnvDir) -> std::io::Result<usize> {
+    let entries = journal::read(&dir.join(layout::JOURNAL))?;
+    let mut killed = 0;
+    for (_, marker, pid) in journal::processes(&entries) {
+        let Some(pid) = pid else { continue };
+        if pid > 0 && journal::process_matches(pid, &marker) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            killed += 1;
+            for _ in 0..100 {
+                if !journal::process_matches(pid, &marker) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    Ok(killed)
+}
+
+/// Removes the env directory once nothing owns it any more.
+pub fn remove(dir: &EnvDir) -> Result<(), EnvError> {
+    kill_leftovers(dir).map_err(|e| EnvError::Io(format!("{}: {e}", dir.path().display())))?;
+    match std::fs::remove_dir_all(dir.path()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(EnvError::Io(format!("cannot remove {}: {e}", dir.path().display()))),
+    }
+}
+
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Default readiness bound per node, by acceleration (TCG is ~20x slower).
+pub fn default_ready_timeout(accel: Accel) -> Duration {
+    match accel {
+        Accel::Kvm => Duration::from_secs(60),
+        Accel::Tcg => Duration::from_secs(180),
+    }
+}

@@ -1,0 +1,121 @@
+//! Where vstage keeps things: env state under `$VSTAGE_HOME`, images and probe results
+//! under a cache that envs of every home share.
+
+use std::path::{Path, PathBuf};
+
+use crate::layout::EnvDir;
+
+#[derive(Debug, Clone)]
+pub struct Home {
+    /// `$VSTAGE_HOME`, else `$XDG_STATE_HOME/vstage`, else `~/.local/state/vstage`.
+    pub state: PathBuf,
+    /// `$VSTAGE_CACHE`, else `$XDG_CACHE_HOME/vstage`, else `~/.cache/vstage`.
+    pub cache: PathBuf,
+}
+
+fn from_env(var: &str, xdg: &str, fallback: &str) -> PathBuf {
+    let get = |v: &str| std::env::var_os(v).filter(|s| !s.is_empty()).map(PathBuf::from);
+    if let Some(p) = get(var) {
+        return p;
+    }
+    if let Some(p) = get(xdg) {
+        return p.join("vstage");
+    }
+    let home = get("HOME").unwrap_or_else(|| PathBuf::from("/"));
+    home.join(fallback).join("vstage")
+}
+
+impl Home {
+    pub fn from_env() -> Home {
+        Home {
+            state: from_env("VSTAGE_HOME", "XDG_STATE_HOME", ".local/state"),
+            cache: from_env("VSTAGE_CACHE", "XDG_CACHE_HOME", ".cache"),
+        }
+    }
+
+    pub fn envs(&self) -> PathBuf {
+        self.state.join("envs")
+    }
+
+    pub fn env(&self, name: &str) -> EnvDir {
+        EnvDir(self.envs().join(name))
+    }
+
+    pub fn images(&self) -> PathBuf {
+        self.cache.join("images")
+    }
+
+    /// Names of the envs that have a directory, sorted.
+    pub fn env_names(&self) -> std::io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        match std::fs::read_dir(self.envs()) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry?;
+                    if entry.file_type()?.is_dir() {
+                        names.push(entry.file_name().to_string_lossy().into_owned());
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// An env name: what `--name` accepts, and what the default is sanitised into.
+pub fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 40
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// The default env name: the template's name plus the git branch of `cwd`, if any.
+pub fn default_env_name(template: &str, cwd: &Path) -> String {
+    let branch = std::process::Command::new("git")
+        .args(["rev-parse", "--abbrev-ref", "HEAD"])
+        .current_dir(cwd)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|b| !b.is_empty() && b != "HEAD");
+    let raw = match branch {
+        Some(b) => format!("{template}-{b}"),
+        None => template.to_string(),
+    };
+    sanitise(&raw)
+}
+
+fn sanitise(raw: &str) -> String {
+    let mut out = String::new();
+    for c in raw.to_ascii_lowercase().chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' };
+        if !(c == '-' && (out.is_empty() || out.ends_with('-'))) {
+            out.push(c);
+        }
+    }
+    let mut out: String = out.chars().take(40).collect();
+    while out.ends_with('-') {
+        out.pop();
+    }
+    if out.is_empty() { "env".into() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branch_names_are_sanitised() {
+        assert_eq!(sanitise("tiny-feature/Add_KVM probe!"), "tiny-feature-add_kvm-probe");
+        assert!(valid_env_name(&sanitise(&"x".repeat(80))));
+        assert_eq!(sanitise("///"), "env");
+    }
+}

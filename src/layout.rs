@@ -1,0 +1,98 @@
+//! File names inside an env directory, fixed in one place (like Lima's `filenames`).
+//!
+//! Socket paths must fit in `sun_path` (108 bytes), so sockets live under a short
+//! `s/` folder with short names; [`check_socket_path`] turns an overlong path into a
+//! clear error instead of a bind failure.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The hand-off description of the env (what `vstage exec` points tools at).
+pub const ENV_JSON: &str = "env.json";
+/// The plan the env was made from, as `vstage plan` prints it.
+pub const PLAN_JSON: &str = "plan.json";
+/// Append-only record of every resource, written before the resource exists.
+pub const JOURNAL: &str = "journal.jsonl";
+/// Held (flock) by the supervisor for its whole life: free means nobody owns the env.
+pub const LOCK: &str = "lock";
+pub const SUPERVISOR_SOCK: &str = "supervisor.sock";
+pub const SUPERVISOR_LOG: &str = "supervisor.log";
+/// Folder of QEMU and switch sockets.
+pub const SOCKETS: &str = "s";
+/// Folder of per-node files (serial log, seed, pid file).
+pub const NODES: &str = "nodes";
+
+pub fn node_dir(node: &str) -> String {
+    format!("{NODES}/{node}")
+}
+pub fn serial_log(node: &str) -> String {
+    format!("{NODES}/{node}/serial.log")
+}
+pub fn seed(node: &str) -> String {
+    format!("{NODES}/{node}/seed")
+}
+/// What QEMU printed on stderr (why it refused to start, mostly).
+pub fn qemu_stderr(node: &str) -> String {
+    format!("{NODES}/{node}/qemu.stderr")
+}
+pub fn pidfile(node: &str) -> String {
+    format!("{NODES}/{node}/qemu.pid")
+}
+pub fn qmp_socket(node: &str) -> String {
+    format!("{SOCKETS}/{node}.qmp")
+}
+pub fn agent_socket(node: &str) -> String {
+    format!("{SOCKETS}/{node}.qga")
+}
+pub fn nic_socket(node: &str, index: usize) -> String {
+    format!("{SOCKETS}/{node}.{index}.nic")
+}
+pub fn switch_socket(network: &str) -> String {
+    format!("{SOCKETS}/{network}.sw")
+}
+
+/// Longest path a unix socket can be bound at (sun_path less its NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
+
+pub fn check_socket_path(path: &Path) -> Result<(), String> {
+    let len = path.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        return Err(format!(
+            "socket path {} is {len} bytes, over the {MAX_SOCKET_PATH} a unix socket allows: \
+             use a shorter VSTAGE_HOME or env name",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// An env directory: joins the names above onto its path.
+#[derive(Debug, Clone)]
+pub struct EnvDir(pub PathBuf);
+
+impl EnvDir {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, relative: &str) -> PathBuf {
+        self.0.join(relative)
+    }
+    /// The env's name is its directory's name.
+    pub fn name(&self) -> String {
+        self.0
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Writes `text` to `path` through a temporary file and a rename.
+/// (A reader never sees a half-written plan, journal snapshot or cache entry.)
+pub fn write_atomic(path: &Path, text: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+

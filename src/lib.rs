@@ -1,0 +1,23 @@
+//! vstage: throwaway staging topologies of QEMU guests, from templates.
+//!
+//! The data flows one way: [`template`] → [`plan`] (pure) → [`driver`] (QEMU) run by
+//! the env's [`supervisor`] → hand-off ([`env`]) → teardown ([`lifecycle`]).
+
+pub mod accel;
+pub mod agent;
+pub mod api;
+pub mod driver;
+pub mod env;
+pub mod home;
+pub mod image;
+pub mod journal;
+pub mod layout;
+pub mod lifecycle;
+pub mod net;
+pub mod plan;
+pub mod progress;
+pub mod qmp;
+pub mod seed;
+pub mod supervisor;
+pub mod switch;
+pub mod template;

@@ -1,0 +1,247 @@
+//! `up` and `down` as the CLI runs them: the parts that happen before the supervisor
+//! exists (template, plan, images, acceleration, env dir) and after it is gone.
+
+use std::collections::{BTreeMap, HashSet};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::accel::{self, Accel};
+use crate::api::{self, Event, Request};
+use crate::driver::qemu;
+use crate::env::{self, EnvError, EnvInfo, Options};
+use crate::home::{self, Home};
+use crate::image::{Cache, ImageError};
+use crate::journal::{Entry, Journal};
+use crate::layout::{self, EnvDir, write_atomic};
+use crate::plan::{self, Plan, PlanError};
+use crate::progress::Reporter;
+use crate::template::{self, Source, TemplateError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("{0}")]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+pub struct UpRequest<'a> {
+    pub template: &'a str,
+    pub name: Option<&'a str>,
+    pub sets: &'a [String],
+    pub keep_on_failure: bool,
+    pub ready_timeout: Option<Duration>,
+}
+
+/// Loads and plans a template: the pure half of `up`, also behind `vstage plan`.
+pub fn plan(template_arg: &str, sets: &[String]) -> Result<Plan, UpError> {
+    let source = Source::resolve(template_arg)?;
+    let template = template::load(&source, sets)?;
+    Ok(plan::build(&template)?)
+}
+
+fn io(what: &str) -> impl Fn(std::io::Error) -> UpError + '_ {
+    move |e| UpError::Io(format!("{what}: {e}"))
+}
+
+/// The acceleration for this host, probing with the tiny image's kernel if needed.
+pub fn detect_accel(home: &Home, refresh: bool, log: &mut dyn FnMut(&str)) -> Result<accel::Verdict, UpError> {
+    let cache = Cache::new(home.images());
+    let tiny = cache.ensure("tiny", false, log)?;
+    let qemu = qemu::find_binary().ok_or_else(|| {
+        UpError::Failed(format!(
+            "{} not found: run 'make setup' (installs qemu-system-x86)",
+            qemu::binary().display()
+        ))
+    })?;
+    Ok(accel::detect(&home.cache, &qemu, &tiny.kernel(), refresh))
+}
+
+pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<EnvInfo, UpError> {
+    let source = Source::resolve(req.template)?;
+    let template = template::load(&source, req.sets)?;
+    let plan = plan::build(&template)?;
+    let name = match req.name {
+        Some(n) => n.to_string(),
+        None => home::default_env_name(&plan.template, &std::env::current_dir().map_err(io("cwd"))?),
+    };
+    if !home::valid_env_name(&name) {
+        return Err(EnvError::BadName(name).into());
+    }
+    let dir = home.env(&name);
+    for node in &plan.nodes {
+        for rel in [&node.files.qmp, &node.files.agent] {
+            layout::check_socket_path(&dir.join(rel)).map_err(UpError::BadInput)?;
+        }
+        for nic in &node.nics {
+            layout::check_socket_path(&dir.join(&nic.socket)).map_err(UpError::BadInput)?;
+        }
+    }
+
+    let cache = Cache::new(home.images());
+    let mut images = BTreeMap::new();
+    let needed: HashSet<&str> = plan.nodes.iter().map(|n| n.image.as_str()).collect();
+    for image in needed {
+        let built = cache.ensure(image, false, &mut |m| report.step(m))?;
+        images.insert(image.to_string(), built.dir);
+    }
+    let verdict = detect_accel(home, false, &mut |m| report.step(m))?;
+    if verdict.accel == Accel::Tcg {
+        report.step(&format!("accel tcg: {}", verdict.reason));
+    }
+
+    std::fs::create_dir_all(home.envs()).map_err(io("creating VSTAGE_HOME"))?;
+    match std::fs::create_dir(dir.path()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(EnvError::Exists(name).into());
+        }
+        Err(e) => return Err(UpError::Io(format!("{}: {e}", dir.path().display()))),
+    }
+    let info = EnvInfo {
+        name: name.clone(),
+        dir: dir.path().to_path_buf(),
+        template: source.label.clone(),
+        created_unix: env::now_unix(),
+        accel: verdict.accel,
+        images,
+        options: Options {
+            keep_on_failure: req.keep_on_failure,
+            ready_timeout_secs: req
+                .ready_timeout
+                .unwrap_or_else(|| env::default_ready_timeout(verdict.accel))
+                .as_secs(),
+        },
+        plan,
+    };
+    let result = start(&dir, &info, report).await;
+    if let Err(e) = &result {
+        if !req.keep_on_failure {
+            // The supervisor rolled back what it made; remove the rest, logs included,
+            // after saying where the console log was (the error carries its tail).
+            wait_unowned(&dir, Duration::from_secs(30));
+            env::remove(&dir)?;
+        }
+        return Err(UpError::Failed(e.to_string()));
+    }
+    Ok(info)
+}
+
+async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), UpError> {
+    let json = serde_json::to_vec_pretty(info).expect("env info serialises");
+    write_atomic(&dir.join(layout::ENV_JSON), &json).map_err(io("env.json"))?;
+    write_atomic(&dir.join(layout::PLAN_JSON), info.plan.to_json().as_bytes()).map_err(io("plan.json"))?;
+    std::fs::File::create(dir.join(layout::LOCK)).map_err(io("lock"))?;
+
+    let mut journal = Journal::open(&dir.join(layout::JOURNAL)).map_err(io("journal"))?;
+    let exe = std::env::current_exe().map_err(io("current exe"))?;
+    let marker = supervisor_marker(dir);
+    journal
+        .record(&Entry::Process {
+            name: "supervisor".into(),
+            marker,
+        })
+        .map_err(io("journal"))?;
+    let log = std::fs::File::create(dir.join(layout::SUPERVISOR_LOG)).map_err(io("supervisor.log"))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("__supervise")
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(io("supervisor.log"))?)
+        .stderr(log);
+    // Its own session: the env outlives this CLI, its terminal and its Ctrl-C.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd.spawn().map_err(io("starting the supervisor"))?;
+    journal
+        .record(&Entry::Pid {
+            name: "supervisor".into(),
+            pid: child.id() as i32,
+        })
+        .map_err(io("journal"))?;
+    // The child is reaped by init once we exit; we never wait for it here.
+    drop(child);
+
+    let socket = dir.join(layout::SUPERVISOR_SOCK);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut reply = loop {
+        match api::send(&socket, &Request::Watch).await {
+            Ok(r) => break r,
+            Err(e) if Instant::now() > deadline => {
+                return Err(UpError::Failed(format!(
+                    "the supervisor did not start ({e}); see {}",
+                    dir.join(layout::SUPERVISOR_LOG).display()
+                )));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    loop {
+        match reply.next().await {
+            Ok(Event::Progress { message }) => report.step(&message),
+            Ok(Event::Ready) => return Ok(()),
+            Ok(Event::Failed { error }) => return Err(UpError::Failed(error)),
+            Ok(Event::Down) => return Err(UpError::Failed("the env was taken down while starting".into())),
+            Ok(Event::Status(_)) => {}
+            Err(e) => {
+                return Err(UpError::Failed(format!(
+                    "lost the supervisor ({e}); see {}",
+                    dir.join(layout::SUPERVISOR_LOG).display()
+                )));
+            }
+        }
+    }
+}
+
+/// What the supervisor's command line contains (see `journal::process_matches`).
+fn supervisor_marker(dir: &EnvDir) -> String {
+    format!("__supervise {}", dir.path().display())
+}
+
+fn wait_unowned(dir: &EnvDir, bound: Duration) -> bool {
+    let deadline = Instant::now() + bound;
+    while env::is_owned(dir) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// Tears an env down: asks its supervisor, or, if that is gone, cleans up from the
+/// journal. Idempotent in effect: a second `down` finds nothing and says so.
+pub async fn down(home: &Home, name: &str, force: bool, report: &Reporter) -> Result<(), EnvError> {
+    let dir = home.env(name);
+    if !dir.path().is_dir() {
+        return Err(EnvError::NotFound(name.to_string()));
+    }
+    let socket = dir.join(layout::SUPERVISOR_SOCK);
+    if env::is_owned(&dir) {
+        report.step(&format!("stopping env {name}"));
+        match api::send(&socket, &Request::Down { force }).await {
+            Ok(mut reply) => {
+                let answered = tokio::time::timeout(Duration::from_secs(60), reply.next()).await;
+                if answered.is_err() {
+                    report.step("the supervisor did not finish within 60s: killing what is left");
+                }
+            }
+            Err(e) => report.step(&format!("{e}: cleaning up from the journal")),
+        }
+        if !wait_unowned(&dir, Duration::from_secs(10)) {
+            report.step("the supervisor did not exit: killing it");
+        }
+    } else {
+        report.step(&format!("env {name} has no running supervisor: cleaning up from the journal"));
+    }
+    env::remove(&dir)
+}

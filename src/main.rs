@@ -1,0 +1,354 @@
+//! The CLI edge: flags in, exit codes out; errors become messages with context here.
+
+mod cli;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::Parser as _;
+
+use cli::{Cli, Command, ImageCommand, Output};
+use vstage::api::{self, Status};
+use vstage::env::{EnvError, EnvInfo};
+use vstage::home::Home;
+use vstage::image::{self, Cache};
+use vstage::layout::{self, EnvDir};
+use vstage::lifecycle::{self, UpError, UpRequest};
+use vstage::progress::Reporter;
+use vstage::template::TemplateError;
+use vstage::{agent, env};
+
+const EXIT_FAILURE: u8 = 1;
+const EXIT_BAD_INPUT: u8 = 2;
+const EXIT_NOT_FOUND: u8 = 3;
+
+/// An error that is the user's input, not a failure of vstage or the host.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadInput(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Supervise { dir } = cli.command {
+        return match vstage::supervisor::run(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("supervisor: {e:#}");
+                ExitCode::from(EXIT_FAILURE)
+            }
+        };
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("vstage: error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if cause.is::<TemplateError>() || cause.is::<BadInput>() {
+            return EXIT_BAD_INPUT;
+        }
+        if let Some(EnvError::NotFound(_)) = cause.downcast_ref::<EnvError>() {
+            return EXIT_NOT_FOUND;
+        }
+        if let Some(EnvError::BadName(_)) = cause.downcast_ref::<EnvError>() {
+            return EXIT_BAD_INPUT;
+        }
+        if let Some(up) = cause.downcast_ref::<UpError>() {
+            return match up {
+                UpError::Template(_) | UpError::Plan(_) | UpError::BadInput(_) => EXIT_BAD_INPUT,
+                UpError::Env(EnvError::BadName(_)) => EXIT_BAD_INPUT,
+                UpError::Env(EnvError::NotFound(_)) => EXIT_NOT_FOUND,
+                _ => EXIT_FAILURE,
+            };
+        }
+    }
+    EXIT_FAILURE
+}
+
+async fn run(command: Command) -> Result<u8> {
+    let home = Home::from_env();
+    match command {
+        Command::Up(args) => {
+            let report = Reporter::new();
+            let sets = args.template.sets;
+            let req = UpRequest {
+                template: &args.template.template,
+                name: args.name.as_deref(),
+                sets: &sets,
+                keep_on_failure: args.keep_on_failure,
+                ready_timeout: args.ready_timeout.map(Duration::from_secs),
+            };
+            let info = lifecycle::up(&home, &req, &report).await?;
+            report.finish();
+            println!("env {} is ready ({} nodes):", info.name, info.plan.nodes.len());
+            for node in &info.plan.nodes {
+                let ips: Vec<String> = node.nics.iter().map(|n| format!("{}={}", n.network, n.ip)).collect();
+                println!("  {:<12} {}", node.name, ips.join(" "));
+            }
+            let first = &info.plan.nodes[0].name;
+            println!("try: vstage exec {} --node {first} -- hostname", info.name);
+            println!("     vstage down {}", info.name);
+            Ok(0)
+        }
+        Command::Down { env, force } => {
+            let report = Reporter::new();
+            lifecycle::down(&home, &env, force, &report).await?;
+            report.finish();
+            println!("env {env} is gone");
+            Ok(0)
+        }
+        Command::Plan(args) => {
+            let plan = lifecycle::plan(&args.template, &args.sets)?;
+            print!("{}", plan.to_json());
+            Ok(0)
+        }
+        Command::Ls(out) => ls(&home, out.output).await,
+        Command::Status { env, output } => status(&home, &env, output.output).await,
+        Command::Exec { env, node, command } => exec(&home, &env, node.as_deref(), &command).await,
+        Command::Doctor { refresh } => doctor(&home, refresh),
+        Command::Image(cmd) => image_command(&home, cmd),
+        Command::Supervise { .. } => unreachable!("handled before the runtime starts"),
+    }
+}
+
+fn open_env(home: &Home, name: &str) -> Result<(EnvDir, EnvInfo)> {
+    let dir = home.env(name);
+    if !dir.path().is_dir() {
+        return Err(EnvError::NotFound(name.to_string()).into());
+    }
+    let info = EnvInfo::read(&dir).with_context(|| format!("env {name}: reading env.json"))?;
+    Ok((dir, info))
+}
+
+/// A status, or a description of why there is none (supervisor gone).
+async fn live_status(dir: &EnvDir) -> std::result::Result<Status, String> {
+    match api::status(&dir.join(layout::SUPERVISOR_SOCK), Duration::from_secs(2)).await {
+        Ok(s) => Ok(s),
+        Err(_) if !env::is_owned(dir) => Err("broken: no supervisor (run `vstage down` to clean up)".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn phase_text(status: &std::result::Result<Status, String>) -> String {
+    match status {
+        Ok(s) => serde_json::to_value(&s.phase)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
+        Err(e) => e.clone(),
+    }
+}
+
+fn age(created: u64) -> String {
+    let secs = env::now_unix().saturating_sub(created);
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+async fn ls(home: &Home, output: Output) -> Result<u8> {
+    let mut rows = Vec::new();
+    for name in home.env_names().context("listing envs")? {
+        let dir = home.env(&name);
+        let Ok(info) = EnvInfo::read(&dir) else {
+            rows.push((name, None, Err("incomplete: no env.json".to_string())));
+            continue;
+        };
+        let status = live_status(&dir).await;
+        rows.push((name, Some(info), status));
+    }
+    if output == Output::Json {
+        let json: Vec<_> = rows
+            .iter()
+            .map(|(name, info, status)| {
+                serde_json::json!({
+                    "name": name,
+                    "template": info.as_ref().map(|i| i.template.clone()),
+                    "nodes": info.as_ref().map(|i| i.plan.nodes.len()),
+                    "created_unix": info.as_ref().map(|i| i.created_unix),
+                    "phase": phase_text(status),
+                    "dir": home.env(name).path(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(0);
+    }
+    println!("{:<24} {:<16} {:>5} {:>5}  STATUS", "NAME", "TEMPLATE", "NODES", "AGE");
+    for (name, info, status) in &rows {
+        let (template, nodes, created) = match info {
+            Some(i) => (i.template.clone(), i.plan.nodes.len().to_string(), age(i.created_unix)),
+            None => ("?".into(), "?".into(), "?".into()),
+        };
+        println!("{name:<24} {template:<16} {nodes:>5} {created:>5}  {}", phase_text(status));
+    }
+    Ok(0)
+}
+
+async fn status(home: &Home, name: &str, output: Output) -> Result<u8> {
+    let (dir, info) = open_env(home, name)?;
+    let status = live_status(&dir).await;
+    if output == Output::Json {
+        let json = serde_json::json!({
+            "env": info,
+            "status": status.as_ref().ok(),
+            "problem": status.as_ref().err(),
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(0);
+    }
+    println!("env:      {}", info.name);
+    println!("template: {}", info.template);
+    println!("dir:      {}", dir.path().display());
+    println!("accel:    {}", info.accel.as_str());
+    println!("age:      {}", age(info.created_unix));
+    println!("status:   {}", phase_text(&status));
+    if let Ok(Status { error: Some(e), .. }) = &status {
+        println!("error:    {e}");
+    }
+    println!();
+    println!("{:<16} {:<10} {:>8}  ADDRESSES", "NODE", "STATE", "PID");
+    for node in &info.plan.nodes {
+        let (state, pid) = match &status {
+            Ok(s) => s
+                .nodes
+                .iter()
+                .find(|n| n.name == node.name)
+                .map(|n| {
+                    let state = serde_json::to_value(&n.state).ok();
+                    let state = state
+                        .as_ref()
+                        .and_then(|v| v["state"].as_str())
+                        .unwrap_or("?")
+                        .to_string();
+                    (state, n.pid.map(|p| p.to_string()).unwrap_or("-".into()))
+                })
+                .unwrap_or(("?".into(), "-".into())),
+            Err(_) => ("unknown".into(), "-".into()),
+        };
+        let ips: Vec<String> = node.nics.iter().map(|n| format!("{}={}", n.network, n.ip)).collect();
+        println!("{:<16} {state:<10} {pid:>8}  {}", node.name, ips.join(" "));
+    }
+    Ok(0)
+}
+
+async fn exec(home: &Home, name: &str, node: Option<&str>, command: &[String]) -> Result<u8> {
+    let (dir, info) = open_env(home, name)?;
+    let code = match node {
+        None => {
+            let status = std::process::Command::new(&command[0])
+                .args(&command[1..])
+                .env("VSTAGE_ENV", &info.name)
+                .env("VSTAGE_ENV_DIR", dir.path())
+                .env("VSTAGE_ENV_JSON", dir.join(layout::ENV_JSON))
+                .status()
+                .with_context(|| format!("running {}", command[0]))?;
+            use std::os::unix::process::ExitStatusExt as _;
+            status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+        }
+        Some(node) => {
+            let Some(plan) = info.plan.node(node) else {
+                let names: Vec<_> = info.plan.nodes.iter().map(|n| n.name.as_str()).collect();
+                bail!(BadInput(format!("env {name} has no node '{node}' (nodes: {})", names.join(", "))));
+            };
+            let socket = dir.join(&plan.files.agent);
+            let mut out = std::io::stdout().lock();
+            let mut err = std::io::stderr().lock();
+            let code = agent::exec(&socket, command, &mut out, &mut err)
+                .await
+                .with_context(|| format!("env {name}, node {node}"))?;
+            out.flush()?;
+            code
+        }
+    };
+    Ok(code.clamp(0, 255) as u8)
+}
+
+fn doctor(home: &Home, refresh: bool) -> Result<u8> {
+    let mut ok = true;
+    match vstage::driver::qemu::find_binary() {
+        Some(p) => println!("qemu:     {}", p.display()),
+        None => {
+            ok = false;
+            println!("qemu:     {} not found: run 'make setup'", vstage::driver::qemu::binary().display());
+        }
+    }
+    println!("home:     {}", home.state.display());
+    println!("cache:    {}", home.cache.display());
+    let cache = Cache::new(home.images());
+    for name in image::recipe_names() {
+        match cache.get(name)? {
+            Some(img) => println!("image:    {name} built ({})", img.hash),
+            None => println!("image:    {name} not built (vstage image build {name})"),
+        }
+    }
+    if ok {
+        let verdict = lifecycle::detect_accel(home, refresh, &mut |m| eprintln!("vstage: {m}"))?;
+        println!("accel:    {}", verdict.accel.as_str());
+        println!("          {}", verdict.reason);
+    }
+    Ok(if ok { 0 } else { EXIT_FAILURE })
+}
+
+fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
+    let cache = Cache::new(home.images());
+    match cmd {
+        ImageCommand::Build { name, all, force } => {
+            let names: Vec<String> = match (name, all) {
+                (Some(n), false) => vec![n],
+                (None, true) => image::recipe_names().map(String::from).collect(),
+                _ => bail!(BadInput("name an image, or give --all".into())),
+            };
+            for name in names {
+                if image::recipe(&name).is_none() {
+                    let known: Vec<_> = image::recipe_names().collect();
+                    bail!(BadInput(format!("no image recipe named '{name}' (recipes: {})", known.join(", "))));
+                }
+                let img = cache.ensure(&name, force, &mut |m| eprintln!("vstage: {m}"))?;
+                println!("{name} {} {}", img.hash, img.dir.display());
+            }
+            Ok(0)
+        }
+        ImageCommand::Ls(out) => {
+            let images = cache.list()?;
+            if out.output == Output::Json {
+                let json: Vec<_> = images
+                    .iter()
+                    .map(|i| {
+                        serde_json::json!({
+                            "name": i.name, "hash": i.hash, "size": i.size, "current": i.current,
+                            "built_unix": i.built.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&json)?);
+                return Ok(0);
+            }
+            println!("{:<12} {:<18} {:>9} {:>5}  CURRENT", "NAME", "HASH", "SIZE", "AGE");
+            for i in images {
+                let built = i
+                    .built
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| age(d.as_secs()))
+                    .unwrap_or("?".into());
+                let size = format!("{:.1}M", i.size as f64 / 1048576.0);
+                println!("{:<12} {:<18} {:>9} {:>5}  {}", i.name, i.hash, size, built, if i.current { "yes" } else { "no" });
+            }
+            Ok(0)
+        }
+    }
+}

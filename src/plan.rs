@@ -1,0 +1,246 @@
+//! The plan: everything concrete about an env, computed from a template without IO.
+//!
+//! Same template and parameters give the same plan, byte for byte. Nothing in it
+//! depends on the host or the env's name, so two envs from one template are
+//! identical inside; host-facing paths are relative to the env directory.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::layout;
+use crate::net::{Cidr, Mac};
+use crate::template::Template;
+
+/// Automatic addresses start at this host number, leaving room below for
+/// gateways and clones at fixed addresses.
+const FIRST_AUTO_HOST: u32 = 10;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub template: String,
+    pub networks: Vec<NetworkPlan>,
+    pub nodes: Vec<NodePlan>,
+    /// `/etc/hosts` entries every node gets: each node's first address.
+    pub hosts: Vec<HostEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkPlan {
+    pub name: String,
+    pub cidr: Cidr,
+    /// The env's switch port for this network (relative to the env dir).
+    pub switch_socket: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodePlan {
+    /// Instance name, also the hostname: `n1`, or `compute-2` for `count: 2`.
+    pub name: String,
+    pub image: String,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    pub nics: Vec<NicPlan>,
+    pub files: NodeFiles,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NicPlan {
+    pub network: String,
+    pub mac: Mac,
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    /// QEMU's end of the datagram link to the switch.
+    pub socket: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeFiles {
+    pub qmp: String,
+    pub agent: String,
+    pub serial: String,
+    pub seed: String,
+    pub pidfile: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostEntry {
+    pub ip: Ipv4Addr,
+    pub name: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PlanError {
+    #[error("address {ip} is given to both {first} and {second}")]
+    DuplicateAddress {
+        ip: Ipv4Addr,
+        first: String,
+        second: String,
+    },
+    #[error("network {0} has no free address left for automatic assignment")]
+    NetworkFull(String),
+}
+
+impl Plan {
+    pub fn node(&self, name: &str) -> Option<&NodePlan> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a plan always serialises") + "\n"
+    }
+}
+
+/// Builds the plan. Pure: no clock, no randomness, no filesystem.
+pub fn build(template: &Template) -> Result<Plan, PlanError> {
+    // Instances first, so fixed addresses are known before automatic ones are handed out.
+    let mut instances: Vec<(String, &crate::template::Node)> = Vec::new();
+    for node in &template.nodes {
+        if node.count == 1 {
+            instances.push((node.name.clone(), node));
+        } else {
+            for i in 1..=node.count {
+                instances.push((format!("{}-{i}", node.name), node));
+            }
+        }
+    }
+
+    let mut taken: Vec<(Ipv4Addr, String)> = Vec::new();
+    for (name, node) in &instances {
+        for nic in &node.nics {
+            if let Some(ip) = nic.ip {
+                if let Some((_, first)) = taken.iter().find(|(t, _)| *t == ip) {
+                    return Err(PlanError::DuplicateAddress {
+                        ip,
+                        first: first.clone(),
+                        second: name.clone(),
+                    });
+                }
+                taken.push((ip, name.clone()));
+            }
+        }
+    }
+    let fixed: BTreeSet<Ipv4Addr> = taken.iter().map(|(ip, _)| *ip).collect();
+
+    let networks: Vec<NetworkPlan> = template
+        .networks
+        .iter()
+        .map(|n| NetworkPlan {
+            name: n.name.clone(),
+            cidr: n.cidr,
+            switch_socket: layout::switch_socket(&n.name),
+        })
+        .collect();
+    let mut next_host: Vec<u32> = vec![FIRST_AUTO_HOST; networks.len()];
+
+    let mut nodes = Vec::new();
+    for (ordinal, (name, node)) in instances.iter().enumerate() {
+        let mut nics = Vec::new();
+        for (index, nic) in node.nics.iter().enumerate() {
+            let net_index = networks
+                .iter()
+                .position(|n| n.name == nic.network)
+                .expect("the template validated every nic's network");
+            let cidr = networks[net_index].cidr;
+            let ip = match nic.ip {
+                Some(ip) => ip,
+                None => loop {
+                    let n = next_host[net_index];
+                    let ip = cidr
+                        .nth(n)
+                        .ok_or_else(|| PlanError::NetworkFull(nic.network.clone()))?;
+                    next_host[net_index] += 1;
+                    if !fixed.contains(&ip) {
+                        break ip;
+                    }
+                },
+            };
+            nics.push(NicPlan {
+                network: nic.network.clone(),
+                mac: Mac::for_nic(ordinal as u16, index as u8),
+                ip,
+                prefix: cidr.prefix,
+                socket: layout::nic_socket(name, index),
+            });
+        }
+        nodes.push(NodePlan {
+            name: name.clone(),
+            image: node.image.clone(),
+            cpus: node.cpus,
+            memory_mib: node.memory_mib,
+            nics,
+            files: NodeFiles {
+                qmp: layout::qmp_socket(name),
+                agent: layout::agent_socket(name),
+                serial: layout::serial_log(name),
+                seed: layout::seed(name),
+                pidfile: layout::pidfile(name),
+            },
+        });
+    }
+
+    let hosts = nodes
+        .iter()
+        .filter_map(|n: &NodePlan| {
+            n.nics.first().map(|nic| HostEntry {
+                ip: nic.ip,
+                name: n.name.clone(),
+            })
+        })
+        .collect();
+
+    Ok(Plan {
+        template: template.name.clone(),
+        networks,
+        nodes,
+        hosts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::{Source, load};
+
+    fn plan_of(text: &str) -> Result<Plan, PlanError> {
+        let source = Source {
+            label: "t.yaml".into(),
+            text: text.into(),
+        };
+        build(&load(&source, &[]).unwrap())
+    }
+
+    const COUNTED: &str = "apiVersion: vstage/v1
+name: c
+networks: [{name: lan, cidr: 10.9.0.0/24}]
+nodes:
+  - {name: ctl, image: tiny, nics: [{network: lan, ip: 10.9.0.11}]}
+  - {name: compute, image: tiny, count: 3, nics: [{network: lan}]}
+";
+
+    #[test]
+    fn counted_nodes_get_instances_and_skip_fixed_addresses() {
+        let plan = plan_of(COUNTED).unwrap();
+        let names: Vec<_> = plan.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["ctl", "compute-1", "compute-2", "compute-3"]);
+        let ips: Vec<String> = plan.nodes.iter().map(|n| n.nics[0].ip.to_string()).collect();
+        assert_eq!(ips, ["10.9.0.11", "10.9.0.10", "10.9.0.12", "10.9.0.13"]);
+        let macs: BTreeSet<_> = plan.nodes.iter().map(|n| n.nics[0].mac).collect();
+        assert_eq!(macs.len(), 4);
+    }
+
+    #[test]
+    fn same_input_same_bytes() {
+        assert_eq!(plan_of(COUNTED).unwrap().to_json(), plan_of(COUNTED).unwrap().to_json());
+    }
+
+    #[test]
+    fn duplicate_fixed_address_is_refused() {
+        let text = COUNTED.replace(
+            "  - {name: compute",
+            "  - {name: other, image: tiny, nics: [{network: lan, ip: 10.9.0.11}]}\n  - {name: compute",
+        );
+        assert!(matches!(plan_of(&text), Err(PlanError::DuplicateAddress { .. })));
+    }
+}

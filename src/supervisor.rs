@@ -1,0 +1,325 @@
+//! The env supervisor: one detached process per env (like Lima's hostagent).
+//!
+//! It holds the env's lock for its whole life, owns the switch and the QEMU processes
+//! (which die with it), brings the env up as an ordered list of journalled actions
+//! (networks, then nodes, then readiness), serves the API on `supervisor.sock`, and
+//! tears everything down on request, on SIGTERM, or when `up` fails.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::api::{Event, NodeStatus, Phase, Request, Status};
+use crate::driver::qemu::Qemu;
+use crate::driver::{Driver, NodeState};
+use crate::env::EnvInfo;
+use crate::image::{Image, Manifest};
+use crate::journal::{Entry, Journal};
+use crate::layout::{self, EnvDir};
+use crate::switch::Switch;
+
+/// What the API tasks and the main task share.
+struct Shared {
+    history: Mutex<Vec<Event>>,
+    events: broadcast::Sender<Event>,
+    status: Mutex<Status>,
+}
+
+impl Shared {
+    fn emit(&self, event: Event) {
+        let mut history = self.history.lock().expect("history lock");
+        history.push(event.clone());
+        let _ = self.events.send(event);
+    }
+
+    fn progress(&self, message: impl Into<String>) {
+        let message = message.into();
+        eprintln!("{message}");
+        self.emit(Event::Progress { message });
+    }
+
+    fn set_phase(&self, phase: Phase, error: Option<String>) {
+        let mut s = self.status.lock().expect("status lock");
+        s.phase = phase;
+        s.error = error;
+    }
+}
+
+type DownRequest = (bool, oneshot::Sender<()>);
+
+/// Entry point of `vstage __supervise DIR` (started detached by `vstage up`).
+pub fn run(dir: PathBuf) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // QEMU children get PDEATHSIG, which fires when the spawning *thread* ends: on a
+    // current-thread runtime that is this main thread, which lives as long as we do.
+    runtime.block_on(serve(EnvDir(dir)))
+}
+
+async fn serve(dir: EnvDir) -> anyhow::Result<()> {
+    let lock = std::fs::File::create(dir.join(layout::LOCK)).context("creating the env lock")?;
+    if lock.try_lock().is_err() {
+        bail!("another supervisor owns {}", dir.path().display());
+    }
+    let info = EnvInfo::read(&dir).context("reading env.json")?;
+    let journal = Arc::new(Mutex::new(Journal::open(&dir.join(layout::JOURNAL))?));
+    let mut images = HashMap::new();
+    for (name, path) in &info.images {
+        let text = std::fs::read_to_string(path.join("image.json"))
+            .with_context(|| format!("image {name} at {}", path.display()))?;
+        let manifest: Manifest = serde_json::from_str(&text)?;
+        images.insert(
+            name.clone(),
+            Image {
+                name: name.clone(),
+                hash: String::new(),
+                dir: path.clone(),
+                manifest,
+            },
+        );
+    }
+    let mut driver = Qemu::new(dir.clone(), info.plan.clone(), images, info.accel, journal.clone());
+
+    let shared = Arc::new(Shared {
+        history: Mutex::new(Vec::new()),
+        events: broadcast::channel(256).0,
+        status: Mutex::new(Status {
+            phase: Phase::Starting,
+            supervisor_pid: std::process::id(),
+            nodes: info
+                .plan
+                .nodes
+                .iter()
+                .map(|n| NodeStatus {
+                    name: n.name.clone(),
+                    state: NodeState::Planned,
+                    pid: None,
+                })
+                .collect(),
+            error: None,
+        }),
+    });
+
+    std::fs::create_dir_all(dir.join(layout::SOCKETS))?;
+    let api_path = dir.join(layout::SUPERVISOR_SOCK);
+    journal.lock().expect("journal lock").record(&Entry::Path {
+        path: layout::SUPERVISOR_SOCK.into(),
+    })?;
+    let _ = std::fs::remove_file(&api_path);
+    let listener = UnixListener::bind(&api_path).context("binding supervisor.sock")?;
+    let (down_tx, mut down_rx) = mpsc::channel::<DownRequest>(4);
+    let api = tokio::spawn(accept(listener, shared.clone(), down_tx));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+
+    let mut switches: Vec<JoinHandle<()>> = Vec::new();
+    let mut pending: Option<DownRequest> = None;
+    let outcome = tokio::select! {
+        r = up(&mut driver, &info, &dir, &shared, &journal, &mut switches) => Some(r),
+        req = down_rx.recv() => { pending = req; None }
+        _ = term.recv() => None,
+        _ = int.recv() => None,
+    };
+    refresh(&mut driver, &info, &shared);
+
+    let mut force = false;
+    match outcome {
+        Some(Ok(())) => {
+            shared.set_phase(Phase::Ready, None);
+            shared.emit(Event::Ready);
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    req = down_rx.recv() => { if let Some(req) = req { force = req.0; pending = Some(req); } break }
+                    _ = term.recv() => break,
+                    _ = int.recv() => break,
+                    _ = tick.tick() => refresh(&mut driver, &info, &shared),
+                }
+            }
+        }
+        Some(Err(error)) => {
+            shared.set_phase(Phase::Failed, Some(error.clone()));
+            if info.options.keep_on_failure {
+                shared.progress("keeping the failed env for inspection (--keep-on-failure)");
+                shared.emit(Event::Failed { error });
+                tokio::select! {
+                    req = down_rx.recv() => if let Some(req) = req { force = req.0; pending = Some(req); },
+                    _ = term.recv() => {}
+                }
+            } else {
+                shared.progress("rolling back");
+                teardown(&mut driver, &info, &shared, &mut switches, true).await;
+                shared.emit(Event::Failed { error });
+                // Let watching clients read the failure before the socket goes away.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                api.abort();
+                let _ = std::fs::remove_file(&api_path);
+                return Ok(());
+            }
+        }
+        None => {
+            if let Some(req) = &pending {
+                force = req.0;
+            }
+        }
+    }
+
+    teardown(&mut driver, &info, &shared, &mut switches, force).await;
+    shared.emit(Event::Down);
+    if let Some((_, done)) = pending {
+        let _ = done.send(());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    api.abort();
+    let _ = std::fs::remove_file(&api_path);
+    drop(lock);
+    Ok(())
+}
+
+/// The ordered actions of `up`. Each records what it creates before creating it.
+async fn up(
+    driver: &mut Qemu,
+    info: &EnvInfo,
+    dir: &EnvDir,
+    shared: &Shared,
+    journal: &Mutex<Journal>,
+    switches: &mut Vec<JoinHandle<()>>,
+) -> Result<(), String> {
+    let plan = &info.plan;
+    shared.progress(format!("env {}: {} nodes, accel {}", info.name, plan.nodes.len(), info.accel.as_str()));
+    for net in &plan.networks {
+        let ports: Vec<PathBuf> = plan
+            .nodes
+            .iter()
+            .flat_map(|n| n.nics.iter())
+            .filter(|nic| nic.network == net.name)
+            .map(|nic| dir.join(&nic.socket))
+            .collect();
+        journal
+            .lock()
+            .expect("journal lock")
+            .record(&Entry::Path {
+                path: net.switch_socket.clone(),
+            })
+            .map_err(|e| e.to_string())?;
+        let switch = Switch::bind(&net.name, &dir.join(&net.switch_socket), ports)
+            .map_err(|e| format!("network {}: cannot bind its switch: {e}", net.name))?;
+        shared.progress(format!("network {} ({}): switch up", switch.network(), net.cidr));
+        switches.push(tokio::spawn(switch.run()));
+    }
+    let start = Instant::now();
+    for node in &plan.nodes {
+        driver.boot(node).await.map_err(|e| e.to_string())?;
+        shared.progress(format!("node {}: booting", node.name));
+    }
+    refresh(driver, info, shared);
+    let bound = Duration::from_secs(info.options.ready_timeout_secs);
+    for node in &plan.nodes {
+        driver.wait_ready(node, bound).await.map_err(|e| e.to_string())?;
+        shared.progress(format!(
+            "node {}: ready ({:.1}s)",
+            node.name,
+            start.elapsed().as_secs_f64()
+        ));
+        refresh(driver, info, shared);
+    }
+    Ok(())
+}
+
+async fn teardown(
+    driver: &mut Qemu,
+    info: &EnvInfo,
+    shared: &Shared,
+    switches: &mut Vec<JoinHandle<()>>,
+    force: bool,
+) {
+    shared.set_phase(Phase::Stopping, None);
+    let graceful = if force { Duration::ZERO } else { Duration::from_secs(10) };
+    for node in &info.plan.nodes {
+        driver.stop(node, graceful).await;
+    }
+    for s in switches.drain(..) {
+        s.abort();
+    }
+    refresh(driver, info, shared);
+}
+
+fn refresh(driver: &mut Qemu, info: &EnvInfo, shared: &Shared) {
+    let mut status = shared.status.lock().expect("status lock");
+    status.nodes = info
+        .plan
+        .nodes
+        .iter()
+        .map(|n| NodeStatus {
+            name: n.name.clone(),
+            state: driver.state(&n.name),
+            pid: driver.pid(&n.name),
+        })
+        .collect();
+}
+
+async fn accept(listener: UnixListener, shared: Arc<Shared>, down: mpsc::Sender<DownRequest>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        tokio::spawn(handle(stream, shared.clone(), down.clone()));
+    }
+}
+
+async fn handle(stream: UnixStream, shared: Arc<Shared>, down: mpsc::Sender<DownRequest>) {
+    let (r, mut w) = stream.into_split();
+    let mut line = String::new();
+    if BufReader::new(r).read_line(&mut line).await.is_err() {
+        return;
+    }
+    let Ok(request) = serde_json::from_str::<Request>(&line) else { return };
+    let mut send = async |event: &Event| -> bool {
+        let mut text = serde_json::to_string(event).expect("events serialise");
+        text.push('\n');
+        w.write_all(text.as_bytes()).await.is_ok()
+    };
+    match request {
+        Request::Status => {
+            let status = shared.status.lock().expect("status lock").clone();
+            send(&Event::Status(status)).await;
+        }
+        Request::Watch => {
+            // Subscribe under the history lock so no event falls between replay and live.
+            let (past, mut live) = {
+                let history = shared.history.lock().expect("history lock");
+                (history.clone(), shared.events.subscribe())
+            };
+            for event in &past {
+                if !send(event).await {
+                    return;
+                }
+                if is_final(event) {
+                    return;
+                }
+            }
+            while let Ok(event) = live.recv().await {
+                if !send(&event).await || is_final(&event) {
+                    return;
+                }
+            }
+        }
+        Request::Down { force } => {
+            let (done_tx, done_rx) = oneshot::channel();
+            if down.send((force, done_tx)).await.is_ok() {
+                let _ = done_rx.await;
+            }
+            send(&Event::Down).await;
+        }
+    }
+}
+
+fn is_final(event: &Event) -> bool {
+    matches!(event, Event::Ready | Event::Failed { .. } | Event::Down)
+}

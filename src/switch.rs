@@ -1,0 +1,129 @@
+//! The env's L2 switch: one unix datagram socket per network, one datagram per frame.
+//!
+//! Each QEMU NIC is a `-netdev dgram` bound at its own path and sending to the
+//! network's switch socket. The switch learns which path each source MAC came from,
+//! forwards unicast to that path and floods the rest to the network's other ports.
+//! Only the NIC paths of the plan are ports, so nothing outside the env can join.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use tokio::net::UnixDatagram;
+
+use crate::net::Mac;
+
+pub struct Switch {
+    network: String,
+    socket: UnixDatagram,
+    ports: Vec<PathBuf>,
+    table: HashMap<Mac, usize>,
+}
+
+/// Ethernet frames are at most 64 KiB through QEMU's dgram backend.
+const MAX_FRAME: usize = 65_536;
+
+impl Switch {
+    /// Binds the network's switch socket at `path`; `ports` are the NIC socket paths.
+    pub fn bind(network: &str, path: &Path, ports: Vec<PathBuf>) -> std::io::Result<Switch> {
+        let socket = UnixDatagram::bind(path)?;
+        Ok(Switch {
+            network: network.to_string(),
+            socket,
+            ports,
+            table: HashMap::new(),
+        })
+    }
+
+    pub fn network(&self) -> &str {
+        &self.network
+    }
+
+    /// Forwards frames until the task is dropped.
+    pub async fn run(mut self) {
+        let mut buf = vec![0u8; MAX_FRAME];
+        loop {
+            let (len, from) = match self.socket.recv_from(&mut buf).await {
+                Ok(x) => x,
+                Err(_) => continue,
+            };
+            let Some(from) = from.as_pathname() else { continue };
+            let Some(src_port) = self.ports.iter().position(|p| p == from) else {
+                continue; // not one of this env's NICs
+            };
+            if len < 14 {
+                continue;
+            }
+            let frame = &buf[..len];
+            let dst = Mac(frame[0..6].try_into().expect("6 bytes"));
+            let src = Mac(frame[6..12].try_into().expect("6 bytes"));
+            if !src.is_multicast() {
+                self.table.insert(src, src_port);
+            }
+            match self.table.get(&dst) {
+                Some(&port) if !dst.is_multicast() => {
+                    if port != src_port {
+                        self.send(port, frame).await;
+                    }
+                }
+                _ => {
+                    for port in 0..self.ports.len() {
+                        if port != src_port {
+                            self.send(port, frame).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send(&self, port: usize, frame: &[u8]) {
+        // A port whose QEMU is not up yet (or gone) just misses the frame, like a
+        // cable that is not plugged in.
+        let _ = self.socket.send_to(frame, &self.ports[port]).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(dst: [u8; 6], src: [u8; 6], payload: &[u8]) -> Vec<u8> {
+        let mut f = dst.to_vec();
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    async fn recv(s: &UnixDatagram, buf: &mut [u8]) -> Result<std::io::Result<usize>, tokio::time::error::Elapsed> {
+        tokio::time::timeout(std::time::Duration::from_millis(300), s.recv(buf)).await
+    }
+
+    #[tokio::test]
+    async fn floods_then_learns_and_ignores_strangers() {
+        let dir = tempfile::tempdir().unwrap();
+        let sw = dir.path().join("sw");
+        let paths: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("p{i}"))).collect();
+        let ports: Vec<UnixDatagram> = paths.iter().map(|p| UnixDatagram::bind(p).unwrap()).collect();
+        let stranger = UnixDatagram::bind(dir.path().join("x")).unwrap();
+        let switch = Switch::bind("net0", &sw, paths.clone()).unwrap();
+        let task = tokio::spawn(switch.run());
+        let a = [0x52, 0x54, 0, 0, 0, 1];
+        let b = [0x52, 0x54, 0, 0, 0, 2];
+        let mut buf = [0u8; 128];
+
+        // Unknown destination: flooded to both other ports.
+        ports[0].send_to(&frame(b, a, b"hi"), &sw).await.unwrap();
+        assert!(recv(&ports[1], &mut buf).await.is_ok());
+        assert!(recv(&ports[2], &mut buf).await.is_ok());
+        // Port 1 answers: a was learnt, so only port 0 gets it.
+        ports[1].send_to(&frame(a, b, b"yo"), &sw).await.unwrap();
+        let n = recv(&ports[0], &mut buf).await.unwrap().unwrap();
+        assert_eq!(&buf[12..n], b"\x08\x00yo");
+        assert!(recv(&ports[2], &mut buf).await.is_err());
+        // A socket that is not a port of the plan reaches nobody.
+        stranger.send_to(&frame([0xff; 6], [0x52, 0x54, 0, 0, 0, 9], b"x"), &sw).await.unwrap();
+        assert!(recv(&ports[0], &mut buf).await.is_err());
+        task.abort();
+    }
+}
