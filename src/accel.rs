@@ -47,7 +47,11 @@ const PROBE_BOUND: Duration = Duration::from_secs(10);
 /// The acceleration to use. `VSTAGE_ACCEL=kvm|tcg` overrides the probe.
 pub fn detect(cache_dir: &Path, qemu: &Path, kernel: &Path, refresh: bool) -> Verdict {
     if let Ok(forced) = std::env::var("VSTAGE_ACCEL") {
-        let accel = if forced == "kvm" { Accel::Kvm } else { Accel::Tcg };
+        let accel = if forced == "kvm" {
+            Accel::Kvm
+        } else {
+            Accel::Tcg
+        };
         return Verdict {
             accel,
             reason: format!("VSTAGE_ACCEL={forced} is set"),
@@ -78,7 +82,10 @@ fn cache_key(qemu: &Path) -> String {
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
     let meta = std::fs::metadata(qemu)
         .map(|m| {
-            let mtime = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
             format!("{}:{:?}", m.len(), mtime.map(|d| d.as_secs()))
         })
         .unwrap_or_default();
@@ -95,13 +102,34 @@ fn tcg(reason: String) -> Verdict {
 }
 
 fn probe(qemu: &Path, kernel: &Path) -> Verdict {
-    if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
-        return tcg(format!("/dev/kvm cannot be opened ({e}): using TCG (software emulation)"));
+    if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    {
+        return tcg(format!(
+            "/dev/kvm cannot be opened ({e}): using TCG (software emulation)"
+        ));
     }
     let start = Instant::now();
     let child = Command::new(qemu)
-        .args(["-accel", "kvm", "-cpu", "host", "-nodefaults", "-no-user-config"])
-        .args(["-display", "none", "-m", "128", "-no-reboot", "-serial", "stdio"])
+        .args([
+            "-accel",
+            "kvm",
+            "-cpu",
+            "host",
+            "-nodefaults",
+            "-no-user-config",
+        ])
+        .args([
+            "-display",
+            "none",
+            "-m",
+            "128",
+            "-no-reboot",
+            "-serial",
+            "stdio",
+        ])
         .arg("-kernel")
         .arg(kernel)
         .args(["-append", "console=ttyS0 panic=-1 loglevel=7"])
@@ -141,7 +169,11 @@ fn probe(qemu: &Path, kernel: &Path) -> Verdict {
         use std::io::Read as _;
         let _ = e.read_to_string(&mut stderr);
     }
-    let detail = stderr.lines().next().map(|l| format!(" (qemu: {l})")).unwrap_or_default();
+    let detail = stderr
+        .lines()
+        .next()
+        .map(|l| format!(" (qemu: {l})"))
+        .unwrap_or_default();
     let what = match outcome {
         Err(mpsc::RecvTimeoutError::Timeout) => {
             format!("hung under KVM for {}s", PROBE_BOUND.as_secs())

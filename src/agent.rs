@@ -41,7 +41,11 @@ pub async fn exec(
         .await
         .map_err(|_| AgentError::Unreachable("no answer within 10s".into()))?
         .map_err(|e| AgentError::Unreachable(e.to_string()))?;
-    let base = format!("/tmp/vstage-exec-{}-{}", std::process::id(), crate::env::now_unix());
+    let base = format!(
+        "/tmp/vstage-exec-{}-{}",
+        std::process::id(),
+        crate::env::now_unix()
+    );
     let mut arg = vec![
         "-c".to_string(),
         r#"exec "$@" >"$0.out" 2>"$0.err""#.to_string(),
@@ -61,7 +65,9 @@ pub async fn exec(
     let mut stdout = Tail::new(format!("{base}.out"));
     let mut stderr = Tail::new(format!("{base}.err"));
     let code = loop {
-        let status = ch.execute(&qga::guest_exec_status { pid: started.pid }).await?;
+        let status = ch
+            .execute(&qga::guest_exec_status { pid: started.pid })
+            .await?;
         // Read after the status: once exited, this last read drains everything.
         stdout.pump(&mut ch, out).await?;
         stderr.pump(&mut ch, err).await?;
@@ -75,7 +81,11 @@ pub async fn exec(
     let _ = ch
         .execute(&qga::guest_exec {
             path: "/bin/rm".into(),
-            arg: Some(vec!["-f".into(), format!("{base}.out"), format!("{base}.err")]),
+            arg: Some(vec![
+                "-f".into(),
+                format!("{base}.out"),
+                format!("{base}.err"),
+            ]),
             env: None,
             input_data: None,
             capture_output: None,

@@ -20,15 +20,21 @@ pub enum Request {
     Watch,
     Status,
     /// Tear the env down; `force` skips the graceful guest shutdown.
-    Down { force: bool },
+    Down {
+        force: bool,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
-    Progress { message: String },
+    Progress {
+        message: String,
+    },
     Ready,
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
     Status(Status),
     /// Teardown finished; the supervisor exits after sending this.
     Down,
@@ -86,11 +92,15 @@ impl Reply {
 }
 
 pub async fn send(socket: &Path, request: &Request) -> Result<Reply, ApiError> {
-    let stream = UnixStream::connect(socket).await.map_err(ApiError::Unreachable)?;
+    let stream = UnixStream::connect(socket)
+        .await
+        .map_err(ApiError::Unreachable)?;
     let (r, mut w) = stream.into_split();
     let mut line = serde_json::to_string(request).expect("requests serialise");
     line.push('\n');
-    w.write_all(line.as_bytes()).await.map_err(ApiError::Unreachable)?;
+    w.write_all(line.as_bytes())
+        .await
+        .map_err(ApiError::Unreachable)?;
     Ok(Reply {
         lines: BufReader::new(r).lines(),
         _writer: w,

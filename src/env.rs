@@ -96,7 +96,10 @@ pub fn remove(dir: &EnvDir) -> Result<(), EnvError> {
     match std::fs::remove_dir_all(dir.path()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(EnvError::Io(format!("cannot remove {}: {e}", dir.path().display()))),
+        Err(e) => Err(EnvError::Io(format!(
+            "cannot remove {}: {e}",
+            dir.path().display()
+        ))),
     }
 }
 

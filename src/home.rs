@@ -14,7 +14,11 @@ pub struct Home {
 }
 
 fn from_env(var: &str, xdg: &str, fallback: &str) -> PathBuf {
-    let get = |v: &str| std::env::var_os(v).filter(|s| !s.is_empty()).map(PathBuf::from);
+    let get = |v: &str| {
+        std::env::var_os(v)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(p) = get(var) {
         return p;
     }
@@ -96,7 +100,11 @@ pub fn default_env_name(template: &str, cwd: &Path) -> String {
 fn sanitise(raw: &str) -> String {
     let mut out = String::new();
     for c in raw.to_ascii_lowercase().chars() {
-        let c = if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' };
+        let c = if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '-'
+        };
         if !(c == '-' && (out.is_empty() || out.ends_with('-'))) {
             out.push(c);
         }
@@ -114,7 +122,10 @@ mod tests {
 
     #[test]
     fn branch_names_are_sanitised() {
-        assert_eq!(sanitise("tiny-feature/Add_KVM probe!"), "tiny-feature-add_kvm-probe");
+        assert_eq!(
+            sanitise("tiny-feature/Add_KVM probe!"),
+            "tiny-feature-add_kvm-probe"
+        );
         assert!(valid_env_name(&sanitise(&"x".repeat(80))));
         assert_eq!(sanitise("///"), "env");
     }

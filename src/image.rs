@@ -119,7 +119,8 @@ impl Cache {
             return Ok(None);
         }
         let text = fs::read_to_string(dir.join("image.json")).map_err(io(name))?;
-        let manifest = serde_json::from_str(&text).map_err(|e| ImageError::Manifest(name.into(), e))?;
+        let manifest =
+            serde_json::from_str(&text).map_err(|e| ImageError::Manifest(name.into(), e))?;
         Ok(Some(Image {
             name: name.to_string(),
             hash: recipe.hash(),
@@ -130,7 +131,12 @@ impl Cache {
 
     /// Returns the image, building it first if the cache lacks it (or `force`).
     /// Concurrent callers (parallel tests, envs) wait for one build instead of racing.
-    pub fn ensure(&self, name: &str, force: bool, log: &mut dyn FnMut(&str)) -> Result<Image, ImageError> {
+    pub fn ensure(
+        &self,
+        name: &str,
+        force: bool,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<Image, ImageError> {
         let recipe = lookup(name)?;
         if !force && let Some(image) = self.get(name)? {
             return Ok(image);
@@ -181,7 +187,9 @@ impl Cache {
         fs::rename(&out, &dest).map_err(io(name))?;
         // Dropping `staging` removes the scratch space; the lock is released with `lock`.
         drop(staging);
-        let image = self.get(name)?.expect("the image was just renamed into place");
+        let image = self
+            .get(name)?
+            .expect("the image was just renamed into place");
         log(&format!("built image {name}"));
         Ok(image)
     }
@@ -210,7 +218,9 @@ impl Cache {
             if file_name.starts_with('.') || !e.path().is_dir() {
                 continue;
             }
-            let Some((name, hash)) = file_name.rsplit_once('-') else { continue };
+            let Some((name, hash)) = file_name.rsplit_once('-') else {
+                continue;
+            };
             let current = recipe(name).is_some_and(|r| r.hash() == hash);
             out.push(CachedImage {
                 name: name.to_string(),
@@ -248,7 +258,10 @@ fn dir_size(dir: &Path) -> u64 {
 
 fn lookup(name: &str) -> Result<&'static Recipe, ImageError> {
     recipe(name).ok_or_else(|| {
-        ImageError::UnknownRecipe(name.to_string(), recipe_names().collect::<Vec<_>>().join(", "))
+        ImageError::UnknownRecipe(
+            name.to_string(),
+            recipe_names().collect::<Vec<_>>().join(", "),
+        )
     })
 }
 

@@ -96,12 +96,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
         let mut j = Journal::open(&path).unwrap();
-        j.record(&Entry::Process { name: "qemu n1".into(), marker: "/x".into() }).unwrap();
-        j.record(&Entry::Pid { name: "qemu n1".into(), pid: 42 }).unwrap();
-        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"kind\":\"pa").unwrap();
+        j.record(&Entry::Process {
+            name: "qemu n1".into(),
+            marker: "/x".into(),
+        })
+        .unwrap();
+        j.record(&Entry::Pid {
+            name: "qemu n1".into(),
+            pid: 42,
+        })
+        .unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"kind\":\"pa")
+            .unwrap();
         let entries = read(&path).unwrap();
         assert_eq!(entries.len(), 2);
-        assert_eq!(processes(&entries), vec![("qemu n1".into(), "/x".into(), Some(42))]);
+        assert_eq!(
+            processes(&entries),
+            vec![("qemu n1".into(), "/x".into(), Some(42))]
+        );
     }
 
     #[test]

@@ -95,4 +95,3 @@ pub fn write_atomic(path: &Path, text: &[u8]) -> std::io::Result<()> {
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
-

@@ -55,7 +55,11 @@ fn io(what: &str) -> impl Fn(std::io::Error) -> UpError + '_ {
 }
 
 /// The acceleration for this host, probing with the tiny image's kernel if needed.
-pub fn detect_accel(home: &Home, refresh: bool, log: &mut dyn FnMut(&str)) -> Result<accel::Verdict, UpError> {
+pub fn detect_accel(
+    home: &Home,
+    refresh: bool,
+    log: &mut dyn FnMut(&str),
+) -> Result<accel::Verdict, UpError> {
     let cache = Cache::new(home.images());
     let tiny = cache.ensure("tiny", false, log)?;
     let qemu = qemu::find_binary().ok_or_else(|| {
@@ -73,7 +77,9 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
     let plan = plan::build(&template)?;
     let name = match req.name {
         Some(n) => n.to_string(),
-        None => home::default_env_name(&plan.template, &std::env::current_dir().map_err(io("cwd"))?),
+        None => {
+            home::default_env_name(&plan.template, &std::env::current_dir().map_err(io("cwd"))?)
+        }
     };
     if !home::valid_env_name(&name) {
         return Err(EnvError::BadName(name).into());
@@ -140,7 +146,8 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
 async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), UpError> {
     let json = serde_json::to_vec_pretty(info).expect("env info serialises");
     write_atomic(&dir.join(layout::ENV_JSON), &json).map_err(io("env.json"))?;
-    write_atomic(&dir.join(layout::PLAN_JSON), info.plan.to_json().as_bytes()).map_err(io("plan.json"))?;
+    write_atomic(&dir.join(layout::PLAN_JSON), info.plan.to_json().as_bytes())
+        .map_err(io("plan.json"))?;
     std::fs::File::create(dir.join(layout::LOCK)).map_err(io("lock"))?;
 
     let mut journal = Journal::open(&dir.join(layout::JOURNAL)).map_err(io("journal"))?;
@@ -152,7 +159,8 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
             marker,
         })
         .map_err(io("journal"))?;
-    let log = std::fs::File::create(dir.join(layout::SUPERVISOR_LOG)).map_err(io("supervisor.log"))?;
+    let log =
+        std::fs::File::create(dir.join(layout::SUPERVISOR_LOG)).map_err(io("supervisor.log"))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("__supervise")
         .arg(dir.path())
@@ -190,7 +198,11 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
             Ok(Event::Progress { message }) => report.step(&message),
             Ok(Event::Ready) => return Ok(()),
             Ok(Event::Failed { error }) => return Err(UpError::Failed(error)),
-            Ok(Event::Down) => return Err(UpError::Failed("the env was taken down while starting".into())),
+            Ok(Event::Down) => {
+                return Err(UpError::Failed(
+                    "the env was taken down while starting".into(),
+                ));
+            }
             Ok(Event::Status(_)) => {}
             Err(e) => {
                 return Err(UpError::Failed(format!(
@@ -241,7 +253,9 @@ pub async fn down(home: &Home, name: &str, force: bool, report: &Reporter) -> Re
             report.step("the supervisor did not exit: killing it");
         }
     } else {
-        report.step(&format!("env {name} has no running supervisor: cleaning up from the journal"));
+        report.step(&format!(
+            "env {name} has no running supervisor: cleaning up from the journal"
+        ));
     }
     env::remove(&dir)
 }

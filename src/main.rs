@@ -91,9 +91,17 @@ async fn run(command: Command) -> Result<u8> {
             };
             let info = lifecycle::up(&home, &req, &report).await?;
             report.finish();
-            println!("env {} is ready ({} nodes):", info.name, info.plan.nodes.len());
+            println!(
+                "env {} is ready ({} nodes):",
+                info.name,
+                info.plan.nodes.len()
+            );
             for node in &info.plan.nodes {
-                let ips: Vec<String> = node.nics.iter().map(|n| format!("{}={}", n.network, n.ip)).collect();
+                let ips: Vec<String> = node
+                    .nics
+                    .iter()
+                    .map(|n| format!("{}={}", n.network, n.ip))
+                    .collect();
                 println!("  {:<12} {}", node.name, ips.join(" "));
             }
             let first = &info.plan.nodes[0].name;
@@ -135,7 +143,9 @@ fn open_env(home: &Home, name: &str) -> Result<(EnvDir, EnvInfo)> {
 async fn live_status(dir: &EnvDir) -> std::result::Result<Status, String> {
     match api::status(&dir.join(layout::SUPERVISOR_SOCK), Duration::from_secs(2)).await {
         Ok(s) => Ok(s),
-        Err(_) if !env::is_owned(dir) => Err("broken: no supervisor (run `vstage down` to clean up)".into()),
+        Err(_) if !env::is_owned(dir) => {
+            Err("broken: no supervisor (run `vstage down` to clean up)".into())
+        }
         Err(e) => Err(e.to_string()),
     }
 }
@@ -188,13 +198,23 @@ async fn ls(home: &Home, output: Output) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(0);
     }
-    println!("{:<24} {:<16} {:>5} {:>5}  STATUS", "NAME", "TEMPLATE", "NODES", "AGE");
+    println!(
+        "{:<24} {:<16} {:>5} {:>5}  STATUS",
+        "NAME", "TEMPLATE", "NODES", "AGE"
+    );
     for (name, info, status) in &rows {
         let (template, nodes, created) = match info {
-            Some(i) => (i.template.clone(), i.plan.nodes.len().to_string(), age(i.created_unix)),
+            Some(i) => (
+                i.template.clone(),
+                i.plan.nodes.len().to_string(),
+                age(i.created_unix),
+            ),
             None => ("?".into(), "?".into(), "?".into()),
         };
-        println!("{name:<24} {template:<16} {nodes:>5} {created:>5}  {}", phase_text(status));
+        println!(
+            "{name:<24} {template:<16} {nodes:>5} {created:>5}  {}",
+            phase_text(status)
+        );
     }
     Ok(0)
 }
@@ -240,7 +260,11 @@ async fn status(home: &Home, name: &str, output: Output) -> Result<u8> {
                 .unwrap_or(("?".into(), "-".into())),
             Err(_) => ("unknown".into(), "-".into()),
         };
-        let ips: Vec<String> = node.nics.iter().map(|n| format!("{}={}", n.network, n.ip)).collect();
+        let ips: Vec<String> = node
+            .nics
+            .iter()
+            .map(|n| format!("{}={}", n.network, n.ip))
+            .collect();
         println!("{:<16} {state:<10} {pid:>8}  {}", node.name, ips.join(" "));
     }
     Ok(0)
@@ -258,12 +282,17 @@ async fn exec(home: &Home, name: &str, node: Option<&str>, command: &[String]) -
                 .status()
                 .with_context(|| format!("running {}", command[0]))?;
             use std::os::unix::process::ExitStatusExt as _;
-            status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+            status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
         }
         Some(node) => {
             let Some(plan) = info.plan.node(node) else {
                 let names: Vec<_> = info.plan.nodes.iter().map(|n| n.name.as_str()).collect();
-                bail!(BadInput(format!("env {name} has no node '{node}' (nodes: {})", names.join(", "))));
+                bail!(BadInput(format!(
+                    "env {name} has no node '{node}' (nodes: {})",
+                    names.join(", ")
+                )));
             };
             let socket = dir.join(&plan.files.agent);
             let mut out = std::io::stdout().lock();
@@ -284,7 +313,10 @@ fn doctor(home: &Home, refresh: bool) -> Result<u8> {
         Some(p) => println!("qemu:     {}", p.display()),
         None => {
             ok = false;
-            println!("qemu:     {} not found: run 'make setup'", vstage::driver::qemu::binary().display());
+            println!(
+                "qemu:     {} not found: run 'make setup'",
+                vstage::driver::qemu::binary().display()
+            );
         }
     }
     println!("home:     {}", home.state.display());
@@ -316,7 +348,10 @@ fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
             for name in names {
                 if image::recipe(&name).is_none() {
                     let known: Vec<_> = image::recipe_names().collect();
-                    bail!(BadInput(format!("no image recipe named '{name}' (recipes: {})", known.join(", "))));
+                    bail!(BadInput(format!(
+                        "no image recipe named '{name}' (recipes: {})",
+                        known.join(", ")
+                    )));
                 }
                 let img = cache.ensure(&name, force, &mut |m| eprintln!("vstage: {m}"))?;
                 println!("{name} {} {}", img.hash, img.dir.display());
@@ -338,7 +373,10 @@ fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
                 println!("{}", serde_json::to_string_pretty(&json)?);
                 return Ok(0);
             }
-            println!("{:<12} {:<18} {:>9} {:>5}  CURRENT", "NAME", "HASH", "SIZE", "AGE");
+            println!(
+                "{:<12} {:<18} {:>9} {:>5}  CURRENT",
+                "NAME", "HASH", "SIZE", "AGE"
+            );
             for i in images {
                 let built = i
                     .built
@@ -346,7 +384,14 @@ fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
                     .map(|d| age(d.as_secs()))
                     .unwrap_or("?".into());
                 let size = format!("{:.1}M", i.size as f64 / 1048576.0);
-                println!("{:<12} {:<18} {:>9} {:>5}  {}", i.name, i.hash, size, built, if i.current { "yes" } else { "no" });
+                println!(
+                    "{:<12} {:<18} {:>9} {:>5}  {}",
+                    i.name,
+                    i.hash,
+                    size,
+                    built,
+                    if i.current { "yes" } else { "no" }
+                );
             }
             Ok(0)
         }

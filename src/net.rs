@@ -53,8 +53,10 @@ impl FromStr for Cidr {
             .ok_or_else(|| format!("prefix '/{prefix}' must be from /8 to /30"))?;
         let cidr = Cidr { addr, prefix };
         if u32::from(addr) & !cidr.mask() != 0 {
-            return Err(format!("'{s}' has host bits set: did you mean {}/{prefix}?",
-                Ipv4Addr::from(u32::from(addr) & cidr.mask())));
+            return Err(format!(
+                "'{s}' has host bits set: did you mean {}/{prefix}?",
+                Ipv4Addr::from(u32::from(addr) & cidr.mask())
+            ));
         }
         Ok(cidr)
     }
@@ -96,7 +98,11 @@ impl Mac {
 impl fmt::Display for Mac {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let b = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
     }
 }
 
@@ -147,7 +153,12 @@ mod tests {
         assert!(!c.is_host("10.0.1.1".parse().unwrap()));
         assert_eq!(c.nth(10), Some("10.0.0.10".parse().unwrap()));
         assert_eq!(c.nth(255), None);
-        assert!("10.0.0.1/24".parse::<Cidr>().unwrap_err().contains("host bits"));
+        assert!(
+            "10.0.0.1/24"
+                .parse::<Cidr>()
+                .unwrap_err()
+                .contains("host bits")
+        );
         assert!("10.0.0.0/31".parse::<Cidr>().is_err());
     }
 

@@ -224,7 +224,11 @@ nodes:
         let plan = plan_of(COUNTED).unwrap();
         let names: Vec<_> = plan.nodes.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["ctl", "compute-1", "compute-2", "compute-3"]);
-        let ips: Vec<String> = plan.nodes.iter().map(|n| n.nics[0].ip.to_string()).collect();
+        let ips: Vec<String> = plan
+            .nodes
+            .iter()
+            .map(|n| n.nics[0].ip.to_string())
+            .collect();
         assert_eq!(ips, ["10.9.0.11", "10.9.0.10", "10.9.0.12", "10.9.0.13"]);
         let macs: BTreeSet<_> = plan.nodes.iter().map(|n| n.nics[0].mac).collect();
         assert_eq!(macs.len(), 4);
@@ -232,7 +236,10 @@ nodes:
 
     #[test]
     fn same_input_same_bytes() {
-        assert_eq!(plan_of(COUNTED).unwrap().to_json(), plan_of(COUNTED).unwrap().to_json());
+        assert_eq!(
+            plan_of(COUNTED).unwrap().to_json(),
+            plan_of(COUNTED).unwrap().to_json()
+        );
     }
 
     #[test]
@@ -241,6 +248,9 @@ nodes:
             "  - {name: compute",
             "  - {name: other, image: tiny, nics: [{network: lan, ip: 10.9.0.11}]}\n  - {name: compute",
         );
-        assert!(matches!(plan_of(&text), Err(PlanError::DuplicateAddress { .. })));
+        assert!(matches!(
+            plan_of(&text),
+            Err(PlanError::DuplicateAddress { .. })
+        ));
     }
 }

@@ -47,10 +47,12 @@ pub struct Channel {
 
 impl Channel {
     async fn open(path: &Path) -> Result<Channel, QmpError> {
-        let stream = UnixStream::connect(path).await.map_err(|source| QmpError::Connect {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let stream = UnixStream::connect(path)
+            .await
+            .map_err(|source| QmpError::Connect {
+                path: path.display().to_string(),
+                source,
+            })?;
         let (r, w) = stream.into_split();
         Ok(Channel {
             reader: BufReader::new(r),
@@ -69,7 +71,8 @@ impl Channel {
                 break;
             }
         }
-        ch.execute(&qapi::qmp::qmp_capabilities { enable: None }).await?;
+        ch.execute(&qapi::qmp::qmp_capabilities { enable: None })
+            .await?;
         Ok(ch)
     }
 
@@ -104,7 +107,9 @@ impl Channel {
                 return Err(QmpError::Eof);
             }
             // Agents can prefix replies with 0xff or leftovers: parse from the first '{'.
-            let Some(start) = line.find('{') else { continue };
+            let Some(start) = line.find('{') else {
+                continue;
+            };
             if let Ok(v) = serde_json::from_str::<Value>(&line[start..]) {
                 return Ok(v);
             }

@@ -26,7 +26,8 @@ mod tests {
 
     #[test]
     fn tiny_seed_names_every_node() {
-        let plan = crate::plan::build(&load(&Source::resolve("tiny").unwrap(), &[]).unwrap()).unwrap();
+        let plan =
+            crate::plan::build(&load(&Source::resolve("tiny").unwrap(), &[]).unwrap()).unwrap();
         let seed = tiny(&plan, &plan.nodes[0]);
         assert_eq!(
             seed,

@@ -86,7 +86,13 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
             },
         );
     }
-    let mut driver = Qemu::new(dir.clone(), info.plan.clone(), images, info.accel, journal.clone());
+    let mut driver = Qemu::new(
+        dir.clone(),
+        info.plan.clone(),
+        images,
+        info.accel,
+        journal.clone(),
+    );
 
     let shared = Arc::new(Shared {
         history: Mutex::new(Vec::new()),
@@ -194,7 +200,12 @@ async fn up(
     switches: &mut Vec<JoinHandle<()>>,
 ) -> Result<(), String> {
     let plan = &info.plan;
-    shared.progress(format!("env {}: {} nodes, accel {}", info.name, plan.nodes.len(), info.accel.as_str()));
+    shared.progress(format!(
+        "env {}: {} nodes, accel {}",
+        info.name,
+        plan.nodes.len(),
+        info.accel.as_str()
+    ));
     for net in &plan.networks {
         let ports: Vec<PathBuf> = plan
             .nodes
@@ -212,7 +223,11 @@ async fn up(
             .map_err(|e| e.to_string())?;
         let switch = Switch::bind(&net.name, &dir.join(&net.switch_socket), ports)
             .map_err(|e| format!("network {}: cannot bind its switch: {e}", net.name))?;
-        shared.progress(format!("network {} ({}): switch up", switch.network(), net.cidr));
+        shared.progress(format!(
+            "network {} ({}): switch up",
+            switch.network(),
+            net.cidr
+        ));
         switches.push(tokio::spawn(switch.run()));
     }
     let start = Instant::now();
@@ -223,7 +238,10 @@ async fn up(
     refresh(driver, info, shared);
     let bound = Duration::from_secs(info.options.ready_timeout_secs);
     for node in &plan.nodes {
-        driver.wait_ready(node, bound).await.map_err(|e| e.to_string())?;
+        driver
+            .wait_ready(node, bound)
+            .await
+            .map_err(|e| e.to_string())?;
         shared.progress(format!(
             "node {}: ready ({:.1}s)",
             node.name,
@@ -242,10 +260,12 @@ async fn teardown(
     force: bool,
 ) {
     shared.set_phase(Phase::Stopping, None);
-    let graceful = if force { Duration::ZERO } else { Duration::from_secs(10) };
-    for node in &info.plan.nodes {
-        driver.stop(node, graceful).await;
-    }
+    let graceful = if force {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(10)
+    };
+    driver.stop(&info.plan.nodes, graceful).await;
     for s in switches.drain(..) {
         s.abort();
     }
@@ -268,7 +288,9 @@ fn refresh(driver: &mut Qemu, info: &EnvInfo, shared: &Shared) {
 
 async fn accept(listener: UnixListener, shared: Arc<Shared>, down: mpsc::Sender<DownRequest>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(handle(stream, shared.clone(), down.clone()));
     }
 }
@@ -279,7 +301,9 @@ async fn handle(stream: UnixStream, shared: Arc<Shared>, down: mpsc::Sender<Down
     if BufReader::new(r).read_line(&mut line).await.is_err() {
         return;
     }
-    let Ok(request) = serde_json::from_str::<Request>(&line) else { return };
+    let Ok(request) = serde_json::from_str::<Request>(&line) else {
+        return;
+    };
     let mut send = async |event: &Event| -> bool {
         let mut text = serde_json::to_string(event).expect("events serialise");
         text.push('\n');

@@ -46,7 +46,9 @@ impl Switch {
                 Ok(x) => x,
                 Err(_) => continue,
             };
-            let Some(from) = from.as_pathname() else { continue };
+            let Some(from) = from.as_pathname() else {
+                continue;
+            };
             let Some(src_port) = self.ports.iter().position(|p| p == from) else {
                 continue; // not one of this env's NICs
             };
@@ -95,7 +97,10 @@ mod tests {
         f
     }
 
-    async fn recv(s: &UnixDatagram, buf: &mut [u8]) -> Result<std::io::Result<usize>, tokio::time::error::Elapsed> {
+    async fn recv(
+        s: &UnixDatagram,
+        buf: &mut [u8],
+    ) -> Result<std::io::Result<usize>, tokio::time::error::Elapsed> {
         tokio::time::timeout(std::time::Duration::from_millis(300), s.recv(buf)).await
     }
 
@@ -104,7 +109,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sw = dir.path().join("sw");
         let paths: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("p{i}"))).collect();
-        let ports: Vec<UnixDatagram> = paths.iter().map(|p| UnixDatagram::bind(p).unwrap()).collect();
+        let ports: Vec<UnixDatagram> = paths
+            .iter()
+            .map(|p| UnixDatagram::bind(p).unwrap())
+            .collect();
         let stranger = UnixDatagram::bind(dir.path().join("x")).unwrap();
         let switch = Switch::bind("net0", &sw, paths.clone()).unwrap();
         let task = tokio::spawn(switch.run());
@@ -122,7 +130,10 @@ mod tests {
         assert_eq!(&buf[12..n], b"\x08\x00yo");
         assert!(recv(&ports[2], &mut buf).await.is_err());
         // A socket that is not a port of the plan reaches nobody.
-        stranger.send_to(&frame([0xff; 6], [0x52, 0x54, 0, 0, 0, 9], b"x"), &sw).await.unwrap();
+        stranger
+            .send_to(&frame([0xff; 6], [0x52, 0x54, 0, 0, 0, 9], b"x"), &sw)
+            .await
+            .unwrap();
         assert!(recv(&ports[0], &mut buf).await.is_err());
         task.abort();
     }

@@ -233,7 +233,11 @@ impl<'de> Deserialize<'de> for Scalar {
 struct Params(BTreeMap<String, String>);
 
 impl Params {
-    fn new(ctx: &Ctx, raw: &BTreeMap<String, Spanned<Scalar>>, sets: &[String]) -> Result<Self, TemplateError> {
+    fn new(
+        ctx: &Ctx,
+        raw: &BTreeMap<String, Spanned<Scalar>>,
+        sets: &[String],
+    ) -> Result<Self, TemplateError> {
         let mut values: BTreeMap<String, String> = raw
             .iter()
             .map(|(k, v)| (k.clone(), v.value.0.clone()))
@@ -249,7 +253,11 @@ impl Params {
                 return Err(TemplateError::Other(format!(
                     "--set {set}: {} has no parameter '{key}' (it has: {})",
                     ctx.file,
-                    if known.is_empty() { "none".into() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
                 )));
             }
             values.insert(key.to_string(), value.to_string());
@@ -295,7 +303,8 @@ impl Params {
         let v = self.text(ctx, field, s)?;
         let ok = v.len() <= 32
             && v.starts_with(|c: char| c.is_ascii_lowercase())
-            && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && v.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !ok {
             return Err(ctx.at(
                 &s.referenced,
@@ -316,12 +325,19 @@ impl Params {
         let Some(s) = s else { return Ok(default) };
         let v = self.expand(ctx, s)?;
         let n: u32 = v.trim().parse().map_err(|_| {
-            ctx.at(&s.referenced, format!("{field}: expected a whole number, found '{v}'"))
+            ctx.at(
+                &s.referenced,
+                format!("{field}: expected a whole number, found '{v}'"),
+            )
         })?;
         if !range.contains(&n) {
             return Err(ctx.at(
                 &s.referenced,
-                format!("{field}: {n} is out of range {}..={}", range.start(), range.end()),
+                format!(
+                    "{field}: {n} is out of range {}..={}",
+                    range.start(),
+                    range.end()
+                ),
             ));
         }
         Ok(n)
@@ -344,7 +360,9 @@ impl Params {
             .ok_or_else(|| {
                 ctx.at(
                     &s.referenced,
-                    format!("memory: expected MiB from 64 to 262144, or e.g. '512M', '2G'; found '{v}'"),
+                    format!(
+                        "memory: expected MiB from 64 to 262144, or e.g. '512M', '2G'; found '{v}'"
+                    ),
                 )
             })?;
         Ok(n)
@@ -375,7 +393,10 @@ impl RawTemplate {
         for raw in &self.networks {
             let name = params.name(ctx, "network name", &raw.name)?;
             if networks.iter().any(|n| n.name == name) {
-                return Err(ctx.at(&raw.name.referenced, format!("network '{name}' is declared twice")));
+                return Err(ctx.at(
+                    &raw.name.referenced,
+                    format!("network '{name}' is declared twice"),
+                ));
             }
             let text = params.text(ctx, "cidr", &raw.cidr)?;
             let cidr: Cidr = text
@@ -388,14 +409,20 @@ impl RawTemplate {
         for raw in &self.nodes {
             let name = params.name(ctx, "node name", &raw.name)?;
             if nodes.iter().any(|n| n.name == name) {
-                return Err(ctx.at(&raw.name.referenced, format!("node '{name}' is declared twice")));
+                return Err(ctx.at(
+                    &raw.name.referenced,
+                    format!("node '{name}' is declared twice"),
+                ));
             }
             let image = params.text(ctx, "image", &raw.image)?;
             if image::recipe(&image).is_none() {
                 let known: Vec<_> = image::recipe_names().collect();
                 return Err(ctx.at(
                     &raw.image.referenced,
-                    format!("image '{image}' does not exist (images: {})", known.join(", ")),
+                    format!(
+                        "image '{image}' does not exist (images: {})",
+                        known.join(", ")
+                    ),
                 ));
             }
             let count = params.number(ctx, "count", raw.count.as_ref(), 1, 1..=64)?;
@@ -408,7 +435,11 @@ impl RawTemplate {
                         &nic.network.referenced,
                         format!(
                             "unknown network '{network}' (declared: {})",
-                            if known.is_empty() { "none".into() } else { known.join(", ") }
+                            if known.is_empty() {
+                                "none".into()
+                            } else {
+                                known.join(", ")
+                            }
                         ),
                     ));
                 };
@@ -423,12 +454,18 @@ impl RawTemplate {
                         }
                         let text = params.text(ctx, "ip", s)?;
                         let ip: Ipv4Addr = text.parse().map_err(|_| {
-                            ctx.at(&s.referenced, format!("ip: '{text}' is not an IPv4 address"))
+                            ctx.at(
+                                &s.referenced,
+                                format!("ip: '{text}' is not an IPv4 address"),
+                            )
                         })?;
                         if !net.cidr.is_host(ip) {
                             return Err(ctx.at(
                                 &s.referenced,
-                                format!("ip: {ip} is not a host address of {} ({})", net.name, net.cidr),
+                                format!(
+                                    "ip: {ip} is not a host address of {} ({})",
+                                    net.name, net.cidr
+                                ),
                             ));
                         }
                         Some(ip)
@@ -446,7 +483,10 @@ impl RawTemplate {
             });
         }
         if nodes.is_empty() {
-            return Err(TemplateError::Other(format!("{}: the template has no nodes", ctx.file)));
+            return Err(TemplateError::Other(format!(
+                "{}: the template has no nodes",
+                ctx.file
+            )));
         }
         Ok(Template {
             name,

@@ -17,7 +17,9 @@ pub enum NodeState {
     Ready,
     Stopped,
     /// The node's process ended by itself.
-    Exited { detail: String },
+    Exited {
+        detail: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -25,11 +27,22 @@ pub enum DriverError {
     #[error("node {node}: cannot start: {detail}")]
     Start { node: String, detail: String },
     #[error("node {node}: not ready after {secs}s{tail}")]
-    NotReady { node: String, secs: u64, tail: String },
+    NotReady {
+        node: String,
+        secs: u64,
+        tail: String,
+    },
     #[error("node {node}: exited while booting ({status}){tail}")]
-    Died { node: String, status: String, tail: String },
+    Died {
+        node: String,
+        status: String,
+        tail: String,
+    },
     #[error("node {node}: {source}")]
-    Io { node: String, source: std::io::Error },
+    Io {
+        node: String,
+        source: std::io::Error,
+    },
 }
 
 /// What a driver does for one node at a time; the supervisor orders the calls.
@@ -39,8 +52,9 @@ pub trait Driver {
     async fn boot(&mut self, node: &NodePlan) -> Result<(), DriverError>;
     /// Waits until the node's guest answers, or `bound` passes.
     async fn wait_ready(&mut self, node: &NodePlan, bound: Duration) -> Result<(), DriverError>;
-    /// Stops the node: gracefully within `graceful`, then by force. Idempotent.
-    async fn stop(&mut self, node: &NodePlan, graceful: Duration);
+    /// Stops nodes together: asks each guest to power off, waits up to `graceful` for
+    /// all of them, then forces the rest. Idempotent.
+    async fn stop(&mut self, nodes: &[NodePlan], graceful: Duration);
     /// The node's state as the driver sees it now.
     fn state(&mut self, node: &str) -> NodeState;
     /// The node's host process, if it has one.

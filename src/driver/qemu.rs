@@ -93,13 +93,27 @@ impl Qemu {
         let path = |rel: &str| self.dir.join(rel).into_os_string();
         let mut a: Vec<OsString> = Vec::new();
         let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
-        push(&["-name", &format!("vstage:{}:{}", self.dir.name(), node.name)]);
-        push(&["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
+        push(&[
+            "-name",
+            &format!("vstage:{}:{}", self.dir.name(), node.name),
+        ]);
+        push(&[
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-no-reboot",
+        ]);
         push(&["-machine", "q35", "-accel", self.accel.as_str()]);
         if self.accel == Accel::Kvm {
             push(&["-cpu", "host"]);
         }
-        push(&["-m", &node.memory_mib.to_string(), "-smp", &node.cpus.to_string()]);
+        push(&[
+            "-m",
+            &node.memory_mib.to_string(),
+            "-smp",
+            &node.cpus.to_string(),
+        ]);
         a.push("-kernel".into());
         a.push(image.kernel().into_os_string());
         a.push("-initrd".into());
@@ -128,7 +142,10 @@ impl Qemu {
             chardev.push(path(&node.files.agent));
             pair("-chardev", chardev);
             pair("-device", "virtio-serial-pci".into());
-            pair("-device", "virtserialport,chardev=qga,name=org.qemu.guest_agent.0".into());
+            pair(
+                "-device",
+                "virtserialport,chardev=qga,name=org.qemu.guest_agent.0".into(),
+            );
         }
         for (i, nic) in node.nics.iter().enumerate() {
             let net = self
@@ -142,7 +159,10 @@ impl Qemu {
             netdev.push(",remote.type=unix,remote.path=");
             netdev.push(path(&net.switch_socket));
             pair("-netdev", netdev);
-            pair("-device", format!("virtio-net-pci,netdev=nic{i},mac={}", nic.mac).into());
+            pair(
+                "-device",
+                format!("virtio-net-pci,netdev=nic{i},mac={}", nic.mac).into(),
+            );
         }
         a
     }
@@ -168,19 +188,17 @@ impl Qemu {
             .ok()?
             .ok()
     }
-
-    async fn wait_exit(&mut self, node: &str, bound: Duration) -> bool {
-        let Some(running) = self.nodes.get_mut(node) else { return true };
-        tokio::time::timeout(bound, running.child.wait()).await.is_ok()
-    }
 }
 
 impl Driver for Qemu {
     async fn boot(&mut self, node: &NodePlan) -> Result<(), DriverError> {
-        let image = self.images.get(&node.image).ok_or_else(|| DriverError::Start {
-            node: node.name.clone(),
-            detail: format!("image {} is not built", node.image),
-        })?;
+        let image = self
+            .images
+            .get(&node.image)
+            .ok_or_else(|| DriverError::Start {
+                node: node.name.clone(),
+                detail: format!("image {} is not built", node.image),
+            })?;
         let io = |source| DriverError::Io {
             node: node.name.clone(),
             source,
@@ -190,11 +208,21 @@ impl Driver for Qemu {
         std::fs::write(&seed_path, seed::tiny(&self.plan, node)).map_err(io)?;
 
         let name = format!("qemu {}", node.name);
-        for f in [&node.files.qmp, &node.files.agent, &node.files.serial, &node.files.pidfile] {
+        for f in [
+            &node.files.qmp,
+            &node.files.agent,
+            &node.files.serial,
+            &node.files.pidfile,
+        ] {
             self.record(Entry::Path { path: f.clone() }, &node.name)?;
         }
         for nic in &node.nics {
-            self.record(Entry::Path { path: nic.socket.clone() }, &node.name)?;
+            self.record(
+                Entry::Path {
+                    path: nic.socket.clone(),
+                },
+                &node.name,
+            )?;
         }
         self.record(
             Entry::Process {
@@ -207,7 +235,10 @@ impl Driver for Qemu {
         cmd.args(self.args(node, image))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(self.dir.join(&layout::qemu_stderr(&node.name))).map_err(io)?)
+            .stderr(
+                std::fs::File::create(self.dir.join(&layout::qemu_stderr(&node.name)))
+                    .map_err(io)?,
+            )
             .kill_on_drop(true);
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
@@ -237,8 +268,9 @@ impl Driver for Qemu {
         let agent = self.dir.join(&node.files.agent);
         loop {
             if let NodeState::Exited { detail } = self.state(&node.name) {
-                let stderr = std::fs::read_to_string(self.dir.join(&layout::qemu_stderr(&node.name)))
-                    .unwrap_or_default();
+                let stderr =
+                    std::fs::read_to_string(self.dir.join(&layout::qemu_stderr(&node.name)))
+                        .unwrap_or_default();
                 return Err(DriverError::Died {
                     node: node.name.clone(),
                     status: format!("{detail}{}", first_line(&stderr)),
@@ -256,7 +288,12 @@ impl Driver for Qemu {
                 let mut ch = Channel::agent(&agent).await.ok()?;
                 ch.execute(&qapi::qga::guest_ping {}).await.ok()
             };
-            if tokio::time::timeout(Duration::from_secs(2), attempt).await.ok().flatten().is_some() {
+            if tokio::time::timeout(Duration::from_secs(2), attempt)
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+            {
                 if let Some(r) = self.nodes.get_mut(&node.name) {
                     r.state = NodeState::Ready;
                 }
@@ -266,28 +303,48 @@ impl Driver for Qemu {
         }
     }
 
-    async fn stop(&mut self, node: &NodePlan, graceful: Duration) {
-        if !self.nodes.contains_key(&node.name) || self.wait_exit(&node.name, Duration::ZERO).await {
-            self.nodes.remove(&node.name);
-            return;
-        }
-        if !graceful.is_zero()
-            && let Some(mut ch) = self.qmp(node).await
-            && ch.execute(&qapi::qmp::system_powerdown {}).await.is_ok()
-            && self.wait_exit(&node.name, graceful).await
-        {
-            self.nodes.remove(&node.name);
-            return;
-        }
-        if let Some(mut ch) = self.qmp(node).await {
-            let _ = ch.execute(&qapi::qmp::quit {}).await;
-            if self.wait_exit(&node.name, Duration::from_secs(3)).await {
-                self.nodes.remove(&node.name);
-                return;
+    async fn stop(&mut self, nodes: &[NodePlan], graceful: Duration) {
+        let running = |me: &mut Qemu| -> Vec<NodePlan> {
+            nodes
+                .iter()
+                .filter(|n| {
+                    !matches!(
+                        me.state(&n.name),
+                        NodeState::Stopped | NodeState::Exited { .. }
+                    )
+                })
+                .cloned()
+                .collect()
+        };
+        // 1. ACPI power button for every node at once, then one shared wait.
+        let mut left = running(self);
+        if !graceful.is_zero() && !left.is_empty() {
+            for node in &left {
+                if let Some(mut ch) = self.qmp(node).await {
+                    let _ = ch.execute(&qapi::qmp::system_powerdown {}).await;
+                }
+            }
+            let deadline = Instant::now() + graceful;
+            while !left.is_empty() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                left = running(self);
             }
         }
-        if let Some(mut running) = self.nodes.remove(&node.name) {
-            let _ = running.child.kill().await;
+        // 2. `quit`: QEMU exits at once, whatever the guest does.
+        for node in &running(self) {
+            if let Some(mut ch) = self.qmp(node).await {
+                let _ = ch.execute(&qapi::qmp::quit {}).await;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !running(self).is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // 3. SIGKILL for anything still there.
+        for node in nodes {
+            if let Some(mut r) = self.nodes.remove(&node.name) {
+                let _ = r.child.kill().await;
+            }
         }
     }
 

@@ -1,0 +1,117 @@
+//! Test harness: every test gets its own `VSTAGE_HOME` and, on drop (also when the test
+//! fails), takes down every env in it and kills any process still naming that home.
+//! Images and the KVM verdict live in a cache shared by all tests (built once).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Harness {
+    pub home: tempfile::TempDir,
+    pub cache: PathBuf,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_vstage")
+}
+
+impl Harness {
+    pub fn new() -> Harness {
+        let cache = std::env::var_os("VSTAGE_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("vstage-cache"));
+        // Short prefix: socket paths must stay under 108 bytes.
+        let home = tempfile::Builder::new()
+            .prefix("vs")
+            .tempdir_in("/tmp")
+            .unwrap();
+        Harness { home, cache }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .env("VSTAGE_HOME", self.home.path())
+            .env("VSTAGE_CACHE", &self.cache)
+            .env_remove("VSTAGE_ACCEL");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("vstage runs")
+    }
+
+    /// Runs and asserts success, showing vstage's output (and the env's logs) if not.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        if !out.status.success() {
+            panic!(
+                "vstage {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                self.logs()
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn env_dir(&self, name: &str) -> PathBuf {
+        self.home.path().join("envs").join(name)
+    }
+
+    /// Supervisor logs of every env, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut s = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.home.path().join("envs")) {
+            for e in entries.flatten() {
+                let log =
+                    std::fs::read_to_string(e.path().join("supervisor.log")).unwrap_or_default();
+                s.push_str(&format!("--- {} supervisor.log\n{log}", e.path().display()));
+            }
+        }
+        s
+    }
+
+    /// Pids of live processes whose command line mentions `needle`.
+    pub fn processes_mentioning(needle: &str) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            if let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) {
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                if cmdline.contains(needle) && pid != std::process::id() as i32 {
+                    pids.push(pid);
+                }
+            }
+        }
+        pids
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(self.home.path().join("envs")) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let _ = self.cmd(&["down", "--force", &name]).output();
+            }
+        }
+        // Belt and braces: nothing this test started may outlive it.
+        let home = self.home.path().display().to_string();
+        for pid in Harness::processes_mentioning(&home) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -1,0 +1,168 @@
+//! Integration tests that boot real tiny guests (TCG here: seconds each).
+
+mod common;
+
+use common::{Harness, code, stderr};
+
+#[test]
+fn up_exec_ping_down_leaves_nothing() {
+    let h = Harness::new();
+    h.ok(&["up", "-t", "tiny", "--name", "t1"]);
+    let dir = h.env_dir("t1");
+    let dir_text = dir.display().to_string();
+    assert_eq!(
+        Harness::processes_mentioning(&dir_text).len(),
+        3,
+        "supervisor + 2 QEMU"
+    );
+
+    let out = h.ok(&["exec", "t1", "--node", "n1", "--", "ping", "-c", "1", "n2"]);
+    assert!(out.contains("1 packets received"), "{out}");
+
+    // The guest command's exit code and both streams come back.
+    let out = h.run(&[
+        "exec",
+        "t1",
+        "--node",
+        "n2",
+        "--",
+        "sh",
+        "-c",
+        "hostname; echo oops >&2; exit 7",
+    ]);
+    assert_eq!(code(&out), 7);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "n2\n");
+    assert_eq!(stderr(&out), "oops\n");
+
+    // Host side: the hand-off variables point at the env.
+    let out = h.ok(&[
+        "exec",
+        "t1",
+        "--",
+        "sh",
+        "-c",
+        "echo $VSTAGE_ENV; cat $VSTAGE_ENV_JSON",
+    ]);
+    assert!(out.starts_with("t1\n"), "{out}");
+    assert!(out.contains("\"10.0.0.12\""), "{out}");
+
+    let status = h.ok(&["status", "t1", "-o", "json"]);
+    assert!(status.contains("\"phase\": \"ready\""), "{status}");
+
+    h.ok(&["down", "t1"]);
+    assert!(!dir.exists(), "env dir removed");
+    assert!(
+        Harness::processes_mentioning(&dir_text).is_empty(),
+        "no process of t1 remains"
+    );
+    // Idempotent in effect: a second down says 'not found' with its own exit code.
+    let out = h.run(&["down", "t1"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("no environment named 't1'"));
+}
+
+#[test]
+fn two_envs_from_one_template_never_see_each_other() {
+    let h = Harness::new();
+    h.ok(&["up", "-t", "tiny", "--name", "a"]);
+    h.ok(&["up", "-t", "tiny", "--name", "b"]);
+    for env in ["a", "b"] {
+        let serve =
+            format!("mkdir -p /www && echo marker-{env} > /www/index.html && httpd -p 80 -h /www");
+        h.ok(&["exec", env, "--node", "n2", "--", "sh", "-c", &serve]);
+    }
+    for env in ["a", "b"] {
+        // Same address inside both envs; each reaches its own n2.
+        let out = h.ok(&[
+            "exec",
+            env,
+            "--node",
+            "n1",
+            "--",
+            "wget",
+            "-qO-",
+            "http://10.0.0.12/",
+        ]);
+        assert_eq!(out, format!("marker-{env}\n"));
+    }
+    h.ok(&["down", "a"]);
+    h.ok(&["down", "b"]);
+}
+
+#[test]
+fn a_failed_up_rolls_back_and_says_why() {
+    let h = Harness::new();
+    // A QEMU that refuses its command line: the node dies while booting.
+    let fake = h.home.path().join("qemu-broken");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nexec qemu-system-x86_64 \"$@\" -device no-such-device\n",
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&fake)
+        .status()
+        .unwrap();
+    let out = h
+        .cmd(&["up", "-t", "tiny", "--name", "bad"])
+        .env("VSTAGE_QEMU", &fake)
+        .env("VSTAGE_ACCEL", "tcg")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("exited while booting"), "{err}");
+    assert!(
+        err.contains("no-such-device"),
+        "QEMU's own complaint is shown: {err}"
+    );
+    assert!(!h.env_dir("bad").exists(), "rolled back");
+    assert!(Harness::processes_mentioning(&h.env_dir("bad").display().to_string()).is_empty());
+}
+
+#[test]
+fn a_crashed_supervisor_takes_its_guests_and_down_cleans_up() {
+    let h = Harness::new();
+    h.ok(&["up", "-t", "tiny", "--name", "c"]);
+    let dir = h.env_dir("c").display().to_string();
+    let supervisor = Harness::processes_mentioning(&format!("__supervise {dir}"));
+    assert_eq!(supervisor.len(), 1);
+    std::process::Command::new("kill")
+        .args(["-9", &supervisor[0].to_string()])
+        .status()
+        .unwrap();
+    // QEMU has PDEATHSIG: it must not linger once its supervisor is gone.
+    let mut left = Harness::processes_mentioning(&dir);
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        left = Harness::processes_mentioning(&dir);
+    }
+    assert!(
+        left.is_empty(),
+        "processes left after the supervisor died: {left:?}"
+    );
+    let ls = h.ok(&["ls"]);
+    assert!(ls.contains("broken"), "{ls}");
+    h.ok(&["down", "c"]);
+    assert!(!h.env_dir("c").exists());
+}
+
+#[test]
+fn unknown_envs_and_nodes_have_their_exit_codes() {
+    let h = Harness::new();
+    for args in [
+        &["down", "nope"][..],
+        &["status", "nope"],
+        &["exec", "nope", "--", "true"],
+        &["exec", "nope", "--node", "n1", "--", "true"],
+    ] {
+        let out = h.run(args);
+        assert_eq!(code(&out), 3, "{args:?}: {}", stderr(&out));
+    }
+    let out = h.run(&["up", "--name", "Bad Name!"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+}
