@@ -1,0 +1,266 @@
+//! `make bench`: vstage's lifecycle costs beside a plain-QEMU baseline measured in the
+//! same run. Prints one table and writes it as JSON (target/bench/lifecycle.json).
+//! Every figure is the median of BENCH_RUNS runs (default 3) with min and max.
+//! Timings are reported, never asserted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use serde_json::json;
+
+#[derive(Clone, Debug)]
+struct Stat {
+    median: f64,
+    min: f64,
+    max: f64,
+    n: usize,
+}
+
+impl Stat {
+    fn of(mut xs: Vec<f64>) -> Stat {
+        assert!(!xs.is_empty());
+        xs.sort_by(|a, b| a.total_cmp(b));
+        let n = xs.len();
+        let median = if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 };
+        Stat { median, min: xs[0], max: xs[n - 1], n }
+    }
+    fn text(&self, unit: &str) -> String {
+        format!("{:.0} {unit} ({:.0}–{:.0})", self.median, self.min, self.max)
+    }
+    fn json(&self) -> serde_json::Value {
+        json!({"median": self.median, "min": self.min, "max": self.max, "runs": self.n})
+    }
+}
+
+struct Row {
+    figure: String,
+    unit: &'static str,
+    vstage: Stat,
+    baseline: Option<(String, Stat)>,
+    note: String,
+}
+
+struct Bench {
+    bin: PathBuf,
+    home: tempfile::TempDir,
+    runs: usize,
+}
+
+impl Bench {
+    fn vstage(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.args(args).env("VSTAGE_HOME", self.home.path());
+        c
+    }
+
+    fn timed_ok(&self, args: &[&str]) -> f64 {
+        let t = Instant::now();
+        let out = self.vstage(args).stdout(Stdio::null()).output().expect("vstage runs");
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if !out.status.success() {
+            panic!("vstage {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        ms
+    }
+
+    fn baseline(&self, count: usize) -> f64 {
+        let image = image_dir(&self.bin);
+        let work = self.home.path().join(format!("baseline-{count}"));
+        let _ = std::fs::remove_dir_all(&work);
+        let t = Instant::now();
+        let out = Command::new("sh")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/baseline.sh"))
+            .arg(image.join("vmlinuz"))
+            .arg(image.join("initrd.img"))
+            .arg(count.to_string())
+            .arg(&work)
+            .output()
+            .expect("baseline runs");
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        assert!(out.status.success(), "baseline: {}", String::from_utf8_lossy(&out.stderr));
+        let _ = std::fs::remove_dir_all(&work);
+        ms
+    }
+
+    fn env_dir(&self, name: &str) -> PathBuf {
+        self.home.path().join("envs").join(name)
+    }
+}
+
+/// Directory of the built tiny image (builds it if the cache lacks it).
+fn image_dir(bin: &Path) -> PathBuf {
+    let out = Command::new(bin).args(["image", "build", "tiny"]).output().expect("vstage runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    PathBuf::from(text.split_whitespace().nth(2).expect("name hash dir"))
+}
+
+fn pid_of(needle: &str) -> Option<i32> {
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            if String::from_utf8_lossy(&c).replace('\0', " ").contains(needle) {
+                return Some(pid);
+            }
+        }
+    }
+    None
+}
+
+/// A `/proc/PID/status` field in KiB (VmHWM: peak RSS; VmRSS: current).
+fn kib(pid: i32, field: &str) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn main() {
+    // `cargo bench` passes flags such as --bench; nothing to parse.
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let bench = Bench {
+        bin: PathBuf::from(env!("CARGO_BIN_EXE_vstage")),
+        home: tempfile::Builder::new().prefix("vsb").tempdir_in("/tmp").unwrap(),
+        runs,
+    };
+    let tiny3 = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/tiny3.yaml");
+    image_dir(&bench.bin);
+    let doctor = bench.vstage(&["doctor"]).output().unwrap();
+    let accel = String::from_utf8_lossy(&doctor.stdout)
+        .lines()
+        .find(|l| l.starts_with("accel:"))
+        .map(|l| l.trim_start_matches("accel:").trim().to_string())
+        .unwrap_or_default();
+    eprintln!("bench: {runs} runs per figure, accel {accel}");
+
+    let mut rows: Vec<Row> = Vec::new();
+    let (mut up2, mut up3, mut base2, mut base3, mut down_g, mut down_f) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut sup_peak, mut qemu_rss) = (vec![], vec![]);
+    for r in 0..bench.runs {
+        eprintln!("bench: run {}/{}", r + 1, bench.runs);
+        base2.push(bench.baseline(2));
+        up2.push(bench.timed_ok(&["up", "-t", "tiny", "--name", "b2"]));
+        // Some API traffic before reading the supervisor's peak.
+        for _ in 0..3 {
+            bench.timed_ok(&["exec", "b2", "--node", "n1", "--", "true"]);
+            bench.timed_ok(&["status", "b2"]);
+        }
+        let dir = bench.env_dir("b2").display().to_string();
+        let sup = pid_of(&format!("__supervise {dir}")).expect("supervisor pid");
+        sup_peak.push(kib(sup, "VmHWM:"));
+        let qemu = pid_of(&format!("{dir}/s/n1.qmp")).expect("qemu pid");
+        qemu_rss.push(kib(qemu, "VmRSS:"));
+        down_g.push(bench.timed_ok(&["down", "b2"]));
+
+        base3.push(bench.baseline(3));
+        up3.push(bench.timed_ok(&["up", "-t", tiny3, "--name", "b3"]));
+        down_f.push(bench.timed_ok(&["down", "--force", "b3"]));
+    }
+    rows.push(Row {
+        figure: "up, tiny (2 nodes), to ready".into(),
+        unit: "ms",
+        vstage: Stat::of(up2),
+        baseline: Some(("plain script, 2 guests".into(), Stat::of(base2))),
+        note: "includes template, plan, journal, supervisor start, agent ping".into(),
+    });
+    rows.push(Row {
+        figure: "up, 3 nodes, to ready".into(),
+        unit: "ms",
+        vstage: Stat::of(up3),
+        baseline: Some(("plain script, 3 guests".into(), Stat::of(base3))),
+        note: String::new(),
+    });
+    rows.push(Row {
+        figure: "down, graceful (ACPI), 2 nodes".into(),
+        unit: "ms",
+        vstage: Stat::of(down_g),
+        baseline: None,
+        note: "guest powers off on the ACPI button".into(),
+    });
+    rows.push(Row {
+        figure: "down --force, 3 nodes".into(),
+        unit: "ms",
+        vstage: Stat::of(down_f),
+        baseline: None,
+        note: "QMP quit, no guest shutdown".into(),
+    });
+    rows.push(Row {
+        figure: "supervisor peak RSS (env of 2 nodes)".into(),
+        unit: "KiB",
+        vstage: Stat::of(sup_peak),
+        baseline: Some(("RSS of one node's QEMU".into(), Stat::of(qemu_rss))),
+        note: "all host memory vstage adds beyond the guests (switch included)".into(),
+    });
+
+    for n in [1usize, 4, 8] {
+        let (mut wall, mut ready, mut base) = (vec![], vec![], vec![]);
+        for r in 0..bench.runs {
+            eprintln!("bench: {n} envs at once, run {}/{}", r + 1, bench.runs);
+            base.push(bench.baseline(2 * n));
+            let t = Instant::now();
+            let children: Vec<_> = (0..n)
+                .map(|i| {
+                    bench
+                        .vstage(&["up", "-t", "tiny", "--name", &format!("p{i}")])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            let ok = children
+                .into_iter()
+                .map(|mut c| c.wait().map(|s| s.success()).unwrap_or(false))
+                .filter(|ok| *ok)
+                .count();
+            wall.push(t.elapsed().as_secs_f64() * 1000.0);
+            ready.push(ok as f64);
+            for i in 0..n {
+                let _ = bench.vstage(&["down", "--force", &format!("p{i}")]).output();
+            }
+        }
+        let ready = Stat::of(ready);
+        rows.push(Row {
+            figure: format!("{n} tiny envs at once ({} guests), all ready", 2 * n),
+            unit: "ms",
+            vstage: Stat::of(wall),
+            baseline: Some((format!("plain script, {} guests", 2 * n), Stat::of(base))),
+            note: format!("{:.0} of {n} envs ready (median; min {:.0})", ready.median, ready.min),
+        });
+    }
+
+    println!();
+    println!("| figure | vstage | baseline | ratio | note |");
+    println!("|---|---|---|---|---|");
+    let mut out = Vec::new();
+    for row in &rows {
+        let (base_text, ratio, base_json) = match &row.baseline {
+            Some((what, s)) => (
+                format!("{}: {}", what, s.text(row.unit)),
+                format!("{:.2}", row.vstage.median / s.median),
+                json!({"what": what, "stat": s.json()}),
+            ),
+            None => ("—".into(), "—".into(), serde_json::Value::Null),
+        };
+        println!("| {} | {} | {} | {} | {} |", row.figure, row.vstage.text(row.unit), base_text, ratio, row.note);
+        out.push(json!({
+            "figure": row.figure, "unit": row.unit, "vstage": row.vstage.json(),
+            "baseline": base_json, "note": row.note,
+        }));
+    }
+    let machine = json!({
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "accel": accel,
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        "runs": bench.runs,
+    });
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&target).unwrap();
+    let file = target.join("lifecycle.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&json!({"machine": machine, "rows": out})).unwrap()).unwrap();
+    println!("\nmachine: {machine}\nwritten: {}", file.display());
+}
