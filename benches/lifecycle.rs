@@ -1,13 +1,15 @@
 //! `make bench`: vstage's lifecycle costs beside a plain-QEMU baseline measured in the
-//! same run. Prints one table and writes it as JSON (target/bench/lifecycle.json).
+//! same run (the baseline starts the same QEMU guests directly and waits for them the
+//! same way). Prints one table and writes it as JSON (target/bench/lifecycle.json).
 //! Every figure is the median of BENCH_RUNS runs (default 3) with min and max.
 //! Timings are reported, never asserted.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
+use vstage::qmp::Channel;
 
 #[derive(Clone, Debug)]
 struct Stat {
@@ -22,11 +24,23 @@ impl Stat {
         assert!(!xs.is_empty());
         xs.sort_by(|a, b| a.total_cmp(b));
         let n = xs.len();
-        let median = if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 };
-        Stat { median, min: xs[0], max: xs[n - 1], n }
+        let median = if n % 2 == 1 {
+            xs[n / 2]
+        } else {
+            (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+        };
+        Stat {
+            median,
+            min: xs[0],
+            max: xs[n - 1],
+            n,
+        }
     }
     fn text(&self, unit: &str) -> String {
-        format!("{:.0} {unit} ({:.0}–{:.0})", self.median, self.min, self.max)
+        format!(
+            "{:.0} {unit} ({:.0}–{:.0})",
+            self.median, self.min, self.max
+        )
     }
     fn json(&self) -> serde_json::Value {
         json!({"median": self.median, "min": self.min, "max": self.max, "runs": self.n})
@@ -56,7 +70,11 @@ impl Bench {
 
     fn timed_ok(&self, args: &[&str]) -> f64 {
         let t = Instant::now();
-        let out = self.vstage(args).stdout(Stdio::null()).output().expect("vstage runs");
+        let out = self
+            .vstage(args)
+            .stdout(Stdio::null())
+            .output()
+            .expect("vstage runs");
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         if !out.status.success() {
             panic!("vstage {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -64,21 +82,76 @@ impl Bench {
         ms
     }
 
+    /// The baseline: the same tiny guests vstage boots (kernel, initrd, seed, devices,
+    /// memory), started directly with no supervisor, switch or journal, and waited for
+    /// the same way (guest agent answers `guest-ping`).
     fn baseline(&self, count: usize) -> f64 {
         let image = image_dir(&self.bin);
-        let work = self.home.path().join(format!("baseline-{count}"));
-        let _ = std::fs::remove_dir_all(&work);
+        let work = self.home.path().join(format!("base{count}"));
+        std::fs::create_dir_all(&work).unwrap();
         let t = Instant::now();
-        let out = Command::new("sh")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/baseline.sh"))
-            .arg(image.join("vmlinuz"))
-            .arg(image.join("initrd.img"))
-            .arg(count.to_string())
-            .arg(&work)
-            .output()
-            .expect("baseline runs");
+        let mut children = Vec::new();
+        for i in 1..=count {
+            let seed = work.join(format!("seed{i}"));
+            std::fs::write(
+                &seed,
+                format!(
+                    "hostname n{i}\nnic 52:54:00:00:00:{i:02x} 10.0.0.{}/24\n",
+                    10 + i
+                ),
+            )
+            .unwrap();
+            let p = |name: &str| work.join(format!("{name}{i}")).display().to_string();
+            let child = Command::new("qemu-system-x86_64")
+                .args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
+                .args(["-machine", "q35", "-accel", "tcg", "-m", "256", "-smp", "1"])
+                .arg("-kernel").arg(image.join("vmlinuz"))
+                .arg("-initrd").arg(image.join("initrd.img"))
+                .args(["-append", "console=ttyS0 quiet panic=-1"])
+                .args(["-serial", &format!("file:{}", p("serial"))])
+                .args(["-fw_cfg", &format!("name=opt/vstage/seed,file={}", seed.display())])
+                .args(["-chardev", &format!("socket,id=qga,server=on,wait=off,path={}", p("qga"))])
+                .args(["-device", "virtio-serial-pci", "-device", "virtserialport,chardev=qga,name=org.qemu.guest_agent.0"])
+                .args(["-netdev", &format!("dgram,id=nic0,local.type=unix,local.path={},remote.type=unix,remote.path={}", p("nic"), p("sw"))])
+                .args(["-device", &format!("virtio-net-pci,netdev=nic0,mac=52:54:00:00:00:{i:02x}")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("qemu-system-x86_64 runs");
+            children.push(child);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for i in 1..=count {
+                let socket = work.join(format!("qga{i}"));
+                let deadline = Instant::now() + Duration::from_secs(180);
+                loop {
+                    let attempt = async {
+                        let mut ch = Channel::agent(&socket).await.ok()?;
+                        ch.execute(&qapi::qga::guest_ping {}).await.ok()
+                    };
+                    if tokio::time::timeout(Duration::from_secs(2), attempt)
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some()
+                    {
+                        break;
+                    }
+                    assert!(Instant::now() < deadline, "baseline guest {i} not ready");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        });
         let ms = t.elapsed().as_secs_f64() * 1000.0;
-        assert!(out.status.success(), "baseline: {}", String::from_utf8_lossy(&out.stderr));
+        for mut c in children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         let _ = std::fs::remove_dir_all(&work);
         ms
     }
@@ -90,19 +163,30 @@ impl Bench {
 
 /// Directory of the built tiny image (builds it if the cache lacks it).
 fn image_dir(bin: &Path) -> PathBuf {
-    let out = Command::new(bin).args(["image", "build", "tiny"]).output().expect("vstage runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin)
+        .args(["image", "build", "tiny"])
+        .output()
+        .expect("vstage runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     PathBuf::from(text.split_whitespace().nth(2).expect("name hash dir"))
 }
 
 fn pid_of(needle: &str) -> Option<i32> {
     for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
-            if String::from_utf8_lossy(&c).replace('\0', " ").contains(needle) {
-                return Some(pid);
-            }
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read(e.path().join("cmdline"))
+            && String::from_utf8_lossy(&c)
+                .replace('\0', " ")
+                .contains(needle)
+        {
+            return Some(pid);
         }
     }
     None
@@ -120,10 +204,16 @@ fn kib(pid: i32, field: &str) -> f64 {
 
 fn main() {
     // `cargo bench` passes flags such as --bench; nothing to parse.
-    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let bench = Bench {
         bin: PathBuf::from(env!("CARGO_BIN_EXE_vstage")),
-        home: tempfile::Builder::new().prefix("vsb").tempdir_in("/tmp").unwrap(),
+        home: tempfile::Builder::new()
+            .prefix("vsb")
+            .tempdir_in("/tmp")
+            .unwrap(),
         runs,
     };
     let tiny3 = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/tiny3.yaml");
@@ -220,7 +310,9 @@ fn main() {
             wall.push(t.elapsed().as_secs_f64() * 1000.0);
             ready.push(ok as f64);
             for i in 0..n {
-                let _ = bench.vstage(&["down", "--force", &format!("p{i}")]).output();
+                let _ = bench
+                    .vstage(&["down", "--force", &format!("p{i}")])
+                    .output();
             }
         }
         let ready = Stat::of(ready);
@@ -229,7 +321,10 @@ fn main() {
             unit: "ms",
             vstage: Stat::of(wall),
             baseline: Some((format!("plain script, {} guests", 2 * n), Stat::of(base))),
-            note: format!("{:.0} of {n} envs ready (median; min {:.0})", ready.median, ready.min),
+            note: format!(
+                "{:.0} of {n} envs ready (median; min {:.0})",
+                ready.median, ready.min
+            ),
         });
     }
 
@@ -246,7 +341,14 @@ fn main() {
             ),
             None => ("—".into(), "—".into(), serde_json::Value::Null),
         };
-        println!("| {} | {} | {} | {} | {} |", row.figure, row.vstage.text(row.unit), base_text, ratio, row.note);
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            row.figure,
+            row.vstage.text(row.unit),
+            base_text,
+            ratio,
+            row.note
+        );
         out.push(json!({
             "figure": row.figure, "unit": row.unit, "vstage": row.vstage.json(),
             "baseline": base_json, "note": row.note,
@@ -261,6 +363,10 @@ fn main() {
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&target).unwrap();
     let file = target.join("lifecycle.json");
-    std::fs::write(&file, serde_json::to_string_pretty(&json!({"machine": machine, "rows": out})).unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        serde_json::to_string_pretty(&json!({"machine": machine, "rows": out})).unwrap(),
+    )
+    .unwrap();
     println!("\nmachine: {machine}\nwritten: {}", file.display());
 }

@@ -61,6 +61,9 @@ pub enum Command {
     /// Build and list guest images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Run a clone of another team's service on its own, outside any env.
+    #[command(subcommand)]
+    Clone(CloneCommand),
     /// Internal: the per-env supervisor process.
     #[command(name = "__supervise", hide = true)]
     Supervise { dir: PathBuf },
@@ -116,4 +119,24 @@ pub enum ImageCommand {
     },
     /// List built images.
     Ls(OutputArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CloneCommand {
+    /// A Keystone v3-compatible identity service.
+    Auth {
+        /// Address to listen on (port 0 picks a free one; the URL is printed).
+        #[arg(long, default_value = "127.0.0.1:5000")]
+        listen: std::net::SocketAddr,
+        /// Seed config (YAML: region, projects, roles, users, catalog); default: an
+        /// `admin` and a `demo` user with random passwords.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// State directory (default: $VSTAGE_HOME/clones/auth); `clouds.yaml` is written here.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// URL clients reach the clone at, if not the listen address.
+        #[arg(long)]
+        public_url: Option<String>,
+    },
 }

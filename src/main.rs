@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use clap::Parser as _;
 
-use cli::{Cli, Command, ImageCommand, Output};
+use cli::{Cli, CloneCommand, Command, ImageCommand, Output};
 use vstage::api::{self, Status};
 use vstage::env::{EnvError, EnvInfo};
 use vstage::home::Home;
@@ -126,6 +126,7 @@ async fn run(command: Command) -> Result<u8> {
         Command::Exec { env, node, command } => exec(&home, &env, node.as_deref(), &command).await,
         Command::Doctor { refresh } => doctor(&home, refresh),
         Command::Image(cmd) => image_command(&home, cmd),
+        Command::Clone(cmd) => clone_command(&home, cmd).await,
         Command::Supervise { .. } => unreachable!("handled before the runtime starts"),
     }
 }
@@ -392,6 +393,40 @@ fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
                     built,
                     if i.current { "yes" } else { "no" }
                 );
+            }
+            Ok(0)
+        }
+    }
+}
+
+async fn clone_command(home: &Home, cmd: CloneCommand) -> Result<u8> {
+    match cmd {
+        CloneCommand::Auth {
+            listen,
+            config,
+            state,
+            public_url,
+        } => {
+            let config = match config {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    vstage::clone::auth::Config::from_yaml(&path.display().to_string(), &text)
+                        .map_err(BadInput)?
+                }
+                None => vstage::clone::auth::Config::default(),
+            };
+            let state = state.unwrap_or_else(|| home.state.join("clones/auth"));
+            let running = vstage::clone::auth::start(listen, &state, config, public_url).await?;
+            println!("auth clone listening on {}", running.url);
+            println!("clouds.yaml: {}", state.join("clouds.yaml").display());
+            std::io::stdout().flush()?;
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                r = running.serve() => r?,
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
             }
             Ok(0)
         }

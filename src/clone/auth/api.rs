@@ -1,0 +1,1455 @@
+//! The auth clone's HTTP API: Keystone v3 as `shared/docs/clone-contracts.md` §2
+//! measured real clients using it.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+
+use super::config::Config;
+use super::model::{
+    Actor, AuthError, DomainRef, Role, Scope, ScopeRef, State, Target, Token, UserRef,
+};
+use super::store::Store;
+
+/// How long an expired token may still be validated with `allow_expired=1`.
+const EXPIRED_GRACE_MICROS: u64 = 2 * 24 * 3600 * 1_000_000;
+
+pub struct Service {
+    state: Mutex<State>,
+    store: Mutex<Store>,
+    /// Base URL clients reach the clone at (links and the identity endpoint).
+    pub public_url: String,
+    pub config: Config,
+}
+
+type Shared = Arc<Service>;
+type Reply = Result<Response, ApiError>;
+
+/// An error on its way out, with the base URL for `WWW-Authenticate`.
+pub struct ApiError(AuthError, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let ApiError(e, base) = self;
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body =
+            json!({"error": {"code": e.status(), "message": e.to_string(), "title": e.title()}});
+        let mut resp = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED
+            && let Ok(v) = HeaderValue::from_str(&format!("Keystone uri=\"{base}\""))
+        {
+            resp.headers_mut().insert("WWW-Authenticate", v);
+        }
+        resp
+    }
+}
+
+fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Keystone's timestamp format: `2026-11-22T05:00:00.000000Z`.
+pub fn timestamp(micros: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros);
+    humantime::format_rfc3339_micros(t).to_string()
+}
+
+impl Service {
+    pub fn new(state: State, store: Store, public_url: String, config: Config) -> Service {
+        Service {
+            state: Mutex::new(state),
+            store: Mutex::new(store),
+            public_url,
+            config,
+        }
+    }
+
+    fn err(&self, e: AuthError) -> ApiError {
+        ApiError(e, self.public_url.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("auth state lock")
+    }
+
+    /// Persists entities after a change (tokens are appended separately).
+    fn save(&self, st: &State) {
+        if let Err(e) = self.store.lock().expect("store lock").save(st) {
+            eprintln!("auth clone: saving state: {e}");
+        }
+    }
+
+    fn caller(&self, st: &State, headers: &HeaderMap) -> Result<Token, ApiError> {
+        let id =
+            header(headers, "x-auth-token").ok_or_else(|| self.err(AuthError::Unauthorized))?;
+        st.valid_token(id, now_micros(), false)
+            .cloned()
+            .ok_or_else(|| self.err(AuthError::Unauthorized))
+    }
+
+    fn admin(&self, st: &State, headers: &HeaderMap, action: &str) -> Result<Token, ApiError> {
+        let t = self.caller(st, headers)?;
+        if !st.has_role(&t, "admin") {
+            return Err(self.err(AuthError::Forbidden(format!("identity:{action}"))));
+        }
+        Ok(t)
+    }
+
+    fn link(&self, path: &str) -> Value {
+        json!({"self": format!("{}/v3/{path}", self.public_url)})
+    }
+
+    fn list_links(&self, path: &str) -> Value {
+        json!({"self": format!("{}/v3/{path}", self.public_url), "previous": null, "next": null})
+    }
+
+    // ---- rendering ---------------------------------------------------------
+
+    fn domain_json(&self, d: &super::model::Domain) -> Value {
+        json!({"id": d.id, "name": d.name, "description": d.description, "enabled": d.enabled,
+               "tags": [], "options": {}, "links": self.link(&format!("domains/{}", d.id))})
+    }
+
+    fn project_json(&self, p: &super::model::Project) -> Value {
+        json!({"id": p.id, "name": p.name, "domain_id": p.domain_id, "description": p.description,
+               "enabled": p.enabled, "parent_id": p.domain_id, "is_domain": false, "tags": [],
+               "options": {}, "links": self.link(&format!("projects/{}", p.id))})
+    }
+
+    fn user_json(&self, u: &super::model::User) -> Value {
+        let mut v = json!({"id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
+                           "password_expires_at": null, "options": {},
+                           "links": self.link(&format!("users/{}", u.id))});
+        if let Some(p) = &u.default_project_id {
+            v["default_project_id"] = json!(p);
+        }
+        for (k, x) in &u.extra {
+            v[k] = x.clone();
+        }
+        v
+    }
+
+    fn role_json(&self, r: &Role) -> Value {
+        json!({"id": r.id, "name": r.name, "domain_id": null, "description": r.description,
+               "options": {}, "links": self.link(&format!("roles/{}", r.id))})
+    }
+
+    fn catalog(&self) -> Value {
+        let region = &self.config.region;
+        let endpoints = |id: &str, public: &str, internal: &str, admin: &str| {
+            let one = |iface: &str, url: &str| {
+                json!({"id": format!("{id}-{iface}"), "interface": iface, "region": region,
+                       "region_id": region, "url": url})
+            };
+            vec![
+                one("public", public),
+                one("internal", internal),
+                one("admin", admin),
+            ]
+        };
+        let mut services = vec![json!({
+            "id": "identity", "type": "identity", "name": "keystone",
+            "endpoints": endpoints("identity", &self.public_url, &self.public_url, &self.public_url),
+        })];
+        for s in &self.config.catalog {
+            let internal = s.internal.as_deref().unwrap_or(&s.url);
+            let admin = s.admin.as_deref().unwrap_or(&s.url);
+            services.push(json!({
+                "id": s.name, "type": s.kind, "name": s.name,
+                "endpoints": endpoints(&s.name, &s.url, internal, admin),
+            }));
+        }
+        Value::Array(services)
+    }
+
+    fn token_json(&self, st: &State, t: &Token, with_catalog: bool) -> Value {
+        let user = st.users.get(&t.user_id);
+        let domain_of = |id: &str| {
+            let name = st
+                .domains
+                .get(id)
+                .map(|d| d.name.clone())
+                .unwrap_or_default();
+            json!({"id": id, "name": name})
+        };
+        let mut body = json!({
+            "methods": t.methods,
+            "expires_at": timestamp(t.expires_at),
+            "issued_at": timestamp(t.issued_at),
+            "audit_ids": [t.audit_id],
+            "user": {
+                "id": t.user_id,
+                "name": user.map(|u| u.name.clone()).unwrap_or_default(),
+                "domain": domain_of(user.map(|u| u.domain_id.as_str()).unwrap_or("default")),
+                "password_expires_at": null,
+            },
+        });
+        match &t.scope {
+            Scope::Unscoped => return json!({"token": body}),
+            Scope::Project(id) => {
+                let p = st.projects.get(id);
+                body["project"] = json!({
+                    "id": id,
+                    "name": p.map(|p| p.name.clone()).unwrap_or_default(),
+                    "domain": domain_of(p.map(|p| p.domain_id.as_str()).unwrap_or("default")),
+                });
+                body["is_domain"] = json!(false);
+                body["is_admin_project"] = json!(p.is_some_and(|p| p.name == "admin"));
+            }
+            Scope::Domain(id) => body["domain"] = domain_of(id),
+            Scope::System => body["system"] = json!({"all": true}),
+        }
+        let roles: Vec<Value> = st
+            .token_roles(t)
+            .iter()
+            .map(|r| json!({"id": r.id, "name": r.name}))
+            .collect();
+        body["roles"] = Value::Array(roles);
+        if with_catalog {
+            body["catalog"] = self.catalog();
+        }
+        json!({"token": body})
+    }
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty())
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn bad(msg: impl Into<String>) -> AuthError {
+    AuthError::BadRequest(msg.into())
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_str()
+}
+
+fn domain_ref(v: Option<&Value>) -> Result<DomainRef, AuthError> {
+    let v = v.ok_or_else(|| bad("a name needs a domain (id or name)"))?;
+    if let Some(id) = v.get("id").and_then(Value::as_str) {
+        return Ok(DomainRef::Id(id.into()));
+    }
+    if let Some(name) = v.get("name").and_then(Value::as_str) {
+        return Ok(DomainRef::Name(name.into()));
+    }
+    Err(bad("a domain needs an id or a name"))
+}
+
+fn truthy(q: &std::collections::HashMap<String, String>, key: &str) -> bool {
+    q.get(key)
+        .is_some_and(|v| !matches!(v.as_str(), "0" | "false" | "False"))
+}
+
+// ---- handlers ----------------------------------------------------------------
+
+fn version_json(base: &str) -> Value {
+    json!({
+        "id": "v3.14",
+        "status": "stable",
+        "updated": "2020-04-07T00:00:00Z",
+        "links": [{"rel": "self", "href": format!("{base}/v3/")}],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}],
+    })
+}
+
+async fn versions(AxState(s): AxState<Shared>) -> Response {
+    json_response(
+        StatusCode::MULTIPLE_CHOICES,
+        json!({"versions": {"values": [version_json(&s.public_url)]}}),
+    )
+}
+
+async fn version(AxState(s): AxState<Shared>) -> Response {
+    json_response(
+        StatusCode::OK,
+        json!({"version": version_json(&s.public_url)}),
+    )
+}
+
+async fn issue_token(
+    AxState(s): AxState<Shared>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+    axum::Json(req): axum::Json<Value>,
+) -> Reply {
+    let auth = req
+        .get("auth")
+        .ok_or_else(|| s.err(bad("expected {\"auth\": ...}")))?;
+    let identity = auth
+        .get("identity")
+        .ok_or_else(|| s.err(bad("auth needs identity")))?;
+    let methods: Vec<String> = identity
+        .get("methods")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let now = now_micros();
+    let mut st = s.lock();
+    // Who: a password, or an existing token (rescoping keeps its expiry and methods).
+    let (user_id, mut all_methods, expires_at) = if methods.iter().any(|m| m == "password") {
+        let u = identity
+            .pointer("/password/user")
+            .ok_or_else(|| s.err(bad("password needs user")))?;
+        let password = u.get("password").and_then(Value::as_str).unwrap_or("");
+        let user = match (str_at(u, &["id"]), str_at(u, &["name"])) {
+            (Some(id), _) => UserRef::Id(id.into()),
+            (None, Some(name)) => UserRef::Name {
+                name: name.into(),
+                domain: domain_ref(u.get("domain")).map_err(|e| s.err(e))?,
+            },
+            _ => return Err(s.err(bad("user needs an id or a name"))),
+        };
+        let id = st.check_password(&user, password).map_err(|e| s.err(e))?;
+        (
+            id,
+            vec!["password".to_string()],
+            now + s.config.token_ttl * 1_000_000,
+        )
+    } else if methods.iter().any(|m| m == "token") {
+        let id = str_at(identity, &["token", "id"]).ok_or_else(|| s.err(bad("token needs id")))?;
+        let t = st
+            .valid_token(id, now, false)
+            .ok_or_else(|| s.err(AuthError::Unauthorized))?;
+        (t.user_id.clone(), t.methods.clone(), t.expires_at)
+    } else {
+        return Err(s.err(bad("supported methods: password, token")));
+    };
+    for m in &methods {
+        if !all_methods.contains(m) {
+            all_methods.push(m.clone());
+        }
+    }
+    let scope = match auth.get("scope") {
+        None => match st
+            .users
+            .get(&user_id)
+            .and_then(|u| u.default_project_id.clone())
+        {
+            Some(p)
+                if st
+                    .resolve_scope(&user_id, &ScopeRef::ProjectId(p.clone()))
+                    .is_ok() =>
+            {
+                ScopeRef::ProjectId(p)
+            }
+            _ => ScopeRef::Unscoped,
+        },
+        Some(Value::String(u)) if u == "unscoped" => ScopeRef::Unscoped,
+        Some(scope) => {
+            if let Some(p) = scope.get("project") {
+                match (str_at(p, &["id"]), str_at(p, &["name"])) {
+                    (Some(id), _) => ScopeRef::ProjectId(id.into()),
+                    (None, Some(name)) => ScopeRef::ProjectName {
+                        name: name.into(),
+                        domain: domain_ref(p.get("domain")).map_err(|e| s.err(e))?,
+                    },
+                    _ => return Err(s.err(bad("project scope needs an id or a name"))),
+                }
+            } else if let Some(d) = scope.get("domain") {
+                ScopeRef::Domain(domain_ref(Some(d)).map_err(|e| s.err(e))?)
+            } else if scope.get("system").is_some() {
+                ScopeRef::System
+            } else {
+                return Err(s.err(bad("unknown scope")));
+            }
+        }
+    };
+    let scope = st.resolve_scope(&user_id, &scope).map_err(|e| s.err(e))?;
+    let token = st.issue(&user_id, scope, all_methods, now, expires_at);
+    let body = s.token_json(&st, &token, !q.contains_key("nocatalog"));
+    drop(st);
+    if let Err(e) = s.store.lock().expect("store lock").issued(&token) {
+        eprintln!("auth clone: recording a token: {e}");
+    }
+    let mut resp = json_response(StatusCode::CREATED, body);
+    resp.headers_mut().insert(
+        "X-Subject-Token",
+        HeaderValue::from_str(&token.id).expect("hex token"),
+    );
+    Ok(resp)
+}
+
+/// GET (and HEAD) /v3/auth/tokens: validate `X-Subject-Token` for the caller.
+async fn validate_token(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Reply {
+    let st = s.lock();
+    let caller = s.caller(&st, &headers)?;
+    let subject_id = header(&headers, "x-subject-token").ok_or_else(|| {
+        s.err(AuthError::NotFound {
+            kind: "token",
+            id: String::new(),
+        })
+    })?;
+    let may_see_expired = truthy(&q, "allow_expired")
+        && (st.has_role(&caller, "admin") || st.has_role(&caller, "service"));
+    let subject = st
+        .valid_token(subject_id, now_micros(), may_see_expired)
+        .filter(|t| !may_see_expired || t.expires_at + EXPIRED_GRACE_MICROS > now_micros())
+        .cloned()
+        .ok_or_else(|| {
+            s.err(AuthError::NotFound {
+                kind: "token",
+                id: subject_id.into(),
+            })
+        })?;
+    if caller.user_id != subject.user_id
+        && !st.has_role(&caller, "admin")
+        && !st.has_role(&caller, "service")
+    {
+        return Err(s.err(AuthError::Forbidden("identity:validate_token".into())));
+    }
+    let body = s.token_json(&st, &subject, !q.contains_key("nocatalog"));
+    let mut resp = json_response(StatusCode::OK, body);
+    resp.headers_mut().insert(
+        "X-Subject-Token",
+        HeaderValue::from_str(&subject.id).expect("hex token"),
+    );
+    Ok(resp)
+}
+
+async fn revoke_token(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
+    let mut st = s.lock();
+    let caller = s.caller(&st, &headers)?;
+    let subject_id = header(&headers, "x-subject-token")
+        .unwrap_or("")
+        .to_string();
+    let subject = st
+        .valid_token(&subject_id, now_micros(), false)
+        .cloned()
+        .ok_or_else(|| {
+            s.err(AuthError::NotFound {
+                kind: "token",
+                id: subject_id.clone(),
+            })
+        })?;
+    if caller.user_id != subject.user_id && !st.has_role(&caller, "admin") {
+        return Err(s.err(AuthError::Forbidden("identity:revoke_token".into())));
+    }
+    st.revoke(&subject_id);
+    drop(st);
+    let _ = s.store.lock().expect("store lock").revoked(&subject_id);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn auth_catalog(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
+    let st = s.lock();
+    let t = s.caller(&st, &headers)?;
+    if t.scope == Scope::Unscoped {
+        return Err(s.err(AuthError::Forbidden(
+            "a catalog needs a scoped token".into(),
+        )));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"catalog": s.catalog(), "links": s.link("auth/catalog")}),
+    ))
+}
+
+async fn auth_projects(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
+    let st = s.lock();
+    let t = s.caller(&st, &headers)?;
+    let projects: Vec<Value> = st
+        .user_projects(&t.user_id)
+        .into_iter()
+        .filter(|p| p.enabled)
+        .map(|p| s.project_json(p))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"projects": projects, "links": s.list_links("auth/projects")}),
+    ))
+}
+
+async fn auth_domains(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
+    let st = s.lock();
+    let t = s.caller(&st, &headers)?;
+    let domains: Vec<Value> = st
+        .user_domains(&t.user_id)
+        .into_iter()
+        .filter(|d| d.enabled)
+        .map(|d| s.domain_json(d))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"domains": domains, "links": s.list_links("auth/domains")}),
+    ))
+}
+
+async fn auth_system(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
+    let st = s.lock();
+    let t = s.caller(&st, &headers)?;
+    let system: Vec<Value> = if st.roles_on(&t.user_id, &Target::System).is_empty() {
+        vec![]
+    } else {
+        vec![json!({"all": true})]
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"system": system, "links": s.link("auth/system")}),
+    ))
+}
+
+type Q = Query<std::collections::HashMap<String, String>>;
+
+fn object<'a>(s: &Service, body: &'a Value, key: &str) -> Result<&'a Map<String, Value>, ApiError> {
+    body.get(key)
+        .and_then(Value::as_object)
+        .ok_or_else(|| s.err(bad(format!("expected {{\"{key}\": {{...}}}}"))))
+}
+
+fn opt_str(o: &Map<String, Value>, key: &str) -> Option<String> {
+    o.get(key).and_then(Value::as_str).map(String::from)
+}
+
+fn opt_bool(o: &Map<String, Value>, key: &str, default: bool) -> bool {
+    o.get(key).and_then(Value::as_bool).unwrap_or(default)
+}
+
+// Domains
+
+async fn list_domains(AxState(s): AxState<Shared>, headers: HeaderMap, Query(q): Q) -> Reply {
+    let st = s.lock();
+    s.caller(&st, &headers)?;
+    let items: Vec<Value> = st
+        .domains
+        .values()
+        .filter(|d| q.get("name").is_none_or(|n| &d.name == n))
+        .filter(|d| {
+            q.get("enabled")
+                .is_none_or(|e| d.enabled == (e != "false" && e != "0"))
+        })
+        .map(|d| s.domain_json(d))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"domains": items, "links": s.list_links("domains")}),
+    ))
+}
+
+async fn create_domain(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "create_domain")?;
+    let o = object(&s, &body, "domain")?;
+    let name = opt_str(o, "name").ok_or_else(|| s.err(bad("domain needs a name")))?;
+    let d = st
+        .create_domain(
+            &name,
+            &opt_str(o, "description").unwrap_or_default(),
+            opt_bool(o, "enabled", true),
+        )
+        .map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::CREATED,
+        json!({"domain": s.domain_json(&d)}),
+    ))
+}
+
+async fn show_domain(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let st = s.lock();
+    s.caller(&st, &headers)?;
+    let d = st.domain(&DomainRef::Id(id)).map_err(|e| s.err(e))?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"domain": s.domain_json(d)}),
+    ))
+}
+
+async fn update_domain(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "update_domain")?;
+    let o = object(&s, &body, "domain")?.clone();
+    if let Some(name) = opt_str(&o, "name")
+        && st.domains.values().any(|d| d.name == name && d.id != id)
+    {
+        return Err(s.err(AuthError::Conflict {
+            kind: "domain",
+            name,
+        }));
+    }
+    let d = st.domains.get_mut(&id).ok_or_else(|| {
+        s.err(AuthError::NotFound {
+            kind: "domain",
+            id: id.clone(),
+        })
+    })?;
+    if let Some(n) = opt_str(&o, "name") {
+        d.name = n;
+    }
+    if let Some(x) = opt_str(&o, "description") {
+        d.description = x;
+    }
+    d.enabled = opt_bool(&o, "enabled", d.enabled);
+    let d = d.clone();
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"domain": s.domain_json(&d)}),
+    ))
+}
+
+async fn delete_domain(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "delete_domain")?;
+    st.delete_domain(&id).map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// Projects
+
+async fn list_projects(AxState(s): AxState<Shared>, headers: HeaderMap, Query(q): Q) -> Reply {
+    let st = s.lock();
+    let t = s.caller(&st, &headers)?;
+    let admin = st.has_role(&t, "admin");
+    let mine: Vec<String> = st
+        .user_projects(&t.user_id)
+        .iter()
+        .map(|p| p.id.clone())
+        .collect();
+    let items: Vec<Value> = st
+        .projects
+        .values()
+        .filter(|p| admin || mine.contains(&p.id))
+        .filter(|p| q.get("name").is_none_or(|n| &p.name == n))
+        .filter(|p| q.get("domain_id").is_none_or(|d| &p.domain_id == d))
+        .map(|p| s.project_json(p))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"projects": items, "links": s.list_links("projects")}),
+    ))
+}
+
+async fn create_project(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "create_project")?;
+    let o = object(&s, &body, "project")?;
+    let name = opt_str(o, "name").ok_or_else(|| s.err(bad("project needs a name")))?;
+    let domain = opt_str(o, "domain_id").unwrap_or_else(|| "default".into());
+    let p = st
+        .create_project(
+            &name,
+            &domain,
+            &opt_str(o, "description").unwrap_or_default(),
+            opt_bool(o, "enabled", true),
+        )
+        .map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::CREATED,
+        json!({"project": s.project_json(&p)}),
+    ))
+}
+
+async fn show_project(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let st = s.lock();
+    let t = s.caller(&st, &headers)?;
+    let p = st.projects.get(&id).ok_or_else(|| {
+        s.err(AuthError::NotFound {
+            kind: "project",
+            id: id.clone(),
+        })
+    })?;
+    if !st.has_role(&t, "admin") && t.scope != Scope::Project(id.clone()) {
+        return Err(s.err(AuthError::Forbidden("identity:get_project".into())));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"project": s.project_json(p)}),
+    ))
+}
+
+async fn update_project(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "update_project")?;
+    let o = object(&s, &body, "project")?.clone();
+    let p = st.projects.get_mut(&id).ok_or_else(|| {
+        s.err(AuthError::NotFound {
+            kind: "project",
+            id: id.clone(),
+        })
+    })?;
+    if let Some(n) = opt_str(&o, "name") {
+        p.name = n;
+    }
+    if let Some(x) = opt_str(&o, "description") {
+        p.description = x;
+    }
+    p.enabled = opt_bool(&o, "enabled", p.enabled);
+    let p = p.clone();
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"project": s.project_json(&p)}),
+    ))
+}
+
+async fn delete_project(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "delete_project")?;
+    st.delete_project(&id).map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// Users
+
+async fn list_users(AxState(s): AxState<Shared>, headers: HeaderMap, Query(q): Q) -> Reply {
+    let st = s.lock();
+    s.admin(&st, &headers, "list_users")?;
+    let items: Vec<Value> = st
+        .users
+        .values()
+        .filter(|u| q.get("name").is_none_or(|n| &u.name == n))
+        .filter(|u| q.get("domain_id").is_none_or(|d| &u.domain_id == d))
+        .map(|u| s.user_json(u))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"users": items, "links": s.list_links("users")}),
+    ))
+}
+
+const USER_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "domain_id",
+    "enabled",
+    "password",
+    "default_project_id",
+    "links",
+    "options",
+];
+
+async fn create_user(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "create_user")?;
+    let o = object(&s, &body, "user")?;
+    let name = opt_str(o, "name").ok_or_else(|| s.err(bad("user needs a name")))?;
+    let domain = opt_str(o, "domain_id").unwrap_or_else(|| "default".into());
+    let extra: Map<String, Value> = o
+        .iter()
+        .filter(|(k, _)| !USER_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let u = st
+        .create_user(
+            &name,
+            &domain,
+            opt_str(o, "password").as_deref(),
+            opt_bool(o, "enabled", true),
+            opt_str(o, "default_project_id"),
+            extra,
+        )
+        .map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::CREATED,
+        json!({"user": s.user_json(&u)}),
+    ))
+}
+
+async fn show_user(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let st = s.lock();
+    let t = s.caller(&st, &headers)?;
+    if t.user_id != id && !st.has_role(&t, "admin") {
+        return Err(s.err(AuthError::Forbidden("identity:get_user".into())));
+    }
+    let u = st.users.get(&id).ok_or_else(|| {
+        s.err(AuthError::NotFound {
+            kind: "user",
+            id: id.clone(),
+        })
+    })?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"user": s.user_json(u)}),
+    ))
+}
+
+async fn update_user(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "update_user")?;
+    let o = object(&s, &body, "user")?.clone();
+    let u = st.users.get_mut(&id).ok_or_else(|| {
+        s.err(AuthError::NotFound {
+            kind: "user",
+            id: id.clone(),
+        })
+    })?;
+    if let Some(n) = opt_str(&o, "name") {
+        u.name = n;
+    }
+    if let Some(p) = opt_str(&o, "password") {
+        u.password = super::model::hash_password(&p);
+    }
+    if let Some(p) = opt_str(&o, "default_project_id") {
+        u.default_project_id = Some(p);
+    }
+    u.enabled = opt_bool(&o, "enabled", u.enabled);
+    for (k, v) in o.iter().filter(|(k, _)| !USER_FIELDS.contains(&k.as_str())) {
+        u.extra.insert(k.clone(), v.clone());
+    }
+    let u = u.clone();
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"user": s.user_json(&u)}),
+    ))
+}
+
+async fn delete_user(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "delete_user")?;
+    st.delete_user(&id).map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn user_projects(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let st = s.lock();
+    let t = s.caller(&st, &headers)?;
+    if t.user_id != id && !st.has_role(&t, "admin") {
+        return Err(s.err(AuthError::Forbidden("identity:list_user_projects".into())));
+    }
+    st.users.get(&id).ok_or_else(|| {
+        s.err(AuthError::NotFound {
+            kind: "user",
+            id: id.clone(),
+        })
+    })?;
+    let items: Vec<Value> = st
+        .user_projects(&id)
+        .into_iter()
+        .map(|p| s.project_json(p))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"projects": items, "links": s.list_links(&format!("users/{id}/projects"))}),
+    ))
+}
+
+// Roles
+
+async fn list_roles(AxState(s): AxState<Shared>, headers: HeaderMap, Query(q): Q) -> Reply {
+    let st = s.lock();
+    s.caller(&st, &headers)?;
+    let items: Vec<Value> = st
+        .roles
+        .values()
+        .filter(|r| q.get("name").is_none_or(|n| &r.name == n))
+        .map(|r| s.role_json(r))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"roles": items, "links": s.list_links("roles")}),
+    ))
+}
+
+async fn create_role(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "create_role")?;
+    let o = object(&s, &body, "role")?;
+    let name = opt_str(o, "name").ok_or_else(|| s.err(bad("role needs a name")))?;
+    let r = st
+        .create_role(&name, &opt_str(o, "description").unwrap_or_default())
+        .map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::CREATED,
+        json!({"role": s.role_json(&r)}),
+    ))
+}
+
+async fn show_role(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let st = s.lock();
+    s.caller(&st, &headers)?;
+    let r = st.roles.get(&id).ok_or_else(|| {
+        s.err(AuthError::NotFound {
+            kind: "role",
+            id: id.clone(),
+        })
+    })?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"role": s.role_json(r)}),
+    ))
+}
+
+async fn update_role(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "update_role")?;
+    let o = object(&s, &body, "role")?.clone();
+    let r = st.roles.get_mut(&id).ok_or_else(|| {
+        s.err(AuthError::NotFound {
+            kind: "role",
+            id: id.clone(),
+        })
+    })?;
+    if let Some(n) = opt_str(&o, "name") {
+        r.name = n;
+    }
+    if let Some(d) = opt_str(&o, "description") {
+        r.description = d;
+    }
+    let r = r.clone();
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"role": s.role_json(&r)}),
+    ))
+}
+
+async fn delete_role(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "delete_role")?;
+    st.delete_role(&id).map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// Groups
+
+fn group_json(s: &Service, g: &super::model::Group) -> Value {
+    json!({"id": g.id, "name": g.name, "domain_id": g.domain_id, "description": g.description,
+           "links": s.link(&format!("groups/{}", g.id))})
+}
+
+async fn list_groups(AxState(s): AxState<Shared>, headers: HeaderMap, Query(q): Q) -> Reply {
+    let st = s.lock();
+    s.admin(&st, &headers, "list_groups")?;
+    let items: Vec<Value> = st
+        .groups
+        .values()
+        .filter(|g| q.get("name").is_none_or(|n| &g.name == n))
+        .map(|g| group_json(&s, g))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"groups": items, "links": s.list_links("groups")}),
+    ))
+}
+
+async fn create_group(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "create_group")?;
+    let o = object(&s, &body, "group")?;
+    let name = opt_str(o, "name").ok_or_else(|| s.err(bad("group needs a name")))?;
+    let domain = opt_str(o, "domain_id").unwrap_or_else(|| "default".into());
+    let g = st
+        .create_group(
+            &name,
+            &domain,
+            &opt_str(o, "description").unwrap_or_default(),
+        )
+        .map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::CREATED,
+        json!({"group": group_json(&s, &g)}),
+    ))
+}
+
+async fn show_group(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let st = s.lock();
+    s.admin(&st, &headers, "get_group")?;
+    let g = st.groups.get(&id).ok_or_else(|| {
+        s.err(AuthError::NotFound {
+            kind: "group",
+            id: id.clone(),
+        })
+    })?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"group": group_json(&s, g)}),
+    ))
+}
+
+async fn update_group(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "update_group")?;
+    let o = object(&s, &body, "group")?.clone();
+    let g = st.groups.get_mut(&id).ok_or_else(|| {
+        s.err(AuthError::NotFound {
+            kind: "group",
+            id: id.clone(),
+        })
+    })?;
+    if let Some(n) = opt_str(&o, "name") {
+        g.name = n;
+    }
+    if let Some(d) = opt_str(&o, "description") {
+        g.description = d;
+    }
+    let g = g.clone();
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"group": group_json(&s, &g)}),
+    ))
+}
+
+async fn delete_group(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "delete_group")?;
+    st.delete_group(&id).map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn group_users(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(gid): Path<String>,
+) -> Reply {
+    let st = s.lock();
+    s.admin(&st, &headers, "list_users_in_group")?;
+    st.check_actor(&Actor::Group(gid.clone()))
+        .map_err(|e| s.err(e))?;
+    let items: Vec<Value> = st
+        .members
+        .iter()
+        .filter(|(g, _)| g == &gid)
+        .filter_map(|(_, u)| st.users.get(u))
+        .map(|u| s.user_json(u))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"users": items, "links": s.list_links(&format!("groups/{gid}/users"))}),
+    ))
+}
+
+async fn user_groups(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+) -> Reply {
+    let st = s.lock();
+    let t = s.caller(&st, &headers)?;
+    if t.user_id != uid && !st.has_role(&t, "admin") {
+        return Err(s.err(AuthError::Forbidden("identity:list_groups_for_user".into())));
+    }
+    let items: Vec<Value> = st
+        .members
+        .iter()
+        .filter(|(_, u)| u == &uid)
+        .filter_map(|(g, _)| st.groups.get(g))
+        .map(|g| group_json(&s, g))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"groups": items, "links": s.list_links(&format!("users/{uid}/groups"))}),
+    ))
+}
+
+async fn member(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    method: axum::http::Method,
+    Path((gid, uid)): Path<(String, String)>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "group_membership")?;
+    st.check_actor(&Actor::Group(gid.clone()))
+        .map_err(|e| s.err(e))?;
+    st.check_actor(&Actor::User(uid.clone()))
+        .map_err(|e| s.err(e))?;
+    let pair = (gid, uid.clone());
+    match method {
+        axum::http::Method::PUT => {
+            st.members.insert(pair);
+            s.save(&st);
+        }
+        axum::http::Method::DELETE => {
+            if !st.members.remove(&pair) {
+                return Err(s.err(AuthError::NotFound {
+                    kind: "membership",
+                    id: uid,
+                }));
+            }
+            s.save(&st);
+        }
+        _ => {
+            if !st.members.contains(&pair) {
+                return Err(s.err(AuthError::NotFound {
+                    kind: "membership",
+                    id: uid,
+                }));
+            }
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// Role assignments: /v3/{projects|domains}/{target}/{users|groups}/{actor}/roles[/{role}]
+
+fn target(kind: &str, id: String) -> Target {
+    if kind == "domains" {
+        Target::Domain(id)
+    } else {
+        Target::Project(id)
+    }
+}
+
+fn actor(kind: &str, id: String) -> Actor {
+    if kind == "groups" {
+        Actor::Group(id)
+    } else {
+        Actor::User(id)
+    }
+}
+
+type GrantPath = Path<(String, String, String, String)>;
+type GrantRolePath = Path<(String, String, String, String, String)>;
+
+async fn list_grants(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path((kind, tid, akind, aid)): GrantPath,
+) -> Reply {
+    let st = s.lock();
+    s.admin(&st, &headers, "list_grants")?;
+    let t = target(&kind, tid);
+    st.check_target(&t).map_err(|e| s.err(e))?;
+    let roles: Vec<Value> = st
+        .grants(&actor(&akind, aid), &t)
+        .into_iter()
+        .map(|r| s.role_json(r))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"roles": roles, "links": s.list_links("roles")}),
+    ))
+}
+
+async fn check_grant(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path((kind, tid, akind, aid, rid)): GrantRolePath,
+) -> Reply {
+    let st = s.lock();
+    s.admin(&st, &headers, "check_grant")?;
+    if st
+        .grants(&actor(&akind, aid), &target(&kind, tid))
+        .iter()
+        .any(|r| r.id == rid)
+    {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(s.err(AuthError::NotFound {
+            kind: "role assignment",
+            id: rid,
+        }))
+    }
+}
+
+async fn put_grant(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path((kind, tid, akind, aid, rid)): GrantRolePath,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "create_grant")?;
+    st.grant(actor(&akind, aid), target(&kind, tid), &rid)
+        .map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn delete_grant(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path((kind, tid, akind, aid, rid)): GrantRolePath,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "revoke_grant")?;
+    st.revoke_grant(actor(&akind, aid), target(&kind, tid), &rid)
+        .map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn role_assignments(AxState(s): AxState<Shared>, headers: HeaderMap, Query(q): Q) -> Reply {
+    let st = s.lock();
+    s.admin(&st, &headers, "list_role_assignments")?;
+    let items: Vec<Value> = st
+        .assignments
+        .iter()
+        .filter(|a| q.get("user.id").is_none_or(|u| a.actor == Actor::User(u.clone())))
+        .filter(|a| q.get("group.id").is_none_or(|g| a.actor == Actor::Group(g.clone())))
+        .filter(|a| q.get("role.id").is_none_or(|r| &a.role_id == r))
+        .filter(|a| q.get("scope.project.id").is_none_or(|p| a.target == Target::Project(p.clone())))
+        .filter(|a| q.get("scope.domain.id").is_none_or(|d| a.target == Target::Domain(d.clone())))
+        .map(|a| {
+            let names = q.contains_key("include_names");
+            let domain = |id: &str| match st.domains.get(id) {
+                Some(d) if names => json!({"id": d.id, "name": d.name}),
+                _ => json!({"id": id}),
+            };
+            let scope = match &a.target {
+                Target::Project(p) => {
+                    let mut v = json!({"id": p});
+                    if names && let Some(p) = st.projects.get(p) {
+                        v = json!({"id": p.id, "name": p.name, "domain": domain(&p.domain_id)});
+                    }
+                    json!({"project": v})
+                }
+                Target::Domain(d) => json!({"domain": domain(d)}),
+                Target::System => json!({"system": {"all": true}}),
+            };
+            let (actor_key, actor) = match &a.actor {
+                Actor::User(u) => {
+                    let v = match st.users.get(u) {
+                        Some(u) if names => json!({"id": u.id, "name": u.name, "domain": domain(&u.domain_id)}),
+                        _ => json!({"id": u}),
+                    };
+                    ("user", v)
+                }
+                Actor::Group(g) => {
+                    let v = match st.groups.get(g) {
+                        Some(g) if names => json!({"id": g.id, "name": g.name, "domain": domain(&g.domain_id)}),
+                        _ => json!({"id": g}),
+                    };
+                    ("group", v)
+                }
+            };
+            let role = match st.roles.get(&a.role_id) {
+                Some(r) if names => json!({"id": r.id, "name": r.name}),
+                _ => json!({"id": a.role_id}),
+            };
+            let mut v = json!({"role": role, "scope": scope,
+                               "links": {"assignment": format!("{}/v3/role_assignments", s.public_url)}});
+            v[actor_key] = actor;
+            v
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"role_assignments": items, "links": s.list_links("role_assignments")}),
+    ))
+}
+
+// Catalog as resources (read-only: the catalog comes from the config)
+
+async fn list_services(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
+    let st = s.lock();
+    s.caller(&st, &headers)?;
+    let items: Vec<Value> = s
+        .catalog()
+        .as_array()
+        .expect("catalog is a list")
+        .iter()
+        .map(|svc| json!({"id": svc["id"], "type": svc["type"], "name": svc["name"], "enabled": true,
+                          "links": s.link(&format!("services/{}", svc["id"].as_str().unwrap_or("")))}))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"services": items, "links": s.list_links("services")}),
+    ))
+}
+
+async fn list_endpoints(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
+    let st = s.lock();
+    s.caller(&st, &headers)?;
+    let mut items = Vec::new();
+    for svc in s.catalog().as_array().expect("catalog is a list") {
+        for e in svc["endpoints"].as_array().into_iter().flatten() {
+            let mut e = e.clone();
+            e["service_id"] = svc["id"].clone();
+            e["enabled"] = json!(true);
+            items.push(e);
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"endpoints": items, "links": s.list_links("endpoints")}),
+    ))
+}
+
+async fn list_regions(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
+    let st = s.lock();
+    s.caller(&st, &headers)?;
+    let r = &s.config.region;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"regions": [{"id": r, "description": "", "parent_region_id": null,
+        "links": s.link(&format!("regions/{r}"))}], "links": s.list_links("regions")}),
+    ))
+}
+
+/// The Keystone v3 routes.
+pub fn router(service: Shared) -> Router {
+    Router::new()
+        .route("/", get(versions))
+        .route("/v3", get(version))
+        .route("/v3/", get(version))
+        .route(
+            "/v3/auth/tokens",
+            get(validate_token).post(issue_token).delete(revoke_token),
+        )
+        .route("/v3/auth/catalog", get(auth_catalog))
+        .route("/v3/auth/projects", get(auth_projects))
+        .route("/v3/auth/domains", get(auth_domains))
+        .route("/v3/auth/system", get(auth_system))
+        .route("/v3/domains", get(list_domains).post(create_domain))
+        .route(
+            "/v3/domains/{id}",
+            get(show_domain).patch(update_domain).delete(delete_domain),
+        )
+        .route("/v3/projects", get(list_projects).post(create_project))
+        .route(
+            "/v3/projects/{id}",
+            get(show_project)
+                .patch(update_project)
+                .delete(delete_project),
+        )
+        .route("/v3/users", get(list_users).post(create_user))
+        .route(
+            "/v3/users/{id}",
+            get(show_user).patch(update_user).delete(delete_user),
+        )
+        .route("/v3/users/{id}/projects", get(user_projects))
+        .route("/v3/roles", get(list_roles).post(create_role))
+        .route(
+            "/v3/roles/{id}",
+            get(show_role).patch(update_role).delete(delete_role),
+        )
+        .route("/v3/users/{id}/groups", get(user_groups))
+        .route("/v3/groups", get(list_groups).post(create_group))
+        .route(
+            "/v3/groups/{id}",
+            get(show_group).patch(update_group).delete(delete_group),
+        )
+        .route("/v3/groups/{id}/users", get(group_users))
+        .route(
+            "/v3/groups/{id}/users/{user}",
+            get(member).put(member).delete(member),
+        )
+        .route(
+            "/v3/{kind}/{target}/{actor_kind}/{actor}/roles",
+            get(list_grants),
+        )
+        .route(
+            "/v3/{kind}/{target}/{actor_kind}/{actor}/roles/{role}",
+            get(check_grant).put(put_grant).delete(delete_grant),
+        )
+        .route("/v3/role_assignments", get(role_assignments))
+        .route("/v3/services", get(list_services))
+        .route("/v3/endpoints", get(list_endpoints))
+        .route("/v3/regions", get(list_regions))
+        .with_state(service)
+}

@@ -1,0 +1,81 @@
+//! The auth clone: a Keystone v3-compatible identity service.
+
+pub mod api;
+pub mod config;
+pub mod model;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CloneError {
+    #[error("auth clone: state in {dir}: {source}")]
+    State { dir: String, source: std::io::Error },
+    #[error("auth clone: {0}")]
+    Seed(String),
+    #[error("auth clone: cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// A bound, seeded auth clone, ready to serve.
+pub struct Running {
+    pub listener: tokio::net::TcpListener,
+    pub service: Arc<api::Service>,
+    pub url: String,
+}
+
+/// Opens (or seeds) the state in `state_dir`, binds `listen`, and writes the hand-off
+/// files (`clouds.yaml`, `openrc-USER`) into `state_dir` on first start.
+/// `public_url` defaults to `http://` + the bound address.
+pub async fn start(
+    listen: SocketAddr,
+    state_dir: &Path,
+    config: Config,
+    public_url: Option<String>,
+) -> Result<Running, CloneError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| CloneError::Listen {
+            addr: listen.to_string(),
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| CloneError::Listen {
+        addr: listen.to_string(),
+        source,
+    })?;
+    let url = public_url.unwrap_or_else(|| format!("http://{bound}"));
+    let state_err = |source| CloneError::State {
+        dir: state_dir.display().to_string(),
+        source,
+    };
+    let (store, saved) = store::Store::open(state_dir).map_err(state_err)?;
+    let state = match saved {
+        Some(state) => state,
+        None => {
+            let (state, creds) = config::seed(&config).map_err(CloneError::Seed)?;
+            store.save(&state).map_err(state_err)?;
+            config::write_handoff(state_dir, &url, &config.region, &creds).map_err(state_err)?;
+            state
+        }
+    };
+    let service = Arc::new(api::Service::new(state, store, url.clone(), config));
+    Ok(Running {
+        listener,
+        service,
+        url,
+    })
+}
+
+impl Running {
+    /// Serves until the future is dropped.
+    pub async fn serve(self) -> std::io::Result<()> {
+        axum::serve(self.listener, api::router(self.service)).await
+    }
+}

@@ -1,0 +1,862 @@
+//! The auth clone's state: domains, projects, users, roles, role assignments, tokens.
+//!
+//! Pure logic over in-memory maps; `store.rs` makes it durable. Ids are random hex
+//! like Keystone's, passwords are kept salted and hashed, tokens are opaque and kept
+//! server-side so `GET /v3/auth/tokens` returns the body that was issued.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+pub const DEFAULT_DOMAIN_ID: &str = "default";
+pub const DEFAULT_DOMAIN_NAME: &str = "Default";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Domain {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub domain_id: String,
+    #[serde(default)]
+    pub description: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub domain_id: String,
+    pub enabled: bool,
+    /// `salt$sha256(salt + password)`; empty when the user has no password.
+    pub password: String,
+    #[serde(default)]
+    pub default_project_id: Option<String>,
+    /// Attributes Keystone keeps as given (email, description, ...).
+    #[serde(default)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Role {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// What a role is granted on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Project(String),
+    Domain(String),
+    System,
+}
+
+/// Who a role is granted to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Actor {
+    User(String),
+    Group(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Assignment {
+    pub actor: Actor,
+    pub target: Target,
+    pub role_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub domain_id: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// What a token is scoped to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "id")]
+pub enum Scope {
+    Unscoped,
+    Project(String),
+    Domain(String),
+    System,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Token {
+    pub id: String,
+    pub user_id: String,
+    pub scope: Scope,
+    pub methods: Vec<String>,
+    /// Microseconds since the Unix epoch.
+    pub issued_at: u64,
+    pub expires_at: u64,
+    pub audit_id: String,
+    #[serde(default)]
+    pub revoked: bool,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub domains: BTreeMap<String, Domain>,
+    pub projects: BTreeMap<String, Project>,
+    pub users: BTreeMap<String, User>,
+    pub roles: BTreeMap<String, Role>,
+    #[serde(default)]
+    pub groups: BTreeMap<String, Group>,
+    /// (group id, user id) pairs.
+    #[serde(default)]
+    pub members: BTreeSet<(String, String)>,
+    pub assignments: BTreeSet<Assignment>,
+    #[serde(skip)]
+    pub tokens: BTreeMap<String, Token>,
+}
+
+/// Errors with the HTTP status Keystone gives them.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AuthError {
+    #[error("The request you have made requires authentication.")]
+    Unauthorized,
+    #[error("You are not authorized to perform the requested action: {0}.")]
+    Forbidden(String),
+    #[error("Could not find {kind}: {id}.")]
+    NotFound { kind: &'static str, id: String },
+    #[error(
+        "Conflict occurred attempting to store {kind} - Duplicate entry found with name {name}."
+    )]
+    Conflict { kind: &'static str, name: String },
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl AuthError {
+    pub fn status(&self) -> u16 {
+        match self {
+            AuthError::Unauthorized => 401,
+            AuthError::Forbidden(_) => 403,
+            AuthError::NotFound { .. } => 404,
+            AuthError::Conflict { .. } => 409,
+            AuthError::BadRequest(_) => 400,
+        }
+    }
+
+    pub fn title(&self) -> &'static str {
+        match self {
+            AuthError::Unauthorized => "Unauthorized",
+            AuthError::Forbidden(_) => "Forbidden",
+            AuthError::NotFound { .. } => "Not Found",
+            AuthError::Conflict { .. } => "Conflict",
+            AuthError::BadRequest(_) => "Bad Request",
+        }
+    }
+}
+
+fn not_found(kind: &'static str, id: &str) -> AuthError {
+    AuthError::NotFound {
+        kind,
+        id: id.to_string(),
+    }
+}
+
+/// 32 random hex characters, like Keystone's uuid4().hex ids.
+pub fn new_id() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the OS has randomness");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A url-safe random string for audit ids (Keystone uses 22 characters).
+pub fn new_audit_id() -> String {
+    use base64::Engine as _;
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the OS has randomness");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+pub fn hash_password(password: &str) -> String {
+    let salt = new_id();
+    format!("{salt}${}", digest(&salt, password))
+}
+
+fn digest(salt: &str, password: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update(password.as_bytes());
+    h.finalize().iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn password_matches(stored: &str, given: &str) -> bool {
+    match stored.split_once('$') {
+        Some((salt, hash)) => digest(salt, given) == hash,
+        None => false,
+    }
+}
+
+/// How a user identifies itself: by id, or by name within a domain.
+#[derive(Debug, Clone)]
+pub enum UserRef {
+    Id(String),
+    Name { name: String, domain: DomainRef },
+}
+
+#[derive(Debug, Clone)]
+pub enum DomainRef {
+    Id(String),
+    Name(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum ScopeRef {
+    Unscoped,
+    ProjectId(String),
+    ProjectName { name: String, domain: DomainRef },
+    Domain(DomainRef),
+    System,
+}
+
+impl State {
+    /// A state with the default domain, as every Keystone has.
+    pub fn new() -> State {
+        let mut s = State::default();
+        s.domains.insert(
+            DEFAULT_DOMAIN_ID.into(),
+            Domain {
+                id: DEFAULT_DOMAIN_ID.into(),
+                name: DEFAULT_DOMAIN_NAME.into(),
+                description: "The default domain".into(),
+                enabled: true,
+            },
+        );
+        s
+    }
+
+    // ---- lookups ----------------------------------------------------------
+
+    pub fn domain(&self, r: &DomainRef) -> Result<&Domain, AuthError> {
+        match r {
+            DomainRef::Id(id) => self.domains.get(id).ok_or_else(|| not_found("domain", id)),
+            DomainRef::Name(name) => self
+                .domains
+                .values()
+                .find(|d| &d.name == name)
+                .ok_or_else(|| not_found("domain", name)),
+        }
+    }
+
+    pub fn user(&self, r: &UserRef) -> Result<&User, AuthError> {
+        match r {
+            UserRef::Id(id) => self.users.get(id).ok_or_else(|| not_found("user", id)),
+            UserRef::Name { name, domain } => {
+                let domain = self.domain(domain)?;
+                self.users
+                    .values()
+                    .find(|u| &u.name == name && u.domain_id == domain.id)
+                    .ok_or_else(|| not_found("user", name))
+            }
+        }
+    }
+
+    pub fn project_by_name(&self, name: &str, domain: &DomainRef) -> Result<&Project, AuthError> {
+        let domain = self.domain(domain)?;
+        self.projects
+            .values()
+            .find(|p| p.name == name && p.domain_id == domain.id)
+            .ok_or_else(|| not_found("project", name))
+    }
+
+    /// Whether an assignment applies to `user_id`: granted to it, or to a group of its.
+    fn applies_to(&self, a: &Assignment, user_id: &str) -> bool {
+        match &a.actor {
+            Actor::User(u) => u == user_id,
+            Actor::Group(g) => self.members.contains(&(g.clone(), user_id.to_string())),
+        }
+    }
+
+    /// Roles `user_id` holds on `target`, directly or through its groups.
+    pub fn roles_on(&self, user_id: &str, target: &Target) -> Vec<&Role> {
+        let ids: BTreeSet<&String> = self
+            .assignments
+            .iter()
+            .filter(|a| &a.target == target && self.applies_to(a, user_id))
+            .map(|a| &a.role_id)
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| self.roles.get(id))
+            .collect()
+    }
+
+    /// Roles granted to exactly `actor` on `target` (no group expansion).
+    pub fn grants(&self, actor: &Actor, target: &Target) -> Vec<&Role> {
+        self.assignments
+            .iter()
+            .filter(|a| &a.actor == actor && &a.target == target)
+            .filter_map(|a| self.roles.get(&a.role_id))
+            .collect()
+    }
+
+    pub fn token_target(scope: &Scope) -> Option<Target> {
+        match scope {
+            Scope::Unscoped => None,
+            Scope::Project(id) => Some(Target::Project(id.clone())),
+            Scope::Domain(id) => Some(Target::Domain(id.clone())),
+            Scope::System => Some(Target::System),
+        }
+    }
+
+    /// Role names a token carries (none for an unscoped token).
+    pub fn token_roles(&self, token: &Token) -> Vec<&Role> {
+        match State::token_target(&token.scope) {
+            Some(t) => self.roles_on(&token.user_id, &t),
+            None => Vec::new(),
+        }
+    }
+
+    pub fn has_role(&self, token: &Token, role: &str) -> bool {
+        self.token_roles(token).iter().any(|r| r.name == role)
+    }
+
+    // ---- tokens -----------------------------------------------------------
+
+    /// Password authentication: the user, if enabled and the password matches.
+    pub fn check_password(&self, user: &UserRef, password: &str) -> Result<String, AuthError> {
+        let user = self.user(user).map_err(|_| AuthError::Unauthorized)?;
+        let domain_enabled = self.domains.get(&user.domain_id).is_some_and(|d| d.enabled);
+        if !user.enabled || !domain_enabled || !password_matches(&user.password, password) {
+            return Err(AuthError::Unauthorized);
+        }
+        Ok(user.id.clone())
+    }
+
+    /// Resolves a requested scope for `user_id`; the user needs a role on it.
+    pub fn resolve_scope(&self, user_id: &str, scope: &ScopeRef) -> Result<Scope, AuthError> {
+        let scope = match scope {
+            ScopeRef::Unscoped => return Ok(Scope::Unscoped),
+            ScopeRef::ProjectId(id) => {
+                let p = self.projects.get(id).ok_or(AuthError::Unauthorized)?;
+                if !p.enabled {
+                    return Err(AuthError::Unauthorized);
+                }
+                Scope::Project(p.id.clone())
+            }
+            ScopeRef::ProjectName { name, domain } => {
+                let p = self
+                    .project_by_name(name, domain)
+                    .map_err(|_| AuthError::Unauthorized)?;
+                if !p.enabled {
+                    return Err(AuthError::Unauthorized);
+                }
+                Scope::Project(p.id.clone())
+            }
+            ScopeRef::Domain(d) => Scope::Domain(
+                self.domain(d)
+                    .map_err(|_| AuthError::Unauthorized)?
+                    .id
+                    .clone(),
+            ),
+            ScopeRef::System => Scope::System,
+        };
+        let target = State::token_target(&scope).expect("scoped");
+        if self.roles_on(user_id, &target).is_empty() {
+            return Err(AuthError::Unauthorized);
+        }
+        Ok(scope)
+    }
+
+    pub fn issue(
+        &mut self,
+        user_id: &str,
+        scope: Scope,
+        methods: Vec<String>,
+        now: u64,
+        expires_at: u64,
+    ) -> Token {
+        let token = Token {
+            id: format!("gAAAAA{}", new_id()),
+            user_id: user_id.to_string(),
+            scope,
+            methods,
+            issued_at: now,
+            expires_at,
+            audit_id: new_audit_id(),
+            revoked: false,
+        };
+        self.tokens.insert(token.id.clone(), token.clone());
+        token
+    }
+
+    /// A live token: known, not revoked, not expired (unless `allow_expired`), and
+    /// its user still enabled.
+    pub fn valid_token(&self, id: &str, now: u64, allow_expired: bool) -> Option<&Token> {
+        let t = self.tokens.get(id)?;
+        if t.revoked || (!allow_expired && t.expires_at <= now) {
+            return None;
+        }
+        self.users.get(&t.user_id).filter(|u| u.enabled)?;
+        Some(t)
+    }
+
+    pub fn revoke(&mut self, id: &str) -> bool {
+        match self.tokens.get_mut(id) {
+            Some(t) if !t.revoked => {
+                t.revoked = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Drops tokens that expired more than `grace` microseconds ago.
+    pub fn purge_tokens(&mut self, now: u64, grace: u64) {
+        self.tokens.retain(|_, t| t.expires_at + grace > now);
+    }
+
+    // ---- changes ----------------------------------------------------------
+
+    pub fn create_domain(
+        &mut self,
+        name: &str,
+        description: &str,
+        enabled: bool,
+    ) -> Result<Domain, AuthError> {
+        if self.domains.values().any(|d| d.name == name) {
+            return Err(AuthError::Conflict {
+                kind: "domain",
+                name: name.into(),
+            });
+        }
+        let d = Domain {
+            id: new_id(),
+            name: name.into(),
+            description: description.into(),
+            enabled,
+        };
+        self.domains.insert(d.id.clone(), d.clone());
+        Ok(d)
+    }
+
+    pub fn delete_domain(&mut self, id: &str) -> Result<(), AuthError> {
+        let d = self
+            .domains
+            .get(id)
+            .ok_or_else(|| not_found("domain", id))?;
+        if d.enabled {
+            return Err(AuthError::Forbidden(
+                "cannot delete a domain that is enabled, please disable it first".into(),
+            ));
+        }
+        self.domains.remove(id);
+        let projects: Vec<String> = self
+            .projects
+            .values()
+            .filter(|p| p.domain_id == id)
+            .map(|p| p.id.clone())
+            .collect();
+        for p in projects {
+            let _ = self.delete_project(&p);
+        }
+        let users: Vec<String> = self
+            .users
+            .values()
+            .filter(|u| u.domain_id == id)
+            .map(|u| u.id.clone())
+            .collect();
+        for u in users {
+            let _ = self.delete_user(&u);
+        }
+        self.assignments
+            .retain(|a| a.target != Target::Domain(id.into()));
+        Ok(())
+    }
+
+    pub fn create_project(
+        &mut self,
+        name: &str,
+        domain_id: &str,
+        description: &str,
+        enabled: bool,
+    ) -> Result<Project, AuthError> {
+        if !self.domains.contains_key(domain_id) {
+            return Err(AuthError::BadRequest(format!(
+                "Could not find domain: {domain_id}."
+            )));
+        }
+        if self
+            .projects
+            .values()
+            .any(|p| p.name == name && p.domain_id == domain_id)
+        {
+            return Err(AuthError::Conflict {
+                kind: "project",
+                name: name.into(),
+            });
+        }
+        let p = Project {
+            id: new_id(),
+            name: name.into(),
+            domain_id: domain_id.into(),
+            description: description.into(),
+            enabled,
+        };
+        self.projects.insert(p.id.clone(), p.clone());
+        Ok(p)
+    }
+
+    pub fn delete_project(&mut self, id: &str) -> Result<(), AuthError> {
+        self.projects
+            .remove(id)
+            .ok_or_else(|| not_found("project", id))?;
+        self.assignments
+            .retain(|a| a.target != Target::Project(id.into()));
+        for t in self.tokens.values_mut() {
+            if t.scope == Scope::Project(id.into()) {
+                t.revoked = true;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn create_user(
+        &mut self,
+        name: &str,
+        domain_id: &str,
+        password: Option<&str>,
+        enabled: bool,
+        default_project_id: Option<String>,
+        extra: Map<String, Value>,
+    ) -> Result<User, AuthError> {
+        if !self.domains.contains_key(domain_id) {
+            return Err(AuthError::BadRequest(format!(
+                "Could not find domain: {domain_id}."
+            )));
+        }
+        if self
+            .users
+            .values()
+            .any(|u| u.name == name && u.domain_id == domain_id)
+        {
+            return Err(AuthError::Conflict {
+                kind: "user",
+                name: name.into(),
+            });
+        }
+        let u = User {
+            id: new_id(),
+            name: name.into(),
+            domain_id: domain_id.into(),
+            enabled,
+            password: password.map(hash_password).unwrap_or_default(),
+            default_project_id,
+            extra,
+        };
+        self.users.insert(u.id.clone(), u.clone());
+        Ok(u)
+    }
+
+    pub fn delete_user(&mut self, id: &str) -> Result<(), AuthError> {
+        self.users.remove(id).ok_or_else(|| not_found("user", id))?;
+        self.assignments
+            .retain(|a| a.actor != Actor::User(id.into()));
+        self.members.retain(|(_, u)| u != id);
+        for t in self.tokens.values_mut() {
+            if t.user_id == id {
+                t.revoked = true;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn create_role(&mut self, name: &str, description: &str) -> Result<Role, AuthError> {
+        if self.roles.values().any(|r| r.name == name) {
+            return Err(AuthError::Conflict {
+                kind: "role",
+                name: name.into(),
+            });
+        }
+        let r = Role {
+            id: new_id(),
+            name: name.into(),
+            description: description.into(),
+        };
+        self.roles.insert(r.id.clone(), r.clone());
+        Ok(r)
+    }
+
+    pub fn delete_role(&mut self, id: &str) -> Result<(), AuthError> {
+        self.roles.remove(id).ok_or_else(|| not_found("role", id))?;
+        self.assignments.retain(|a| a.role_id != id);
+        Ok(())
+    }
+
+    pub fn check_target(&self, target: &Target) -> Result<(), AuthError> {
+        match target {
+            Target::Project(id) => self
+                .projects
+                .get(id)
+                .map(|_| ())
+                .ok_or_else(|| not_found("project", id)),
+            Target::Domain(id) => self
+                .domains
+                .get(id)
+                .map(|_| ())
+                .ok_or_else(|| not_found("domain", id)),
+            Target::System => Ok(()),
+        }
+    }
+
+    pub fn check_actor(&self, actor: &Actor) -> Result<(), AuthError> {
+        match actor {
+            Actor::User(id) => self
+                .users
+                .get(id)
+                .map(|_| ())
+                .ok_or_else(|| not_found("user", id)),
+            Actor::Group(id) => self
+                .groups
+                .get(id)
+                .map(|_| ())
+                .ok_or_else(|| not_found("group", id)),
+        }
+    }
+
+    pub fn grant(&mut self, actor: Actor, target: Target, role_id: &str) -> Result<(), AuthError> {
+        self.check_actor(&actor)?;
+        self.roles
+            .get(role_id)
+            .ok_or_else(|| not_found("role", role_id))?;
+        self.check_target(&target)?;
+        self.assignments.insert(Assignment {
+            actor,
+            target,
+            role_id: role_id.into(),
+        });
+        Ok(())
+    }
+
+    pub fn revoke_grant(
+        &mut self,
+        actor: Actor,
+        target: Target,
+        role_id: &str,
+    ) -> Result<(), AuthError> {
+        let a = Assignment {
+            actor,
+            target,
+            role_id: role_id.into(),
+        };
+        if !self.assignments.remove(&a) {
+            return Err(not_found("role assignment", role_id));
+        }
+        Ok(())
+    }
+
+    pub fn create_group(
+        &mut self,
+        name: &str,
+        domain_id: &str,
+        description: &str,
+    ) -> Result<Group, AuthError> {
+        if !self.domains.contains_key(domain_id) {
+            return Err(AuthError::BadRequest(format!(
+                "Could not find domain: {domain_id}."
+            )));
+        }
+        if self
+            .groups
+            .values()
+            .any(|g| g.name == name && g.domain_id == domain_id)
+        {
+            return Err(AuthError::Conflict {
+                kind: "group",
+                name: name.into(),
+            });
+        }
+        let g = Group {
+            id: new_id(),
+            name: name.into(),
+            domain_id: domain_id.into(),
+            description: description.into(),
+        };
+        self.groups.insert(g.id.clone(), g.clone());
+        Ok(g)
+    }
+
+    pub fn delete_group(&mut self, id: &str) -> Result<(), AuthError> {
+        self.groups
+            .remove(id)
+            .ok_or_else(|| not_found("group", id))?;
+        self.members.retain(|(g, _)| g != id);
+        self.assignments
+            .retain(|a| a.actor != Actor::Group(id.into()));
+        Ok(())
+    }
+
+    /// Projects on which `user_id` holds any role.
+    pub fn user_projects(&self, user_id: &str) -> Vec<&Project> {
+        let ids: BTreeSet<&String> = self
+            .assignments
+            .iter()
+            .filter(|a| self.applies_to(a, user_id))
+            .filter_map(|a| match &a.target {
+                Target::Project(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| self.projects.get(id))
+            .collect()
+    }
+
+    pub fn user_domains(&self, user_id: &str) -> Vec<&Domain> {
+        let ids: BTreeSet<&String> = self
+            .assignments
+            .iter()
+            .filter(|a| self.applies_to(a, user_id))
+            .filter_map(|a| match &a.target {
+                Target::Domain(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| self.domains.get(id))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seeded() -> (State, String, String) {
+        let mut s = State::new();
+        let p = s
+            .create_project("demo", DEFAULT_DOMAIN_ID, "", true)
+            .unwrap();
+        let u = s
+            .create_user(
+                "alice",
+                DEFAULT_DOMAIN_ID,
+                Some("pw"),
+                true,
+                None,
+                Map::new(),
+            )
+            .unwrap();
+        let r = s.create_role("member", "").unwrap();
+        s.grant(
+            Actor::User(u.id.clone()),
+            Target::Project(p.id.clone()),
+            &r.id,
+        )
+        .unwrap();
+        (s, u.id, p.id)
+    }
+
+    #[test]
+    fn password_and_scope() {
+        let (s, uid, pid) = seeded();
+        let by_name = UserRef::Name {
+            name: "alice".into(),
+            domain: DomainRef::Name("Default".into()),
+        };
+        assert_eq!(s.check_password(&by_name, "pw").unwrap(), uid);
+        assert_eq!(
+            s.check_password(&by_name, "nope"),
+            Err(AuthError::Unauthorized)
+        );
+        let scope = s
+            .resolve_scope(
+                &uid,
+                &ScopeRef::ProjectName {
+                    name: "demo".into(),
+                    domain: DomainRef::Id("default".into()),
+                },
+            )
+            .unwrap();
+        assert_eq!(scope, Scope::Project(pid));
+        assert_eq!(
+            s.resolve_scope(&uid, &ScopeRef::System),
+            Err(AuthError::Unauthorized)
+        );
+    }
+
+    #[test]
+    fn tokens_expire_and_revoke() {
+        let (mut s, uid, pid) = seeded();
+        let t = s.issue(&uid, Scope::Project(pid), vec!["password".into()], 100, 200);
+        assert!(s.valid_token(&t.id, 150, false).is_some());
+        assert!(s.valid_token(&t.id, 200, false).is_none(), "expired");
+        assert!(s.valid_token(&t.id, 200, true).is_some(), "allow_expired");
+        assert!(s.revoke(&t.id));
+        assert!(s.valid_token(&t.id, 150, true).is_none(), "revoked");
+        assert_eq!(s.token_roles(&t).len(), 1);
+    }
+
+    #[test]
+    fn deleting_a_user_drops_its_grants_and_tokens() {
+        let (mut s, uid, pid) = seeded();
+        let t = s.issue(
+            &uid,
+            Scope::Project(pid),
+            vec!["password".into()],
+            0,
+            u64::MAX,
+        );
+        s.delete_user(&uid).unwrap();
+        assert!(s.assignments.is_empty());
+        assert!(s.valid_token(&t.id, 1, false).is_none());
+    }
+
+    #[test]
+    fn group_roles_count_for_members() {
+        let (mut s, uid, _) = seeded();
+        let d = s.create_domain("d", "", true).unwrap();
+        let g = s.create_group("g", DEFAULT_DOMAIN_ID, "").unwrap();
+        let r = s.create_role("viewer", "").unwrap();
+        s.grant(
+            Actor::Group(g.id.clone()),
+            Target::Domain(d.id.clone()),
+            &r.id,
+        )
+        .unwrap();
+        assert!(s.user_domains(&uid).is_empty());
+        s.members.insert((g.id.clone(), uid.clone()));
+        assert_eq!(s.user_domains(&uid)[0].id, d.id);
+        assert_eq!(
+            s.roles_on(&uid, &Target::Domain(d.id.clone()))[0].name,
+            "viewer"
+        );
+        s.delete_group(&g.id).unwrap();
+        assert!(s.user_domains(&uid).is_empty());
+    }
+
+    #[test]
+    fn names_are_unique_per_domain() {
+        let (mut s, _, _) = seeded();
+        assert!(matches!(
+            s.create_project("demo", DEFAULT_DOMAIN_ID, "", true),
+            Err(AuthError::Conflict { .. })
+        ));
+        let d = s.create_domain("other", "", true).unwrap();
+        assert!(s.create_project("demo", &d.id, "", true).is_ok());
+        assert!(matches!(
+            s.delete_domain(&d.id),
+            Err(AuthError::Forbidden(_))
+        ));
+    }
+}
