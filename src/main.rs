@@ -418,9 +418,11 @@ async fn clone_command(home: &Home, cmd: CloneCommand) -> Result<u8> {
             };
             let state = state.unwrap_or_else(|| home.state.join("clones/auth"));
             let running = vstage::clone::auth::start(listen, &state, config, public_url).await?;
-            println!("auth clone listening on {}", running.url);
-            println!("clouds.yaml: {}", state.join("clouds.yaml").display());
-            std::io::stdout().flush()?;
+            // A reader may stop after the first line; the service must not die of that.
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "auth clone listening on {}", running.url);
+            let _ = writeln!(out, "clouds.yaml: {}", state.join("clouds.yaml").display());
+            let _ = out.flush();
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {

@@ -107,7 +107,7 @@ impl Config {
 }
 
 /// A user's credentials, for the hand-off files.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 pub struct Credential {
     pub user: String,
     pub password: String,
@@ -192,6 +192,27 @@ pub fn seed(config: &Config) -> Result<(State, Vec<Credential>), String> {
         });
     }
     Ok((s, creds))
+}
+
+const CREDENTIALS: &str = "credentials.json";
+
+/// Keeps the seeded users' passwords (the state has only their hashes), owner-only.
+pub fn save_credentials(dir: &Path, creds: &[Credential]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(CREDENTIALS);
+    write_atomic(
+        &path,
+        &serde_json::to_vec_pretty(creds).map_err(std::io::Error::other)?,
+    )?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+}
+
+pub fn load_credentials(dir: &Path) -> std::io::Result<Vec<Credential>> {
+    match std::fs::read_to_string(dir.join(CREDENTIALS)) {
+        Ok(text) => serde_json::from_str(&text).map_err(std::io::Error::other),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
 }
 
 /// `clouds.yaml` (one cloud per user, named after it) and an `openrc-USER` per user.

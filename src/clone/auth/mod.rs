@@ -60,11 +60,14 @@ pub async fn start(
         Some(state) => state,
         None => {
             let (state, creds) = config::seed(&config).map_err(CloneError::Seed)?;
+            config::save_credentials(state_dir, &creds).map_err(state_err)?;
             store.save(&state).map_err(state_err)?;
-            config::write_handoff(state_dir, &url, &config.region, &creds).map_err(state_err)?;
             state
         }
     };
+    // Written on every start: the URL may differ from the last one (a new port).
+    let creds = config::load_credentials(state_dir).map_err(state_err)?;
+    config::write_handoff(state_dir, &url, &config.region, &creds).map_err(state_err)?;
     let service = Arc::new(api::Service::new(state, store, url.clone(), config));
     Ok(Running {
         listener,

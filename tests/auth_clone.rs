@@ -1,0 +1,358 @@
+//! The auth clone against real clients: python-openstackclient, keystonemiddleware's
+//! auth_token and Tempest's identity tests (Debian packages that `make setup` installs),
+//! plus raw HTTP checks of status codes.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A standalone `vstage clone auth` on a free port; killed on drop.
+struct Clone {
+    child: Child,
+    url: String,
+    state: PathBuf,
+}
+
+impl Clone {
+    fn start(state: &Path, config: Option<&str>) -> Clone {
+        let mut cmd = Command::new(common::bin());
+        cmd.args(["clone", "auth", "--listen", "127.0.0.1:0", "--state"])
+            .arg(state);
+        if let Some(text) = config {
+            let file = state.with_extension("yaml");
+            std::fs::write(&file, text).unwrap();
+            cmd.arg("--config").arg(file);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).spawn().expect("vstage runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("auth clone listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        Clone {
+            child,
+            url,
+            state: state.to_path_buf(),
+        }
+    }
+
+    fn clouds(&self) -> PathBuf {
+        self.state.join("clouds.yaml")
+    }
+
+    /// A password from the generated openrc of `user`.
+    fn password(&self, user: &str) -> String {
+        let rc = std::fs::read_to_string(self.state.join(format!("openrc-{user}"))).unwrap();
+        rc.lines()
+            .find_map(|l| l.strip_prefix("export OS_PASSWORD='"))
+            .map(|p| p.trim_end_matches('\'').to_string())
+            .unwrap()
+    }
+
+    fn openstack(&self, cloud: &str, args: &[&str]) -> std::process::Output {
+        Command::new("openstack")
+            .arg("--os-cloud")
+            .arg(cloud)
+            .args(args)
+            .env("OS_CLIENT_CONFIG_FILE", self.clouds())
+            .output()
+            .expect("openstack (python3-openstackclient) is installed: run `make setup`")
+    }
+
+    fn osc_ok(&self, cloud: &str, args: &[&str]) -> String {
+        let out = self.openstack(cloud, args);
+        assert!(
+            out.status.success(),
+            "openstack {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String, String) {
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = TcpStream::connect(addr).unwrap();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        s.write_all(req.as_bytes()).unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, head.to_string(), body.to_string())
+    }
+
+    /// Issues a project-scoped token by password; returns (status, token id).
+    fn token(&self, user: &str, password: &str, project: &str) -> (u16, String) {
+        let body = format!(
+            r#"{{"auth":{{"identity":{{"methods":["password"],"password":{{"user":{{"name":"{user}","password":"{password}","domain":{{"name":"Default"}}}}}}}},"scope":{{"project":{{"name":"{project}","domain":{{"name":"Default"}}}}}}}}}}"#
+        );
+        let (status, head, _) = self.http("POST", "/v3/auth/tokens", &[], &body);
+        let token = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with("x-subject-token:")
+                    .then(|| l[16..].trim().to_string())
+            })
+            .unwrap_or_default();
+        (status, token)
+    }
+}
+
+impl Drop for Clone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn openstackclient_works_against_the_clone() {
+    let dir = tmp();
+    let c = Clone::start(&dir.path().join("auth"), None);
+    let token = c.osc_ok("admin", &["token", "issue", "-f", "value", "-c", "id"]);
+    assert!(!token.trim().is_empty());
+    let catalog = c.osc_ok("admin", &["catalog", "list", "-f", "value", "-c", "Type"]);
+    assert!(catalog.contains("identity"), "{catalog}");
+    let projects = c.osc_ok("admin", &["project", "list", "-f", "value", "-c", "Name"]);
+    for p in ["admin", "demo", "service"] {
+        assert!(projects.lines().any(|l| l == p), "{projects}");
+    }
+    c.osc_ok(
+        "admin",
+        &[
+            "user",
+            "create",
+            "--domain",
+            "default",
+            "--password",
+            "pw-alice",
+            "alice",
+        ],
+    );
+    c.osc_ok(
+        "admin",
+        &[
+            "role",
+            "add",
+            "--user",
+            "alice",
+            "--project",
+            "demo",
+            "member",
+        ],
+    );
+    let assignments = c.osc_ok(
+        "admin",
+        &[
+            "role",
+            "assignment",
+            "list",
+            "--user",
+            "alice",
+            "--names",
+            "-f",
+            "value",
+        ],
+    );
+    assert!(
+        assignments.contains("member alice@Default"),
+        "{assignments}"
+    );
+    // The new user can log in to the project it was given.
+    let (status, _) = c.token("alice", "pw-alice", "demo");
+    assert_eq!(status, 201);
+    // A member may not create users.
+    let out = c.openstack("demo", &["user", "create", "--password", "x", "mallory"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("403"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn status_codes_for_bad_credentials_revoked_and_expired_tokens() {
+    let dir = tmp();
+    let c = Clone::start(
+        &dir.path().join("auth"),
+        Some(
+            "token_ttl: 1\nusers:\n  - {name: admin, password: adminpw, project: admin, roles: [admin]}\n",
+        ),
+    );
+    let (status, _) = c.token("admin", "wrong", "admin");
+    assert_eq!(status, 401, "wrong password");
+    let (status, admin) = c.token("admin", "adminpw", "admin");
+    assert_eq!(status, 201);
+    let (status, user) = c.token("admin", "adminpw", "admin");
+    assert_eq!(status, 201);
+
+    let validate = |subject: &str, query: &str| {
+        let (s, _, _) = c.http(
+            "GET",
+            &format!("/v3/auth/tokens{query}"),
+            &[("X-Auth-Token", &admin), ("X-Subject-Token", subject)],
+            "",
+        );
+        s
+    };
+    assert_eq!(validate(&user, ""), 200);
+    assert_eq!(validate("no-such-token", ""), 404);
+    let (s, _, _) = c.http(
+        "DELETE",
+        "/v3/auth/tokens",
+        &[("X-Auth-Token", &admin), ("X-Subject-Token", &user)],
+        "",
+    );
+    assert_eq!(s, 204);
+    assert_eq!(validate(&user, ""), 404, "revoked");
+
+    let (_, fresh) = c.token("admin", "adminpw", "admin");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (s, head, _) = c.http(
+        "GET",
+        "/v3/auth/tokens",
+        &[("X-Auth-Token", &fresh), ("X-Subject-Token", &fresh)],
+        "",
+    );
+    assert_eq!(s, 401, "an expired token cannot authenticate a call");
+    assert!(head.contains("Keystone uri="), "{head}");
+    let (_, caller) = c.token("admin", "adminpw", "admin");
+    let (s, _, _) = c.http(
+        "GET",
+        "/v3/auth/tokens",
+        &[("X-Auth-Token", &caller), ("X-Subject-Token", &fresh)],
+        "",
+    );
+    assert_eq!(s, 404, "an expired token does not validate");
+    let (s, _, body) = c.http(
+        "GET",
+        "/v3/auth/tokens?allow_expired=1",
+        &[("X-Auth-Token", &caller), ("X-Subject-Token", &fresh)],
+        "",
+    );
+    assert_eq!(s, 200, "allow_expired for a service: {body}");
+}
+
+#[test]
+fn state_survives_a_restart() {
+    let dir = tmp();
+    let state = dir.path().join("auth");
+    let token = {
+        let c = Clone::start(&state, None);
+        c.osc_ok(
+            "admin",
+            &["project", "create", "--domain", "default", "kept"],
+        );
+        let (status, token) = c.token("admin", &c.password("admin"), "admin");
+        assert_eq!(status, 201);
+        token
+    };
+    let c = Clone::start(&state, None);
+    let projects = c.osc_ok("admin", &["project", "list", "-f", "value", "-c", "Name"]);
+    assert!(projects.lines().any(|l| l == "kept"), "{projects}");
+    let (s, _, _) = c.http(
+        "GET",
+        "/v3/auth/tokens",
+        &[("X-Auth-Token", &token), ("X-Subject-Token", &token)],
+        "",
+    );
+    assert_eq!(s, 200, "a token issued before the restart still validates");
+}
+
+#[test]
+fn keystonemiddleware_accepts_the_clone() {
+    let dir = tmp();
+    let c = Clone::start(&dir.path().join("auth"), None);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/middleware_check.py"
+    );
+    // Debian's interpreter: the packages are installed for it, not for other pythons on PATH.
+    let out = Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg(&c.url)
+        .arg(c.password("admin"))
+        .arg(c.password("demo"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("all middleware checks passed"), "{stdout}");
+}
+
+/// Tempest's identity tests named in clone-contracts.md §4, with the tempest.conf the
+/// clone writes.
+#[test]
+fn tempest_identity_core_passes() {
+    let dir = tmp();
+    let c = Clone::start(&dir.path().join("auth"), None);
+    let ws = dir.path().join("ws");
+    // Tempest registers workspaces under $HOME: keep that registry inside the test.
+    let init = Command::new("tempest")
+        .arg("init")
+        .arg(&ws)
+        .env("HOME", dir.path())
+        .output()
+        .expect("tempest is installed: run `make setup`");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    std::fs::copy(c.state.join("tempest.conf"), ws.join("etc/tempest.conf")).unwrap();
+    let out = Command::new("tempest")
+        .args(["run", "--serial", "--regex"])
+        .arg(r"^tempest\.api\.identity\.(v3\.(test_api_discovery|test_tokens|test_catalog|test_domains\.DefaultDomainTestJSON|test_projects)|admin\.v3\.test_tokens)")
+        .current_dir(&ws)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let count = |label: &str| -> u32 {
+        text.lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix(label)
+                    .map(|n| n.trim().parse().unwrap_or(0))
+            })
+            .unwrap_or(0)
+    };
+    let summary: Vec<&str> = text.lines().filter(|l| l.contains("... ")).collect();
+    assert!(
+        out.status.success(),
+        "tempest failed:\n{}",
+        summary.join("\n")
+    );
+    assert_eq!(count("- Failed:"), 0, "{}", summary.join("\n"));
+    assert!(count("- Passed:") >= 14, "{}", summary.join("\n"));
+}
