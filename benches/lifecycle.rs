@@ -227,6 +227,259 @@ fn main() {
     eprintln!("bench: {runs} runs per figure, accel {accel}");
 
     let mut rows: Vec<Row> = Vec::new();
+    // BENCH_ONLY=auth measures only the auth clone (e.g. against a real Keystone).
+    let only_auth = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "auth");
+    if !only_auth {
+        lifecycle_rows(&bench, tiny3, &mut rows);
+    }
+    rows.extend(auth_rows(&bench));
+
+    println!();
+    println!("| figure | vstage | baseline | ratio | note |");
+    println!("|---|---|---|---|---|");
+    let mut out = Vec::new();
+    for row in &rows {
+        let (base_text, ratio, base_json) = match &row.baseline {
+            Some((what, s)) => (
+                format!("{}: {}", what, s.text(row.unit)),
+                format!("{:.2}", row.vstage.median / s.median),
+                json!({"what": what, "stat": s.json()}),
+            ),
+            None => ("—".into(), "—".into(), serde_json::Value::Null),
+        };
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            row.figure,
+            row.vstage.text(row.unit),
+            base_text,
+            ratio,
+            row.note
+        );
+        out.push(json!({
+            "figure": row.figure, "unit": row.unit, "vstage": row.vstage.json(),
+            "baseline": base_json, "note": row.note,
+        }));
+    }
+    let machine = json!({
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "accel": accel,
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        "runs": bench.runs,
+    });
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&target).unwrap();
+    let file = target.join("lifecycle.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string_pretty(&json!({"machine": machine, "rows": out})).unwrap(),
+    )
+    .unwrap();
+    println!("\nmachine: {machine}\nwritten: {}", file.display());
+}
+
+// ---- auth clone throughput ------------------------------------------------------
+
+/// A keep-alive HTTP/1.1 connection: just enough client for a load loop.
+struct Conn {
+    stream: std::io::BufReader<std::net::TcpStream>,
+    host: String,
+}
+
+impl Conn {
+    fn open(addr: &str) -> Conn {
+        let s = std::net::TcpStream::connect(addr).expect("the clone listens");
+        s.set_nodelay(true).unwrap();
+        Conn {
+            stream: std::io::BufReader::new(s),
+            host: addr.to_string(),
+        }
+    }
+
+    /// Sends a request, returns (status, headers, body).
+    fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String, Vec<u8>) {
+        use std::io::{BufRead, Read, Write};
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.host);
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        self.stream.get_mut().write_all(req.as_bytes()).unwrap();
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            self.stream.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap_or(0))
+            })
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        self.stream.read_exact(&mut body).unwrap();
+        (status, head, body)
+    }
+}
+
+fn subject_token(head: &str) -> String {
+    head.lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("x-subject-token:")
+                .then(|| l[16..].trim().to_string())
+        })
+        .expect("X-Subject-Token")
+}
+
+/// Requests per second over `secs` with `threads` keep-alive connections.
+fn rate(
+    addr: &str,
+    threads: usize,
+    secs: f64,
+    make: impl Fn(&mut Conn) + Send + Sync + Clone + 'static,
+) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let addr = addr.to_string();
+            let make = make.clone();
+            std::thread::spawn(move || {
+                let mut c = Conn::open(&addr);
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    make(&mut c);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Tokens issued and validated per second by the auth clone (release build), beside
+/// the same server's cheapest call (`GET /v3`, discovery) as the floor. To run the same
+/// load against a real Keystone: BENCH_AUTH_URL=http://HOST:PORT BENCH_AUTH_PASSWORD=...
+/// (user admin, project admin, domain Default).
+fn auth_rows(bench: &Bench) -> Vec<Row> {
+    let state = bench.home.path().join("auth");
+    let config = bench.home.path().join("auth.yaml");
+    std::fs::write(
+        &config,
+        "users:\n  - {name: admin, password: benchpw, project: admin, roles: [admin]}\n",
+    )
+    .unwrap();
+    let (mut child, url) = match std::env::var("BENCH_AUTH_URL") {
+        Ok(url) => (None, url),
+        Err(_) => {
+            let mut child = Command::new(&bench.bin)
+                .args(["clone", "auth", "--listen", "127.0.0.1:0", "--config"])
+                .arg(&config)
+                .arg("--state")
+                .arg(&state)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            std::io::BufRead::read_line(
+                &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+                &mut line,
+            )
+            .unwrap();
+            let url = line
+                .trim()
+                .trim_start_matches("auth clone listening on ")
+                .to_string();
+            (Some(child), url)
+        }
+    };
+    let password = std::env::var("BENCH_AUTH_PASSWORD").unwrap_or_else(|_| "benchpw".into());
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let body = format!(
+        r#"{{"auth":{{"identity":{{"methods":["password"],"password":{{"user":{{"name":"admin","password":"{password}","domain":{{"name":"Default"}}}}}}}},"scope":{{"project":{{"name":"admin","domain":{{"name":"Default"}}}}}}}}}}"#
+    );
+    let mut c = Conn::open(&addr);
+    let (status, head, _) = c.call("POST", "/v3/auth/tokens", &[], &body);
+    assert_eq!(status, 201, "auth clone issues tokens");
+    let admin = subject_token(&head);
+    let (_, head, _) = c.call("POST", "/v3/auth/tokens", &[], &body);
+    let subject = subject_token(&head);
+    let threads = 4;
+    let secs = 3.0;
+    let (mut floor, mut issue, mut validate) = (vec![], vec![], vec![]);
+    for r in 0..bench.runs {
+        eprintln!("bench: auth clone, run {}/{}", r + 1, bench.runs);
+        floor.push(rate(&addr, threads, secs, |c| {
+            assert_eq!(c.call("GET", "/v3", &[], "").0, 200);
+        }));
+        let b = body.clone();
+        issue.push(rate(&addr, threads, secs, move |c| {
+            assert_eq!(c.call("POST", "/v3/auth/tokens?nocatalog", &[], &b).0, 201);
+        }));
+        let (a, s) = (admin.clone(), subject.clone());
+        validate.push(rate(&addr, threads, secs, move |c| {
+            assert_eq!(
+                c.call(
+                    "GET",
+                    "/v3/auth/tokens",
+                    &[("X-Auth-Token", &a), ("X-Subject-Token", &s)],
+                    ""
+                )
+                .0,
+                200
+            );
+        }));
+    }
+    if let Some(child) = child.as_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let floor = Stat::of(floor);
+    let note = format!("{threads} keep-alive connections, {secs} s per run, {url}");
+    vec![
+        Row {
+            figure: "auth clone: tokens issued per second (password, project scope)".into(),
+            unit: "/s",
+            vstage: Stat::of(issue),
+            baseline: Some(("GET /v3 on the same server".into(), floor.clone())),
+            note: note.clone(),
+        },
+        Row {
+            figure: "auth clone: tokens validated per second (GET /v3/auth/tokens)".into(),
+            unit: "/s",
+            vstage: Stat::of(validate),
+            baseline: Some(("GET /v3 on the same server".into(), floor)),
+            note,
+        },
+    ]
+}
+
+fn lifecycle_rows(bench: &Bench, tiny3: &str, rows: &mut Vec<Row>) {
     let (mut up2, mut up3, mut base2, mut base3, mut down_g, mut down_f) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     let (mut sup_peak, mut qemu_rss) = (vec![], vec![]);
@@ -327,46 +580,4 @@ fn main() {
             ),
         });
     }
-
-    println!();
-    println!("| figure | vstage | baseline | ratio | note |");
-    println!("|---|---|---|---|---|");
-    let mut out = Vec::new();
-    for row in &rows {
-        let (base_text, ratio, base_json) = match &row.baseline {
-            Some((what, s)) => (
-                format!("{}: {}", what, s.text(row.unit)),
-                format!("{:.2}", row.vstage.median / s.median),
-                json!({"what": what, "stat": s.json()}),
-            ),
-            None => ("—".into(), "—".into(), serde_json::Value::Null),
-        };
-        println!(
-            "| {} | {} | {} | {} | {} |",
-            row.figure,
-            row.vstage.text(row.unit),
-            base_text,
-            ratio,
-            row.note
-        );
-        out.push(json!({
-            "figure": row.figure, "unit": row.unit, "vstage": row.vstage.json(),
-            "baseline": base_json, "note": row.note,
-        }));
-    }
-    let machine = json!({
-        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "accel": accel,
-        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
-        "runs": bench.runs,
-    });
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&target).unwrap();
-    let file = target.join("lifecycle.json");
-    std::fs::write(
-        &file,
-        serde_json::to_string_pretty(&json!({"machine": machine, "rows": out})).unwrap(),
-    )
-    .unwrap();
-    println!("\nmachine: {machine}\nwritten: {}", file.display());
 }

@@ -12,12 +12,10 @@ use serde_json::{Map, Value, json};
 
 use super::config::Config;
 use super::model::{
-    Actor, AuthError, DomainRef, Role, Scope, ScopeRef, State, Target, Token, UserRef,
+    Actor, AuthError, DomainRef, EXPIRED_GRACE_MICROS, Role, Scope, ScopeRef, State, Target, Token,
+    UserRef,
 };
 use super::store::Store;
-
-/// How long an expired token may still be validated with `allow_expired=1`.
-const EXPIRED_GRACE_MICROS: u64 = 2 * 24 * 3600 * 1_000_000;
 
 pub struct Service {
     state: Mutex<State>,
@@ -377,6 +375,10 @@ async fn issue_token(
     };
     let scope = st.resolve_scope(&user_id, &scope).map_err(|e| s.err(e))?;
     let token = st.issue(&user_id, scope, all_methods, now, expires_at);
+    // Bound memory: drop long-expired tokens now and then (cheap, amortised).
+    if st.tokens.len() % 4096 == 0 {
+        st.purge_tokens(now, EXPIRED_GRACE_MICROS);
+    }
     let body = s.token_json(&st, &token, !q.contains_key("nocatalog"));
     drop(st);
     if let Err(e) = s.store.lock().expect("store lock").issued(&token) {
@@ -408,7 +410,9 @@ async fn validate_token(
         && (st.has_role(&caller, "admin") || st.has_role(&caller, "service"));
     let subject = st
         .valid_token(subject_id, now_micros(), may_see_expired)
-        .filter(|t| !may_see_expired || t.expires_at + EXPIRED_GRACE_MICROS > now_micros())
+        .filter(|t| {
+            !may_see_expired || t.expires_at.saturating_add(EXPIRED_GRACE_MICROS) > now_micros()
+        })
         .cloned()
         .ok_or_else(|| {
             s.err(AuthError::NotFound {

@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 
 pub const DEFAULT_DOMAIN_ID: &str = "default";
 pub const DEFAULT_DOMAIN_NAME: &str = "Default";
+/// How long an expired token may still be validated with `allow_expired=1`.
+pub const EXPIRED_GRACE_MICROS: u64 = 2 * 24 * 3600 * 1_000_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Domain {
@@ -423,7 +425,8 @@ impl State {
 
     /// Drops tokens that expired more than `grace` microseconds ago.
     pub fn purge_tokens(&mut self, now: u64, grace: u64) {
-        self.tokens.retain(|_, t| t.expires_at + grace > now);
+        self.tokens
+            .retain(|_, t| t.expires_at.saturating_add(grace) > now);
     }
 
     // ---- changes ----------------------------------------------------------

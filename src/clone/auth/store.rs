@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{State, Token};
+use super::model::{EXPIRED_GRACE_MICROS, State, Token};
 use crate::layout::write_atomic;
 
 pub const STATE_JSON: &str = "state.json";
@@ -49,6 +49,11 @@ impl Store {
                         }
                     }
                 }
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_micros() as u64)
+                    .unwrap_or(0);
+                state.purge_tokens(now, EXPIRED_GRACE_MICROS);
                 Some(state)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
