@@ -67,6 +67,9 @@ pub enum Command {
     /// Internal: the per-env supervisor process.
     #[command(name = "__supervise", hide = true)]
     Supervise { dir: PathBuf },
+    /// Internal: joins stdin/stdout to a unix socket (QEMU's guestfwd to a clone).
+    #[command(name = "__connect", hide = true)]
+    Connect { socket: PathBuf },
 }
 
 #[derive(Args, Debug)]

@@ -17,6 +17,9 @@ pub enum Entry {
     Process { name: String, marker: String },
     /// The pid of a process recorded above.
     Pid { name: String, pid: i32 },
+    /// A host TCP port the env listens on. Recorded right after the bind (the kernel
+    /// picks it); the supervisor's exit frees it, so no cleanup can be owed for it.
+    Port { name: String, port: u16 },
 }
 
 pub struct Journal {
@@ -70,7 +73,7 @@ pub fn processes(entries: &[Entry]) -> Vec<(String, String, Option<i32>)> {
                     p.2 = Some(*pid);
                 }
             }
-            Entry::Path { .. } => {}
+            Entry::Path { .. } | Entry::Port { .. } => {}
         }
     }
     out

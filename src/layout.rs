@@ -50,6 +50,14 @@ pub fn nic_socket(node: &str, index: usize) -> String {
 pub fn switch_socket(network: &str) -> String {
     format!("{SOCKETS}/{network}.sw")
 }
+/// Where guests' connections to a clone arrive (through QEMU's guestfwd).
+pub fn clone_socket(clone: &str) -> String {
+    format!("{SOCKETS}/{clone}.svc")
+}
+/// A clone's state, and the hand-off files it writes (`clouds.yaml`, `openrc-USER`, ...).
+pub fn clone_dir(clone: &str) -> String {
+    format!("clones/{clone}")
+}
 
 /// Longest path a unix socket can be bound at (sun_path less its NUL).
 pub const MAX_SOCKET_PATH: usize = 107;

@@ -40,6 +40,15 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Connect { socket } = &cli.command {
+        return match vstage::clone::connect(socket) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vstage __connect {}: {e}", socket.display());
+                ExitCode::from(EXIT_FAILURE)
+            }
+        };
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -127,7 +136,9 @@ async fn run(command: Command) -> Result<u8> {
         Command::Doctor { refresh } => doctor(&home, refresh),
         Command::Image(cmd) => image_command(&home, cmd),
         Command::Clone(cmd) => clone_command(&home, cmd).await,
-        Command::Supervise { .. } => unreachable!("handled before the runtime starts"),
+        Command::Supervise { .. } | Command::Connect { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
     }
 }
 
@@ -241,6 +252,15 @@ async fn status(home: &Home, name: &str, output: Output) -> Result<u8> {
     if let Ok(Status { error: Some(e), .. }) = &status {
         println!("error:    {e}");
     }
+    if let Some(auth) = &info.plan.auth {
+        let url = std::fs::read_to_string(dir.join(&auth.dir).join("url")).unwrap_or_default();
+        println!(
+            "auth:     {} (host), {} (guests); clouds.yaml in {}",
+            url.trim(),
+            auth.guest_url(),
+            dir.join(&auth.dir).display()
+        );
+    }
     println!();
     println!("{:<16} {:<10} {:>8}  ADDRESSES", "NODE", "STATE", "PID");
     for node in &info.plan.nodes {
@@ -275,11 +295,19 @@ async fn exec(home: &Home, name: &str, node: Option<&str>, command: &[String]) -
     let (dir, info) = open_env(home, name)?;
     let code = match node {
         None => {
-            let status = std::process::Command::new(&command[0])
-                .args(&command[1..])
+            let mut cmd = std::process::Command::new(&command[0]);
+            cmd.args(&command[1..])
                 .env("VSTAGE_ENV", &info.name)
                 .env("VSTAGE_ENV_DIR", dir.path())
-                .env("VSTAGE_ENV_JSON", dir.join(layout::ENV_JSON))
+                .env("VSTAGE_ENV_JSON", dir.join(layout::ENV_JSON));
+            if let Some(auth) = &info.plan.auth {
+                let clone_dir = dir.join(&auth.dir);
+                cmd.env("OS_CLIENT_CONFIG_FILE", clone_dir.join("clouds.yaml"));
+                if let Ok(url) = std::fs::read_to_string(clone_dir.join("url")) {
+                    cmd.env("VSTAGE_AUTH_URL", url.trim());
+                }
+            }
+            let status = cmd
                 .status()
                 .with_context(|| format!("running {}", command[0]))?;
             use std::os::unix::process::ExitStatusExt as _;

@@ -22,8 +22,39 @@ pub struct Plan {
     pub template: String,
     pub networks: Vec<NetworkPlan>,
     pub nodes: Vec<NodePlan>,
-    /// `/etc/hosts` entries every node gets: each node's first address.
+    /// `/etc/hosts` entries every node gets: each node's first address, and clones.
     pub hosts: Vec<HostEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<ClonePlan>,
+}
+
+/// The service network: a user-mode NIC per node on which clones answer at fixed
+/// addresses (QEMU forwards those connections to the clone's socket in the env dir).
+/// Every node has its own, all with the same addresses, so it is identical inside.
+pub const SERVICE_NET: &str = "10.0.2.0/24";
+pub const SERVICE_GUEST_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 15);
+pub const AUTH_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
+pub const AUTH_PORT: u16 = 5000;
+/// The NIC index the service NIC's MAC is derived from (clear of template NICs).
+const SERVICE_NIC_INDEX: u8 = 0xff;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClonePlan {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    /// Where QEMU delivers guests' connections (relative to the env dir).
+    pub socket: String,
+    /// State and hand-off files (relative to the env dir).
+    pub dir: String,
+    pub config: crate::template::AuthConfig,
+}
+
+impl ClonePlan {
+    /// The URL guests use.
+    pub fn guest_url(&self) -> String {
+        format!("http://{}:{}", self.name, self.port)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,7 +73,17 @@ pub struct NodePlan {
     pub cpus: u32,
     pub memory_mib: u32,
     pub nics: Vec<NicPlan>,
+    /// The node's NIC on the service network, when the env has clones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_nic: Option<ServiceNic>,
     pub files: NodeFiles,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceNic {
+    pub mac: Mac,
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,12 +205,18 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
                 socket: layout::nic_socket(name, index),
             });
         }
+        let service_nic = template.services.auth.as_ref().map(|_| ServiceNic {
+            mac: Mac::for_nic(ordinal as u16, SERVICE_NIC_INDEX),
+            ip: SERVICE_GUEST_IP,
+            prefix: 24,
+        });
         nodes.push(NodePlan {
             name: name.clone(),
             image: node.image.clone(),
             cpus: node.cpus,
             memory_mib: node.memory_mib,
             nics,
+            service_nic,
             files: NodeFiles {
                 qmp: layout::qmp_socket(name),
                 agent: layout::agent_socket(name),
@@ -180,7 +227,15 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
         });
     }
 
-    let hosts = nodes
+    let auth = template.services.auth.as_ref().map(|config| ClonePlan {
+        name: "auth".into(),
+        ip: AUTH_IP,
+        port: AUTH_PORT,
+        socket: layout::clone_socket("auth"),
+        dir: layout::clone_dir("auth"),
+        config: config.clone(),
+    });
+    let mut hosts: Vec<HostEntry> = nodes
         .iter()
         .filter_map(|n: &NodePlan| {
             n.nics.first().map(|nic| HostEntry {
@@ -189,12 +244,19 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
             })
         })
         .collect();
+    if let Some(a) = &auth {
+        hosts.push(HostEntry {
+            ip: a.ip,
+            name: a.name.clone(),
+        });
+    }
 
     Ok(Plan {
         template: template.name.clone(),
         networks,
         nodes,
         hosts,
+        auth,
     })
 }
 

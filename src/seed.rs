@@ -13,6 +13,9 @@ pub fn tiny(plan: &Plan, node: &NodePlan) -> String {
     for nic in &node.nics {
         writeln!(s, "nic {} {}/{}", nic.mac, nic.ip, nic.prefix).expect("writing to a String");
     }
+    if let Some(nic) = &node.service_nic {
+        writeln!(s, "nic {} {}/{}", nic.mac, nic.ip, nic.prefix).expect("writing to a String");
+    }
     for host in &plan.hosts {
         writeln!(s, "host {} {}", host.ip, host.name).expect("writing to a String");
     }

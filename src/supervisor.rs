@@ -17,12 +17,14 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::api::{Event, NodeStatus, Phase, Request, Status};
+use crate::clone;
 use crate::driver::qemu::Qemu;
 use crate::driver::{Driver, NodeState};
 use crate::env::EnvInfo;
 use crate::image::{Image, Manifest};
 use crate::journal::{Entry, Journal};
-use crate::layout::{self, EnvDir};
+use crate::layout::{self, EnvDir, write_atomic};
+use crate::plan::ClonePlan;
 use crate::switch::Switch;
 
 /// What the API tasks and the main task share.
@@ -126,10 +128,10 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
 
-    let mut switches: Vec<JoinHandle<()>> = Vec::new();
+    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
     let mut pending: Option<DownRequest> = None;
     let outcome = tokio::select! {
-        r = up(&mut driver, &info, &dir, &shared, &journal, &mut switches) => Some(r),
+        r = up(&mut driver, &info, &dir, &shared, &journal, &mut tasks) => Some(r),
         req = down_rx.recv() => { pending = req; None }
         _ = term.recv() => None,
         _ = int.recv() => None,
@@ -162,7 +164,7 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
                 }
             } else {
                 shared.progress("rolling back");
-                teardown(&mut driver, &info, &shared, &mut switches, true).await;
+                teardown(&mut driver, &info, &shared, &mut tasks, true).await;
                 shared.emit(Event::Failed { error });
                 // Let watching clients read the failure before the socket goes away.
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -178,7 +180,7 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
         }
     }
 
-    teardown(&mut driver, &info, &shared, &mut switches, force).await;
+    teardown(&mut driver, &info, &shared, &mut tasks, force).await;
     shared.emit(Event::Down);
     if let Some((_, done)) = pending {
         let _ = done.send(());
@@ -197,7 +199,7 @@ async fn up(
     dir: &EnvDir,
     shared: &Shared,
     journal: &Mutex<Journal>,
-    switches: &mut Vec<JoinHandle<()>>,
+    tasks: &mut Vec<JoinHandle<()>>,
 ) -> Result<(), String> {
     let plan = &info.plan;
     shared.progress(format!(
@@ -228,7 +230,10 @@ async fn up(
             switch.network(),
             net.cidr
         ));
-        switches.push(tokio::spawn(switch.run()));
+        tasks.push(tokio::spawn(switch.run()));
+    }
+    if let Some(auth) = &plan.auth {
+        start_auth(auth, dir, shared, journal, tasks).await?;
     }
     let start = Instant::now();
     for node in &plan.nodes {
@@ -252,11 +257,67 @@ async fn up(
     Ok(())
 }
 
+/// Starts the auth clone: on a host port (its URL goes in the hand-off) and on the
+/// socket where QEMU delivers guests' connections to `auth:5000`.
+async fn start_auth(
+    auth: &ClonePlan,
+    dir: &EnvDir,
+    shared: &Shared,
+    journal: &Mutex<Journal>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<(), String> {
+    let record = |entry: Entry| {
+        journal
+            .lock()
+            .expect("journal lock")
+            .record(&entry)
+            .map_err(|e| e.to_string())
+    };
+    record(Entry::Path {
+        path: auth.dir.clone(),
+    })?;
+    record(Entry::Path {
+        path: auth.socket.clone(),
+    })?;
+    let state = dir.join(&auth.dir);
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let running = clone::auth::start(listen, &state, auth.config.clone(), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let port = running.listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    record(Entry::Port {
+        name: auth.name.clone(),
+        port,
+    })?;
+    let creds = clone::auth::config::load_credentials(&state).map_err(|e| e.to_string())?;
+    clone::auth::config::write_clouds(
+        &state.join("clouds.guest.yaml"),
+        &auth.guest_url(),
+        &auth.config.region,
+        &creds,
+    )
+    .map_err(|e| e.to_string())?;
+    write_atomic(&state.join("url"), format!("{}\n", running.url).as_bytes())
+        .map_err(|e| e.to_string())?;
+    let unix = UnixListener::bind(dir.join(&auth.socket))
+        .map_err(|e| format!("auth clone socket: {e}"))?;
+    shared.progress(format!(
+        "clone auth (keystone): {} on the host, {} in guests",
+        running.url,
+        auth.guest_url()
+    ));
+    tasks.push(running.serve_unix(unix));
+    tasks.push(tokio::spawn(async move {
+        let _ = running.serve().await;
+    }));
+    Ok(())
+}
+
 async fn teardown(
     driver: &mut Qemu,
     info: &EnvInfo,
     shared: &Shared,
-    switches: &mut Vec<JoinHandle<()>>,
+    tasks: &mut Vec<JoinHandle<()>>,
     force: bool,
 ) {
     shared.set_phase(Phase::Stopping, None);
@@ -266,7 +327,7 @@ async fn teardown(
         Duration::from_secs(10)
     };
     driver.stop(&info.plan.nodes, graceful).await;
-    for s in switches.drain(..) {
+    for s in tasks.drain(..) {
         s.abort();
     }
     refresh(driver, info, shared);

@@ -47,7 +47,17 @@ pub struct Template {
     pub name: String,
     pub networks: Vec<Network>,
     pub nodes: Vec<Node>,
+    pub services: Services,
 }
+
+/// Clones of other teams' services the env runs (DESIGN §6).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Services {
+    /// `services.auth`: a Keystone v3 clone, seeded with this config.
+    pub auth: Option<AuthConfig>,
+}
+
+pub type AuthConfig = crate::clone::auth::Config;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network {
@@ -162,6 +172,34 @@ struct RawTemplate {
     #[serde(default)]
     networks: Vec<RawNetwork>,
     nodes: Vec<RawNode>,
+    #[serde(default)]
+    services: Option<RawServices>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServices {
+    #[serde(default)]
+    auth: Option<RawAuth>,
+}
+
+/// `services.auth`: `clone: keystone` and the clone's seed config beside it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    clone: Spanned<String>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    token_ttl: Option<u64>,
+    #[serde(default)]
+    projects: Vec<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    users: Vec<crate::clone::auth::config::UserSeed>,
+    #[serde(default)]
+    catalog: Vec<crate::clone::auth::config::ServiceSeed>,
 }
 
 #[derive(Deserialize)]
@@ -488,10 +526,47 @@ impl RawTemplate {
                 ctx.file
             )));
         }
+        let mut services = Services::default();
+        if let Some(raw) = self.services
+            && let Some(auth) = raw.auth
+        {
+            if auth.clone.value != "keystone" {
+                return Err(ctx.at(
+                    &auth.clone.referenced,
+                    format!(
+                        "services.auth.clone: '{}' is not a clone vstage has (it has: keystone)",
+                        auth.clone.value
+                    ),
+                ));
+            }
+            // What the template leaves out comes from the default seed (admin and demo).
+            let defaults = AuthConfig::default();
+            services.auth = Some(AuthConfig {
+                region: auth.region.unwrap_or(defaults.region),
+                token_ttl: auth.token_ttl.unwrap_or(defaults.token_ttl),
+                projects: if auth.projects.is_empty() {
+                    defaults.projects
+                } else {
+                    auth.projects
+                },
+                roles: if auth.roles.is_empty() {
+                    defaults.roles
+                } else {
+                    auth.roles
+                },
+                users: if auth.users.is_empty() {
+                    defaults.users
+                } else {
+                    auth.users
+                },
+                catalog: auth.catalog,
+            });
+        }
         Ok(Template {
             name,
             networks,
             nodes,
+            services,
         })
     }
 }
@@ -610,6 +685,22 @@ nodes:
         let (line, _, msg) = at(parse(&text, &[]).unwrap_err());
         assert_eq!(line, 15);
         assert!(msg.contains("not a host address"), "{msg}");
+    }
+
+    #[test]
+    fn auth_service_is_read_and_checked() {
+        let text = format!("{GOOD}services:\n  auth:\n    clone: keystone\n    region: R2\n");
+        let t = parse(&text, &[]).unwrap();
+        let auth = t.services.auth.unwrap();
+        assert_eq!(auth.region, "R2");
+        assert_eq!(auth.users.len(), 2, "default users");
+        let text = format!("{GOOD}services:\n  auth:\n    clone: ldap\n");
+        let (line, col, msg) = at(parse(&text, &[]).unwrap_err());
+        assert_eq!((line, col), (22, 12));
+        assert!(msg.contains("keystone"), "{msg}");
+        let text = format!("{GOOD}services:\n  auth:\n    clone: keystone\n    colour: red\n");
+        let (line, _, _) = at(parse(&text, &[]).unwrap_err());
+        assert_eq!(line, 23);
     }
 
     #[test]

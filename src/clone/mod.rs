@@ -2,3 +2,29 @@
 //! services accept (DESIGN §6). Each runs inside an env's supervisor or standalone.
 
 pub mod auth;
+
+/// Joins stdin and stdout to the unix socket at `path` until either side closes.
+/// QEMU runs this once per guest connection to a clone (`guestfwd=...-cmd:`).
+pub fn connect(path: &std::path::Path) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let stream = UnixStream::connect(path)?;
+    let mut to_socket = stream.try_clone()?;
+    let upstream = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut to_socket);
+        let _ = to_socket.shutdown(std::net::Shutdown::Write);
+    });
+    let mut from_socket = stream;
+    let mut out = std::io::stdout().lock();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = from_socket.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n])?;
+        out.flush()?;
+    }
+    drop(upstream);
+    Ok(())
+}

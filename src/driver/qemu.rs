@@ -147,6 +147,25 @@ impl Qemu {
                 "virtserialport,chardev=qga,name=org.qemu.guest_agent.0".into(),
             );
         }
+        if let (Some(nic), Some(auth)) = (&node.service_nic, &self.plan.auth) {
+            // Clones answer on the service network: QEMU hands each guest connection to
+            // `vstage __connect`, which joins it to the clone's socket in the env dir.
+            let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("vstage"));
+            let mut netdev = OsString::from(format!(
+                "user,id=svc,restrict=on,net={},guestfwd=tcp:{}:{}-cmd:",
+                crate::plan::SERVICE_NET,
+                auth.ip,
+                auth.port
+            ));
+            netdev.push(exe.as_os_str());
+            netdev.push(" __connect ");
+            netdev.push(path(&auth.socket));
+            pair("-netdev", netdev);
+            pair(
+                "-device",
+                format!("virtio-net-pci,netdev=svc,mac={}", nic.mac).into(),
+            );
+        }
         for (i, nic) in node.nics.iter().enumerate() {
             let net = self
                 .plan

@@ -60,7 +60,40 @@ pub fn timestamp(micros: u64) -> String {
     humantime::format_rfc3339_micros(t).to_string()
 }
 
+tokio::task_local! {
+    /// The URL this request reached the clone at (from its Host header), so links and
+    /// the identity endpoint point where the caller can reach: the host sees
+    /// 127.0.0.1:PORT, a guest sees auth:5000 (identical inside every env).
+    static BASE: String;
+}
+
+/// Middleware: runs the request with [`BASE`] set from its Host header.
+async fn with_base(
+    AxState(s): AxState<Shared>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let base = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .map(|h| format!("http://{h}"))
+        .unwrap_or_else(|| s.public_url.clone());
+    BASE.scope(base, next.run(req)).await
+}
+
 impl Service {
+    /// The base URL of the current request (the configured one outside a request).
+    pub fn base(&self) -> String {
+        BASE.try_with(|b| b.clone())
+            .unwrap_or_else(|_| self.public_url.clone())
+    }
+
     pub fn new(state: State, store: Store, public_url: String, config: Config) -> Service {
         Service {
             state: Mutex::new(state),
@@ -71,7 +104,7 @@ impl Service {
     }
 
     fn err(&self, e: AuthError) -> ApiError {
-        ApiError(e, self.public_url.clone())
+        ApiError(e, self.base())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -102,11 +135,11 @@ impl Service {
     }
 
     fn link(&self, path: &str) -> Value {
-        json!({"self": format!("{}/v3/{path}", self.public_url)})
+        json!({"self": format!("{}/v3/{path}", self.base())})
     }
 
     fn list_links(&self, path: &str) -> Value {
-        json!({"self": format!("{}/v3/{path}", self.public_url), "previous": null, "next": null})
+        json!({"self": format!("{}/v3/{path}", self.base()), "previous": null, "next": null})
     }
 
     // ---- rendering ---------------------------------------------------------
@@ -155,7 +188,7 @@ impl Service {
         };
         let mut services = vec![json!({
             "id": "identity", "type": "identity", "name": "keystone",
-            "endpoints": endpoints("identity", &self.public_url, &self.public_url, &self.public_url),
+            "endpoints": endpoints("identity", &self.base(), &self.base(), &self.base()),
         })];
         for s in &self.config.catalog {
             let internal = s.internal.as_deref().unwrap_or(&s.url);
@@ -271,15 +304,12 @@ fn version_json(base: &str) -> Value {
 async fn versions(AxState(s): AxState<Shared>) -> Response {
     json_response(
         StatusCode::MULTIPLE_CHOICES,
-        json!({"versions": {"values": [version_json(&s.public_url)]}}),
+        json!({"versions": {"values": [version_json(&s.base())]}}),
     )
 }
 
 async fn version(AxState(s): AxState<Shared>) -> Response {
-    json_response(
-        StatusCode::OK,
-        json!({"version": version_json(&s.public_url)}),
-    )
+    json_response(StatusCode::OK, json!({"version": version_json(&s.base())}))
 }
 
 async fn issue_token(
@@ -1336,7 +1366,7 @@ async fn role_assignments(AxState(s): AxState<Shared>, headers: HeaderMap, Query
                 _ => json!({"id": a.role_id}),
             };
             let mut v = json!({"role": role, "scope": scope,
-                               "links": {"assignment": format!("{}/v3/role_assignments", s.public_url)}});
+                               "links": {"assignment": format!("{}/v3/role_assignments", s.base())}});
             v[actor_key] = actor;
             v
         })
@@ -1455,5 +1485,9 @@ pub fn router(service: Shared) -> Router {
         .route("/v3/services", get(list_services))
         .route("/v3/endpoints", get(list_endpoints))
         .route("/v3/regions", get(list_regions))
+        .layer(axum::middleware::from_fn_with_state(
+            service.clone(),
+            with_base,
+        ))
         .with_state(service)
 }

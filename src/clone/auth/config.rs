@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::model::{Actor, DEFAULT_DOMAIN_ID, State, Target, new_id};
 use crate::layout::write_atomic;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default = "default_region")]
@@ -31,7 +31,7 @@ pub struct Config {
     pub catalog: Vec<ServiceSeed>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserSeed {
     pub name: String,
@@ -44,7 +44,7 @@ pub struct UserSeed {
     pub roles: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSeed {
     #[serde(rename = "type")]
@@ -223,24 +223,7 @@ pub fn write_handoff(
     region: &str,
     creds: &[Credential],
 ) -> std::io::Result<()> {
-    let q = |s: &str| serde_json::to_string(s).expect("strings serialise");
-    let mut yaml = String::from("clouds:\n");
-    for c in creds {
-        writeln!(yaml, "  {}:", q(&c.user)).expect("String");
-        writeln!(yaml, "    auth:").expect("String");
-        writeln!(yaml, "      auth_url: {}", q(&format!("{auth_url}/v3"))).expect("String");
-        writeln!(yaml, "      username: {}", q(&c.user)).expect("String");
-        writeln!(yaml, "      password: {}", q(&c.password)).expect("String");
-        writeln!(yaml, "      user_domain_name: \"Default\"").expect("String");
-        if let Some(p) = &c.project {
-            writeln!(yaml, "      project_name: {}", q(p)).expect("String");
-            writeln!(yaml, "      project_domain_name: \"Default\"").expect("String");
-        }
-        writeln!(yaml, "    region_name: {}", q(region)).expect("String");
-        writeln!(yaml, "    identity_api_version: \"3\"").expect("String");
-        writeln!(yaml, "    interface: \"public\"").expect("String");
-    }
-    write_atomic(&dir.join("clouds.yaml"), yaml.as_bytes())?;
+    write_clouds(&dir.join("clouds.yaml"), auth_url, region, creds)?;
     for c in creds {
         let sh = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
         let mut rc = String::new();
@@ -263,6 +246,33 @@ pub fn write_handoff(
         )?;
     }
     Ok(())
+}
+
+/// A `clouds.yaml` with one cloud per user, named after it, for `auth_url`.
+pub fn write_clouds(
+    path: &Path,
+    auth_url: &str,
+    region: &str,
+    creds: &[Credential],
+) -> std::io::Result<()> {
+    let q = |s: &str| serde_json::to_string(s).expect("strings serialise");
+    let mut yaml = String::from("clouds:\n");
+    for c in creds {
+        writeln!(yaml, "  {}:", q(&c.user)).expect("String");
+        writeln!(yaml, "    auth:").expect("String");
+        writeln!(yaml, "      auth_url: {}", q(&format!("{auth_url}/v3"))).expect("String");
+        writeln!(yaml, "      username: {}", q(&c.user)).expect("String");
+        writeln!(yaml, "      password: {}", q(&c.password)).expect("String");
+        writeln!(yaml, "      user_domain_name: \"Default\"").expect("String");
+        if let Some(p) = &c.project {
+            writeln!(yaml, "      project_name: {}", q(p)).expect("String");
+            writeln!(yaml, "      project_domain_name: \"Default\"").expect("String");
+        }
+        writeln!(yaml, "    region_name: {}", q(region)).expect("String");
+        writeln!(yaml, "    identity_api_version: \"3\"").expect("String");
+        writeln!(yaml, "    interface: \"public\"").expect("String");
+    }
+    write_atomic(path, yaml.as_bytes())
 }
 
 /// A `tempest.conf` for the identity API of this clone (dynamic credentials through
