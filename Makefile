@@ -5,7 +5,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages vstage and its tests use. The kernel is not among them: image recipes
 # download and unpack it themselves, never installing it on the host.
 PACKAGES := qemu-system-x86 qemu-utils qemu-guest-agent busybox-static cpio gzip \
-            python3-yaml ca-certificates \
+            mmdebstrap e2fsprogs openssh-client python3-yaml ca-certificates \
             python3-openstackclient python3-keystonemiddleware python3-webob tempest
 
 .PHONY: setup build test lint unit bench clean
@@ -15,6 +15,7 @@ setup:
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(PACKAGES)
 	$(CARGO) build --release
 	./target/release/vstage image build tiny
+	./target/release/vstage image build debian-12
 	./target/release/vstage doctor
 
 build:

@@ -87,6 +87,10 @@ impl Bench {
     /// the same way (guest agent answers `guest-ping`).
     fn baseline(&self, count: usize) -> f64 {
         let image = image_dir(&self.bin);
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(image.join("image.json")).unwrap())
+                .unwrap();
+        let append = manifest["append"].as_str().unwrap().to_string();
         let work = self.home.path().join(format!("base{count}"));
         std::fs::create_dir_all(&work).unwrap();
         let t = Instant::now();
@@ -107,7 +111,7 @@ impl Bench {
                 .args(["-machine", "q35", "-accel", "tcg", "-m", "256", "-smp", "1"])
                 .arg("-kernel").arg(image.join("vmlinuz"))
                 .arg("-initrd").arg(image.join("initrd.img"))
-                .args(["-append", "console=ttyS0 quiet panic=-1"])
+                .args(["-append", &append])
                 .args(["-serial", &format!("file:{}", p("serial"))])
                 .args(["-fw_cfg", &format!("name=opt/vstage/seed,file={}", seed.display())])
                 .args(["-chardev", &format!("socket,id=qga,server=on,wait=off,path={}", p("qga"))])

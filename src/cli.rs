@@ -43,6 +43,13 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// SSH into a node (cloud-init images), or run CMD there over SSH.
+    Ssh {
+        env: String,
+        node: String,
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
     /// Tear an environment down: stop its guests and remove every trace.
     Down {
         env: String,
@@ -122,6 +129,15 @@ pub enum ImageCommand {
     },
     /// List built images.
     Ls(OutputArgs),
+    /// Remove built images (NAME for the current build, NAME-HASH or HASH for any).
+    Rm {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Remove every built image no recipe of this vstage makes any more.
+    Prune,
+    /// Which package versions differ between two built images.
+    Diff { a: String, b: String },
 }
 
 #[derive(Subcommand, Debug)]

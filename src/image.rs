@@ -15,15 +15,28 @@ use sha2::{Digest, Sha256};
 pub struct Recipe {
     pub name: &'static str,
     pub files: &'static [(&'static str, &'static str)],
+    /// The image runs cloud-init and sshd: nodes get a NoCloud seed and SSH access.
+    pub cloud_init: bool,
 }
 
-const RECIPES: &[Recipe] = &[Recipe {
-    name: "tiny",
-    files: &[
-        ("build.sh", include_str!("../images/tiny/build.sh")),
-        ("init", include_str!("../images/tiny/init")),
-    ],
-}];
+const RECIPES: &[Recipe] = &[
+    Recipe {
+        name: "tiny",
+        files: &[
+            ("build.sh", include_str!("../images/tiny/build.sh")),
+            ("init", include_str!("../images/tiny/init")),
+        ],
+        cloud_init: false,
+    },
+    Recipe {
+        name: "debian-12",
+        files: &[
+            ("build.sh", include_str!("../images/debian-12/build.sh")),
+            ("cloud.cfg", include_str!("../images/debian-12/cloud.cfg")),
+        ],
+        cloud_init: true,
+    },
+];
 
 pub fn recipe(name: &str) -> Option<&'static Recipe> {
     RECIPES.iter().find(|r| r.name == name)
@@ -60,7 +73,47 @@ pub struct Manifest {
     pub append: String,
     /// Whether the image runs the QEMU guest agent (readiness and exec go through it).
     pub agent: bool,
-    pub packages: std::collections::BTreeMap<String, String>,
+    /// A root disk (qcow2) each node gets a copy-on-write overlay of.
+    #[serde(default)]
+    pub disk: Option<String>,
+    /// Whether the image runs cloud-init (it gets a NoCloud seed; ready = cloud-init done).
+    #[serde(default)]
+    pub cloud_init: bool,
+}
+
+/// The manifest beside every image: `package=version` per installed package.
+pub const PACKAGES: &str = "packages.txt";
+
+/// Reads an image directory's package manifest.
+pub fn packages(dir: &Path) -> std::io::Result<std::collections::BTreeMap<String, String>> {
+    let text = fs::read_to_string(dir.join(PACKAGES))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(p, v)| (p.to_string(), v.to_string()))
+        .collect())
+}
+
+/// Lines of `image diff`: packages added, removed or changed from `a` to `b`.
+pub fn diff(
+    a: &std::collections::BTreeMap<String, String>,
+    b: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (p, va) in a {
+        match b.get(p) {
+            None => out.push(format!("- {p} {va}")),
+            Some(vb) if vb != va => out.push(format!("~ {p} {va} -> {vb}")),
+            Some(_) => {}
+        }
+    }
+    for (p, vb) in b {
+        if !a.contains_key(p) {
+            out.push(format!("+ {p} {vb}"));
+        }
+    }
+    out.sort_by(|x, y| x[2..].cmp(&y[2..]));
+    out
 }
 
 /// A built image in the cache.
@@ -78,6 +131,9 @@ impl Image {
     }
     pub fn initrd(&self) -> PathBuf {
         self.dir.join(&self.manifest.initrd)
+    }
+    pub fn disk(&self) -> Option<PathBuf> {
+        self.manifest.disk.as_ref().map(|d| self.dir.join(d))
     }
 }
 
@@ -205,6 +261,28 @@ impl Cache {
         }
     }
 
+    /// A built image by `NAME` (its current recipe) or `NAME-HASH` / `HASH` (any build).
+    pub fn find(&self, spec: &str) -> std::io::Result<Option<CachedImage>> {
+        let all = self.list()?;
+        let current = all.iter().position(|i| i.name == spec && i.current);
+        let exact = all
+            .iter()
+            .position(|i| format!("{}-{}", i.name, i.hash) == spec || i.hash == spec);
+        Ok(current
+            .or(exact)
+            .map(|i| all.into_iter().nth(i).expect("index from this list")))
+    }
+
+    /// Removes these built images; returns the bytes freed.
+    pub fn remove(&self, images: &[CachedImage]) -> std::io::Result<u64> {
+        let mut freed = 0;
+        for i in images {
+            freed += i.size;
+            fs::remove_dir_all(&i.dir)?;
+        }
+        Ok(freed)
+    }
+
     /// Every built image in the cache, current recipe or not.
     pub fn list(&self) -> std::io::Result<Vec<CachedImage>> {
         let mut out = Vec::new();
@@ -223,6 +301,7 @@ impl Cache {
             };
             let current = recipe(name).is_some_and(|r| r.hash() == hash);
             out.push(CachedImage {
+                dir: e.path(),
                 name: name.to_string(),
                 hash: hash.to_string(),
                 size: dir_size(&e.path()),
@@ -236,6 +315,7 @@ impl Cache {
 }
 
 pub struct CachedImage {
+    pub dir: PathBuf,
     pub name: String,
     pub hash: String,
     pub size: u64,
@@ -268,6 +348,19 @@ fn lookup(name: &str) -> Result<&'static Recipe, ImageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diff_lists_changes_in_package_order() {
+        let a: std::collections::BTreeMap<_, _> = [("a", "1"), ("b", "1"), ("c", "1")]
+            .iter()
+            .map(|(p, v)| (p.to_string(), v.to_string()))
+            .collect();
+        let b: std::collections::BTreeMap<_, _> = [("b", "2"), ("c", "1"), ("d", "1")]
+            .iter()
+            .map(|(p, v)| (p.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(diff(&a, &b), ["- a 1", "~ b 1 -> 2", "+ d 1"]);
+    }
 
     #[test]
     fn recipe_hash_is_stable_and_short() {

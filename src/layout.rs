@@ -31,6 +31,17 @@ pub fn serial_log(node: &str) -> String {
 pub fn seed(node: &str) -> String {
     format!("{NODES}/{node}/seed")
 }
+/// The NoCloud `cidata` volume of a cloud-init node.
+pub fn seed_iso(node: &str) -> String {
+    format!("{NODES}/{node}/seed.iso")
+}
+/// A node's copy-on-write root disk over its image's.
+pub fn disk(node: &str) -> String {
+    format!("{NODES}/{node}/disk.qcow2")
+}
+/// The env's SSH key pair (`id_ed25519`, `id_ed25519.pub`) and `ssh_config`.
+pub const SSH_KEY: &str = "id_ed25519";
+pub const SSH_CONFIG: &str = "ssh_config";
 /// What QEMU printed on stderr (why it refused to start, mostly).
 pub fn qemu_stderr(node: &str) -> String {
     format!("{NODES}/{node}/qemu.stderr")

@@ -133,6 +133,7 @@ async fn run(command: Command) -> Result<u8> {
         Command::Ls(out) => ls(&home, out.output).await,
         Command::Status { env, output } => status(&home, &env, output.output).await,
         Command::Exec { env, node, command } => exec(&home, &env, node.as_deref(), &command).await,
+        Command::Ssh { env, node, command } => ssh(&home, &env, &node, &command),
         Command::Doctor { refresh } => doctor(&home, refresh),
         Command::Image(cmd) => image_command(&home, cmd),
         Command::Clone(cmd) => clone_command(&home, cmd).await,
@@ -336,6 +337,31 @@ async fn exec(home: &Home, name: &str, node: Option<&str>, command: &[String]) -
     Ok(code.clamp(0, 255) as u8)
 }
 
+fn ssh(home: &Home, name: &str, node: &str, command: &[String]) -> Result<u8> {
+    let (dir, info) = open_env(home, name)?;
+    let Some(plan) = info.plan.node(node) else {
+        let names: Vec<_> = info.plan.nodes.iter().map(|n| n.name.as_str()).collect();
+        bail!(BadInput(format!(
+            "env {name} has no node '{node}' (nodes: {})",
+            names.join(", ")
+        )));
+    };
+    if !plan.cloud_init {
+        bail!(BadInput(format!(
+            "node {node} runs image {} which has no sshd: use `vstage exec {name} --node {node} -- CMD`",
+            plan.image
+        )));
+    }
+    let status = std::process::Command::new("ssh")
+        .arg("-F")
+        .arg(dir.join(layout::SSH_CONFIG))
+        .arg(node)
+        .args(command)
+        .status()
+        .context("running ssh (openssh-client)")?;
+    Ok(status.code().unwrap_or(255).clamp(0, 255) as u8)
+}
+
 fn doctor(home: &Home, refresh: bool) -> Result<u8> {
     let mut ok = true;
     match vstage::driver::qemu::find_binary() {
@@ -384,6 +410,51 @@ fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
                 }
                 let img = cache.ensure(&name, force, &mut |m| eprintln!("vstage: {m}"))?;
                 println!("{name} {} {}", img.hash, img.dir.display());
+            }
+            Ok(0)
+        }
+        ImageCommand::Rm { images } => {
+            let mut found = Vec::new();
+            for spec in &images {
+                match cache.find(spec)? {
+                    Some(i) => found.push(i),
+                    None => bail!(BadInput(format!(
+                        "no built image '{spec}' (see `vstage image ls`)"
+                    ))),
+                }
+            }
+            let freed = cache.remove(&found)?;
+            println!(
+                "removed {} image(s), {:.1} MiB",
+                found.len(),
+                freed as f64 / 1048576.0
+            );
+            Ok(0)
+        }
+        ImageCommand::Prune => {
+            let stale: Vec<_> = cache.list()?.into_iter().filter(|i| !i.current).collect();
+            let freed = cache.remove(&stale)?;
+            println!(
+                "removed {} image(s), {:.1} MiB",
+                stale.len(),
+                freed as f64 / 1048576.0
+            );
+            Ok(0)
+        }
+        ImageCommand::Diff { a, b } => {
+            let read = |spec: &str| -> Result<_> {
+                let img = cache.find(spec)?.ok_or_else(|| {
+                    BadInput(format!("no built image '{spec}' (see `vstage image ls`)"))
+                })?;
+                image::packages(&img.dir)
+                    .with_context(|| format!("{spec}: reading its package manifest"))
+            };
+            let lines = image::diff(&read(&a)?, &read(&b)?);
+            if lines.is_empty() {
+                println!("no package differs");
+            }
+            for l in lines {
+                println!("{l}");
             }
             Ok(0)
         }

@@ -73,9 +73,15 @@ pub struct NodePlan {
     pub cpus: u32,
     pub memory_mib: u32,
     pub nics: Vec<NicPlan>,
-    /// The node's NIC on the service network, when the env has clones.
+    /// The node's NIC on the service network: when the env has clones, and for SSH.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_nic: Option<ServiceNic>,
+    /// The node runs cloud-init (its seed is a `cidata` volume) and sshd.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cloud_init: bool,
+    /// The template's user-data for this node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<serde_json::Value>,
     pub files: NodeFiles,
 }
 
@@ -103,6 +109,8 @@ pub struct NodeFiles {
     pub serial: String,
     pub seed: String,
     pub pidfile: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -205,7 +213,8 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
                 socket: layout::nic_socket(name, index),
             });
         }
-        let service_nic = template.services.auth.as_ref().map(|_| ServiceNic {
+        let cloud_init = crate::image::recipe(&node.image).is_some_and(|r| r.cloud_init);
+        let service_nic = (template.services.auth.is_some() || cloud_init).then(|| ServiceNic {
             mac: Mac::for_nic(ordinal as u16, SERVICE_NIC_INDEX),
             ip: SERVICE_GUEST_IP,
             prefix: 24,
@@ -217,12 +226,19 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
             memory_mib: node.memory_mib,
             nics,
             service_nic,
+            cloud_init,
+            user_data: node.cloud_init.clone(),
             files: NodeFiles {
                 qmp: layout::qmp_socket(name),
                 agent: layout::agent_socket(name),
                 serial: layout::serial_log(name),
-                seed: layout::seed(name),
+                seed: if cloud_init {
+                    layout::seed_iso(name)
+                } else {
+                    layout::seed(name)
+                },
                 pidfile: layout::pidfile(name),
+                disk: cloud_init.then(|| layout::disk(name)),
             },
         });
     }

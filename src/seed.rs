@@ -38,3 +38,133 @@ mod tests {
         );
     }
 }
+
+/// A NoCloud seed: the three files cloud-init reads from the `cidata` volume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudInit {
+    pub user_data: String,
+    pub meta_data: String,
+    pub network_config: String,
+}
+
+/// The user vstage logs in as (SSH, sudo without password).
+pub const LOGIN_USER: &str = "vstage";
+
+/// Lists in user-data that vstage's own entries are appended to, not replaced by.
+const MERGED_LISTS: &[&str] = &["write_files", "runcmd", "bootcmd", "packages", "users"];
+
+/// Builds a node's seed: the template's `cloud_init` with vstage's own settings merged
+/// in (hostname, `/etc/hosts` of the env, the env's SSH key, and a network-config for
+/// every NIC of the plan).
+///
+/// Every file is written as JSON, which is YAML that PyYAML (YAML 1.1) reads with the
+/// same meaning: strings are always quoted, so `no`, `on`, `0755`, `12:30` or `~`
+/// stay strings.
+pub fn cloud_init(
+    plan: &Plan,
+    node: &NodePlan,
+    ssh_public_key: &str,
+    user: Option<&serde_json::Value>,
+) -> CloudInit {
+    use serde_json::{Map, Value, json};
+    let mut hosts = String::from("127.0.0.1 localhost\n");
+    for h in &plan.hosts {
+        writeln!(hosts, "{} {}", h.ip, h.name).expect("writing to a String");
+    }
+    let ours = json!({
+        "hostname": node.name,
+        "manage_etc_hosts": false,
+        "ssh_pwauth": false,
+        "users": [{
+            "name": LOGIN_USER,
+            "shell": "/bin/bash",
+            "sudo": "ALL=(ALL) NOPASSWD:ALL",
+            "lock_passwd": true,
+            "ssh_authorized_keys": [ssh_public_key.trim()],
+        }],
+        "write_files": [{"path": "/etc/hosts", "content": hosts, "permissions": "0644"}],
+    });
+    let mut merged: Map<String, Value> =
+        user.and_then(Value::as_object).cloned().unwrap_or_default();
+    for (key, value) in ours.as_object().expect("an object").clone() {
+        let theirs = merged.remove(&key);
+        let value = match (theirs, value) {
+            // Ours first: the template's entries may build on them.
+            (Some(Value::Array(theirs)), Value::Array(mut mine))
+                if MERGED_LISTS.contains(&key.as_str()) =>
+            {
+                mine.extend(theirs);
+                Value::Array(mine)
+            }
+            // The hostname is the plan's; for the rest the template has the last word.
+            (Some(theirs), mine) => {
+                if key == "hostname" {
+                    mine
+                } else {
+                    theirs
+                }
+            }
+            (None, mine) => mine,
+        };
+        merged.insert(key, value);
+    }
+    let mut ethernets = Map::new();
+    for (i, nic) in node.nics.iter().enumerate() {
+        ethernets.insert(
+            format!("nic{i}"),
+            json!({"match": {"macaddress": nic.mac.to_string()}, "addresses": [format!("{}/{}", nic.ip, nic.prefix)]}),
+        );
+    }
+    if let Some(nic) = &node.service_nic {
+        ethernets.insert(
+            "svc".into(),
+            json!({"match": {"macaddress": nic.mac.to_string()}, "addresses": [format!("{}/{}", nic.ip, nic.prefix)]}),
+        );
+    }
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).expect("JSON values serialise") + "\n";
+    CloudInit {
+        user_data: format!("#cloud-config\n{}", pretty(&Value::Object(merged))),
+        meta_data: pretty(
+            &json!({"instance-id": format!("vstage-{}", node.name), "local-hostname": node.name}),
+        ),
+        network_config: pretty(&json!({"version": 2, "ethernets": ethernets})),
+    }
+}
+
+/// The `cidata` volume: ISO 9660 with Joliet and Rock Ridge, so the names stay
+/// `user-data`, `meta-data` and `network-config`.
+pub fn cidata_iso(seed: &CloudInit) -> std::io::Result<Vec<u8>> {
+    use hadris_iso::read::PathSeparator;
+    use hadris_iso::write::options::{CreationFeatures, FormatOptions};
+    use hadris_iso::write::{File, InputFiles, IsoImageWriter};
+    use std::sync::Arc;
+    let file = |name: &str, text: &str| File::File {
+        name: Arc::new(name.to_string()),
+        contents: text.as_bytes().to_vec(),
+    };
+    let files = InputFiles {
+        path_separator: PathSeparator::ForwardSlash,
+        files: vec![
+            file("user-data", &seed.user_data),
+            file("meta-data", &seed.meta_data),
+            file("network-config", &seed.network_config),
+        ],
+    };
+    let options = FormatOptions {
+        volume_name: "cidata".into(),
+        system_id: None,
+        volume_set_id: None,
+        publisher_id: None,
+        preparer_id: None,
+        application_id: Some("vstage".into()),
+        sector_size: 2048,
+        features: CreationFeatures::with_extensions(),
+        path_separator: PathSeparator::ForwardSlash,
+        strict_charset: false,
+    };
+    let size = 1024 * 1024 + seed.user_data.len() + seed.network_config.len();
+    let mut image = std::io::Cursor::new(vec![0u8; size]);
+    IsoImageWriter::format_new(&mut image, files, options)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(image.into_inner())
+}

@@ -235,6 +235,14 @@ async fn up(
     if let Some(auth) = &plan.auth {
         start_auth(auth, dir, shared, journal, tasks).await?;
     }
+    if plan.nodes.iter().any(|n| n.cloud_init) {
+        let (ports, public_key) = ssh_access(info, dir, journal)?;
+        shared.progress(format!(
+            "ssh: ssh -F {} NODE",
+            dir.join(layout::SSH_CONFIG).display()
+        ));
+        driver.set_ssh(ports, public_key);
+    }
     let start = Instant::now();
     for node in &plan.nodes {
         driver.boot(node).await.map_err(|e| e.to_string())?;
@@ -311,6 +319,71 @@ async fn start_auth(
         let _ = running.serve().await;
     }));
     Ok(())
+}
+
+/// The env's SSH key pair, a free host port per cloud-init node, and an `ssh_config`
+/// naming each node (for `vstage ssh`, Ansible and friends).
+fn ssh_access(
+    info: &EnvInfo,
+    dir: &EnvDir,
+    journal: &Mutex<Journal>,
+) -> Result<(HashMap<String, u16>, String), String> {
+    let record = |entry: Entry| {
+        journal
+            .lock()
+            .expect("journal lock")
+            .record(&entry)
+            .map_err(|e| e.to_string())
+    };
+    let key = dir.join(layout::SSH_KEY);
+    for f in [
+        layout::SSH_KEY.to_string(),
+        format!("{}.pub", layout::SSH_KEY),
+        layout::SSH_CONFIG.to_string(),
+    ] {
+        record(Entry::Path { path: f })?;
+    }
+    if !key.exists() {
+        let out = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C"])
+            .arg(format!("vstage-{}", info.name))
+            .arg("-f")
+            .arg(&key)
+            .output()
+            .map_err(|e| format!("ssh-keygen (openssh-client): {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "ssh-keygen: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    let public_key =
+        std::fs::read_to_string(key.with_extension("pub")).map_err(|e| e.to_string())?;
+    let mut ports = HashMap::new();
+    let mut config = String::new();
+    for node in info.plan.nodes.iter().filter(|n| n.cloud_init) {
+        // The kernel picks a free port; QEMU binds it right after. Envs never share one
+        // because each is taken from the kernel while free.
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| format!("allocating an ssh port: {e}"))?;
+        record(Entry::Port {
+            name: format!("ssh {}", node.name),
+            port,
+        })?;
+        ports.insert(node.name.clone(), port);
+        config.push_str(&format!(
+            "Host {name}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentityFile {key}\n  \
+             IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n\n",
+            name = node.name,
+            user = crate::seed::LOGIN_USER,
+            key = key.display(),
+        ));
+    }
+    write_atomic(&dir.join(layout::SSH_CONFIG), config.as_bytes()).map_err(|e| e.to_string())?;
+    Ok((ports, public_key))
 }
 
 async fn teardown(

@@ -20,7 +20,10 @@ use crate::net::Cidr;
 pub const API_VERSION: &str = "vstage/v1";
 
 /// Built-in templates, embedded so `vstage up -t tiny` works from any directory.
-const BUILTIN: &[(&str, &str)] = &[("tiny", include_str!("../templates/tiny.yaml"))];
+const BUILTIN: &[(&str, &str)] = &[
+    ("tiny", include_str!("../templates/tiny.yaml")),
+    ("debian", include_str!("../templates/debian.yaml")),
+];
 
 /// Names of the built-in templates.
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {
@@ -73,6 +76,8 @@ pub struct Node {
     pub memory_mib: u32,
     pub count: u32,
     pub nics: Vec<Nic>,
+    /// User-data (a mapping) merged into the node's cloud-init seed.
+    pub cloud_init: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -222,6 +227,8 @@ struct RawNode {
     count: Option<Spanned<Scalar>>,
     #[serde(default)]
     nics: Vec<RawNic>,
+    #[serde(default)]
+    cloud_init: Option<Spanned<serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -511,7 +518,26 @@ impl RawTemplate {
                 };
                 nics.push(Nic { network, ip });
             }
+            let cloud_init = match &raw.cloud_init {
+                None => None,
+                Some(ci) => {
+                    if !image::recipe(&image).is_some_and(|r| r.cloud_init) {
+                        return Err(ctx.at(
+                            &ci.referenced,
+                            format!("cloud_init: image '{image}' does not run cloud-init"),
+                        ));
+                    }
+                    if !ci.value.is_object() {
+                        return Err(ctx.at(
+                            &ci.referenced,
+                            "cloud_init: expected a mapping of cloud-config keys (packages, write_files, runcmd, users, ...)",
+                        ));
+                    }
+                    Some(ci.value.clone())
+                }
+            };
             nodes.push(Node {
+                cloud_init,
                 name,
                 image,
                 cpus: params.number(ctx, "cpus", raw.cpus.as_ref(), 1, 1..=64)?,

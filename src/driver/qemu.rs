@@ -53,6 +53,10 @@ pub struct Qemu {
     accel: Accel,
     journal: Arc<Mutex<Journal>>,
     nodes: HashMap<String, Running>,
+    /// Host ports forwarded to each SSH node's port 22.
+    ssh_ports: HashMap<String, u16>,
+    /// The env's public key, put into cloud-init seeds.
+    ssh_public_key: String,
 }
 
 impl Qemu {
@@ -70,7 +74,15 @@ impl Qemu {
             accel,
             journal,
             nodes: HashMap::new(),
+            ssh_ports: HashMap::new(),
+            ssh_public_key: String::new(),
         }
+    }
+
+    /// SSH access: the host port for each node's sshd, and the key its seed authorises.
+    pub fn set_ssh(&mut self, ports: HashMap<String, u16>, public_key: String) {
+        self.ssh_ports = ports;
+        self.ssh_public_key = public_key;
     }
 
     fn record(&self, entry: Entry, node: &str) -> Result<(), DriverError> {
@@ -134,9 +146,20 @@ impl Qemu {
         let mut pidfile = OsString::new();
         pidfile.push(path(&node.files.pidfile));
         pair("-pidfile", pidfile);
-        let mut fw = OsString::from("name=opt/vstage/seed,file=");
-        fw.push(path(&node.files.seed));
-        pair("-fw_cfg", fw);
+        if let Some(disk) = &node.files.disk {
+            let mut drive = OsString::from("if=virtio,format=qcow2,file=");
+            drive.push(path(disk));
+            pair("-drive", drive);
+        }
+        if node.cloud_init {
+            let mut drive = OsString::from("if=virtio,format=raw,readonly=on,file=");
+            drive.push(path(&node.files.seed));
+            pair("-drive", drive);
+        } else {
+            let mut fw = OsString::from("name=opt/vstage/seed,file=");
+            fw.push(path(&node.files.seed));
+            pair("-fw_cfg", fw);
+        }
         if image.manifest.agent {
             let mut chardev = OsString::from("socket,id=qga,server=on,wait=off,path=");
             chardev.push(path(&node.files.agent));
@@ -147,19 +170,25 @@ impl Qemu {
                 "virtserialport,chardev=qga,name=org.qemu.guest_agent.0".into(),
             );
         }
-        if let (Some(nic), Some(auth)) = (&node.service_nic, &self.plan.auth) {
-            // Clones answer on the service network: QEMU hands each guest connection to
-            // `vstage __connect`, which joins it to the clone's socket in the env dir.
-            let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("vstage"));
+        if let Some(nic) = &node.service_nic {
+            // The service network: user-mode, isolated from the host's networks
+            // (restrict=on), with explicit forwards only.
             let mut netdev = OsString::from(format!(
-                "user,id=svc,restrict=on,net={},guestfwd=tcp:{}:{}-cmd:",
-                crate::plan::SERVICE_NET,
-                auth.ip,
-                auth.port
+                "user,id=svc,restrict=on,net={}",
+                crate::plan::SERVICE_NET
             ));
-            netdev.push(exe.as_os_str());
-            netdev.push(" __connect ");
-            netdev.push(path(&auth.socket));
+            if let Some(port) = self.ssh_ports.get(&node.name) {
+                netdev.push(format!(",hostfwd=tcp:127.0.0.1:{port}-{}:22", nic.ip));
+            }
+            if let Some(auth) = &self.plan.auth {
+                // QEMU hands each guest connection to `vstage __connect`, which joins
+                // it to the clone's socket in the env dir.
+                let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("vstage"));
+                netdev.push(format!(",guestfwd=tcp:{}:{}-cmd:", auth.ip, auth.port));
+                netdev.push(exe.as_os_str());
+                netdev.push(" __connect ");
+                netdev.push(path(&auth.socket));
+            }
             pair("-netdev", netdev);
             pair(
                 "-device",
@@ -209,6 +238,77 @@ impl Qemu {
     }
 }
 
+impl Qemu {
+    /// Runs `argv` in the node through its agent; returns (exit code, stdout+stderr).
+    async fn guest_output(&self, node: &NodePlan, argv: &[&str]) -> Option<(i32, String)> {
+        let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let socket = self.dir.join(&node.files.agent);
+        let run = crate::agent::exec(&socket, &argv, &mut out, &mut err);
+        let code = tokio::time::timeout(Duration::from_secs(30), run)
+            .await
+            .ok()?
+            .ok()?;
+        out.extend_from_slice(&err);
+        Some((code, String::from_utf8_lossy(&out).into_owned()))
+    }
+
+    /// A cloud-init node is ready when cloud-init has finished; an error ends the wait
+    /// with its own words and where to read more.
+    async fn wait_cloud_init(
+        &mut self,
+        node: &NodePlan,
+        start: Instant,
+        bound: Duration,
+    ) -> Result<(), DriverError> {
+        loop {
+            if let NodeState::Exited { detail } = self.state(&node.name) {
+                return Err(DriverError::Died {
+                    node: node.name.clone(),
+                    status: detail,
+                    tail: self.serial_tail(node),
+                });
+            }
+            if start.elapsed() >= bound {
+                return Err(DriverError::NotReady {
+                    node: node.name.clone(),
+                    secs: bound.as_secs(),
+                    tail: self.serial_tail(node),
+                });
+            }
+            if let Some((_, text)) = self.guest_output(node, &["cloud-init", "status"]).await {
+                let status = text
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix("status:"))
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_default();
+                match status.as_str() {
+                    "done" => return Ok(()),
+                    "error" | "degraded done" | "degraded error" => {
+                        let long = self
+                            .guest_output(node, &["cloud-init", "status", "--long"])
+                            .await
+                            .map(|(_, t)| t)
+                            .unwrap_or_default();
+                        let log = self
+                            .guest_output(node, &["sh", "-c", "grep -E 'ERROR|WARNING|Traceback|failed' /var/log/cloud-init.log | tail -n 15"])
+                            .await
+                            .map(|(_, t)| t)
+                            .unwrap_or_default();
+                        return Err(DriverError::CloudInit {
+                            env: self.dir.name(),
+                            node: node.name.clone(),
+                            detail: format!("{}\n{}", long.trim_end(), log.trim_end()),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
 impl Driver for Qemu {
     async fn boot(&mut self, node: &NodePlan) -> Result<(), DriverError> {
         let image = self
@@ -224,7 +324,41 @@ impl Driver for Qemu {
         };
         std::fs::create_dir_all(self.dir.join(&layout::node_dir(&node.name))).map_err(io)?;
         let seed_path = self.dir.join(&node.files.seed);
-        std::fs::write(&seed_path, seed::tiny(&self.plan, node)).map_err(io)?;
+        self.record(
+            Entry::Path {
+                path: node.files.seed.clone(),
+            },
+            &node.name,
+        )?;
+        if node.cloud_init {
+            let seed = seed::cloud_init(
+                &self.plan,
+                node,
+                &self.ssh_public_key,
+                node.user_data.as_ref(),
+            );
+            std::fs::write(&seed_path, seed::cidata_iso(&seed).map_err(io)?).map_err(io)?;
+        } else {
+            std::fs::write(&seed_path, seed::tiny(&self.plan, node)).map_err(io)?;
+        }
+        if let (Some(disk), Some(base)) = (&node.files.disk, image.disk()) {
+            self.record(Entry::Path { path: disk.clone() }, &node.name)?;
+            let out = std::process::Command::new("qemu-img")
+                .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+                .arg(&base)
+                .arg(self.dir.join(disk))
+                .output()
+                .map_err(io)?;
+            if !out.status.success() {
+                return Err(DriverError::Start {
+                    node: node.name.clone(),
+                    detail: format!(
+                        "qemu-img create: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                });
+            }
+        }
 
         let name = format!("qemu {}", node.name);
         for f in [
@@ -313,6 +447,9 @@ impl Driver for Qemu {
                 .flatten()
                 .is_some()
             {
+                if node.cloud_init {
+                    self.wait_cloud_init(node, start, bound).await?;
+                }
                 if let Some(r) = self.nodes.get_mut(&node.name) {
                     r.state = NodeState::Ready;
                 }
