@@ -301,6 +301,9 @@ async fn exec(home: &Home, name: &str, node: Option<&str>, command: &[String]) -
                 .env("VSTAGE_ENV", &info.name)
                 .env("VSTAGE_ENV_DIR", dir.path())
                 .env("VSTAGE_ENV_JSON", dir.join(layout::ENV_JSON));
+            if dir.join(layout::SSH_CONFIG).exists() {
+                cmd.env("VSTAGE_SSH_CONFIG", dir.join(layout::SSH_CONFIG));
+            }
             if let Some(auth) = &info.plan.auth {
                 let clone_dir = dir.join(&auth.dir);
                 cmd.env("OS_CLIENT_CONFIG_FILE", clone_dir.join("clouds.yaml"));

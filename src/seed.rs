@@ -112,13 +112,15 @@ pub fn cloud_init(
     for (i, nic) in node.nics.iter().enumerate() {
         ethernets.insert(
             format!("nic{i}"),
-            json!({"match": {"macaddress": nic.mac.to_string()}, "addresses": [format!("{}/{}", nic.ip, nic.prefix)]}),
+            json!({"match": {"macaddress": nic.mac.to_string()}, "set-name": format!("net{i}"),
+                   "addresses": [format!("{}/{}", nic.ip, nic.prefix)]}),
         );
     }
     if let Some(nic) = &node.service_nic {
         ethernets.insert(
             "svc".into(),
-            json!({"match": {"macaddress": nic.mac.to_string()}, "addresses": [format!("{}/{}", nic.ip, nic.prefix)]}),
+            json!({"match": {"macaddress": nic.mac.to_string()}, "set-name": "svc0",
+                   "addresses": [format!("{}/{}", nic.ip, nic.prefix)]}),
         );
     }
     let pretty = |v: &Value| serde_json::to_string_pretty(v).expect("JSON values serialise") + "\n";

@@ -19,10 +19,9 @@ mmdebstrap --mode=root --variant=apt --format=directory --include="$packages" \
   --customize-hook="cp '$here/cloud.cfg' \"\$1/etc/cloud/cloud.cfg.d/90-vstage.cfg\"" \
   --customize-hook='echo "/dev/vda / ext4 defaults,errors=remount-ro 0 1" > "$1/etc/fstab"' \
   --customize-hook='rm -f "$1/etc/hostname" "$1/etc/machine-id" && touch "$1/etc/machine-id"' \
-  --customize-hook='chroot "$1" dpkg-query -W -f "\${Package}=\${Version}\n" > "$1/tmp/packages.txt"' \
   bookworm "$root"
 
-mv "$root/tmp/packages.txt" "$OUT/packages.txt"
+chroot "$root" dpkg-query -W -f '${Package}=${Version}\n' | LC_ALL=C sort > "$OUT/packages.txt"
 kernel=$(ls "$root"/boot/vmlinuz-* | head -n 1)
 initrd=$(ls "$root"/boot/initrd.img-* | head -n 1)
 cp "$kernel" "$OUT/vmlinuz"

@@ -41,7 +41,11 @@ pub enum DriverError {
     #[error(
         "node {node}: cloud-init failed:\n{detail}\n  full log: vstage up --keep-on-failure ..., then vstage exec {env} --node {node} -- cat /var/log/cloud-init.log"
     )]
-    CloudInit { env: String, node: String, detail: String },
+    CloudInit {
+        env: String,
+        node: String,
+        detail: String,
+    },
     #[error("node {node}: {source}")]
     Io {
         node: String,
