@@ -9,7 +9,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use vstage::qmp::Channel;
 
 #[derive(Clone, Debug)]
 struct Stat {
@@ -134,16 +133,7 @@ impl Bench {
                 let socket = work.join(format!("qga{i}"));
                 let deadline = Instant::now() + Duration::from_secs(180);
                 loop {
-                    let attempt = async {
-                        let mut ch = Channel::agent(&socket).await.ok()?;
-                        ch.execute(&qapi::qga::guest_ping {}).await.ok()
-                    };
-                    if tokio::time::timeout(Duration::from_secs(2), attempt)
-                        .await
-                        .ok()
-                        .flatten()
-                        .is_some()
-                    {
+                    if vstage::agent::ping(&socket, Duration::from_secs(2)).await {
                         break;
                     }
                     assert!(Instant::now() < deadline, "baseline guest {i} not ready");

@@ -21,6 +21,19 @@ pub enum AgentError {
     Output(std::io::Error),
 }
 
+/// Whether the guest agent at `socket` answers `guest-ping` within `bound`.
+pub async fn ping(socket: &Path, bound: Duration) -> bool {
+    let attempt = async {
+        let mut ch = Channel::agent(socket).await.ok()?;
+        ch.execute(&qga::guest_ping {}).await.ok()
+    };
+    tokio::time::timeout(bound, attempt)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+}
+
 /// How a command ended, in shell terms.
 pub fn exit_code(status: &qga::GuestExecStatus) -> i32 {
     match (status.exitcode, status.signal) {

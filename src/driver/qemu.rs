@@ -437,16 +437,7 @@ impl Driver for Qemu {
                     tail: self.serial_tail(node),
                 });
             }
-            let attempt = async {
-                let mut ch = Channel::agent(&agent).await.ok()?;
-                ch.execute(&qapi::qga::guest_ping {}).await.ok()
-            };
-            if tokio::time::timeout(Duration::from_secs(2), attempt)
-                .await
-                .ok()
-                .flatten()
-                .is_some()
-            {
+            if crate::agent::ping(&agent, Duration::from_secs(2)).await {
                 if node.cloud_init {
                     self.wait_cloud_init(node, start, bound).await?;
                 }

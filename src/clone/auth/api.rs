@@ -107,6 +107,13 @@ impl Service {
         ApiError(e, self.base())
     }
 
+    fn missing(&self, kind: &'static str, id: &str) -> ApiError {
+        self.err(AuthError::NotFound {
+            kind,
+            id: id.to_string(),
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("auth state lock")
     }
@@ -430,12 +437,7 @@ async fn validate_token(
 ) -> Reply {
     let st = s.lock();
     let caller = s.caller(&st, &headers)?;
-    let subject_id = header(&headers, "x-subject-token").ok_or_else(|| {
-        s.err(AuthError::NotFound {
-            kind: "token",
-            id: String::new(),
-        })
-    })?;
+    let subject_id = header(&headers, "x-subject-token").ok_or_else(|| s.missing("token", ""))?;
     let may_see_expired = truthy(&q, "allow_expired")
         && (st.has_role(&caller, "admin") || st.has_role(&caller, "service"));
     let subject = st
@@ -444,12 +446,7 @@ async fn validate_token(
             !may_see_expired || t.expires_at.saturating_add(EXPIRED_GRACE_MICROS) > now_micros()
         })
         .cloned()
-        .ok_or_else(|| {
-            s.err(AuthError::NotFound {
-                kind: "token",
-                id: subject_id.into(),
-            })
-        })?;
+        .ok_or_else(|| s.missing("token", subject_id))?;
     if caller.user_id != subject.user_id
         && !st.has_role(&caller, "admin")
         && !st.has_role(&caller, "service")
@@ -474,12 +471,7 @@ async fn revoke_token(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply 
     let subject = st
         .valid_token(&subject_id, now_micros(), false)
         .cloned()
-        .ok_or_else(|| {
-            s.err(AuthError::NotFound {
-                kind: "token",
-                id: subject_id.clone(),
-            })
-        })?;
+        .ok_or_else(|| s.missing("token", &subject_id))?;
     if caller.user_id != subject.user_id && !st.has_role(&caller, "admin") {
         return Err(s.err(AuthError::Forbidden("identity:revoke_token".into())));
     }
@@ -638,12 +630,10 @@ async fn update_domain(
             name,
         }));
     }
-    let d = st.domains.get_mut(&id).ok_or_else(|| {
-        s.err(AuthError::NotFound {
-            kind: "domain",
-            id: id.clone(),
-        })
-    })?;
+    let d = st
+        .domains
+        .get_mut(&id)
+        .ok_or_else(|| s.missing("domain", &id))?;
     if let Some(n) = opt_str(&o, "name") {
         d.name = n;
     }
@@ -728,12 +718,10 @@ async fn show_project(
 ) -> Reply {
     let st = s.lock();
     let t = s.caller(&st, &headers)?;
-    let p = st.projects.get(&id).ok_or_else(|| {
-        s.err(AuthError::NotFound {
-            kind: "project",
-            id: id.clone(),
-        })
-    })?;
+    let p = st
+        .projects
+        .get(&id)
+        .ok_or_else(|| s.missing("project", &id))?;
     if !st.has_role(&t, "admin") && t.scope != Scope::Project(id.clone()) {
         return Err(s.err(AuthError::Forbidden("identity:get_project".into())));
     }
@@ -752,12 +740,10 @@ async fn update_project(
     let mut st = s.lock();
     s.admin(&st, &headers, "update_project")?;
     let o = object(&s, &body, "project")?.clone();
-    let p = st.projects.get_mut(&id).ok_or_else(|| {
-        s.err(AuthError::NotFound {
-            kind: "project",
-            id: id.clone(),
-        })
-    })?;
+    let p = st
+        .projects
+        .get_mut(&id)
+        .ok_or_else(|| s.missing("project", &id))?;
     if let Some(n) = opt_str(&o, "name") {
         p.name = n;
     }
@@ -856,12 +842,7 @@ async fn show_user(
     if t.user_id != id && !st.has_role(&t, "admin") {
         return Err(s.err(AuthError::Forbidden("identity:get_user".into())));
     }
-    let u = st.users.get(&id).ok_or_else(|| {
-        s.err(AuthError::NotFound {
-            kind: "user",
-            id: id.clone(),
-        })
-    })?;
+    let u = st.users.get(&id).ok_or_else(|| s.missing("user", &id))?;
     Ok(json_response(
         StatusCode::OK,
         json!({"user": s.user_json(u)}),
@@ -877,12 +858,10 @@ async fn update_user(
     let mut st = s.lock();
     s.admin(&st, &headers, "update_user")?;
     let o = object(&s, &body, "user")?.clone();
-    let u = st.users.get_mut(&id).ok_or_else(|| {
-        s.err(AuthError::NotFound {
-            kind: "user",
-            id: id.clone(),
-        })
-    })?;
+    let u = st
+        .users
+        .get_mut(&id)
+        .ok_or_else(|| s.missing("user", &id))?;
     if let Some(n) = opt_str(&o, "name") {
         u.name = n;
     }
@@ -926,12 +905,7 @@ async fn user_projects(
     if t.user_id != id && !st.has_role(&t, "admin") {
         return Err(s.err(AuthError::Forbidden("identity:list_user_projects".into())));
     }
-    st.users.get(&id).ok_or_else(|| {
-        s.err(AuthError::NotFound {
-            kind: "user",
-            id: id.clone(),
-        })
-    })?;
+    st.users.get(&id).ok_or_else(|| s.missing("user", &id))?;
     let items: Vec<Value> = st
         .user_projects(&id)
         .into_iter()
@@ -986,12 +960,7 @@ async fn show_role(
 ) -> Reply {
     let st = s.lock();
     s.caller(&st, &headers)?;
-    let r = st.roles.get(&id).ok_or_else(|| {
-        s.err(AuthError::NotFound {
-            kind: "role",
-            id: id.clone(),
-        })
-    })?;
+    let r = st.roles.get(&id).ok_or_else(|| s.missing("role", &id))?;
     Ok(json_response(
         StatusCode::OK,
         json!({"role": s.role_json(r)}),
@@ -1007,12 +976,10 @@ async fn update_role(
     let mut st = s.lock();
     s.admin(&st, &headers, "update_role")?;
     let o = object(&s, &body, "role")?.clone();
-    let r = st.roles.get_mut(&id).ok_or_else(|| {
-        s.err(AuthError::NotFound {
-            kind: "role",
-            id: id.clone(),
-        })
-    })?;
+    let r = st
+        .roles
+        .get_mut(&id)
+        .ok_or_else(|| s.missing("role", &id))?;
     if let Some(n) = opt_str(&o, "name") {
         r.name = n;
     }
@@ -1092,12 +1059,7 @@ async fn show_group(
 ) -> Reply {
     let st = s.lock();
     s.admin(&st, &headers, "get_group")?;
-    let g = st.groups.get(&id).ok_or_else(|| {
-        s.err(AuthError::NotFound {
-            kind: "group",
-            id: id.clone(),
-        })
-    })?;
+    let g = st.groups.get(&id).ok_or_else(|| s.missing("group", &id))?;
     Ok(json_response(
         StatusCode::OK,
         json!({"group": group_json(&s, g)}),
@@ -1113,12 +1075,10 @@ async fn update_group(
     let mut st = s.lock();
     s.admin(&st, &headers, "update_group")?;
     let o = object(&s, &body, "group")?.clone();
-    let g = st.groups.get_mut(&id).ok_or_else(|| {
-        s.err(AuthError::NotFound {
-            kind: "group",
-            id: id.clone(),
-        })
-    })?;
+    let g = st
+        .groups
+        .get_mut(&id)
+        .ok_or_else(|| s.missing("group", &id))?;
     if let Some(n) = opt_str(&o, "name") {
         g.name = n;
     }
