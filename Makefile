@@ -24,7 +24,7 @@ build:
 # Formatting, lints, then every test tier that runs in seconds to minutes (unit tests
 # and integration tests that boot real tiny guests).
 test: lint
-	$(CARGO) test --all-targets
+	$(CARGO) test
 
 lint:
 	$(CARGO) fmt --all -- --check
