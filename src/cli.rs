@@ -158,4 +158,15 @@ pub enum CloneCommand {
         #[arg(long)]
         public_url: Option<String>,
     },
+    /// A Neutron v2.0-compatible network service (state in memory).
+    Sdn {
+        #[arg(long, default_value = "127.0.0.1:9696")]
+        listen: std::net::SocketAddr,
+        /// The identity service that vouches for tokens (the auth clone or a Keystone).
+        #[arg(long)]
+        auth_url: String,
+        /// An extension alias to advertise (repeatable; default: none).
+        #[arg(long = "extension")]
+        extensions: Vec<String>,
+    },
 }

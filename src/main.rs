@@ -525,14 +525,33 @@ async fn clone_command(home: &Home, cmd: CloneCommand) -> Result<u8> {
             let _ = writeln!(out, "auth clone listening on {}", running.url);
             let _ = writeln!(out, "clouds.yaml: {}", state.join("clouds.yaml").display());
             let _ = out.flush();
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-            tokio::select! {
-                r = running.serve() => r?,
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            Ok(0)
+            serve_until_stopped(running.serve()).await
+        }
+        CloneCommand::Sdn {
+            listen,
+            auth_url,
+            extensions,
+        } => {
+            let running = vstage::clone::sdn::start(listen, &auth_url, extensions)
+                .await
+                .with_context(|| format!("sdn clone: listening on {listen}"))?;
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "sdn clone listening on {}", running.url);
+            let _ = out.flush();
+            serve_until_stopped(running.serve()).await
         }
     }
+}
+
+/// Serves until the server fails, SIGTERM or Ctrl-C.
+async fn serve_until_stopped(
+    serve: impl std::future::Future<Output = std::io::Result<()>>,
+) -> Result<u8> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = serve => r?,
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(0)
 }

@@ -565,28 +565,19 @@ impl RawTemplate {
                     ),
                 ));
             }
-            // What the template leaves out comes from the default seed (admin and demo).
-            let defaults = AuthConfig::default();
-            services.auth = Some(AuthConfig {
-                region: auth.region.unwrap_or(defaults.region),
-                token_ttl: auth.token_ttl.unwrap_or(defaults.token_ttl),
-                projects: if auth.projects.is_empty() {
-                    defaults.projects
-                } else {
-                    auth.projects
-                },
-                roles: if auth.roles.is_empty() {
-                    defaults.roles
-                } else {
-                    auth.roles
-                },
-                users: if auth.users.is_empty() {
-                    defaults.users
-                } else {
-                    auth.users
-                },
-                catalog: auth.catalog,
-            });
+            services.auth = Some(
+                AuthConfig {
+                    region: auth.region.unwrap_or_else(|| AuthConfig::default().region),
+                    token_ttl: auth
+                        .token_ttl
+                        .unwrap_or_else(|| AuthConfig::default().token_ttl),
+                    projects: auth.projects,
+                    roles: auth.roles,
+                    users: auth.users,
+                    catalog: auth.catalog,
+                }
+                .with_defaults(),
+            );
         }
         Ok(Template {
             name,

@@ -2,6 +2,7 @@
 //! services accept (DESIGN §6). Each runs inside an env's supervisor or standalone.
 
 pub mod auth;
+pub mod sdn;
 
 /// Joins stdin and stdout to the unix socket at `path` until either side closes.
 /// QEMU runs this once per guest connection to a clone (`guestfwd=...-cmd:`).

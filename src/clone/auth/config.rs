@@ -95,14 +95,31 @@ impl Default for Config {
 }
 
 impl Config {
+    /// What a config leaves empty comes from the default seed (admin and demo users).
+    pub fn with_defaults(mut self) -> Config {
+        let d = Config::default();
+        if self.projects.is_empty() {
+            self.projects = d.projects;
+        }
+        if self.roles.is_empty() {
+            self.roles = d.roles;
+        }
+        if self.users.is_empty() {
+            self.users = d.users;
+        }
+        self
+    }
+
     pub fn from_yaml(label: &str, text: &str) -> Result<Config, String> {
-        serde_saphyr::from_str(text).map_err(|e| {
-            let loc = e
-                .location()
-                .map(|l| format!(":{}:{}", l.line(), l.column()))
-                .unwrap_or_default();
-            format!("{label}{loc}: {}", e.without_snippet())
-        })
+        serde_saphyr::from_str::<Config>(text)
+            .map(Config::with_defaults)
+            .map_err(|e| {
+                let loc = e
+                    .location()
+                    .map(|l| format!(":{}:{}", l.line(), l.column()))
+                    .unwrap_or_default();
+                format!("{label}{loc}: {}", e.without_snippet())
+            })
     }
 }
 

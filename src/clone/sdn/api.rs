@@ -1,0 +1,1043 @@
+//! The SDN clone's HTTP API: Neutron v2.0 as `shared/docs/clone-contracts.md` §3
+//! measured Nova and the clients using it.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, State as AxState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+
+use super::model::{PortRequest, SdnError, State, rule_json};
+use super::token::{Caller, Validator};
+
+pub struct Service {
+    state: Mutex<State>,
+    validator: Validator,
+    /// Extension aliases `GET /v2.0/extensions` advertises.
+    pub extensions: Vec<String>,
+    pub public_url: String,
+}
+
+type Shared = Arc<Service>;
+type Reply = Result<Response, ApiError>;
+
+pub struct ApiError(SdnError);
+
+impl From<SdnError> for ApiError {
+    fn from(e: SdnError) -> ApiError {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = json!({"NeutronError": {"type": self.0.kind(), "message": self.0.to_string(), "detail": ""}});
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+fn unauthorized() -> Response {
+    let body = json!({"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}});
+    (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
+}
+
+impl Service {
+    pub fn new(
+        state: State,
+        validator: Validator,
+        extensions: Vec<String>,
+        public_url: String,
+    ) -> Service {
+        Service {
+            state: Mutex::new(state),
+            validator,
+            extensions,
+            public_url,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("sdn state lock")
+    }
+}
+
+fn ok(status: StatusCode, body: Value) -> Reply {
+    Ok((status, axum::Json(body)).into_response())
+}
+
+/// List handling shared by every collection: `?key=value` filters (repeatable keys
+/// mean "any of"), `fields=` projection. Filters compare the rendered JSON.
+fn list(items: Vec<Value>, query: &[(String, String)]) -> Vec<Value> {
+    let mut filters: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut fields: Vec<&str> = Vec::new();
+    for (k, v) in query {
+        match k.as_str() {
+            "fields" => fields.push(v),
+            "limit" | "marker" | "sort_key" | "sort_dir" | "page_reverse" => {}
+            _ => filters.entry(k).or_default().push(v),
+        }
+    }
+    items
+        .into_iter()
+        .filter(|item| {
+            filters
+                .iter()
+                .all(|(k, wanted)| wanted.iter().any(|w| matches(item, k, w)))
+        })
+        .map(|item| {
+            if fields.is_empty() {
+                return item;
+            }
+            let obj: Map<String, Value> = item
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| fields.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            Value::Object(obj)
+        })
+        .collect()
+}
+
+fn matches(item: &Value, key: &str, wanted: &str) -> bool {
+    // `fixed_ips=ip_address=10.0.0.5` and `fixed_ips=subnet_id=...`
+    if key == "fixed_ips" {
+        let Some((sub, value)) = wanted.split_once('=') else {
+            return false;
+        };
+        return item["fixed_ips"]
+            .as_array()
+            .is_some_and(|ips| ips.iter().any(|ip| ip[sub].as_str() == Some(value)));
+    }
+    match item.get(key) {
+        Some(Value::String(s)) => s == wanted,
+        Some(Value::Bool(b)) => wanted.eq_ignore_ascii_case(&b.to_string()),
+        Some(Value::Number(n)) => n.to_string() == wanted,
+        Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(wanted)),
+        Some(Value::Null) => wanted.is_empty(),
+        _ => false,
+    }
+}
+
+/// Raw query pairs (repeatable keys kept), which `Query<HashMap>` would collapse.
+fn pairs(uri: &axum::http::Uri) -> Vec<(String, String)> {
+    uri.query()
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (decode(k), decode(v))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 2;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn visible(caller: &Caller, tenant: &str, shared: bool) -> bool {
+    caller.admin || shared || caller.project_id == tenant
+}
+
+fn body_object<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>, SdnError> {
+    body.get(key).and_then(Value::as_object).ok_or_else(|| {
+        SdnError::BadRequest(format!("Resource body required: {{\"{key}\": {{...}}}}"))
+    })
+}
+
+fn s(o: &Map<String, Value>, k: &str) -> Option<String> {
+    o.get(k).and_then(Value::as_str).map(String::from)
+}
+
+fn b(o: &Map<String, Value>, k: &str, d: bool) -> bool {
+    o.get(k).and_then(Value::as_bool).unwrap_or(d)
+}
+
+fn tenant(caller: &Caller, o: &Map<String, Value>) -> String {
+    s(o, "tenant_id")
+        .or_else(|| s(o, "project_id"))
+        .filter(|_| caller.admin)
+        .unwrap_or_else(|| caller.project_id.clone())
+}
+
+/// One `fixed_ips` entry: a subnet, an address, or both.
+type IpRequest = (Option<String>, Option<Ipv4Addr>);
+
+/// `fixed_ips` of a request: `[{"subnet_id"?, "ip_address"?}]`.
+fn requested_ips(list: &[Value]) -> Result<Vec<IpRequest>, SdnError> {
+    list.iter()
+        .map(|f| {
+            let address = f
+                .get("ip_address")
+                .and_then(Value::as_str)
+                .map(ip)
+                .transpose()?;
+            Ok((
+                f.get("subnet_id").and_then(Value::as_str).map(String::from),
+                address,
+            ))
+        })
+        .collect()
+}
+
+fn ip(v: &str) -> Result<Ipv4Addr, SdnError> {
+    v.parse().map_err(|_| {
+        SdnError::BadRequest(format!("Invalid input: '{v}' is not a valid IPv4 address"))
+    })
+}
+
+type CreateOne = fn(&mut State, &Caller, &Map<String, Value>) -> Result<Value, SdnError>;
+
+/// One resource (`{"port": {...}}`) or several at once (`{"ports": [...]}`, all or none).
+fn create(
+    svc: &Service,
+    caller: &Caller,
+    body: &Value,
+    singular: &str,
+    plural: &str,
+    one: CreateOne,
+) -> Reply {
+    let mut st = svc.lock();
+    if let Some(items) = body.get(plural).and_then(Value::as_array) {
+        let before = st.clone();
+        let mut made = Vec::new();
+        for item in items {
+            let result = item
+                .as_object()
+                .ok_or_else(|| {
+                    SdnError::BadRequest(format!("{plural}: expected a list of objects"))
+                })
+                .and_then(|o| one(&mut st, caller, o));
+            match result {
+                Ok(v) => made.push(v),
+                Err(e) => {
+                    *st = before;
+                    return Err(e.into());
+                }
+            }
+        }
+        return ok(StatusCode::CREATED, json!({ plural: made }));
+    }
+    let o = body_object(body, singular)?;
+    let made = one(&mut st, caller, o)?;
+    ok(StatusCode::CREATED, json!({ singular: made }))
+}
+
+// ---- handlers ---------------------------------------------------------------------
+
+async fn versions(AxState(svc): AxState<Shared>) -> Reply {
+    ok(
+        StatusCode::OK,
+        json!({"versions": [{"id": "v2.0", "status": "CURRENT",
+            "links": [{"rel": "self", "href": format!("{}/v2.0/", svc.public_url)}]}]}),
+    )
+}
+
+async fn resources(AxState(svc): AxState<Shared>) -> Reply {
+    let r: Vec<Value> = ["network", "subnet", "port", "security_group", "security_group_rule", "quota", "floatingip"]
+        .iter()
+        .map(|n| json!({"name": n, "collection": format!("{n}s").replace('_', "-"),
+                         "links": [{"rel": "self", "href": format!("{}/v2.0/{n}s", svc.public_url)}]}))
+        .collect();
+    ok(StatusCode::OK, json!({"resources": r}))
+}
+
+fn extension_json(alias: &str) -> Value {
+    json!({"alias": alias, "name": alias, "description": format!("{alias} (vstage sdn clone)"),
+           "updated": "2020-01-01T00:00:00-00:00", "links": []})
+}
+
+async fn extensions(AxState(svc): AxState<Shared>) -> Reply {
+    let e: Vec<Value> = svc.extensions.iter().map(|a| extension_json(a)).collect();
+    ok(StatusCode::OK, json!({"extensions": e}))
+}
+
+async fn extension(AxState(svc): AxState<Shared>, Path(alias): Path<String>) -> Reply {
+    if !svc.extensions.contains(&alias) {
+        return Err(SdnError::NotFound {
+            kind: "extension",
+            id: alias,
+        }
+        .into());
+    }
+    ok(StatusCode::OK, json!({"extension": extension_json(&alias)}))
+}
+
+async fn list_networks(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    uri: axum::http::Uri,
+) -> Reply {
+    let st = svc.lock();
+    let items = st
+        .networks
+        .values()
+        .filter(|n| visible(&caller, &n.tenant_id, n.shared || n.external))
+        .map(|n| st.network_json(n))
+        .collect();
+    ok(
+        StatusCode::OK,
+        json!({"networks": list(items, &pairs(&uri))}),
+    )
+}
+
+fn create_network_one(
+    st: &mut State,
+    caller: &Caller,
+    o: &Map<String, Value>,
+) -> Result<Value, SdnError> {
+    let mtu = o.get("mtu").and_then(Value::as_u64).unwrap_or(1500) as u32;
+    let mut n = st.create_network(
+        &s(o, "name").unwrap_or_default(),
+        &tenant(caller, o),
+        b(o, "shared", false),
+        b(o, "router:external", false),
+        mtu,
+    );
+    n.admin_state_up = b(o, "admin_state_up", true);
+    n.description = s(o, "description").unwrap_or_default();
+    st.networks.insert(n.id.clone(), n.clone());
+    Ok(st.network_json(&n))
+}
+
+async fn create_networks(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    create(
+        &svc,
+        &caller,
+        &body,
+        "network",
+        "networks",
+        create_network_one,
+    )
+}
+
+async fn show_network(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+    uri: axum::http::Uri,
+) -> Reply {
+    let st = svc.lock();
+    let n = st.network(&id)?;
+    if !visible(&caller, &n.tenant_id, n.shared || n.external) {
+        return Err(SdnError::NotFound {
+            kind: "network",
+            id,
+        }
+        .into());
+    }
+    let item = list(vec![st.network_json(n)], &only_fields(&uri)).remove(0);
+    ok(StatusCode::OK, json!({"network": item}))
+}
+
+/// `fields=` only (a show takes no filters).
+fn only_fields(uri: &axum::http::Uri) -> Vec<(String, String)> {
+    pairs(uri)
+        .into_iter()
+        .filter(|(k, _)| k == "fields")
+        .collect()
+}
+
+async fn update_network(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let o = body_object(&body, "network")?;
+    let mut st = svc.lock();
+    let mut n = st.network(&id)?.clone();
+    if !visible(&caller, &n.tenant_id, false) {
+        return Err(SdnError::NotFound {
+            kind: "network",
+            id,
+        }
+        .into());
+    }
+    n.name = s(o, "name").unwrap_or(n.name);
+    n.description = s(o, "description").unwrap_or(n.description);
+    n.admin_state_up = b(o, "admin_state_up", n.admin_state_up);
+    n.shared = b(o, "shared", n.shared);
+    st.networks.insert(id, n.clone());
+    ok(StatusCode::OK, json!({"network": st.network_json(&n)}))
+}
+
+async fn delete_network(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> Reply {
+    let mut st = svc.lock();
+    let n = st.network(&id)?;
+    if !visible(&caller, &n.tenant_id, false) {
+        return Err(SdnError::NotFound {
+            kind: "network",
+            id,
+        }
+        .into());
+    }
+    st.delete_network(&id)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_subnets(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    uri: axum::http::Uri,
+) -> Reply {
+    let st = svc.lock();
+    let items = st
+        .subnets
+        .values()
+        .filter(|s| {
+            visible(
+                &caller,
+                &s.tenant_id,
+                st.networks
+                    .get(&s.network_id)
+                    .is_some_and(|n| n.shared || n.external),
+            )
+        })
+        .map(|s| st.subnet_json(s))
+        .collect();
+    ok(
+        StatusCode::OK,
+        json!({"subnets": list(items, &pairs(&uri))}),
+    )
+}
+
+fn create_subnet_one(
+    st: &mut State,
+    caller: &Caller,
+    o: &Map<String, Value>,
+) -> Result<Value, SdnError> {
+    if o.get("ip_version")
+        .and_then(Value::as_u64)
+        .is_some_and(|v| v != 4)
+    {
+        return Err(SdnError::BadRequest(
+            "This clone serves IPv4 subnets only (ip_version 4).".into(),
+        ));
+    }
+    let network_id =
+        s(o, "network_id").ok_or_else(|| SdnError::BadRequest("subnet needs network_id".into()))?;
+    let cidr = s(o, "cidr").ok_or_else(|| {
+        SdnError::BadRequest("subnet needs a cidr (subnet pools are not served)".into())
+    })?;
+    let cidr = cidr
+        .parse()
+        .map_err(|e| SdnError::BadRequest(format!("Invalid input for cidr: {e}")))?;
+    let gateway = match o.get("gateway_ip") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(g)) => Some(Some(ip(g)?)),
+        Some(_) => {
+            return Err(SdnError::BadRequest(
+                "gateway_ip must be an address or null".into(),
+            ));
+        }
+    };
+    let pools = match o.get("allocation_pools").and_then(Value::as_array) {
+        None => None,
+        Some(a) => Some(
+            a.iter()
+                .map(|p| {
+                    Ok((
+                        ip(p["start"].as_str().unwrap_or(""))?,
+                        ip(p["end"].as_str().unwrap_or(""))?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, SdnError>>()?,
+        ),
+    };
+    let dns = o
+        .get("dns_nameservers")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let net = st.network(&network_id)?;
+    if !visible(caller, &net.tenant_id, false) {
+        return Err(SdnError::NotFound {
+            kind: "network",
+            id: network_id,
+        });
+    }
+    let mut sub = st.create_subnet(
+        &s(o, "name").unwrap_or_default(),
+        &network_id,
+        &tenant(caller, o),
+        cidr,
+        gateway,
+        pools,
+        b(o, "enable_dhcp", true),
+        dns,
+    )?;
+    sub.description = s(o, "description").unwrap_or_default();
+    sub.host_routes = o
+        .get("host_routes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    st.subnets.insert(sub.id.clone(), sub.clone());
+    Ok(st.subnet_json(&sub))
+}
+
+async fn create_subnets(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    create(&svc, &caller, &body, "subnet", "subnets", create_subnet_one)
+}
+
+async fn show_subnet(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+    uri: axum::http::Uri,
+) -> Reply {
+    let st = svc.lock();
+    let sub = st.subnets.get(&id).ok_or_else(|| SdnError::NotFound {
+        kind: "subnet",
+        id: id.clone(),
+    })?;
+    let shared = st
+        .networks
+        .get(&sub.network_id)
+        .is_some_and(|n| n.shared || n.external);
+    if !visible(&caller, &sub.tenant_id, shared) {
+        return Err(SdnError::NotFound { kind: "subnet", id }.into());
+    }
+    let item = list(vec![st.subnet_json(sub)], &only_fields(&uri)).remove(0);
+    ok(StatusCode::OK, json!({"subnet": item}))
+}
+
+async fn update_subnet(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let o = body_object(&body, "subnet")?;
+    let mut st = svc.lock();
+    let mut sub = st
+        .subnets
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| SdnError::NotFound {
+            kind: "subnet",
+            id: id.clone(),
+        })?;
+    if !visible(&caller, &sub.tenant_id, false) {
+        return Err(SdnError::NotFound { kind: "subnet", id }.into());
+    }
+    sub.name = s(o, "name").unwrap_or(sub.name);
+    sub.description = s(o, "description").unwrap_or(sub.description);
+    sub.enable_dhcp = b(o, "enable_dhcp", sub.enable_dhcp);
+    match o.get("gateway_ip") {
+        Some(Value::Null) => sub.gateway_ip = None,
+        Some(Value::String(g)) => sub.gateway_ip = Some(ip(g)?),
+        _ => {}
+    }
+    if let Some(a) = o.get("host_routes").and_then(Value::as_array) {
+        sub.host_routes = a.clone();
+    }
+    if let Some(a) = o.get("dns_nameservers").and_then(Value::as_array) {
+        sub.dns_nameservers = a
+            .iter()
+            .filter_map(|d| d.as_str().map(String::from))
+            .collect();
+    }
+    st.subnets.insert(id, sub.clone());
+    ok(StatusCode::OK, json!({"subnet": st.subnet_json(&sub)}))
+}
+
+async fn delete_subnet(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> Reply {
+    let mut st = svc.lock();
+    let sub = st.subnets.get(&id).ok_or_else(|| SdnError::NotFound {
+        kind: "subnet",
+        id: id.clone(),
+    })?;
+    if !visible(&caller, &sub.tenant_id, false) {
+        return Err(SdnError::NotFound { kind: "subnet", id }.into());
+    }
+    st.delete_subnet(&id)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_ports(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    uri: axum::http::Uri,
+) -> Reply {
+    let st = svc.lock();
+    let items = st
+        .ports
+        .values()
+        .filter(|p| visible(&caller, &p.tenant_id, false))
+        .map(|p| st.port_json(p))
+        .collect();
+    ok(StatusCode::OK, json!({"ports": list(items, &pairs(&uri))}))
+}
+
+fn create_port_one(
+    st: &mut State,
+    caller: &Caller,
+    o: &Map<String, Value>,
+) -> Result<Value, SdnError> {
+    let network_id =
+        s(o, "network_id").ok_or_else(|| SdnError::BadRequest("port needs network_id".into()))?;
+    let fixed_ips = requested_ips(
+        o.get("fixed_ips")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
+    )?;
+    let mac = match s(o, "mac_address") {
+        Some(m) => Some(m.parse().map_err(|e: String| SdnError::BadRequest(e))?),
+        None => None,
+    };
+    let security_groups = o.get("security_groups").and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(|g| g.as_str().map(String::from))
+            .collect()
+    });
+    let net = st.network(&network_id)?;
+    if !visible(caller, &net.tenant_id, net.shared) {
+        return Err(SdnError::NotFound {
+            kind: "network",
+            id: network_id,
+        });
+    }
+    let mut port = st.create_port(PortRequest {
+        name: s(o, "name").unwrap_or_default(),
+        network_id,
+        tenant_id: tenant(caller, o),
+        mac,
+        fixed_ips,
+        device_id: s(o, "device_id").unwrap_or_default(),
+        device_owner: s(o, "device_owner").unwrap_or_default(),
+        security_groups,
+        admin_state_up: b(o, "admin_state_up", true),
+        description: s(o, "description").unwrap_or_default(),
+    })?;
+    if let Some(host) = s(o, "binding:host_id").filter(|h| !h.is_empty()) {
+        bind(&mut port, &host);
+        st.ports.insert(port.id.clone(), port.clone());
+    }
+    Ok(st.port_json(&port))
+}
+
+async fn create_ports(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    create(&svc, &caller, &body, "port", "ports", create_port_one)
+}
+
+/// Binding without an agent: the bridge vif type, ACTIVE at once (contract §3: nova
+/// then waits for no `network-vif-plugged` event).
+fn bind(port: &mut super::model::Port, host: &str) {
+    port.host_id = host.to_string();
+    port.vif_type = "bridge".into();
+    port.status = "ACTIVE".into();
+}
+
+async fn show_port(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+    uri: axum::http::Uri,
+) -> Reply {
+    let st = svc.lock();
+    let p = st.ports.get(&id).ok_or_else(|| SdnError::NotFound {
+        kind: "port",
+        id: id.clone(),
+    })?;
+    if !visible(&caller, &p.tenant_id, false) {
+        return Err(SdnError::NotFound { kind: "port", id }.into());
+    }
+    let item = list(vec![st.port_json(p)], &only_fields(&uri)).remove(0);
+    ok(StatusCode::OK, json!({"port": item}))
+}
+
+async fn update_port(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let o = body_object(&body, "port")?;
+    let mut st = svc.lock();
+    let mut p = st
+        .ports
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| SdnError::NotFound {
+            kind: "port",
+            id: id.clone(),
+        })?;
+    if !visible(&caller, &p.tenant_id, false) {
+        return Err(SdnError::NotFound { kind: "port", id }.into());
+    }
+    p.name = s(o, "name").unwrap_or(p.name);
+    p.description = s(o, "description").unwrap_or(p.description);
+    p.device_id = s(o, "device_id").unwrap_or(p.device_id);
+    p.device_owner = s(o, "device_owner").unwrap_or(p.device_owner);
+    p.admin_state_up = b(o, "admin_state_up", p.admin_state_up);
+    match o.get("binding:host_id") {
+        Some(Value::String(h)) if !h.is_empty() => bind(&mut p, h),
+        Some(Value::String(_)) | Some(Value::Null) => {
+            p.host_id.clear();
+            p.vif_type = "unbound".into();
+            p.status = "DOWN".into();
+        }
+        _ => {}
+    }
+    if let Some(groups) = o.get("security_groups").and_then(Value::as_array) {
+        let groups: Vec<String> = groups
+            .iter()
+            .filter_map(|g| g.as_str().map(String::from))
+            .collect();
+        for g in &groups {
+            st.security_groups
+                .get(g)
+                .ok_or_else(|| SdnError::NotFound {
+                    kind: "security-group",
+                    id: g.clone(),
+                })?;
+        }
+        p.security_groups = groups;
+    }
+    st.ports.insert(id.clone(), p.clone());
+    if let Some(list) = o.get("fixed_ips").and_then(Value::as_array) {
+        st.set_fixed_ips(&id, requested_ips(list)?)?;
+        p = st.ports[&id].clone();
+    }
+    ok(StatusCode::OK, json!({"port": st.port_json(&p)}))
+}
+
+async fn delete_port(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> Reply {
+    let mut st = svc.lock();
+    let p = st.ports.get(&id).ok_or_else(|| SdnError::NotFound {
+        kind: "port",
+        id: id.clone(),
+    })?;
+    if !visible(&caller, &p.tenant_id, false) {
+        return Err(SdnError::NotFound { kind: "port", id }.into());
+    }
+    st.ports.remove(&id);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_groups(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    uri: axum::http::Uri,
+) -> Reply {
+    let mut st = svc.lock();
+    // Every project sees its `default` group, as Neutron makes it on first use.
+    st.default_group(&caller.project_id);
+    let items = st
+        .security_groups
+        .values()
+        .filter(|g| visible(&caller, &g.tenant_id, false))
+        .map(|g| st.group_json(g))
+        .collect();
+    ok(
+        StatusCode::OK,
+        json!({"security_groups": list(items, &pairs(&uri))}),
+    )
+}
+
+async fn create_group(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let o = body_object(&body, "security_group")?;
+    let name = s(o, "name").unwrap_or_default();
+    let tenant_id = tenant(&caller, o);
+    let mut st = svc.lock();
+    if name == "default" {
+        return Err(SdnError::Conflict("Default security group already exists.".into()).into());
+    }
+    let g = super::model::SecurityGroup {
+        id: super::model::new_uuid(),
+        name,
+        tenant_id: tenant_id.clone(),
+        description: s(o, "description").unwrap_or_default(),
+    };
+    st.security_groups.insert(g.id.clone(), g.clone());
+    for ethertype in ["IPv4", "IPv6"] {
+        st.add_rule(
+            &g.id, &tenant_id, "egress", ethertype, None, None, None, None, None,
+        );
+    }
+    ok(
+        StatusCode::CREATED,
+        json!({"security_group": st.group_json(&g)}),
+    )
+}
+
+async fn show_group(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> Reply {
+    let st = svc.lock();
+    let g = st
+        .security_groups
+        .get(&id)
+        .ok_or_else(|| SdnError::NotFound {
+            kind: "security-group",
+            id: id.clone(),
+        })?;
+    if !visible(&caller, &g.tenant_id, false) {
+        return Err(SdnError::NotFound {
+            kind: "security-group",
+            id,
+        }
+        .into());
+    }
+    ok(StatusCode::OK, json!({"security_group": st.group_json(g)}))
+}
+
+async fn delete_group(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> Reply {
+    let mut st = svc.lock();
+    let g = st
+        .security_groups
+        .get(&id)
+        .ok_or_else(|| SdnError::NotFound {
+            kind: "security-group",
+            id: id.clone(),
+        })?;
+    if !visible(&caller, &g.tenant_id, false) {
+        return Err(SdnError::NotFound {
+            kind: "security-group",
+            id,
+        }
+        .into());
+    }
+    st.delete_group(&id)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_rules(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    uri: axum::http::Uri,
+) -> Reply {
+    let st = svc.lock();
+    let items = st
+        .rules
+        .values()
+        .filter(|r| visible(&caller, &r.tenant_id, false))
+        .map(rule_json)
+        .collect();
+    ok(
+        StatusCode::OK,
+        json!({"security_group_rules": list(items, &pairs(&uri))}),
+    )
+}
+
+async fn create_rule(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let o = body_object(&body, "security_group_rule")?;
+    let group = s(o, "security_group_id")
+        .ok_or_else(|| SdnError::BadRequest("rule needs security_group_id".into()))?;
+    let port = |k: &str| o.get(k).and_then(Value::as_u64).map(|p| p as u16);
+    let mut st = svc.lock();
+    let g = st
+        .security_groups
+        .get(&group)
+        .cloned()
+        .ok_or_else(|| SdnError::NotFound {
+            kind: "security-group",
+            id: group.clone(),
+        })?;
+    if !visible(&caller, &g.tenant_id, false) {
+        return Err(SdnError::NotFound {
+            kind: "security-group",
+            id: group,
+        }
+        .into());
+    }
+    let r = st.add_rule(
+        &group,
+        &g.tenant_id,
+        &s(o, "direction").unwrap_or_else(|| "ingress".into()),
+        &s(o, "ethertype").unwrap_or_else(|| "IPv4".into()),
+        s(o, "protocol"),
+        port("port_range_min"),
+        port("port_range_max"),
+        s(o, "remote_ip_prefix"),
+        s(o, "remote_group_id"),
+    );
+    ok(
+        StatusCode::CREATED,
+        json!({"security_group_rule": rule_json(&r)}),
+    )
+}
+
+async fn delete_rule(AxState(svc): AxState<Shared>, Path(id): Path<String>) -> Reply {
+    let mut st = svc.lock();
+    st.rules.remove(&id).ok_or(SdnError::NotFound {
+        kind: "security-group-rule",
+        id,
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn show_quota(Path(project): Path<String>) -> Reply {
+    // -1: unlimited (Nova then skips counting ports).
+    ok(
+        StatusCode::OK,
+        json!({"quota": {"project_id": project, "network": -1, "subnet": -1, "port": -1,
+            "security_group": -1, "security_group_rule": -1, "router": -1, "floatingip": -1}}),
+    )
+}
+
+async fn empty_list(uri: axum::http::Uri) -> Reply {
+    let name = uri
+        .path()
+        .trim_start_matches("/v2.0/")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .replace('-', "_");
+    ok(StatusCode::OK, json!({ name: [] }))
+}
+
+/// Middleware: every `/v2.0` call needs a token the identity service vouches for.
+async fn authenticate(
+    AxState(svc): AxState<Shared>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(token) = req
+        .headers()
+        .get("x-auth-token")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+    else {
+        return unauthorized();
+    };
+    match svc.validator.validate(&token).await {
+        Some(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        None => unauthorized(),
+    }
+}
+
+/// The Neutron v2.0 routes.
+pub fn router(service: Shared) -> Router {
+    let api = Router::new()
+        .route("/v2.0/extensions", get(extensions))
+        .route("/v2.0/extensions/{alias}", get(extension))
+        .route("/v2.0/networks", get(list_networks).post(create_networks))
+        .route(
+            "/v2.0/networks/{id}",
+            get(show_network).put(update_network).delete(delete_network),
+        )
+        .route("/v2.0/subnets", get(list_subnets).post(create_subnets))
+        .route(
+            "/v2.0/subnets/{id}",
+            get(show_subnet).put(update_subnet).delete(delete_subnet),
+        )
+        .route("/v2.0/ports", get(list_ports).post(create_ports))
+        .route(
+            "/v2.0/ports/{id}",
+            get(show_port).put(update_port).delete(delete_port),
+        )
+        .route("/v2.0/security-groups", get(list_groups).post(create_group))
+        .route(
+            "/v2.0/security-groups/{id}",
+            get(show_group).delete(delete_group),
+        )
+        .route(
+            "/v2.0/security-group-rules",
+            get(list_rules).post(create_rule),
+        )
+        .route(
+            "/v2.0/security-group-rules/{id}",
+            get(delete_rule_or_show).delete(delete_rule),
+        )
+        .route("/v2.0/quotas/{project}", get(show_quota))
+        .route("/v2.0/floatingips", get(empty_list))
+        .route("/v2.0/routers", get(empty_list))
+        .route("/v2.0/trunks", get(empty_list))
+        .layer(axum::middleware::from_fn_with_state(
+            service.clone(),
+            authenticate,
+        ));
+    Router::new()
+        .route("/", get(versions))
+        .route("/v2.0", get(resources))
+        .route("/v2.0/", get(resources))
+        .merge(api)
+        .with_state(service)
+}
+
+async fn delete_rule_or_show(AxState(svc): AxState<Shared>, Path(id): Path<String>) -> Reply {
+    let st = svc.lock();
+    let r = st.rules.get(&id).ok_or_else(|| SdnError::NotFound {
+        kind: "security-group-rule",
+        id: id.clone(),
+    })?;
+    ok(StatusCode::OK, json!({"security_group_rule": rule_json(r)}))
+}

@@ -1,0 +1,764 @@
+//! The SDN clone's state: networks, subnets, ports and security groups, with address
+//! and MAC allocation. Pure logic over in-memory maps, rendered as Neutron JSON.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::clone::auth::model::new_id;
+use crate::net::{Cidr, Mac};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Network {
+    pub id: String,
+    pub name: String,
+    pub tenant_id: String,
+    pub admin_state_up: bool,
+    pub shared: bool,
+    pub external: bool,
+    pub mtu: u32,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subnet {
+    pub id: String,
+    pub name: String,
+    pub network_id: String,
+    pub tenant_id: String,
+    pub cidr: Cidr,
+    pub gateway_ip: Option<Ipv4Addr>,
+    pub enable_dhcp: bool,
+    /// Inclusive ranges addresses are allocated from.
+    pub pools: Vec<(Ipv4Addr, Ipv4Addr)>,
+    pub dns_nameservers: Vec<String>,
+    /// As given (`[{"destination", "nexthop"}]`); handed to guests by DHCP in Neutron.
+    #[serde(default)]
+    pub host_routes: Vec<Value>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Port {
+    pub id: String,
+    pub name: String,
+    pub network_id: String,
+    pub tenant_id: String,
+    pub mac: Mac,
+    /// (subnet id, address)
+    pub fixed_ips: Vec<(String, Ipv4Addr)>,
+    pub device_id: String,
+    pub device_owner: String,
+    pub admin_state_up: bool,
+    pub status: String,
+    pub host_id: String,
+    pub vif_type: String,
+    pub vnic_type: String,
+    pub security_groups: Vec<String>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub name: String,
+    pub tenant_id: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    pub id: String,
+    pub security_group_id: String,
+    pub tenant_id: String,
+    pub direction: String,
+    pub ethertype: String,
+    pub protocol: Option<String>,
+    pub port_range_min: Option<u16>,
+    pub port_range_max: Option<u16>,
+    pub remote_ip_prefix: Option<String>,
+    pub remote_group_id: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub networks: BTreeMap<String, Network>,
+    pub subnets: BTreeMap<String, Subnet>,
+    pub ports: BTreeMap<String, Port>,
+    pub security_groups: BTreeMap<String, SecurityGroup>,
+    pub rules: BTreeMap<String, Rule>,
+    /// Counter behind generated MACs (fa:16:3e:xx:xx:xx, Neutron's base MAC).
+    pub next_mac: u32,
+}
+
+/// Neutron-style errors: `{"NeutronError": {"type", "message", "detail"}}`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SdnError {
+    #[error("{kind} {id} could not be found.")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("No more IP addresses available on network {0}.")]
+    IpExhausted(String),
+    #[error("{0}")]
+    InUse(String),
+}
+
+impl SdnError {
+    pub fn status(&self) -> u16 {
+        match self {
+            SdnError::NotFound { .. } => 404,
+            SdnError::BadRequest(_) => 400,
+            SdnError::Conflict(_) | SdnError::IpExhausted(_) | SdnError::InUse(_) => 409,
+        }
+    }
+
+    pub fn kind(&self) -> String {
+        match self {
+            SdnError::NotFound { kind, .. } => {
+                let mut k: String = kind.split(['-', ' ']).map(capitalise).collect();
+                k.push_str("NotFound");
+                k
+            }
+            SdnError::BadRequest(_) => "HTTPBadRequest".into(),
+            SdnError::Conflict(_) => "Conflict".into(),
+            SdnError::IpExhausted(_) => "IpAddressGenerationFailure".into(),
+            SdnError::InUse(_) => "InUse".into(),
+        }
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+fn missing(kind: &'static str, id: &str) -> SdnError {
+    SdnError::NotFound {
+        kind,
+        id: id.to_string(),
+    }
+}
+
+/// What a port create asks for.
+#[derive(Debug, Default, Clone)]
+pub struct PortRequest {
+    pub name: String,
+    pub network_id: String,
+    pub tenant_id: String,
+    pub mac: Option<Mac>,
+    /// Requested fixed IPs: a subnet, an address, or both.
+    pub fixed_ips: Vec<(Option<String>, Option<Ipv4Addr>)>,
+    pub device_id: String,
+    pub device_owner: String,
+    pub security_groups: Option<Vec<String>>,
+    pub admin_state_up: bool,
+    pub description: String,
+}
+
+impl State {
+    pub fn network(&self, id: &str) -> Result<&Network, SdnError> {
+        self.networks.get(id).ok_or_else(|| missing("network", id))
+    }
+
+    pub fn create_network(
+        &mut self,
+        name: &str,
+        tenant_id: &str,
+        shared: bool,
+        external: bool,
+        mtu: u32,
+    ) -> Network {
+        let n = Network {
+            id: new_uuid(),
+            name: name.into(),
+            tenant_id: tenant_id.into(),
+            admin_state_up: true,
+            shared,
+            external,
+            mtu,
+            description: String::new(),
+        };
+        self.networks.insert(n.id.clone(), n.clone());
+        n
+    }
+
+    pub fn delete_network(&mut self, id: &str) -> Result<(), SdnError> {
+        self.network(id)?;
+        let in_use = self
+            .ports
+            .values()
+            .any(|p| p.network_id == id && !p.device_owner.starts_with("network:dhcp"));
+        if in_use {
+            return Err(SdnError::InUse(format!(
+                "Unable to complete operation on network {id}. There are one or more ports still in use on the network."
+            )));
+        }
+        self.ports.retain(|_, p| p.network_id != id);
+        self.subnets.retain(|_, s| s.network_id != id);
+        self.networks.remove(id);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_subnet(
+        &mut self,
+        name: &str,
+        network_id: &str,
+        tenant_id: &str,
+        cidr: Cidr,
+        gateway_ip: Option<Option<Ipv4Addr>>,
+        pools: Option<Vec<(Ipv4Addr, Ipv4Addr)>>,
+        enable_dhcp: bool,
+        dns_nameservers: Vec<String>,
+    ) -> Result<Subnet, SdnError> {
+        self.network(network_id)?;
+        if self
+            .subnets
+            .values()
+            .any(|s| s.network_id == network_id && overlaps(&s.cidr, &cidr))
+        {
+            // Clients (Tempest among them) look for these words to try the next range.
+            return Err(SdnError::BadRequest(format!(
+                "Invalid input for operation: Requested subnet with cidr: {cidr} for network: {network_id} overlaps with another subnet."
+            )));
+        }
+        // Neutron's default gateway is the first host address.
+        let gateway_ip = gateway_ip.unwrap_or_else(|| cidr.nth(1));
+        if let Some(g) = gateway_ip
+            && !cidr.is_host(g)
+        {
+            return Err(SdnError::BadRequest(format!(
+                "Gateway IP {g} is not in subnet {cidr}."
+            )));
+        }
+        let pools = match pools {
+            Some(p) => {
+                for (a, b) in &p {
+                    if !cidr.is_host(*a) || !cidr.is_host(*b) || u32::from(*a) > u32::from(*b) {
+                        return Err(SdnError::BadRequest(format!(
+                            "The allocation pool {a}-{b} spans beyond the subnet cidr {cidr}."
+                        )));
+                    }
+                }
+                p
+            }
+            None => default_pools(&cidr, gateway_ip),
+        };
+        let s = Subnet {
+            id: new_uuid(),
+            name: name.into(),
+            network_id: network_id.into(),
+            tenant_id: tenant_id.into(),
+            cidr,
+            gateway_ip,
+            enable_dhcp,
+            pools,
+            dns_nameservers,
+            host_routes: Vec::new(),
+            description: String::new(),
+        };
+        self.subnets.insert(s.id.clone(), s.clone());
+        Ok(s)
+    }
+
+    pub fn delete_subnet(&mut self, id: &str) -> Result<(), SdnError> {
+        self.subnets.get(id).ok_or_else(|| missing("subnet", id))?;
+        if self
+            .ports
+            .values()
+            .any(|p| p.fixed_ips.iter().any(|(s, _)| s == id))
+        {
+            return Err(SdnError::InUse(format!(
+                "Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."
+            )));
+        }
+        self.subnets.remove(id);
+        Ok(())
+    }
+
+    /// Addresses of the subnet held by ports other than `except`.
+    fn used_except(&self, subnet_id: &str, except: Option<&str>) -> BTreeSet<Ipv4Addr> {
+        self.ports
+            .values()
+            .filter(|p| Some(p.id.as_str()) != except)
+            .flat_map(|p| p.fixed_ips.iter())
+            .filter(|(s, _)| s == subnet_id)
+            .map(|(_, ip)| *ip)
+            .collect()
+    }
+
+    /// The first free address of the subnet's pools.
+    fn allocate(
+        &self,
+        subnet: &Subnet,
+        except: Option<&str>,
+        taken: &[(String, Ipv4Addr)],
+    ) -> Option<Ipv4Addr> {
+        let mut used = self.used_except(&subnet.id, except);
+        used.extend(taken.iter().map(|(_, ip)| *ip));
+        subnet.pools.iter().find_map(|(a, b)| {
+            (u32::from(*a)..=u32::from(*b))
+                .map(Ipv4Addr::from)
+                .find(|ip| !used.contains(ip) && Some(*ip) != subnet.gateway_ip)
+        })
+    }
+
+    fn new_mac(&mut self) -> Mac {
+        loop {
+            let n = self.next_mac;
+            self.next_mac = self.next_mac.wrapping_add(1) & 0x00ff_ffff;
+            let [_, a, b, c] = n.to_be_bytes();
+            let mac = Mac([0xfa, 0x16, 0x3e, a, b, c]);
+            if !self.ports.values().any(|p| p.mac == mac) {
+                return mac;
+            }
+        }
+    }
+
+    /// Addresses for a port on `network_id`: each request names a subnet, an address or
+    /// both; none at all means one address from the network's first subnet. `port` is
+    /// the port being changed, whose own addresses count as free.
+    fn assign(
+        &self,
+        network_id: &str,
+        wanted: Vec<(Option<String>, Option<Ipv4Addr>)>,
+        port: Option<&str>,
+    ) -> Result<Vec<(String, Ipv4Addr)>, SdnError> {
+        let subnets: Vec<&Subnet> = self
+            .subnets
+            .values()
+            .filter(|s| s.network_id == network_id)
+            .collect();
+        let wanted = if wanted.is_empty() {
+            subnets
+                .first()
+                .map(|s| vec![(Some(s.id.clone()), None)])
+                .unwrap_or_default()
+        } else {
+            wanted
+        };
+        let mut fixed_ips: Vec<(String, Ipv4Addr)> = Vec::new();
+        for (subnet_id, ip) in wanted {
+            let subnet = match (&subnet_id, ip) {
+                (Some(id), _) => subnets.iter().find(|s| &s.id == id).ok_or_else(|| {
+                    SdnError::BadRequest(format!(
+                        "Invalid input: subnet {id} is not on network {network_id}."
+                    ))
+                })?,
+                (None, Some(ip)) => {
+                    subnets.iter().find(|s| s.cidr.is_host(ip)).ok_or_else(|| {
+                        SdnError::BadRequest(format!(
+                            "IP address {ip} is not a valid IP for the specified network."
+                        ))
+                    })?
+                }
+                (None, None) => {
+                    return Err(SdnError::BadRequest(
+                        "fixed_ips entries need a subnet_id or an ip_address".into(),
+                    ));
+                }
+            };
+            let ip = match ip {
+                Some(ip) => {
+                    if !subnet.cidr.is_host(ip) {
+                        return Err(SdnError::BadRequest(format!(
+                            "IP address {ip} is not a valid IP for the specified subnet."
+                        )));
+                    }
+                    if self.used_except(&subnet.id, port).contains(&ip)
+                        || fixed_ips.iter().any(|(_, x)| *x == ip)
+                    {
+                        return Err(SdnError::Conflict(format!(
+                            "IP address {ip} already allocated in subnet {}",
+                            subnet.id
+                        )));
+                    }
+                    ip
+                }
+                None => self
+                    .allocate(subnet, port, &fixed_ips)
+                    .ok_or_else(|| SdnError::IpExhausted(network_id.to_string()))?,
+            };
+            fixed_ips.push((subnet.id.clone(), ip));
+        }
+        Ok(fixed_ips)
+    }
+
+    /// Replaces a port's addresses (`PUT` with `fixed_ips`).
+    pub fn set_fixed_ips(
+        &mut self,
+        port_id: &str,
+        wanted: Vec<(Option<String>, Option<Ipv4Addr>)>,
+    ) -> Result<(), SdnError> {
+        let network_id = self
+            .ports
+            .get(port_id)
+            .ok_or_else(|| missing("port", port_id))?
+            .network_id
+            .clone();
+        let ips = self.assign(&network_id, wanted, Some(port_id))?;
+        self.ports
+            .get_mut(port_id)
+            .expect("checked above")
+            .fixed_ips = ips;
+        Ok(())
+    }
+
+    pub fn create_port(&mut self, req: PortRequest) -> Result<Port, SdnError> {
+        let net = self.network(&req.network_id)?.clone();
+        if let Some(mac) = req.mac
+            && self.ports.values().any(|p| p.mac == mac)
+        {
+            return Err(SdnError::Conflict(format!(
+                "Unable to complete operation for network {}. The mac address {mac} is in use.",
+                net.id
+            )));
+        }
+        let fixed_ips = self.assign(&net.id, req.fixed_ips.clone(), None)?;
+        let security_groups = match req.security_groups {
+            Some(groups) => {
+                for g in &groups {
+                    self.security_groups
+                        .get(g)
+                        .ok_or_else(|| missing("security-group", g))?;
+                }
+                groups
+            }
+            None => vec![self.default_group(&req.tenant_id).id],
+        };
+        let mac = match req.mac {
+            Some(m) => m,
+            None => self.new_mac(),
+        };
+        let port = Port {
+            id: new_uuid(),
+            name: req.name,
+            network_id: net.id.clone(),
+            tenant_id: req.tenant_id,
+            mac,
+            fixed_ips,
+            device_id: req.device_id,
+            device_owner: req.device_owner,
+            admin_state_up: req.admin_state_up,
+            status: "DOWN".into(),
+            host_id: String::new(),
+            vif_type: "unbound".into(),
+            vnic_type: "normal".into(),
+            security_groups,
+            description: req.description,
+        };
+        self.ports.insert(port.id.clone(), port.clone());
+        Ok(port)
+    }
+
+    /// The project's `default` security group, made on first use as Neutron does.
+    pub fn default_group(&mut self, tenant_id: &str) -> SecurityGroup {
+        if let Some(g) = self
+            .security_groups
+            .values()
+            .find(|g| g.tenant_id == tenant_id && g.name == "default")
+        {
+            return g.clone();
+        }
+        let g = SecurityGroup {
+            id: new_uuid(),
+            name: "default".into(),
+            tenant_id: tenant_id.into(),
+            description: "Default security group".into(),
+        };
+        self.security_groups.insert(g.id.clone(), g.clone());
+        for (direction, ethertype) in [
+            ("ingress", "IPv4"),
+            ("egress", "IPv4"),
+            ("ingress", "IPv6"),
+            ("egress", "IPv6"),
+        ] {
+            let remote = (direction == "ingress").then(|| g.id.clone());
+            self.add_rule(
+                &g.id, tenant_id, direction, ethertype, None, None, None, None, remote,
+            );
+        }
+        g
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_rule(
+        &mut self,
+        group: &str,
+        tenant_id: &str,
+        direction: &str,
+        ethertype: &str,
+        protocol: Option<String>,
+        port_range_min: Option<u16>,
+        port_range_max: Option<u16>,
+        remote_ip_prefix: Option<String>,
+        remote_group_id: Option<String>,
+    ) -> Rule {
+        let r = Rule {
+            id: new_uuid(),
+            security_group_id: group.into(),
+            tenant_id: tenant_id.into(),
+            direction: direction.into(),
+            ethertype: ethertype.into(),
+            protocol,
+            port_range_min,
+            port_range_max,
+            remote_ip_prefix,
+            remote_group_id,
+        };
+        self.rules.insert(r.id.clone(), r.clone());
+        r
+    }
+
+    pub fn delete_group(&mut self, id: &str) -> Result<(), SdnError> {
+        self.security_groups
+            .get(id)
+            .ok_or_else(|| missing("security-group", id))?;
+        if self
+            .ports
+            .values()
+            .any(|p| p.security_groups.iter().any(|g| g == id))
+        {
+            return Err(SdnError::InUse(format!("Security Group {id} in use.")));
+        }
+        self.security_groups.remove(id);
+        self.rules.retain(|_, r| r.security_group_id != id);
+        Ok(())
+    }
+
+    // ---- rendering (Neutron JSON) ---------------------------------------------
+
+    pub fn network_json(&self, n: &Network) -> Value {
+        let subnets: Vec<&String> = self
+            .subnets
+            .values()
+            .filter(|s| s.network_id == n.id)
+            .map(|s| &s.id)
+            .collect();
+        json!({
+            "id": n.id, "name": n.name, "tenant_id": n.tenant_id, "project_id": n.tenant_id,
+            "admin_state_up": n.admin_state_up, "status": "ACTIVE", "subnets": subnets,
+            "shared": n.shared, "router:external": n.external, "mtu": n.mtu,
+            "description": n.description, "port_security_enabled": true, "tags": [],
+            "availability_zone_hints": [], "availability_zones": [], "ipv4_address_scope": null,
+            "ipv6_address_scope": null, "is_default": false, "revision_number": 0,
+        })
+    }
+
+    pub fn subnet_json(&self, s: &Subnet) -> Value {
+        let pools: Vec<Value> = s
+            .pools
+            .iter()
+            .map(|(a, b)| json!({"start": a.to_string(), "end": b.to_string()}))
+            .collect();
+        json!({
+            "id": s.id, "name": s.name, "network_id": s.network_id, "tenant_id": s.tenant_id,
+            "project_id": s.tenant_id, "cidr": s.cidr.to_string(), "ip_version": 4,
+            "gateway_ip": s.gateway_ip.map(|g| g.to_string()), "enable_dhcp": s.enable_dhcp,
+            "allocation_pools": pools, "dns_nameservers": s.dns_nameservers, "host_routes": s.host_routes,
+            "ipv6_address_mode": null, "ipv6_ra_mode": null, "subnetpool_id": null,
+            "description": s.description, "tags": [], "revision_number": 0,
+        })
+    }
+
+    pub fn port_json(&self, p: &Port) -> Value {
+        let fixed: Vec<Value> = p
+            .fixed_ips
+            .iter()
+            .map(|(s, ip)| json!({"subnet_id": s, "ip_address": ip.to_string()}))
+            .collect();
+        let bridge = format!("brq{}", &p.network_id[..p.network_id.len().min(11)]);
+        json!({
+            "id": p.id, "name": p.name, "network_id": p.network_id, "tenant_id": p.tenant_id,
+            "project_id": p.tenant_id, "mac_address": p.mac.to_string(), "fixed_ips": fixed,
+            "device_id": p.device_id, "device_owner": p.device_owner,
+            "admin_state_up": p.admin_state_up, "status": p.status,
+            "binding:host_id": p.host_id, "binding:vif_type": p.vif_type,
+            "binding:vnic_type": p.vnic_type, "binding:profile": {},
+            "binding:vif_details": if p.host_id.is_empty() { json!({}) } else { json!({"bridge_name": bridge, "port_filter": false}) },
+            "security_groups": p.security_groups, "port_security_enabled": true,
+            "allowed_address_pairs": [], "extra_dhcp_opts": [], "description": p.description,
+            "tags": [], "revision_number": 0,
+        })
+    }
+
+    pub fn group_json(&self, g: &SecurityGroup) -> Value {
+        let rules: Vec<Value> = self
+            .rules
+            .values()
+            .filter(|r| r.security_group_id == g.id)
+            .map(rule_json)
+            .collect();
+        json!({"id": g.id, "name": g.name, "tenant_id": g.tenant_id, "project_id": g.tenant_id,
+               "description": g.description, "security_group_rules": rules, "stateful": true,
+               "tags": [], "revision_number": 0})
+    }
+}
+
+pub fn rule_json(r: &Rule) -> Value {
+    json!({"id": r.id, "security_group_id": r.security_group_id, "tenant_id": r.tenant_id,
+           "project_id": r.tenant_id, "direction": r.direction, "ethertype": r.ethertype,
+           "protocol": r.protocol, "port_range_min": r.port_range_min, "port_range_max": r.port_range_max,
+           "remote_ip_prefix": r.remote_ip_prefix, "remote_group_id": r.remote_group_id,
+           "description": "", "revision_number": 0})
+}
+
+/// A UUID-shaped random id, as Neutron's (nova parses some of them as UUIDs).
+pub fn new_uuid() -> String {
+    let h = new_id();
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
+fn overlaps(a: &Cidr, b: &Cidr) -> bool {
+    let prefix = a.prefix.min(b.prefix);
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix)
+    };
+    u32::from(a.addr) & mask == u32::from(b.addr) & mask
+}
+
+/// Every host address but the gateway, split around it.
+fn default_pools(cidr: &Cidr, gateway: Option<Ipv4Addr>) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+    let first = u32::from(cidr.addr) + 1;
+    let size = 1u32 << (32 - cidr.prefix);
+    let last = u32::from(cidr.addr) + size - 2;
+    match gateway.map(u32::from) {
+        Some(g) if g == first => vec![(Ipv4Addr::from(first + 1), Ipv4Addr::from(last))],
+        Some(g) if g == last => vec![(Ipv4Addr::from(first), Ipv4Addr::from(last - 1))],
+        Some(g) if g > first && g < last => vec![
+            (Ipv4Addr::from(first), Ipv4Addr::from(g - 1)),
+            (Ipv4Addr::from(g + 1), Ipv4Addr::from(last)),
+        ],
+        _ => vec![(Ipv4Addr::from(first), Ipv4Addr::from(last))],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net_with_subnet(cidr: &str) -> (State, String, String) {
+        let mut s = State::default();
+        let n = s.create_network("n", "p1", false, false, 1500);
+        let sub = s
+            .create_subnet(
+                "s",
+                &n.id,
+                "p1",
+                cidr.parse().unwrap(),
+                None,
+                None,
+                true,
+                vec![],
+            )
+            .unwrap();
+        (s, n.id, sub.id)
+    }
+
+    fn port(net: &str) -> PortRequest {
+        PortRequest {
+            network_id: net.into(),
+            tenant_id: "p1".into(),
+            admin_state_up: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn addresses_skip_the_gateway_and_never_repeat() {
+        let (mut s, net, _) = net_with_subnet("10.5.0.0/29");
+        let ips: Vec<String> = (0..5)
+            .map(|_| {
+                s.create_port(port(&net)).unwrap().fixed_ips[0]
+                    .1
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            ips,
+            ["10.5.0.2", "10.5.0.3", "10.5.0.4", "10.5.0.5", "10.5.0.6"]
+        );
+        assert!(matches!(
+            s.create_port(port(&net)),
+            Err(SdnError::IpExhausted(_))
+        ));
+        let macs: BTreeSet<_> = s.ports.values().map(|p| p.mac).collect();
+        assert_eq!(macs.len(), 5);
+    }
+
+    #[test]
+    fn fixed_addresses_are_checked() {
+        let (mut s, net, sub) = net_with_subnet("10.5.0.0/24");
+        let mut req = port(&net);
+        req.fixed_ips = vec![(Some(sub.clone()), Some("10.5.0.50".parse().unwrap()))];
+        s.create_port(req.clone()).unwrap();
+        assert!(matches!(s.create_port(req), Err(SdnError::Conflict(_))));
+        let mut outside = port(&net);
+        outside.fixed_ips = vec![(None, Some("10.6.0.1".parse().unwrap()))];
+        assert!(matches!(
+            s.create_port(outside),
+            Err(SdnError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn in_use_networks_and_groups_are_kept() {
+        let (mut s, net, sub) = net_with_subnet("10.5.0.0/24");
+        let p = s.create_port(port(&net)).unwrap();
+        assert!(matches!(s.delete_network(&net), Err(SdnError::InUse(_))));
+        assert!(matches!(s.delete_subnet(&sub), Err(SdnError::InUse(_))));
+        assert!(matches!(
+            s.delete_group(&p.security_groups[0]),
+            Err(SdnError::InUse(_))
+        ));
+        s.ports.clear();
+        s.delete_network(&net).unwrap();
+        assert!(s.subnets.is_empty());
+    }
+
+    #[test]
+    fn overlapping_subnets_are_refused_and_pools_split_around_the_gateway() {
+        let (mut s, net, _) = net_with_subnet("10.5.0.0/24");
+        let r = s.create_subnet(
+            "t",
+            &net,
+            "p1",
+            "10.5.0.128/25".parse().unwrap(),
+            None,
+            None,
+            true,
+            vec![],
+        );
+        assert!(matches!(r, Err(SdnError::BadRequest(_))));
+        let pools = default_pools(
+            &"10.0.0.0/24".parse().unwrap(),
+            Some("10.0.0.100".parse().unwrap()),
+        );
+        assert_eq!(pools.len(), 2);
+        assert_eq!(pools[0].1.to_string(), "10.0.0.99");
+        assert_eq!(
+            SdnError::NotFound {
+                kind: "security-group",
+                id: "x".into()
+            }
+            .kind(),
+            "SecurityGroupNotFound"
+        );
+    }
+}
