@@ -26,6 +26,28 @@ pub struct Plan {
     pub hosts: Vec<HostEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<ClonePlan>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdn: Option<SdnPlan>,
+}
+
+pub const SDN_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 101);
+pub const SDN_PORT: u16 = 9696;
+
+/// The SDN clone: where it answers guests, and what it advertises. Its state is the
+/// plan's networks and NICs, as networks, subnets and ports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SdnPlan {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    pub socket: String,
+    pub extensions: Vec<String>,
+}
+
+impl SdnPlan {
+    pub fn guest_url(&self) -> String {
+        format!("http://{}:{}", self.name, self.port)
+    }
 }
 
 /// The service network: a user-mode NIC per node on which clones answer at fixed
@@ -266,6 +288,19 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
             name: a.name.clone(),
         });
     }
+    let sdn = template.services.sdn.as_ref().map(|extensions| SdnPlan {
+        name: "sdn".into(),
+        ip: SDN_IP,
+        port: SDN_PORT,
+        socket: layout::clone_socket("sdn"),
+        extensions: extensions.clone(),
+    });
+    if let Some(n) = &sdn {
+        hosts.push(HostEntry {
+            ip: n.ip,
+            name: n.name.clone(),
+        });
+    }
 
     Ok(Plan {
         template: template.name.clone(),
@@ -273,6 +308,7 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
         nodes,
         hosts,
         auth,
+        sdn,
     })
 }
 

@@ -24,7 +24,7 @@ use crate::env::EnvInfo;
 use crate::image::{Image, Manifest};
 use crate::journal::{Entry, Journal};
 use crate::layout::{self, EnvDir, write_atomic};
-use crate::plan::ClonePlan;
+use crate::plan::Plan;
 use crate::switch::Switch;
 
 /// What the API tasks and the main task share.
@@ -232,9 +232,7 @@ async fn up(
         ));
         tasks.push(tokio::spawn(switch.run()));
     }
-    if let Some(auth) = &plan.auth {
-        start_auth(auth, dir, shared, journal, tasks).await?;
-    }
+    start_clones(plan, dir, shared, journal, tasks).await?;
     if plan.nodes.iter().any(|n| n.cloud_init) {
         let (ports, public_key) = ssh_access(info, dir, journal)?;
         shared.progress(format!(
@@ -265,15 +263,20 @@ async fn up(
     Ok(())
 }
 
-/// Starts the auth clone: on a host port (its URL goes in the hand-off) and on the
-/// socket where QEMU delivers guests' connections to `auth:5000`.
-async fn start_auth(
-    auth: &ClonePlan,
+/// Starts the clones: each on a host port (its URL goes in the hand-off) and on the
+/// socket where QEMU delivers guests' connections (`auth:5000`, `sdn:9696`). Every port
+/// is bound before any clone starts, so the identity catalog can name the SDN clone and
+/// the SDN clone can check tokens with the identity clone.
+async fn start_clones(
+    plan: &Plan,
     dir: &EnvDir,
     shared: &Shared,
     journal: &Mutex<Journal>,
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> Result<(), String> {
+    let Some(auth) = &plan.auth else {
+        return Ok(());
+    };
     let record = |entry: Entry| {
         journal
             .lock()
@@ -281,22 +284,56 @@ async fn start_auth(
             .record(&entry)
             .map_err(|e| e.to_string())
     };
+    let bind = |name: &str| -> Result<(tokio::net::TcpListener, u16), String> {
+        let l = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .map_err(|e| format!("{name} clone: {e}"))?;
+        l.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let port = l.local_addr().map_err(|e| e.to_string())?.port();
+        let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
+        Ok((l, port))
+    };
     record(Entry::Path {
         path: auth.dir.clone(),
     })?;
     record(Entry::Path {
         path: auth.socket.clone(),
     })?;
-    let state = dir.join(&auth.dir);
-    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let running = clone::auth::start(listen, &state, auth.config.clone(), None)
-        .await
-        .map_err(|e| e.to_string())?;
-    let port = running.listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let (auth_listener, auth_port) = bind("auth")?;
     record(Entry::Port {
         name: auth.name.clone(),
-        port,
+        port: auth_port,
     })?;
+    let auth_host_url = format!("http://127.0.0.1:{auth_port}");
+    let mut config = auth.config.clone();
+    let sdn = match &plan.sdn {
+        Some(sdn) => {
+            record(Entry::Path {
+                path: sdn.socket.clone(),
+            })?;
+            record(Entry::Path {
+                path: layout::clone_dir(&sdn.name),
+            })?;
+            let (listener, port) = bind("sdn")?;
+            record(Entry::Port {
+                name: sdn.name.clone(),
+                port,
+            })?;
+            config.catalog.push(clone::auth::config::ServiceSeed {
+                kind: "network".into(),
+                name: "neutron".into(),
+                url: sdn.guest_url(),
+                internal: None,
+                admin: None,
+                host_url: Some(format!("http://127.0.0.1:{port}")),
+            });
+            Some((sdn, listener))
+        }
+        None => None,
+    };
+
+    let state = dir.join(&auth.dir);
+    let running =
+        clone::auth::start_on(auth_listener, &state, config, None).map_err(|e| e.to_string())?;
     let creds = clone::auth::config::load_credentials(&state).map_err(|e| e.to_string())?;
     clone::auth::config::write_clouds(
         &state.join("clouds.guest.yaml"),
@@ -318,6 +355,34 @@ async fn start_auth(
     tasks.push(tokio::spawn(async move {
         let _ = running.serve().await;
     }));
+
+    if let Some((sdn, listener)) = sdn {
+        let running = clone::sdn::start_on(
+            listener,
+            clone::sdn::state_from_plan(plan),
+            &auth_host_url,
+            sdn.extensions.clone(),
+        )
+        .map_err(|e| format!("sdn clone: {e}"))?;
+        let sdn_dir = dir.join(&layout::clone_dir(&sdn.name));
+        std::fs::create_dir_all(&sdn_dir).map_err(|e| e.to_string())?;
+        write_atomic(
+            &sdn_dir.join("url"),
+            format!("{}\n", running.url).as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
+        let unix = UnixListener::bind(dir.join(&sdn.socket))
+            .map_err(|e| format!("sdn clone socket: {e}"))?;
+        shared.progress(format!(
+            "clone sdn (neutron): {} on the host, {} in guests",
+            running.url,
+            sdn.guest_url()
+        ));
+        tasks.push(running.serve_unix(unix));
+        tasks.push(tokio::spawn(async move {
+            let _ = running.serve().await;
+        }));
+    }
     Ok(())
 }
 

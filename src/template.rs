@@ -58,6 +58,8 @@ pub struct Template {
 pub struct Services {
     /// `services.auth`: a Keystone v3 clone, seeded with this config.
     pub auth: Option<AuthConfig>,
+    /// `services.sdn`: a Neutron v2.0 clone advertising these extensions.
+    pub sdn: Option<Vec<String>>,
 }
 
 pub type AuthConfig = crate::clone::auth::Config;
@@ -186,6 +188,17 @@ struct RawTemplate {
 struct RawServices {
     #[serde(default)]
     auth: Option<RawAuth>,
+    #[serde(default)]
+    sdn: Option<RawSdn>,
+}
+
+/// `services.sdn`: `clone: neutron`, and the extension aliases it advertises.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSdn {
+    clone: Spanned<String>,
+    #[serde(default)]
+    extensions: Vec<String>,
 }
 
 /// `services.auth`: `clone: keystone` and the clone's seed config beside it.
@@ -553,9 +566,29 @@ impl RawTemplate {
             )));
         }
         let mut services = Services::default();
-        if let Some(raw) = self.services
-            && let Some(auth) = raw.auth
-        {
+        let (raw_auth, raw_sdn) = match self.services {
+            Some(raw) => (raw.auth, raw.sdn),
+            None => (None, None),
+        };
+        if let Some(sdn) = raw_sdn {
+            if sdn.clone.value != "neutron" {
+                return Err(ctx.at(
+                    &sdn.clone.referenced,
+                    format!(
+                        "services.sdn.clone: '{}' is not a clone vstage has (it has: neutron)",
+                        sdn.clone.value
+                    ),
+                ));
+            }
+            if raw_auth.is_none() {
+                return Err(ctx.at(
+                    &sdn.clone.referenced,
+                    "services.sdn checks every token with the env's identity service: add services.auth (clone: keystone)",
+                ));
+            }
+            services.sdn = Some(sdn.extensions);
+        }
+        if let Some(auth) = raw_auth {
             if auth.clone.value != "keystone" {
                 return Err(ctx.at(
                     &auth.clone.referenced,

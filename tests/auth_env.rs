@@ -20,6 +20,8 @@ services:
     users:
       - {name: admin, password: adminpw, project: admin, roles: [admin]}
       - {name: demo, project: demo, roles: [member]}
+  sdn:
+    clone: neutron
 ";
 
 #[test]
@@ -92,6 +94,62 @@ fn guests_and_host_reach_the_envs_auth_clone() {
         out.contains("\"url\":\"http://auth:5000\""),
         "catalog in guest terms: {out}"
     );
+
+    // The SDN clone shows the env's own network, and n1's NIC as a port with the MAC and
+    // address the guest uses.
+    let out = h.ok(&[
+        "exec",
+        "a",
+        "--",
+        "openstack",
+        "--os-cloud",
+        "demo",
+        "network",
+        "list",
+        "-f",
+        "value",
+        "-c",
+        "Name",
+    ]);
+    assert_eq!(out.trim(), "net0");
+    let ports = h.ok(&[
+        "exec",
+        "a",
+        "--",
+        "openstack",
+        "--os-cloud",
+        "demo",
+        "port",
+        "list",
+        "-f",
+        "value",
+        "-c",
+        "MAC Address",
+        "-c",
+        "Fixed IP Addresses",
+    ]);
+    let mac = h.ok(&[
+        "exec",
+        "a",
+        "--node",
+        "n1",
+        "--",
+        "cat",
+        "/sys/class/net/eth1/address",
+    ]);
+    assert!(ports.contains(mac.trim()), "{ports} / {mac}");
+    assert!(ports.contains("10.0.0.10"), "{ports}");
+    let out = h.ok(&[
+        "exec",
+        "a",
+        "--node",
+        "n1",
+        "--",
+        "wget",
+        "-qO-",
+        "http://sdn:9696/",
+    ]);
+    assert!(out.contains("v2.0"), "{out}");
 
     // The guest-view clouds.yaml is in the hand-off too.
     let guest =

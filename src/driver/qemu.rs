@@ -180,14 +180,16 @@ impl Qemu {
             if let Some(port) = self.ssh_ports.get(&node.name) {
                 netdev.push(format!(",hostfwd=tcp:127.0.0.1:{port}-{}:22", nic.ip));
             }
-            if let Some(auth) = &self.plan.auth {
-                // QEMU hands each guest connection to `vstage __connect`, which joins
-                // it to the clone's socket in the env dir.
-                let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("vstage"));
-                netdev.push(format!(",guestfwd=tcp:{}:{}-cmd:", auth.ip, auth.port));
+            // QEMU hands each guest connection to a clone's address to `vstage
+            // __connect`, which joins it to the clone's socket in the env dir.
+            let clones = self.plan.auth.iter().map(|a| (a.ip, a.port, &a.socket));
+            let clones = clones.chain(self.plan.sdn.iter().map(|n| (n.ip, n.port, &n.socket)));
+            let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("vstage"));
+            for (ip, port, socket) in clones {
+                netdev.push(format!(",guestfwd=tcp:{ip}:{port}-cmd:"));
                 netdev.push(exe.as_os_str());
                 netdev.push(" __connect ");
-                netdev.push(path(&auth.socket));
+                netdev.push(path(socket));
             }
             pair("-netdev", netdev);
             pair(

@@ -197,12 +197,18 @@ impl Service {
             "id": "identity", "type": "identity", "name": "keystone",
             "endpoints": endpoints("identity", &self.base(), &self.base(), &self.base()),
         })];
+        // A caller that reached the clone at its host URL is on the host.
+        let on_host = self.base() == self.public_url;
         for s in &self.config.catalog {
-            let internal = s.internal.as_deref().unwrap_or(&s.url);
-            let admin = s.admin.as_deref().unwrap_or(&s.url);
+            let url = match &s.host_url {
+                Some(h) if on_host => h,
+                _ => &s.url,
+            };
+            let internal = s.internal.as_deref().unwrap_or(url);
+            let admin = s.admin.as_deref().unwrap_or(url);
             services.push(json!({
                 "id": s.name, "type": s.kind, "name": s.name,
-                "endpoints": endpoints(&s.name, &s.url, internal, admin),
+                "endpoints": endpoints(&s.name, url, internal, admin),
             }));
         }
         Value::Array(services)

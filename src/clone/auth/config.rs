@@ -56,6 +56,9 @@ pub struct ServiceSeed {
     pub internal: Option<String>,
     #[serde(default)]
     pub admin: Option<String>,
+    /// The URL for callers on the host, where it differs from `url` (which guests use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_url: Option<String>,
 }
 
 fn default_region() -> String {

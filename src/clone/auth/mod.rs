@@ -46,8 +46,19 @@ pub async fn start(
             addr: listen.to_string(),
             source,
         })?;
+    start_on(listener, state_dir, config, public_url)
+}
+
+/// As [`start`], on a listener bound already (the supervisor binds every clone's port
+/// before any starts, so each can name the others).
+pub fn start_on(
+    listener: tokio::net::TcpListener,
+    state_dir: &Path,
+    config: Config,
+    public_url: Option<String>,
+) -> Result<Running, CloneError> {
     let bound = listener.local_addr().map_err(|source| CloneError::Listen {
-        addr: listen.to_string(),
+        addr: "a bound listener".into(),
         source,
     })?;
     let url = public_url.unwrap_or_else(|| format!("http://{bound}"));

@@ -163,8 +163,10 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Whether `caller` sees a resource of `tenant`. Resources of the env itself (its
+/// template networks and nodes' NICs) belong to no project and are seen by all.
 fn visible(caller: &Caller, tenant: &str, shared: bool) -> bool {
-    caller.admin || shared || caller.project_id == tenant
+    caller.admin || shared || tenant.is_empty() || caller.project_id == tenant
 }
 
 fn body_object<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>, SdnError> {

@@ -2,8 +2,9 @@
 //!
 //! Done: networks, subnets, ports (allocation, binding), security groups, quotas, the
 //! extension list, Neutron errors, token checks against the identity service, and a
-//! standalone `vstage clone sdn`. Not yet: running inside an env's supervisor with the
-//! template's networks as its own, and new API networks as L2 segments of the env fabric.
+//! standalone `vstage clone sdn`, and inside an env (`services.sdn`) with the template's
+//! networks and nodes' NICs as its own. Not yet: new API networks as L2 segments of the
+//! env fabric (docs/clones.md).
 
 pub mod api;
 pub mod model;
@@ -28,9 +29,19 @@ pub async fn start(
     extensions: Vec<String>,
 ) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
+    start_on(listener, model::State::default(), auth_url, extensions)
+}
+
+/// As [`start`], on a bound listener and with an initial state.
+pub fn start_on(
+    listener: tokio::net::TcpListener,
+    state: model::State,
+    auth_url: &str,
+    extensions: Vec<String>,
+) -> std::io::Result<Running> {
     let url = format!("http://{}", listener.local_addr()?);
     let service = Arc::new(api::Service::new(
-        model::State::default(),
+        state,
         token::Validator::new(auth_url),
         extensions,
         url.clone(),
@@ -42,7 +53,60 @@ pub async fn start(
     })
 }
 
+/// The env's own fabric as the API shows it: each template network with its subnet
+/// (shared, so every project sees it), and each node's NIC as a bound, active port
+/// with the MAC and address the guest uses.
+pub fn state_from_plan(plan: &crate::plan::Plan) -> model::State {
+    let mut st = model::State::default();
+    for net in &plan.networks {
+        let n = st.create_network(&net.name, "", true, false, 1500);
+        let subnet = st
+            .create_subnet(
+                &format!("{}-subnet", net.name),
+                &n.id,
+                "",
+                net.cidr,
+                Some(None),
+                None,
+                false,
+                Vec::new(),
+            )
+            .expect("a fresh network takes any subnet");
+        for node in &plan.nodes {
+            for nic in node.nics.iter().filter(|nic| nic.network == net.name) {
+                let mut port = st
+                    .create_port(model::PortRequest {
+                        name: format!("{}-{}", node.name, net.name),
+                        network_id: n.id.clone(),
+                        tenant_id: String::new(),
+                        mac: Some(nic.mac),
+                        fixed_ips: vec![(Some(subnet.id.clone()), Some(nic.ip))],
+                        device_id: node.name.clone(),
+                        device_owner: "compute:vstage".into(),
+                        security_groups: Some(Vec::new()),
+                        admin_state_up: true,
+                        description: "a NIC of a vstage node".into(),
+                    })
+                    .expect("the plan's addresses are distinct and inside their networks");
+                port.host_id = node.name.clone();
+                port.vif_type = "bridge".into();
+                port.status = "ACTIVE".into();
+                st.ports.insert(port.id.clone(), port);
+            }
+        }
+    }
+    st
+}
+
 impl Running {
+    /// Also serves on a unix socket (where QEMU delivers guests' connections).
+    pub fn serve_unix(&self, listener: tokio::net::UnixListener) -> tokio::task::JoinHandle<()> {
+        let router = api::router(self.service.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        })
+    }
+
     pub async fn serve(self) -> std::io::Result<()> {
         axum::serve(self.listener, api::router(self.service)).await
     }
