@@ -351,10 +351,8 @@ async fn start_clones(
         running.url,
         auth.guest_url()
     ));
-    tasks.push(running.serve_unix(unix));
-    tasks.push(tokio::spawn(async move {
-        let _ = running.serve().await;
-    }));
+    let router = clone::auth::api::router(running.service);
+    tasks.extend(clone::spawn_serving(router, running.listener, unix));
 
     if let Some((sdn, listener)) = sdn {
         let running = clone::sdn::start_on(
@@ -378,10 +376,8 @@ async fn start_clones(
             running.url,
             sdn.guest_url()
         ));
-        tasks.push(running.serve_unix(unix));
-        tasks.push(tokio::spawn(async move {
-            let _ = running.serve().await;
-        }));
+        let router = clone::sdn::api::router(running.service);
+        tasks.extend(clone::spawn_serving(router, running.listener, unix));
     }
     Ok(())
 }

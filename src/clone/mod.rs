@@ -4,6 +4,24 @@
 pub mod auth;
 pub mod sdn;
 
+/// Serves `router` on the host port and on the unix socket QEMU hands guests'
+/// connections to, until the returned tasks are aborted.
+pub fn spawn_serving(
+    router: axum::Router,
+    tcp: tokio::net::TcpListener,
+    unix: tokio::net::UnixListener,
+) -> [tokio::task::JoinHandle<()>; 2] {
+    let on_unix = router.clone();
+    [
+        tokio::spawn(async move {
+            let _ = axum::serve(tcp, router).await;
+        }),
+        tokio::spawn(async move {
+            let _ = axum::serve(unix, on_unix).await;
+        }),
+    ]
+}
+
 /// Joins stdin and stdout to the unix socket at `path` until either side closes.
 /// QEMU runs this once per guest connection to a clone (`guestfwd=...-cmd:`).
 pub fn connect(path: &std::path::Path) -> std::io::Result<()> {

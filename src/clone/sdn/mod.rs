@@ -99,14 +99,6 @@ pub fn state_from_plan(plan: &crate::plan::Plan) -> model::State {
 }
 
 impl Running {
-    /// Also serves on a unix socket (where QEMU delivers guests' connections).
-    pub fn serve_unix(&self, listener: tokio::net::UnixListener) -> tokio::task::JoinHandle<()> {
-        let router = api::router(self.service.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        })
-    }
-
     pub async fn serve(self) -> std::io::Result<()> {
         axum::serve(self.listener, api::router(self.service)).await
     }
