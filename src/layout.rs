@@ -65,6 +65,24 @@ pub fn switch_socket(network: &str) -> String {
 pub fn clone_socket(clone: &str) -> String {
     format!("{SOCKETS}/{clone}.svc")
 }
+/// The switch of a network made through the SDN clone (by the clone's network id).
+pub fn segment_socket(network_id: &str) -> String {
+    let short: String = network_id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(8)
+        .collect();
+    format!("{SOCKETS}/n-{short}.sw")
+}
+/// A node's NIC attached later to a segment, for an SDN port.
+pub fn attached_nic_socket(node: &str, port_id: &str) -> String {
+    let short: String = port_id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(8)
+        .collect();
+    format!("{SOCKETS}/{node}.p-{short}.nic")
+}
 /// A clone's state, and the hand-off files it writes (`clouds.yaml`, `openrc-USER`, ...).
 pub fn clone_dir(clone: &str) -> String {
     format!("clones/{clone}")

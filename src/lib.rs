@@ -9,6 +9,7 @@ pub mod api;
 pub mod clone;
 pub mod driver;
 pub mod env;
+pub mod fabric;
 pub mod home;
 pub mod image;
 pub mod journal;

@@ -198,10 +198,12 @@ async fn up(
     info: &EnvInfo,
     dir: &EnvDir,
     shared: &Shared,
-    journal: &Mutex<Journal>,
+    journal: &Arc<Mutex<Journal>>,
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> Result<(), String> {
     let plan = &info.plan;
+    // Each network's switch, for the SDN clone's fabric to attach nodes to later.
+    let mut segments: HashMap<String, crate::fabric::Segment> = HashMap::new();
     shared.progress(format!(
         "env {}: {} nodes, accel {}",
         info.name,
@@ -230,9 +232,16 @@ async fn up(
             switch.network(),
             net.cidr
         ));
+        segments.insert(
+            net.name.clone(),
+            crate::fabric::Segment {
+                socket: dir.join(&net.switch_socket),
+                ports: switch.ports(),
+            },
+        );
         tasks.push(tokio::spawn(switch.run()));
     }
-    start_clones(plan, dir, shared, journal, tasks).await?;
+    start_clones(plan, dir, shared, journal, tasks, segments).await?;
     if plan.nodes.iter().any(|n| n.cloud_init) {
         let (ports, public_key) = ssh_access(info, dir, journal)?;
         shared.progress(format!(
@@ -271,8 +280,9 @@ async fn start_clones(
     plan: &Plan,
     dir: &EnvDir,
     shared: &Shared,
-    journal: &Mutex<Journal>,
+    journal: &Arc<Mutex<Journal>>,
     tasks: &mut Vec<JoinHandle<()>>,
+    mut segments: HashMap<String, crate::fabric::Segment>,
 ) -> Result<(), String> {
     let Some(auth) = &plan.auth else {
         return Ok(());
@@ -355,11 +365,22 @@ async fn start_clones(
     tasks.extend(clone::spawn_serving(router, running.listener, unix));
 
     if let Some((sdn, listener)) = sdn {
+        let (state, ids) = clone::sdn::state_from_plan(plan);
+        // The template's networks are segments already; the clone knows them by its ids.
+        let segments: HashMap<String, crate::fabric::Segment> = ids
+            .into_iter()
+            .filter_map(|(name, id)| segments.remove(&name).map(|seg| (id, seg)))
+            .collect();
+        let (events, rx) = tokio::sync::mpsc::unbounded_channel();
+        let fabric =
+            crate::fabric::Fabric::new(dir.clone(), plan.clone(), journal.clone(), segments);
+        tasks.push(tokio::spawn(fabric.run(rx)));
         let running = clone::sdn::start_on(
             listener,
-            clone::sdn::state_from_plan(plan),
+            state,
             &auth_host_url,
             sdn.extensions.clone(),
+            Some(events),
         )
         .map_err(|e| format!("sdn clone: {e}"))?;
         let sdn_dir = dir.join(&layout::clone_dir(&sdn.name));

@@ -3,10 +3,12 @@
 //! Each QEMU NIC is a `-netdev dgram` bound at its own path and sending to the
 //! network's switch socket. The switch learns which path each source MAC came from,
 //! forwards unicast to that path and floods the rest to the network's other ports.
-//! Only the NIC paths of the plan are ports, so nothing outside the env can join.
+//! Only the env's NIC paths are ports (the plan's, and those the SDN clone attaches
+//! later through [`Ports`]), so nothing outside the env can join.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use tokio::net::UnixDatagram;
 
@@ -15,8 +17,29 @@ use crate::net::Mac;
 pub struct Switch {
     network: String,
     socket: UnixDatagram,
-    ports: Vec<PathBuf>,
-    table: HashMap<Mac, usize>,
+    ports: Ports,
+    table: HashMap<Mac, PathBuf>,
+}
+
+/// A switch's port list, shared so ports can be added and removed while it runs.
+#[derive(Clone, Default)]
+pub struct Ports(Arc<Mutex<Vec<PathBuf>>>);
+
+impl Ports {
+    pub fn add(&self, path: PathBuf) {
+        let mut ports = self.0.lock().expect("ports lock");
+        if !ports.contains(&path) {
+            ports.push(path);
+        }
+    }
+
+    pub fn remove(&self, path: &Path) {
+        self.0.lock().expect("ports lock").retain(|p| p != path);
+    }
+
+    fn snapshot(&self) -> Vec<PathBuf> {
+        self.0.lock().expect("ports lock").clone()
+    }
 }
 
 /// Ethernet frames are at most 64 KiB through QEMU's dgram backend.
@@ -29,13 +52,18 @@ impl Switch {
         Ok(Switch {
             network: network.to_string(),
             socket,
-            ports,
+            ports: Ports(Arc::new(Mutex::new(ports))),
             table: HashMap::new(),
         })
     }
 
     pub fn network(&self) -> &str {
         &self.network
+    }
+
+    /// The handle that adds and removes ports of this switch while it runs.
+    pub fn ports(&self) -> Ports {
+        self.ports.clone()
     }
 
     /// Forwards frames until the task is dropped.
@@ -49,39 +77,35 @@ impl Switch {
             let Some(from) = from.as_pathname() else {
                 continue;
             };
-            let Some(src_port) = self.ports.iter().position(|p| p == from) else {
-                continue; // not one of this env's NICs
-            };
-            if len < 14 {
-                continue;
+            let ports = self.ports.snapshot();
+            if len < 14 || !ports.iter().any(|p| p == from) {
+                continue; // a runt, or not one of this env's NICs
             }
             let frame = &buf[..len];
             let dst = Mac(frame[0..6].try_into().expect("6 bytes"));
             let src = Mac(frame[6..12].try_into().expect("6 bytes"));
             if !src.is_multicast() {
-                self.table.insert(src, src_port);
+                self.table.insert(src, from.to_path_buf());
             }
             match self.table.get(&dst) {
-                Some(&port) if !dst.is_multicast() => {
-                    if port != src_port {
+                Some(port) if !dst.is_multicast() && ports.contains(port) => {
+                    if port != from {
                         self.send(port, frame).await;
                     }
                 }
                 _ => {
-                    for port in 0..self.ports.len() {
-                        if port != src_port {
-                            self.send(port, frame).await;
-                        }
+                    for port in ports.iter().filter(|p| p.as_path() != from) {
+                        self.send(port, frame).await;
                     }
                 }
             }
         }
     }
 
-    async fn send(&self, port: usize, frame: &[u8]) {
+    async fn send(&self, port: &Path, frame: &[u8]) {
         // A port whose QEMU is not up yet (or gone) just misses the frame, like a
         // cable that is not plugged in.
-        let _ = self.socket.send_to(frame, &self.ports[port]).await;
+        let _ = self.socket.send_to(frame, port).await;
     }
 }
 
@@ -115,6 +139,7 @@ mod tests {
             .collect();
         let stranger = UnixDatagram::bind(dir.path().join("x")).unwrap();
         let switch = Switch::bind("net0", &sw, paths.clone()).unwrap();
+        let handle = switch.ports();
         let task = tokio::spawn(switch.run());
         let a = [0x52, 0x54, 0, 0, 0, 1];
         let b = [0x52, 0x54, 0, 0, 0, 2];
@@ -132,6 +157,18 @@ mod tests {
         // A socket that is not a port of the plan reaches nobody.
         stranger
             .send_to(&frame([0xff; 6], [0x52, 0x54, 0, 0, 0, 9], b"x"), &sw)
+            .await
+            .unwrap();
+        assert!(recv(&ports[0], &mut buf).await.is_err());
+        // A port added while running takes part; a removed one no longer does.
+        let late = UnixDatagram::bind(dir.path().join("late")).unwrap();
+        handle.add(dir.path().join("late"));
+        late.send_to(&frame([0xff; 6], [0x52, 0x54, 0, 0, 0, 7], b"new"), &sw)
+            .await
+            .unwrap();
+        assert!(recv(&ports[0], &mut buf).await.is_ok());
+        handle.remove(&paths[0]);
+        late.send_to(&frame([0xff; 6], [0x52, 0x54, 0, 0, 0, 7], b"new"), &sw)
             .await
             .unwrap();
         assert!(recv(&ports[0], &mut buf).await.is_err());

@@ -170,6 +170,16 @@ impl Qemu {
                 "virtserialport,chardev=qga,name=org.qemu.guest_agent.0".into(),
             );
         }
+        if self.plan.sdn.is_some() {
+            // Free root ports: the SDN clone's fabric hot-plugs NICs into them.
+            for i in 0..crate::fabric::SPARE_SLOTS {
+                let id = crate::fabric::slot_id(i);
+                pair(
+                    "-device",
+                    format!("pcie-root-port,id={id},chassis={},slot={}", i + 1, i + 1).into(),
+                );
+            }
+        }
         if let Some(nic) = &node.service_nic {
             // The service network: user-mode, isolated from the host's networks
             // (restrict=on), with explicit forwards only.

@@ -12,12 +12,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::FabricEvent;
 use super::model::{PortRequest, SdnError, State, rule_json};
 use super::token::{Caller, Validator};
+use crate::net::Mac;
 
 pub struct Service {
     state: Mutex<State>,
     validator: Validator,
+    /// Where changes to the fabric go (the env's supervisor), if anywhere.
+    fabric: Option<UnboundedSender<FabricEvent>>,
     /// Extension aliases `GET /v2.0/extensions` advertises.
     pub extensions: Vec<String>,
     pub public_url: String,
@@ -54,17 +62,115 @@ impl Service {
         validator: Validator,
         extensions: Vec<String>,
         public_url: String,
+        fabric: Option<UnboundedSender<FabricEvent>>,
     ) -> Service {
         Service {
             state: Mutex::new(state),
             validator,
+            fabric,
             extensions,
             public_url,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().expect("sdn state lock")
+    fn lock(&self) -> Locked<'_> {
+        let guard = self.state.lock().expect("sdn state lock");
+        let before = self.fabric.as_ref().map(|_| Fabric::of(&guard));
+        Locked {
+            guard,
+            fabric: self.fabric.as_ref(),
+            before,
+        }
+    }
+}
+
+/// What the fabric cares about: which networks exist and where ports are bound.
+#[derive(PartialEq)]
+struct Fabric {
+    networks: BTreeSet<String>,
+    /// port id -> (host, network id, MAC)
+    bound: BTreeMap<String, (String, String, Mac)>,
+}
+
+impl Fabric {
+    fn of(st: &State) -> Fabric {
+        Fabric {
+            networks: st.networks.keys().cloned().collect(),
+            bound: st
+                .ports
+                .values()
+                .filter(|p| !p.host_id.is_empty())
+                .map(|p| {
+                    (
+                        p.id.clone(),
+                        (p.host_id.clone(), p.network_id.clone(), p.mac),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The events that turn `self` into `after`, in an order the supervisor can follow.
+    fn changes(&self, after: &Fabric) -> Vec<FabricEvent> {
+        let mut events: Vec<FabricEvent> = after
+            .networks
+            .difference(&self.networks)
+            .map(|id| FabricEvent::NetworkCreated { id: id.clone() })
+            .collect();
+        for (id, (host, net, mac)) in &self.bound {
+            if after.bound.get(id) != Some(&(host.clone(), net.clone(), *mac)) {
+                events.push(FabricEvent::PortUnbound {
+                    id: id.clone(),
+                    host: host.clone(),
+                });
+            }
+        }
+        for (id, (host, net, mac)) in &after.bound {
+            if self.bound.get(id) != Some(&(host.clone(), net.clone(), *mac)) {
+                events.push(FabricEvent::PortBound {
+                    id: id.clone(),
+                    network_id: net.clone(),
+                    host: host.clone(),
+                    mac: *mac,
+                });
+            }
+        }
+        events.extend(
+            self.networks
+                .difference(&after.networks)
+                .map(|id| FabricEvent::NetworkDeleted { id: id.clone() }),
+        );
+        events
+    }
+}
+
+/// The state, locked; on release, what changed in the fabric goes to the supervisor.
+struct Locked<'a> {
+    guard: std::sync::MutexGuard<'a, State>,
+    fabric: Option<&'a UnboundedSender<FabricEvent>>,
+    before: Option<Fabric>,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        if let (Some(tx), Some(before)) = (self.fabric, &self.before) {
+            for event in before.changes(&Fabric::of(&self.guard)) {
+                let _ = tx.send(event);
+            }
+        }
     }
 }
 
@@ -229,7 +335,7 @@ fn create(
 ) -> Reply {
     let mut st = svc.lock();
     if let Some(items) = body.get(plural).and_then(Value::as_array) {
-        let before = st.clone();
+        let before = (*st).clone();
         let mut made = Vec::new();
         for item in items {
             let result = item

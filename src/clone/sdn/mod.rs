@@ -3,8 +3,7 @@
 //! Done: networks, subnets, ports (allocation, binding), security groups, quotas, the
 //! extension list, Neutron errors, token checks against the identity service, and a
 //! standalone `vstage clone sdn`, and inside an env (`services.sdn`) with the template's
-//! networks and nodes' NICs as its own. Not yet: new API networks as L2 segments of the
-//! env fabric (docs/clones.md).
+//! networks and nodes' NICs as its own, driving the env's fabric (`crate::fabric`).
 
 pub mod api;
 pub mod model;
@@ -12,6 +11,29 @@ pub mod token;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// A change to the env's fabric, sent to the supervisor as the API makes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FabricEvent {
+    /// A network made through the API: it needs an L2 segment of its own.
+    NetworkCreated {
+        id: String,
+    },
+    NetworkDeleted {
+        id: String,
+    },
+    /// A port bound to `host`: if that is a node of the env, it gets a NIC on the segment.
+    PortBound {
+        id: String,
+        network_id: String,
+        host: String,
+        mac: crate::net::Mac,
+    },
+    PortUnbound {
+        id: String,
+        host: String,
+    },
+}
 
 /// Extensions advertised by default: none, which Nova handles best (contract §3).
 pub const DEFAULT_EXTENSIONS: &[&str] = &[];
@@ -29,7 +51,13 @@ pub async fn start(
     extensions: Vec<String>,
 ) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    start_on(listener, model::State::default(), auth_url, extensions)
+    start_on(
+        listener,
+        model::State::default(),
+        auth_url,
+        extensions,
+        None,
+    )
 }
 
 /// As [`start`], on a bound listener and with an initial state.
@@ -38,6 +66,7 @@ pub fn start_on(
     state: model::State,
     auth_url: &str,
     extensions: Vec<String>,
+    fabric: Option<tokio::sync::mpsc::UnboundedSender<FabricEvent>>,
 ) -> std::io::Result<Running> {
     let url = format!("http://{}", listener.local_addr()?);
     let service = Arc::new(api::Service::new(
@@ -45,6 +74,7 @@ pub fn start_on(
         token::Validator::new(auth_url),
         extensions,
         url.clone(),
+        fabric,
     ));
     Ok(Running {
         listener,
@@ -56,10 +86,15 @@ pub fn start_on(
 /// The env's own fabric as the API shows it: each template network with its subnet
 /// (shared, so every project sees it), and each node's NIC as a bound, active port
 /// with the MAC and address the guest uses.
-pub fn state_from_plan(plan: &crate::plan::Plan) -> model::State {
+/// Returns it with the id the clone gave each plan network (by the network's name).
+pub fn state_from_plan(
+    plan: &crate::plan::Plan,
+) -> (model::State, std::collections::HashMap<String, String>) {
     let mut st = model::State::default();
+    let mut ids = std::collections::HashMap::new();
     for net in &plan.networks {
         let n = st.create_network(&net.name, "", true, false, 1500);
+        ids.insert(net.name.clone(), n.id.clone());
         let subnet = st
             .create_subnet(
                 &format!("{}-subnet", net.name),
@@ -95,7 +130,7 @@ pub fn state_from_plan(plan: &crate::plan::Plan) -> model::State {
             }
         }
     }
-    st
+    (st, ids)
 }
 
 impl Running {
