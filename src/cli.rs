@@ -168,5 +168,9 @@ pub enum CloneCommand {
         /// An extension alias to advertise (repeatable; default: none).
         #[arg(long = "extension")]
         extensions: Vec<String>,
+        /// Keep bound ports DOWN until Nova (the catalog's compute endpoint) has been sent
+        /// `network-vif-plugged`, as this admin user: USER:PASSWORD:PROJECT.
+        #[arg(long, value_name = "USER:PASSWORD:PROJECT")]
+        vif_plugged_event: Option<String>,
     },
 }

@@ -531,8 +531,28 @@ async fn clone_command(home: &Home, cmd: CloneCommand) -> Result<u8> {
             listen,
             auth_url,
             extensions,
+            vif_plugged_event,
         } => {
-            let running = vstage::clone::sdn::start(listen, &auth_url, extensions)
+            let vif_events = match vif_plugged_event {
+                None => None,
+                Some(spec) => {
+                    let mut parts = spec.splitn(3, ':');
+                    let (Some(user), Some(password), Some(project)) =
+                        (parts.next(), parts.next(), parts.next())
+                    else {
+                        bail!(BadInput(format!(
+                            "--vif-plugged-event {spec}: expected USER:PASSWORD:PROJECT"
+                        )));
+                    };
+                    Some(vstage::clone::sdn::notify::VifEvents {
+                        auth_url: auth_url.clone(),
+                        user: user.into(),
+                        password: password.into(),
+                        project: project.into(),
+                    })
+                }
+            };
+            let running = vstage::clone::sdn::start(listen, &auth_url, extensions, vif_events)
                 .await
                 .with_context(|| format!("sdn clone: listening on {listen}"))?;
             let mut out = std::io::stdout();

@@ -42,6 +42,9 @@ pub struct SdnPlan {
     pub port: u16,
     pub socket: String,
     pub extensions: Vec<String>,
+    /// Bound ports wait for `network-vif-plugged` to be sent to Nova.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vif_plugged_event: bool,
 }
 
 impl SdnPlan {
@@ -288,12 +291,13 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
             name: a.name.clone(),
         });
     }
-    let sdn = template.services.sdn.as_ref().map(|extensions| SdnPlan {
+    let sdn = template.services.sdn.as_ref().map(|settings| SdnPlan {
         name: "sdn".into(),
         ip: SDN_IP,
         port: SDN_PORT,
         socket: layout::clone_socket("sdn"),
-        extensions: extensions.clone(),
+        extensions: settings.extensions.clone(),
+        vif_plugged_event: settings.vif_plugged_event,
     });
     if let Some(n) = &sdn {
         hosts.push(HostEntry {

@@ -375,12 +375,28 @@ async fn start_clones(
         let fabric =
             crate::fabric::Fabric::new(dir.clone(), plan.clone(), journal.clone(), segments);
         tasks.push(tokio::spawn(fabric.run(rx)));
+        // Event mode: the clone tells Nova as an admin of the identity clone.
+        let vif_events = if sdn.vif_plugged_event {
+            let admin = creds
+                .iter()
+                .find(|c| c.admin && c.project.is_some())
+                .ok_or("services.sdn.vif_plugged: event needs a user with the admin role and a project")?;
+            Some(clone::sdn::notify::VifEvents {
+                auth_url: auth_host_url.clone(),
+                user: admin.user.clone(),
+                password: admin.password.clone(),
+                project: admin.project.clone().unwrap_or_default(),
+            })
+        } else {
+            None
+        };
         let running = clone::sdn::start_on(
             listener,
             state,
             &auth_host_url,
             sdn.extensions.clone(),
             Some(events),
+            vif_events,
         )
         .map_err(|e| format!("sdn clone: {e}"))?;
         let sdn_dir = dir.join(&layout::clone_dir(&sdn.name));

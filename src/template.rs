@@ -58,11 +58,19 @@ pub struct Template {
 pub struct Services {
     /// `services.auth`: a Keystone v3 clone, seeded with this config.
     pub auth: Option<AuthConfig>,
-    /// `services.sdn`: a Neutron v2.0 clone advertising these extensions.
-    pub sdn: Option<Vec<String>>,
+    /// `services.sdn`: a Neutron v2.0 clone.
+    pub sdn: Option<SdnSettings>,
 }
 
 pub type AuthConfig = crate::clone::auth::Config;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SdnSettings {
+    /// Extension aliases it advertises.
+    pub extensions: Vec<String>,
+    /// `vif_plugged: event`: bound ports stay DOWN until Nova is sent the event.
+    pub vif_plugged_event: bool,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network {
@@ -199,6 +207,9 @@ struct RawSdn {
     clone: Spanned<String>,
     #[serde(default)]
     extensions: Vec<String>,
+    /// `immediate` (default: ACTIVE on binding) or `event` (network-vif-plugged).
+    #[serde(default)]
+    vif_plugged: Option<Spanned<String>>,
 }
 
 /// `services.auth`: `clone: keystone` and the clone's seed config beside it.
@@ -586,7 +597,24 @@ impl RawTemplate {
                     "services.sdn checks every token with the env's identity service: add services.auth (clone: keystone)",
                 ));
             }
-            services.sdn = Some(sdn.extensions);
+            let vif_plugged_event = match &sdn.vif_plugged {
+                None => false,
+                Some(v) if v.value == "immediate" => false,
+                Some(v) if v.value == "event" => true,
+                Some(v) => {
+                    return Err(ctx.at(
+                        &v.referenced,
+                        format!(
+                            "services.sdn.vif_plugged: '{}' is neither 'immediate' nor 'event'",
+                            v.value
+                        ),
+                    ));
+                }
+            };
+            services.sdn = Some(SdnSettings {
+                extensions: sdn.extensions,
+                vif_plugged_event,
+            });
         }
         if let Some(auth) = raw_auth {
             if auth.clone.value != "keystone" {

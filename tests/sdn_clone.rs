@@ -48,14 +48,17 @@ fn spawn(args: &[&str]) -> (Child, String) {
 
 /// An auth clone whose catalog names the SDN clone, and the SDN clone checking tokens with it.
 fn start(dir: &Path) -> Clones {
+    start_with(dir, "", &[])
+}
+
+/// As [`start`], with more catalog entries and more SDN clone flags.
+fn start_with(dir: &Path, catalog: &str, sdn_flags: &[&str]) -> Clones {
     let (auth_port, sdn_port) = (free_port(), free_port());
     let sdn_url = format!("http://127.0.0.1:{sdn_port}");
     let config = dir.join("auth.yaml");
-    std::fs::write(
-        &config,
-        format!("catalog:\n  - {{type: network, name: neutron, url: \"{sdn_url}\"}}\n"),
-    )
-    .unwrap();
+    let users = "users:\n  - {name: admin, password: adminpw, project: admin, roles: [admin]}\n  - {name: demo, project: demo, roles: [member]}\n";
+    let network = format!("  - {{type: network, name: neutron, url: \"{sdn_url}\"}}\n");
+    std::fs::write(&config, format!("{users}catalog:\n{network}{catalog}")).unwrap();
     let state = dir.join("auth");
     let (auth, auth_url) = spawn(&[
         "clone",
@@ -67,14 +70,10 @@ fn start(dir: &Path) -> Clones {
         "--config",
         &config.display().to_string(),
     ]);
-    let (sdn, url) = spawn(&[
-        "clone",
-        "sdn",
-        "--listen",
-        &format!("127.0.0.1:{sdn_port}"),
-        "--auth-url",
-        &auth_url,
-    ]);
+    let listen = format!("127.0.0.1:{sdn_port}");
+    let mut args = vec!["clone", "sdn", "--listen", &listen, "--auth-url", &auth_url];
+    args.extend_from_slice(sdn_flags);
+    let (sdn, url) = spawn(&args);
     assert_eq!(url, sdn_url);
     Clones {
         children: vec![auth, sdn],
@@ -328,4 +327,91 @@ fn tempest_network_api_passes() {
         })
         .unwrap_or(0);
     assert!(passed >= 25, "{}", summary.join("\n"));
+}
+
+/// Event mode: a bound port is DOWN until the clone has sent Nova `network-vif-plugged`
+/// (to the catalog's compute endpoint, with an admin token), then ACTIVE. Nova is not
+/// installed here: a recorder stands in for its external-events endpoint.
+#[test]
+fn vif_plugged_events_go_to_nova_before_ports_turn_active() {
+    let dir = tempfile::tempdir().unwrap();
+    let nova_port = free_port();
+    let record = dir.path().join("events.jsonl");
+    let mut nova = Command::new("/usr/bin/python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/nova_events_recorder.py"
+        ))
+        .arg(nova_port.to_string())
+        .arg(&record)
+        .spawn()
+        .unwrap();
+    let catalog =
+        format!("  - {{type: compute, name: nova, url: \"http://127.0.0.1:{nova_port}/v2.1\"}}\n");
+    let c = start_with(
+        dir.path(),
+        &catalog,
+        &["--vif-plugged-event", "admin:adminpw:admin"],
+    );
+    let net = c.osc(
+        "admin",
+        &["network", "create", "ev", "-f", "value", "-c", "id"],
+    );
+    c.osc(
+        "admin",
+        &[
+            "subnet",
+            "create",
+            "--network",
+            "ev",
+            "--subnet-range",
+            "10.40.0.0/24",
+            "ev-sub",
+        ],
+    );
+    let token = c.osc("admin", &["token", "issue", "-f", "value", "-c", "id"]);
+    let server = "0b6f8c3e-1a2b-4c5d-8e9f-001122334455";
+    let (status, body) = c.http(
+        "POST",
+        "/v2.0/ports",
+        Some(&token),
+        &format!(r#"{{"port": {{"network_id": "{net}", "device_id": "{server}"}}}}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    let port: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = port["port"]["id"].as_str().unwrap().to_string();
+    let (status, body) = c.http(
+        "PUT",
+        &format!("/v2.0/ports/{id}"),
+        Some(&token),
+        r#"{"port": {"binding:host_id": "compute-1", "device_owner": "compute:nova"}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("\"status\":\"DOWN\""),
+        "DOWN until Nova is told: {body}"
+    );
+    assert!(body.contains("\"binding:vif_type\":\"bridge\""), "{body}");
+    let start = std::time::Instant::now();
+    loop {
+        let (_, body) = c.http("GET", &format!("/v2.0/ports/{id}"), Some(&token), "");
+        if body.contains("\"status\":\"ACTIVE\"") {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "port never became ACTIVE: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = nova.kill();
+    let _ = nova.wait();
+    let line = std::fs::read_to_string(&record).unwrap();
+    let event: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(event["path"], "/v2.1/os-server-external-events");
+    assert!(event["token"].as_str().is_some_and(|t| !t.is_empty()));
+    assert_eq!(
+        event["body"],
+        serde_json::json!({"events": [{"name": "network-vif-plugged", "server_uuid": server, "tag": id, "status": "completed"}]})
+    );
 }

@@ -2,6 +2,7 @@
 //! services accept (DESIGN §6). Each runs inside an env's supervisor or standalone.
 
 pub mod auth;
+pub mod http;
 pub mod sdn;
 
 /// Serves `router` on the host port and on the unix socket QEMU hands guests'

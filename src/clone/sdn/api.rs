@@ -26,6 +26,8 @@ pub struct Service {
     validator: Validator,
     /// Where changes to the fabric go (the env's supervisor), if anywhere.
     fabric: Option<UnboundedSender<FabricEvent>>,
+    /// Newly bound ports (port id, device id) to tell Nova about, in event mode.
+    plugged: Option<UnboundedSender<(String, String)>>,
     /// Extension aliases `GET /v2.0/extensions` advertises.
     pub extensions: Vec<String>,
     pub public_url: String,
@@ -63,22 +65,26 @@ impl Service {
         extensions: Vec<String>,
         public_url: String,
         fabric: Option<UnboundedSender<FabricEvent>>,
+        plugged: Option<UnboundedSender<(String, String)>>,
     ) -> Service {
         Service {
             state: Mutex::new(state),
             validator,
             fabric,
+            plugged,
             extensions,
             public_url,
         }
     }
 
-    fn lock(&self) -> Locked<'_> {
+    pub(super) fn lock(&self) -> Locked<'_> {
         let guard = self.state.lock().expect("sdn state lock");
-        let before = self.fabric.as_ref().map(|_| Fabric::of(&guard));
+        let watched = self.fabric.is_some() || self.plugged.is_some();
+        let before = watched.then(|| Fabric::of(&guard));
         Locked {
             guard,
             fabric: self.fabric.as_ref(),
+            plugged: self.plugged.as_ref(),
             before,
         }
     }
@@ -145,9 +151,10 @@ impl Fabric {
 }
 
 /// The state, locked; on release, what changed in the fabric goes to the supervisor.
-struct Locked<'a> {
+pub(super) struct Locked<'a> {
     guard: std::sync::MutexGuard<'a, State>,
     fabric: Option<&'a UnboundedSender<FabricEvent>>,
+    plugged: Option<&'a UnboundedSender<(String, String)>>,
     before: Option<Fabric>,
 }
 
@@ -166,8 +173,14 @@ impl std::ops::DerefMut for Locked<'_> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
-        if let (Some(tx), Some(before)) = (self.fabric, &self.before) {
-            for event in before.changes(&Fabric::of(&self.guard)) {
+        let Some(before) = &self.before else { return };
+        for event in before.changes(&Fabric::of(&self.guard)) {
+            if let (Some(tx), FabricEvent::PortBound { id, .. }) = (self.plugged, &event)
+                && let Some(port) = self.guard.ports.get(id)
+            {
+                let _ = tx.send((id.clone(), port.device_id.clone()));
+            }
+            if let Some(tx) = self.fabric {
                 let _ = tx.send(event);
             }
         }
@@ -770,7 +783,7 @@ fn create_port_one(
         description: s(o, "description").unwrap_or_default(),
     })?;
     if let Some(host) = s(o, "binding:host_id").filter(|h| !h.is_empty()) {
-        bind(&mut port, &host);
+        bind(&mut port, &host, st.vif_plugged_event);
         st.ports.insert(port.id.clone(), port.clone());
     }
     Ok(st.port_json(&port))
@@ -786,10 +799,10 @@ async fn create_ports(
 
 /// Binding without an agent: the bridge vif type, ACTIVE at once (contract §3: nova
 /// then waits for no `network-vif-plugged` event).
-fn bind(port: &mut super::model::Port, host: &str) {
+fn bind(port: &mut super::model::Port, host: &str, wait_for_event: bool) {
     port.host_id = host.to_string();
     port.vif_type = "bridge".into();
-    port.status = "ACTIVE".into();
+    port.status = if wait_for_event { "DOWN" } else { "ACTIVE" }.into();
 }
 
 async fn show_port(
@@ -835,7 +848,7 @@ async fn update_port(
     p.device_owner = s(o, "device_owner").unwrap_or(p.device_owner);
     p.admin_state_up = b(o, "admin_state_up", p.admin_state_up);
     match o.get("binding:host_id") {
-        Some(Value::String(h)) if !h.is_empty() => bind(&mut p, h),
+        Some(Value::String(h)) if !h.is_empty() => bind(&mut p, h, st.vif_plugged_event),
         Some(Value::String(_)) | Some(Value::Null) => {
             p.host_id.clear();
             p.vif_type = "unbound".into();

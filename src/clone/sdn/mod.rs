@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod model;
+pub mod notify;
 pub mod token;
 
 use std::net::SocketAddr;
@@ -49,6 +50,7 @@ pub async fn start(
     listen: SocketAddr,
     auth_url: &str,
     extensions: Vec<String>,
+    vif_events: Option<notify::VifEvents>,
 ) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     start_on(
@@ -57,6 +59,7 @@ pub async fn start(
         auth_url,
         extensions,
         None,
+        vif_events,
     )
 }
 
@@ -67,7 +70,17 @@ pub fn start_on(
     auth_url: &str,
     extensions: Vec<String>,
     fabric: Option<tokio::sync::mpsc::UnboundedSender<FabricEvent>>,
+    vif_events: Option<notify::VifEvents>,
 ) -> std::io::Result<Running> {
+    let mut state = state;
+    state.vif_plugged_event = vif_events.is_some();
+    let (plugged, rx) = match &vif_events {
+        Some(_) => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
     let url = format!("http://{}", listener.local_addr()?);
     let service = Arc::new(api::Service::new(
         state,
@@ -75,7 +88,11 @@ pub fn start_on(
         extensions,
         url.clone(),
         fabric,
+        plugged,
     ));
+    if let (Some(cfg), Some(rx)) = (vif_events, rx) {
+        tokio::spawn(notify::run(service.clone(), cfg, rx));
+    }
     Ok(Running {
         listener,
         service,

@@ -91,6 +91,9 @@ pub struct State {
     pub rules: BTreeMap<String, Rule>,
     /// Counter behind generated MACs (fa:16:3e:xx:xx:xx, Neutron's base MAC).
     pub next_mac: u32,
+    /// Bound ports stay DOWN until Nova has been sent `network-vif-plugged`.
+    #[serde(default)]
+    pub vif_plugged_event: bool,
 }
 
 /// Neutron-style errors: `{"NeutronError": {"type", "message", "detail"}}`.

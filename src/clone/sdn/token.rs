@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use crate::clone::http;
 
 /// Who made a request.
 #[derive(Debug, Clone)]
@@ -44,9 +44,15 @@ impl Validator {
             return Some(caller.clone());
         }
         let headers = [("X-Auth-Token", token), ("X-Subject-Token", token)];
-        let (status, body) = get(&self.auth_url, "/v3/auth/tokens?nocatalog", &headers)
-            .await
-            .ok()?;
+        let (status, _, body) = http::request(
+            "GET",
+            &self.auth_url,
+            "/v3/auth/tokens?nocatalog",
+            &headers,
+            "",
+        )
+        .await
+        .ok()?;
         if status != 200 {
             return None;
         }
@@ -66,42 +72,4 @@ impl Validator {
         cache.insert(token.to_string(), (caller.clone(), Instant::now()));
         Some(caller)
     }
-}
-
-/// A plain HTTP/1.1 GET (the identity service is on loopback or in the env).
-async fn get(base: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Result<(u16, Vec<u8>)> {
-    let authority = base.strip_prefix("http://").ok_or_else(|| {
-        std::io::Error::other(format!("{base}: only http:// identity URLs are served"))
-    })?;
-    let (host, prefix) = authority
-        .split_once('/')
-        .map(|(h, p)| (h, format!("/{p}")))
-        .unwrap_or((authority, String::new()));
-    let mut stream =
-        tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(host))
-            .await
-            .map_err(|_| std::io::Error::other("identity service: connect timed out"))??;
-    let mut req = format!(
-        "GET {prefix}{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\n"
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).await?;
-    let mut resp = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut resp))
-        .await
-        .map_err(|_| std::io::Error::other("identity service: no answer"))??;
-    let split = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("identity service: malformed answer"))?;
-    let head = String::from_utf8_lossy(&resp[..split]);
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Ok((status, resp[split + 4..].to_vec()))
 }
