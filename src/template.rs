@@ -782,6 +782,24 @@ nodes:
     }
 
     #[test]
+    fn sdn_service_needs_auth_and_a_known_mode() {
+        let text = format!("{GOOD}services:\n  sdn:\n    clone: neutron\n");
+        let (line, _, msg) = at(parse(&text, &[]).unwrap_err());
+        assert_eq!(line, 22);
+        assert!(msg.contains("services.auth"), "{msg}");
+        let text = format!(
+            "{GOOD}services:\n  auth: {{clone: keystone}}\n  sdn: {{clone: neutron, vif_plugged: event}}\n"
+        );
+        let t = parse(&text, &[]).unwrap();
+        assert!(t.services.sdn.unwrap().vif_plugged_event);
+        let text = format!(
+            "{GOOD}services:\n  auth: {{clone: keystone}}\n  sdn: {{clone: neutron, vif_plugged: later}}\n"
+        );
+        let (_, _, msg) = at(parse(&text, &[]).unwrap_err());
+        assert!(msg.contains("immediate"), "{msg}");
+    }
+
+    #[test]
     fn wrong_api_version_is_refused() {
         let text = GOOD.replace("vstage/v1", "vstage/v9");
         let (line, col, _) = at(parse(&text, &[]).unwrap_err());
