@@ -282,6 +282,38 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Whatever belongs to a project.
+trait Owned {
+    fn tenant(&self) -> &str;
+}
+
+macro_rules! owned {
+    ($($t:ty),*) => {$(impl Owned for $t { fn tenant(&self) -> &str { &self.tenant_id } })*};
+}
+owned!(
+    super::model::Network,
+    super::model::Subnet,
+    super::model::Port,
+    super::model::SecurityGroup
+);
+
+/// The resource `id` if the caller may see it (`shared` says whether it is shared);
+/// otherwise Neutron's not-found, so nobody learns what other projects have.
+fn seen<'a, T: Owned>(
+    map: &'a BTreeMap<String, T>,
+    kind: &'static str,
+    id: &str,
+    caller: &Caller,
+    shared: impl Fn(&T) -> bool,
+) -> Result<&'a T, SdnError> {
+    map.get(id)
+        .filter(|r| visible(caller, r.tenant(), shared(r)))
+        .ok_or_else(|| SdnError::NotFound {
+            kind,
+            id: id.to_string(),
+        })
+}
+
 /// Whether `caller` sees a resource of `tenant`. Resources of the env itself (its
 /// template networks and nodes' NICs) belong to no project and are seen by all.
 fn visible(caller: &Caller, tenant: &str, shared: bool) -> bool {
@@ -654,17 +686,11 @@ async fn show_subnet(
     uri: axum::http::Uri,
 ) -> Reply {
     let st = svc.lock();
-    let sub = st.subnets.get(&id).ok_or_else(|| SdnError::NotFound {
-        kind: "subnet",
-        id: id.clone(),
+    let sub = seen(&st.subnets, "subnet", &id, &caller, |sub| {
+        st.networks
+            .get(&sub.network_id)
+            .is_some_and(|n| n.shared || n.external)
     })?;
-    let shared = st
-        .networks
-        .get(&sub.network_id)
-        .is_some_and(|n| n.shared || n.external);
-    if !visible(&caller, &sub.tenant_id, shared) {
-        return Err(SdnError::NotFound { kind: "subnet", id }.into());
-    }
     let item = list(vec![st.subnet_json(sub)], &only_fields(&uri)).remove(0);
     ok(StatusCode::OK, json!({"subnet": item}))
 }
@@ -677,17 +703,7 @@ async fn update_subnet(
 ) -> Reply {
     let o = body_object(&body, "subnet")?;
     let mut st = svc.lock();
-    let mut sub = st
-        .subnets
-        .get(&id)
-        .cloned()
-        .ok_or_else(|| SdnError::NotFound {
-            kind: "subnet",
-            id: id.clone(),
-        })?;
-    if !visible(&caller, &sub.tenant_id, false) {
-        return Err(SdnError::NotFound { kind: "subnet", id }.into());
-    }
+    let mut sub = seen(&st.subnets, "subnet", &id, &caller, |_| false)?.clone();
     sub.name = s(o, "name").unwrap_or(sub.name);
     sub.description = s(o, "description").unwrap_or(sub.description);
     sub.enable_dhcp = b(o, "enable_dhcp", sub.enable_dhcp);
@@ -715,13 +731,7 @@ async fn delete_subnet(
     Path(id): Path<String>,
 ) -> Reply {
     let mut st = svc.lock();
-    let sub = st.subnets.get(&id).ok_or_else(|| SdnError::NotFound {
-        kind: "subnet",
-        id: id.clone(),
-    })?;
-    if !visible(&caller, &sub.tenant_id, false) {
-        return Err(SdnError::NotFound { kind: "subnet", id }.into());
-    }
+    seen(&st.subnets, "subnet", &id, &caller, |_| false)?;
     st.delete_subnet(&id)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -812,13 +822,7 @@ async fn show_port(
     uri: axum::http::Uri,
 ) -> Reply {
     let st = svc.lock();
-    let p = st.ports.get(&id).ok_or_else(|| SdnError::NotFound {
-        kind: "port",
-        id: id.clone(),
-    })?;
-    if !visible(&caller, &p.tenant_id, false) {
-        return Err(SdnError::NotFound { kind: "port", id }.into());
-    }
+    let p = seen(&st.ports, "port", &id, &caller, |_| false)?;
     let item = list(vec![st.port_json(p)], &only_fields(&uri)).remove(0);
     ok(StatusCode::OK, json!({"port": item}))
 }
@@ -831,17 +835,7 @@ async fn update_port(
 ) -> Reply {
     let o = body_object(&body, "port")?;
     let mut st = svc.lock();
-    let mut p = st
-        .ports
-        .get(&id)
-        .cloned()
-        .ok_or_else(|| SdnError::NotFound {
-            kind: "port",
-            id: id.clone(),
-        })?;
-    if !visible(&caller, &p.tenant_id, false) {
-        return Err(SdnError::NotFound { kind: "port", id }.into());
-    }
+    let mut p = seen(&st.ports, "port", &id, &caller, |_| false)?.clone();
     p.name = s(o, "name").unwrap_or(p.name);
     p.description = s(o, "description").unwrap_or(p.description);
     p.device_id = s(o, "device_id").unwrap_or(p.device_id);
@@ -885,13 +879,7 @@ async fn delete_port(
     Path(id): Path<String>,
 ) -> Reply {
     let mut st = svc.lock();
-    let p = st.ports.get(&id).ok_or_else(|| SdnError::NotFound {
-        kind: "port",
-        id: id.clone(),
-    })?;
-    if !visible(&caller, &p.tenant_id, false) {
-        return Err(SdnError::NotFound { kind: "port", id }.into());
-    }
+    seen(&st.ports, "port", &id, &caller, |_| false)?;
     st.ports.remove(&id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -952,20 +940,9 @@ async fn show_group(
     Path(id): Path<String>,
 ) -> Reply {
     let st = svc.lock();
-    let g = st
-        .security_groups
-        .get(&id)
-        .ok_or_else(|| SdnError::NotFound {
-            kind: "security-group",
-            id: id.clone(),
-        })?;
-    if !visible(&caller, &g.tenant_id, false) {
-        return Err(SdnError::NotFound {
-            kind: "security-group",
-            id,
-        }
-        .into());
-    }
+    let g = seen(&st.security_groups, "security-group", &id, &caller, |_| {
+        false
+    })?;
     ok(StatusCode::OK, json!({"security_group": st.group_json(g)}))
 }
 
@@ -975,20 +952,9 @@ async fn delete_group(
     Path(id): Path<String>,
 ) -> Reply {
     let mut st = svc.lock();
-    let g = st
-        .security_groups
-        .get(&id)
-        .ok_or_else(|| SdnError::NotFound {
-            kind: "security-group",
-            id: id.clone(),
-        })?;
-    if !visible(&caller, &g.tenant_id, false) {
-        return Err(SdnError::NotFound {
-            kind: "security-group",
-            id,
-        }
-        .into());
-    }
+    seen(&st.security_groups, "security-group", &id, &caller, |_| {
+        false
+    })?;
     st.delete_group(&id)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
