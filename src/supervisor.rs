@@ -352,17 +352,18 @@ async fn start_clones(
         &creds,
     )
     .map_err(|e| e.to_string())?;
-    write_atomic(&state.join("url"), format!("{}\n", running.url).as_bytes())
-        .map_err(|e| e.to_string())?;
-    let unix = UnixListener::bind(dir.join(&auth.socket))
-        .map_err(|e| format!("auth clone socket: {e}"))?;
-    shared.progress(format!(
-        "clone auth (keystone): {} on the host, {} in guests",
-        running.url,
-        auth.guest_url()
-    ));
-    let router = clone::auth::api::router(running.service);
-    tasks.extend(clone::spawn_serving(router, running.listener, unix));
+    serve_clone(
+        dir,
+        shared,
+        tasks,
+        "auth (keystone)",
+        &auth.dir,
+        &auth.socket,
+        &auth.guest_url(),
+        &running.url,
+        clone::auth::api::router(running.service),
+        running.listener,
+    )?;
 
     if let Some((sdn, listener)) = sdn {
         let (state, ids) = clone::sdn::state_from_plan(plan);
@@ -399,23 +400,46 @@ async fn start_clones(
             vif_events,
         )
         .map_err(|e| format!("sdn clone: {e}"))?;
-        let sdn_dir = dir.join(&layout::clone_dir(&sdn.name));
-        std::fs::create_dir_all(&sdn_dir).map_err(|e| e.to_string())?;
-        write_atomic(
-            &sdn_dir.join("url"),
-            format!("{}\n", running.url).as_bytes(),
-        )
-        .map_err(|e| e.to_string())?;
-        let unix = UnixListener::bind(dir.join(&sdn.socket))
-            .map_err(|e| format!("sdn clone socket: {e}"))?;
-        shared.progress(format!(
-            "clone sdn (neutron): {} on the host, {} in guests",
-            running.url,
-            sdn.guest_url()
-        ));
-        let router = clone::sdn::api::router(running.service);
-        tasks.extend(clone::spawn_serving(router, running.listener, unix));
+        serve_clone(
+            dir,
+            shared,
+            tasks,
+            "sdn (neutron)",
+            &layout::clone_dir(&sdn.name),
+            &sdn.socket,
+            &sdn.guest_url(),
+            &running.url,
+            clone::sdn::api::router(running.service),
+            running.listener,
+        )?;
     }
+    Ok(())
+}
+
+/// Hands a started clone to the host and the guests: its host URL in
+/// `CLONE_DIR/url`, its guest socket bound, and both served until teardown.
+#[allow(clippy::too_many_arguments)]
+fn serve_clone(
+    dir: &EnvDir,
+    shared: &Shared,
+    tasks: &mut Vec<JoinHandle<()>>,
+    what: &str,
+    clone_dir: &str,
+    socket: &str,
+    guest_url: &str,
+    url: &str,
+    router: axum::Router,
+    listener: tokio::net::TcpListener,
+) -> Result<(), String> {
+    let state = dir.join(clone_dir);
+    std::fs::create_dir_all(&state).map_err(|e| e.to_string())?;
+    write_atomic(&state.join("url"), format!("{url}\n").as_bytes()).map_err(|e| e.to_string())?;
+    let unix =
+        UnixListener::bind(dir.join(socket)).map_err(|e| format!("{what} clone socket: {e}"))?;
+    shared.progress(format!(
+        "clone {what}: {url} on the host, {guest_url} in guests"
+    ));
+    tasks.extend(clone::spawn_serving(router, listener, unix));
     Ok(())
 }
 

@@ -316,43 +316,14 @@ fn keystonemiddleware_accepts_the_clone() {
 fn tempest_identity_core_passes() {
     let dir = tmp();
     let c = Clone::start(&dir.path().join("auth"), None);
-    let ws = dir.path().join("ws");
-    // Tempest registers workspaces under $HOME: keep that registry inside the test.
-    let init = Command::new("tempest")
-        .arg("init")
-        .arg(&ws)
-        .env("HOME", dir.path())
-        .output()
-        .expect("tempest is installed: run `make setup`");
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
+    let conf = std::fs::read_to_string(c.state.join("tempest.conf")).unwrap();
+    let run = common::tempest(
+        dir.path(),
+        &conf,
+        r"^tempest\.api\.identity\.(v3\.(test_api_discovery|test_tokens|test_catalog|test_domains\.DefaultDomainTestJSON|test_projects)|admin\.v3\.test_tokens)",
+        None,
     );
-    std::fs::copy(c.state.join("tempest.conf"), ws.join("etc/tempest.conf")).unwrap();
-    let out = Command::new("tempest")
-        .args(["run", "--serial", "--regex"])
-        .arg(r"^tempest\.api\.identity\.(v3\.(test_api_discovery|test_tokens|test_catalog|test_domains\.DefaultDomainTestJSON|test_projects)|admin\.v3\.test_tokens)")
-        .current_dir(&ws)
-        .env("HOME", dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let count = |label: &str| -> u32 {
-        text.lines()
-            .find_map(|l| {
-                l.trim()
-                    .strip_prefix(label)
-                    .map(|n| n.trim().parse().unwrap_or(0))
-            })
-            .unwrap_or(0)
-    };
-    let summary: Vec<&str> = text.lines().filter(|l| l.contains("... ")).collect();
-    assert!(
-        out.status.success(),
-        "tempest failed:\n{}",
-        summary.join("\n")
-    );
-    assert_eq!(count("- Failed:"), 0, "{}", summary.join("\n"));
-    assert!(count("- Passed:") >= 14, "{}", summary.join("\n"));
+    assert!(run.ok, "tempest failed:\n{}", run.summary);
+    assert_eq!(run.failed, 0, "{}", run.summary);
+    assert!(run.passed >= 14, "{}", run.summary);
 }

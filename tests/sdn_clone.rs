@@ -280,18 +280,6 @@ fn fifty_concurrent_port_creates_get_fifty_addresses() {
 fn tempest_network_api_passes() {
     let dir = tempfile::tempdir().unwrap();
     let c = start(dir.path());
-    let ws = dir.path().join("ws");
-    let init = Command::new("tempest")
-        .arg("init")
-        .arg(&ws)
-        .env("HOME", dir.path())
-        .output()
-        .expect("tempest: run `make setup`");
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
     let mut conf = std::fs::read_to_string(c.state.join("tempest.conf"))
         .unwrap()
         .replace("neutron = false", "neutron = true");
@@ -299,34 +287,15 @@ fn tempest_network_api_passes() {
         "\n[network]\nproject_network_cidr = 10.100.0.0/16\nproject_network_mask_bits = 28\n\n\
          [network-feature-enabled]\napi_extensions =\nipv6 = false\nport_security = false\n",
     );
-    std::fs::write(ws.join("etc/tempest.conf"), conf).unwrap();
-    let out = Command::new("tempest")
-        .args(["run", "--serial", "--regex"])
-        .arg(r"^tempest\.api\.network\.(test_versions|test_extensions|test_networks\.NetworksTest|test_ports\.PortsTestJSON)\.")
-        .args(["--exclude-regex", "test_port_list_filter_by_router_id"])
-        .current_dir(&ws)
-        .env("HOME", dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let summary: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("... ") || l.contains(" - "))
-        .collect();
-    assert!(
-        out.status.success(),
-        "tempest failed:\n{}",
-        summary.join("\n")
+    let run = common::tempest(
+        dir.path(),
+        &conf,
+        r"^tempest\.api\.network\.(test_versions|test_extensions|test_networks\.NetworksTest|test_ports\.PortsTestJSON)\.",
+        Some("test_port_list_filter_by_router_id"),
     );
-    let passed: u32 = text
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("- Passed:")
-                .map(|n| n.trim().parse().unwrap_or(0))
-        })
-        .unwrap_or(0);
-    assert!(passed >= 25, "{}", summary.join("\n"));
+    assert!(run.ok, "tempest failed:\n{}", run.summary);
+    assert_eq!(run.failed, 0, "{}", run.summary);
+    assert!(run.passed >= 25, "{}", run.summary);
 }
 
 /// Event mode: a bound port is DOWN until the clone has sent Nova `network-vif-plugged`

@@ -115,3 +115,56 @@ pub fn code(out: &Output) -> i32 {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// What a Tempest run reported.
+pub struct TempestRun {
+    pub ok: bool,
+    pub passed: u32,
+    pub failed: u32,
+    /// One line per test and the totals, for assertion messages.
+    pub summary: String,
+}
+
+/// Runs Tempest in a workspace of its own under `dir` (its workspace registry too: it
+/// lives under $HOME) with `conf` as tempest.conf.
+pub fn tempest(dir: &Path, conf: &str, regex: &str, exclude: Option<&str>) -> TempestRun {
+    let ws = dir.join("ws");
+    let init = Command::new("tempest")
+        .arg("init")
+        .arg(&ws)
+        .env("HOME", dir)
+        .output()
+        .expect("tempest is installed: run `make setup`");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    std::fs::write(ws.join("etc/tempest.conf"), conf).unwrap();
+    let mut cmd = Command::new("tempest");
+    cmd.args(["run", "--serial", "--regex", regex]);
+    if let Some(x) = exclude {
+        cmd.args(["--exclude-regex", x]);
+    }
+    let out = cmd.current_dir(&ws).env("HOME", dir).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let count = |label: &str| -> u32 {
+        text.lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix(label)
+                    .map(|n| n.trim().parse().unwrap_or(0))
+            })
+            .unwrap_or(0)
+    };
+    TempestRun {
+        ok: out.status.success(),
+        passed: count("- Passed:"),
+        failed: count("- Failed:"),
+        summary: text
+            .lines()
+            .filter(|l| l.contains("... ") || l.trim_start().starts_with("- "))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
