@@ -1,18 +1,12 @@
 # vstage: the two commands a fresh Debian 12 machine needs are `make setup` and `make test`.
 
 CARGO ?= cargo
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages vstage and its tests use. The kernel is not among them: image recipes
-# download and unpack it themselves, never installing it on the host.
-PACKAGES := qemu-system-x86 qemu-utils qemu-guest-agent busybox-static cpio gzip \
-            mmdebstrap e2fsprogs openssh-client python3-yaml ca-certificates \
-            python3-openstackclient python3-keystonemiddleware python3-webob tempest
 
-.PHONY: setup build test lint unit bench clean
+.PHONY: setup build test test-fast test-slow lint unit bench clean
 
+# Host packages (QEMU pinned in setup/host.sh), then vstage and the images its tests boot.
 setup:
-	$(SUDO) apt-get update -q
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(PACKAGES)
+	bash setup/host.sh
 	$(CARGO) build --release
 	./target/release/vstage image build tiny
 	./target/release/vstage image build debian-12
@@ -21,10 +15,17 @@ setup:
 build:
 	$(CARGO) build --release
 
-# Formatting, lints, then every test tier that runs in seconds to minutes (unit tests
-# and integration tests that boot real tiny guests).
+# Tiers (docs/testing.md): unit tests; integration tests that boot tiny guests and run
+# clients against the clones; heavy tests, named heavy_*, that boot Debian guests or
+# run Tempest. `make test` (what CI runs) is lint plus all of them.
 test: lint
 	$(CARGO) test
+
+test-fast:
+	$(CARGO) test -- --skip heavy_
+
+test-slow:
+	$(CARGO) test -- heavy_
 
 lint:
 	$(CARGO) fmt --all -- --check

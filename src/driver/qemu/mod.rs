@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
+pub mod version;
+
 use super::{Driver, DriverError, NodeState};
 use crate::accel::Accel;
 use crate::image::Image;
@@ -19,6 +21,7 @@ use crate::journal::{Entry, Journal};
 use crate::layout::{self, EnvDir};
 use crate::plan::{NodePlan, Plan};
 use crate::qmp::Channel;
+use crate::readiness::{Sign, Watch};
 use crate::seed;
 
 /// The QEMU binary: `$VSTAGE_QEMU`, else `qemu-system-x86_64` from `PATH`.
@@ -251,6 +254,30 @@ impl Qemu {
 }
 
 impl Qemu {
+    /// Fails the wait if the node's process ended, or if the watch says time is up;
+    /// the console growing counts as progress.
+    fn check_progress(&mut self, node: &NodePlan, watch: &mut Watch) -> Result<(), DriverError> {
+        if let NodeState::Exited { detail } = self.state(&node.name) {
+            let stderr = std::fs::read_to_string(self.dir.join(&layout::qemu_stderr(&node.name)))
+                .unwrap_or_default();
+            return Err(DriverError::Died {
+                node: node.name.clone(),
+                status: format!("{detail}{}", first_line(&stderr)),
+                tail: self.serial_tail(node),
+            });
+        }
+        let console = std::fs::metadata(self.dir.join(&node.files.serial))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let now = Instant::now();
+        watch.saw(now, Sign::Console(console));
+        watch.check(now).map_err(|why| DriverError::NotReady {
+            node: node.name.clone(),
+            why,
+            tail: self.serial_tail(node),
+        })
+    }
+
     /// Runs `argv` in the node through its agent; returns (exit code, stdout+stderr).
     async fn guest_output(&self, node: &NodePlan, argv: &[&str]) -> Option<(i32, String)> {
         let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
@@ -270,30 +297,18 @@ impl Qemu {
     async fn wait_cloud_init(
         &mut self,
         node: &NodePlan,
-        start: Instant,
-        bound: Duration,
+        watch: &mut Watch,
     ) -> Result<(), DriverError> {
         loop {
-            if let NodeState::Exited { detail } = self.state(&node.name) {
-                return Err(DriverError::Died {
-                    node: node.name.clone(),
-                    status: detail,
-                    tail: self.serial_tail(node),
-                });
-            }
-            if start.elapsed() >= bound {
-                return Err(DriverError::NotReady {
-                    node: node.name.clone(),
-                    secs: bound.as_secs(),
-                    tail: self.serial_tail(node),
-                });
-            }
+            self.check_progress(node, watch)?;
             if let Some((_, text)) = self.guest_output(node, &["cloud-init", "status"]).await {
                 let status = text
                     .lines()
                     .find_map(|l| l.trim().strip_prefix("status:"))
                     .map(|s| s.trim().to_string())
                     .unwrap_or_default();
+                watch.saw(Instant::now(), Sign::Agent);
+                watch.saw(Instant::now(), Sign::Stage(status.clone()));
                 match status.as_str() {
                     "done" => return Ok(()),
                     "error" | "degraded done" | "degraded error" => {
@@ -428,30 +443,20 @@ impl Driver for Qemu {
         Ok(())
     }
 
-    async fn wait_ready(&mut self, node: &NodePlan, bound: Duration) -> Result<(), DriverError> {
-        let start = Instant::now();
+    async fn wait_ready(
+        &mut self,
+        node: &NodePlan,
+        deadline: Instant,
+        stall: Duration,
+    ) -> Result<(), DriverError> {
+        let mut watch = Watch::new(Instant::now(), deadline, stall);
         let agent = self.dir.join(&node.files.agent);
         loop {
-            if let NodeState::Exited { detail } = self.state(&node.name) {
-                let stderr =
-                    std::fs::read_to_string(self.dir.join(&layout::qemu_stderr(&node.name)))
-                        .unwrap_or_default();
-                return Err(DriverError::Died {
-                    node: node.name.clone(),
-                    status: format!("{detail}{}", first_line(&stderr)),
-                    tail: self.serial_tail(node),
-                });
-            }
-            if start.elapsed() >= bound {
-                return Err(DriverError::NotReady {
-                    node: node.name.clone(),
-                    secs: bound.as_secs(),
-                    tail: self.serial_tail(node),
-                });
-            }
+            self.check_progress(node, &mut watch)?;
             if crate::agent::ping(&agent, Duration::from_secs(2)).await {
+                watch.saw(Instant::now(), Sign::Agent);
                 if node.cloud_init {
-                    self.wait_cloud_init(node, start, bound).await?;
+                    self.wait_cloud_init(node, &mut watch).await?;
                 }
                 if let Some(r) = self.nodes.get_mut(&node.name) {
                     r.state = NodeState::Ready;
