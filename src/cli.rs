@@ -1,6 +1,7 @@
 //! Command-line flags (clap derive). Turning them into settings happens in `main.rs`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -99,9 +100,15 @@ pub struct UpArgs {
     /// On failure, leave the env running for inspection instead of rolling it back.
     #[arg(long)]
     pub keep_on_failure: bool,
-    /// Seconds each node may take to become ready (default: 60 with KVM, 180 with TCG).
-    #[arg(long, value_name = "SECS")]
-    pub ready_timeout: Option<u64>,
+    /// Ceiling for the whole bring-up, e.g. 15m (default: 5 min + 150 s per node under
+    /// TCG, 2 min + 30 s per node under KVM). Nodes that keep making progress may use it
+    /// all.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// A node with no console output and no agent answer for this long is taken as hung
+    /// and fails `up` (default: 120s under TCG, 60s under KVM).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub stall_timeout: Option<Duration>,
 }
 
 #[derive(Args, Debug)]

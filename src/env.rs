@@ -13,6 +13,7 @@ use crate::accel::Accel;
 use crate::journal;
 use crate::layout::{self, EnvDir};
 use crate::plan::Plan;
+use crate::readiness::Limits;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EnvInfo {
@@ -32,8 +33,8 @@ pub struct EnvInfo {
 pub struct Options {
     /// Leave a failed env running for inspection instead of rolling it back.
     pub keep_on_failure: bool,
-    /// How long each node may take to become ready.
-    pub ready_timeout_secs: u64,
+    /// How long the nodes may take to become ready.
+    pub limits: Limits,
 }
 
 impl EnvInfo {
@@ -90,8 +91,32 @@ pub fn kill_leftovers(dir: &EnvDir) -> std::io::Result<usize> {
     Ok(killed)
 }
 
-/// Removes the env directory once nothing owns it any more.
+/// Whether `dir` is provably an env directory: a real directory (not a link) holding
+/// what `up` writes first (the lock, env.json, the journal), or nothing at all (an `up`
+/// killed between creating it and writing into it).
+fn is_env_dir(dir: &EnvDir) -> bool {
+    let real_dir = std::fs::symlink_metadata(dir.path()).is_ok_and(|m| m.is_dir());
+    let marked = [layout::LOCK, layout::ENV_JSON, layout::JOURNAL]
+        .iter()
+        .any(|f| std::fs::symlink_metadata(dir.join(f)).is_ok_and(|m| m.is_file()));
+    let empty = std::fs::read_dir(dir.path()).is_ok_and(|mut d| d.next().is_none());
+    real_dir && (marked || empty)
+}
+
+/// Removes the env directory once nothing owns it any more. Refuses a directory that is
+/// not provably an env's, whatever its path.
 pub fn remove(dir: &EnvDir) -> Result<(), EnvError> {
+    if let Err(e) = std::fs::symlink_metadata(dir.path())
+        && e.kind() == std::io::ErrorKind::NotFound
+    {
+        return Ok(());
+    }
+    if !is_env_dir(dir) {
+        return Err(EnvError::Io(format!(
+            "{} is not a vstage env directory (no lock, env.json or journal.jsonl in it): not removing it",
+            dir.path().display()
+        )));
+    }
     kill_leftovers(dir).map_err(|e| EnvError::Io(format!("{}: {e}", dir.path().display())))?;
     match std::fs::remove_dir_all(dir.path()) {
         Ok(()) => Ok(()),
@@ -108,12 +133,4 @@ pub fn now_unix() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// Default readiness bound per node, by acceleration (TCG is ~20x slower).
-pub fn default_ready_timeout(accel: Accel) -> Duration {
-    match accel {
-        Accel::Kvm => Duration::from_secs(60),
-        Accel::Tcg => Duration::from_secs(180),
-    }
 }

@@ -19,6 +19,7 @@ pub mod net;
 pub mod plan;
 pub mod progress;
 pub mod qmp;
+pub mod readiness;
 pub mod seed;
 pub mod supervisor;
 pub mod switch;

@@ -15,6 +15,7 @@ use crate::journal::{Entry, Journal};
 use crate::layout::{self, EnvDir, write_atomic};
 use crate::plan::{self, Plan, PlanError};
 use crate::progress::Reporter;
+use crate::readiness::Limits;
 use crate::template::{self, Source, TemplateError};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +41,10 @@ pub struct UpRequest<'a> {
     pub name: Option<&'a str>,
     pub sets: &'a [String],
     pub keep_on_failure: bool,
-    pub ready_timeout: Option<Duration>,
+    /// The ceiling for the whole bring-up; the default scales with accel and size.
+    pub timeout: Option<Duration>,
+    /// How long a node may show no progress before it is taken as hung.
+    pub stall: Option<Duration>,
 }
 
 /// Loads and plans a template: the pure half of `up`, also behind `vstage plan`.
@@ -81,10 +85,7 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
             home::default_env_name(&plan.template, &std::env::current_dir().map_err(io("cwd"))?)
         }
     };
-    if !home::valid_env_name(&name) {
-        return Err(EnvError::BadName(name).into());
-    }
-    let dir = home.env(&name);
+    let dir = home.env(&name)?;
     for node in &plan.nodes {
         for rel in [&node.files.qmp, &node.files.agent] {
             layout::check_socket_path(&dir.join(rel)).map_err(UpError::BadInput)?;
@@ -123,10 +124,7 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
         images,
         options: Options {
             keep_on_failure: req.keep_on_failure,
-            ready_timeout_secs: req
-                .ready_timeout
-                .unwrap_or_else(|| env::default_ready_timeout(verdict.accel))
-                .as_secs(),
+            limits: Limits::new(verdict.accel, plan.nodes.len(), req.timeout, req.stall),
         },
         plan,
     };
@@ -233,7 +231,7 @@ fn wait_unowned(dir: &EnvDir, bound: Duration) -> bool {
 /// Tears an env down: asks its supervisor, or, if that is gone, cleans up from the
 /// journal. Idempotent in effect: a second `down` finds nothing and says so.
 pub async fn down(home: &Home, name: &str, force: bool, report: &Reporter) -> Result<(), EnvError> {
-    let dir = home.env(name);
+    let dir = home.env(name)?;
     if !dir.path().is_dir() {
         return Err(EnvError::NotFound(name.to_string()));
     }

@@ -256,10 +256,11 @@ async fn up(
         shared.progress(format!("node {}: booting", node.name));
     }
     refresh(driver, info, shared);
-    let bound = Duration::from_secs(info.options.ready_timeout_secs);
+    let limits = info.options.limits;
+    let deadline = start + limits.timeout();
     for node in &plan.nodes {
         driver
-            .wait_ready(node, bound)
+            .wait_ready(node, deadline, limits.stall())
             .await
             .map_err(|e| e.to_string())?;
         shared.progress(format!(

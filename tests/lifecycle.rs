@@ -166,3 +166,44 @@ fn unknown_envs_and_nodes_have_their_exit_codes() {
     let out = h.run(&["up", "--name", "Bad Name!"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
 }
+
+#[test]
+fn a_hung_guest_fails_up_after_the_stall_bound_with_its_console() {
+    let h = Harness::new();
+    // A real QEMU whose guest kernel finds no init and then hangs: it prints its
+    // panic, then neither its console nor its agent ever says anything again.
+    let hang = h.home.path().join("qemu-hangs");
+    std::fs::write(
+        &hang,
+        "#!/bin/sh\nexec qemu-system-x86_64 \"$@\" -append 'console=ttyS0 rdinit=/vstage-no-init panic=0'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hang, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let out = h
+        .cmd(&[
+            "up",
+            "-t",
+            "tiny",
+            "--name",
+            "hang",
+            "--stall-timeout",
+            "8s",
+        ])
+        .env("VSTAGE_QEMU", &hang)
+        .env("VSTAGE_ACCEL", "tcg")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("hung: no console output and no answer from its agent for 8s"),
+        "{err}"
+    );
+    assert!(err.contains("last console lines"), "{err}");
+    assert!(
+        err.contains("Kernel panic"),
+        "the console's own last words: {err}"
+    );
+    assert!(!h.env_dir("hang").exists(), "rolled back");
+    assert!(Harness::processes_mentioning(&h.env_dir("hang").display().to_string()).is_empty());
+}

@@ -3,11 +3,12 @@
 
 pub mod qemu;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::plan::NodePlan;
+use crate::readiness::Expired;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "state")]
@@ -26,10 +27,10 @@ pub enum NodeState {
 pub enum DriverError {
     #[error("node {node}: cannot start: {detail}")]
     Start { node: String, detail: String },
-    #[error("node {node}: not ready after {secs}s{tail}")]
+    #[error("node {node}: {why}{tail}")]
     NotReady {
         node: String,
-        secs: u64,
+        why: Expired,
         tail: String,
     },
     #[error("node {node}: exited while booting ({status}){tail}")]
@@ -58,8 +59,14 @@ pub enum DriverError {
 pub trait Driver {
     /// Starts the node; returns once its process exists (not when it is ready).
     async fn boot(&mut self, node: &NodePlan) -> Result<(), DriverError>;
-    /// Waits until the node's guest answers, or `bound` passes.
-    async fn wait_ready(&mut self, node: &NodePlan, bound: Duration) -> Result<(), DriverError>;
+    /// Waits until the node's guest is ready, for as long as it makes progress: until
+    /// `deadline`, or until it shows no sign of life for `stall` (see `readiness`).
+    async fn wait_ready(
+        &mut self,
+        node: &NodePlan,
+        deadline: Instant,
+        stall: Duration,
+    ) -> Result<(), DriverError>;
     /// Stops nodes together: asks each guest to power off, waits up to `graceful` for
     /// all of them, then forces the rest. Idempotent.
     async fn stop(&mut self, nodes: &[NodePlan], graceful: Duration);
