@@ -313,7 +313,7 @@ fn keystonemiddleware_accepts_the_clone() {
 /// Tempest's identity tests named in clone-contracts.md §4, with the tempest.conf the
 /// clone writes.
 #[test]
-fn tempest_identity_core_passes() {
+fn heavy_tempest_identity_core_passes() {
     let dir = tmp();
     let c = Clone::start(&dir.path().join("auth"), None);
     let conf = std::fs::read_to_string(c.state.join("tempest.conf")).unwrap();

@@ -5,7 +5,7 @@ mod common;
 use common::{Harness, code, stderr};
 
 #[test]
-fn debian_nodes_run_user_data_and_answer_ssh_and_exec() {
+fn heavy_debian_nodes_run_user_data_and_answer_ssh_and_exec() {
     let h = Harness::new();
     h.ok(&["up", "-t", "debian", "--name", "deb"]);
     // The file user-data wrote, read both ways.
@@ -58,7 +58,7 @@ fn debian_nodes_run_user_data_and_answer_ssh_and_exec() {
 }
 
 #[test]
-fn a_cloud_init_error_fails_up_with_the_nodes_error() {
+fn heavy_a_cloud_init_error_fails_up_with_the_nodes_error() {
     let h = Harness::new();
     let file = h.home.path().join("broken.yaml");
     std::fs::write(

@@ -277,7 +277,7 @@ fn fifty_concurrent_port_creates_get_fifty_addresses() {
 
 /// Tempest's network API tests (IPv4; the router filter needs routers, not served yet).
 #[test]
-fn tempest_network_api_passes() {
+fn heavy_tempest_network_api_passes() {
     let dir = tempfile::tempdir().unwrap();
     let c = start(dir.path());
     let mut conf = std::fs::read_to_string(c.state.join("tempest.conf"))

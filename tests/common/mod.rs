@@ -129,9 +129,11 @@ pub struct TempestRun {
 /// lives under $HOME) with `conf` as tempest.conf.
 pub fn tempest(dir: &Path, conf: &str, regex: &str, exclude: Option<&str>) -> TempestRun {
     let ws = dir.join("ws");
+    // `tempest init` writes tempest.log into its working directory: never the repository.
     let init = Command::new("tempest")
         .arg("init")
         .arg(&ws)
+        .current_dir(dir)
         .env("HOME", dir)
         .output()
         .expect("tempest is installed: run `make setup`");
