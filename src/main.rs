@@ -24,6 +24,39 @@ const EXIT_FAILURE: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_NOT_FOUND: u8 = 3;
 
+/// The CLI's stdout. A reader that went away (`vstage ls | head`) ends the command
+/// quietly with success, as other command-line tools do, where `println!` would panic;
+/// any other write error ends it with a message. SIGPIPE stays ignored so that a closed
+/// socket is an error to handle, not a silent death.
+struct Out;
+
+impl std::io::Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        stdout_result(std::io::stdout().write(buf))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        stdout_result(std::io::stdout().flush())
+    }
+}
+
+fn stdout_result<T>(r: std::io::Result<T>) -> std::io::Result<T> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("vstage: error: writing to stdout: {e}");
+            std::process::exit(EXIT_FAILURE.into())
+        }
+        ok => ok,
+    }
+}
+
+/// `println!` through [`Out`].
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(Out, $($arg)*);
+    }};
+}
+
 /// An error that is the user's input, not a failure of vstage or the host.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -96,11 +129,12 @@ async fn run(command: Command) -> Result<u8> {
                 name: args.name.as_deref(),
                 sets: &sets,
                 keep_on_failure: args.keep_on_failure,
-                ready_timeout: args.ready_timeout.map(Duration::from_secs),
+                timeout: args.timeout,
+                stall: args.stall_timeout,
             };
             let info = lifecycle::up(&home, &req, &report).await?;
             report.finish();
-            println!(
+            say!(
                 "env {} is ready ({} nodes):",
                 info.name,
                 info.plan.nodes.len()
@@ -111,23 +145,23 @@ async fn run(command: Command) -> Result<u8> {
                     .iter()
                     .map(|n| format!("{}={}", n.network, n.ip))
                     .collect();
-                println!("  {:<12} {}", node.name, ips.join(" "));
+                say!("  {:<12} {}", node.name, ips.join(" "));
             }
             let first = &info.plan.nodes[0].name;
-            println!("try: vstage exec {} --node {first} -- hostname", info.name);
-            println!("     vstage down {}", info.name);
+            say!("try: vstage exec {} --node {first} -- hostname", info.name);
+            say!("     vstage down {}", info.name);
             Ok(0)
         }
         Command::Down { env, force } => {
             let report = Reporter::new();
             lifecycle::down(&home, &env, force, &report).await?;
             report.finish();
-            println!("env {env} is gone");
+            say!("env {env} is gone");
             Ok(0)
         }
         Command::Plan(args) => {
             let plan = lifecycle::plan(&args.template, &args.sets)?;
-            print!("{}", plan.to_json());
+            let _ = write!(Out, "{}", plan.to_json());
             Ok(0)
         }
         Command::Ls(out) => ls(&home, out.output).await,
@@ -144,7 +178,7 @@ async fn run(command: Command) -> Result<u8> {
 }
 
 fn open_env(home: &Home, name: &str) -> Result<(EnvDir, EnvInfo)> {
-    let dir = home.env(name);
+    let dir = home.env(name)?;
     if !dir.path().is_dir() {
         return Err(EnvError::NotFound(name.to_string()).into());
     }
@@ -186,7 +220,8 @@ fn age(created: u64) -> String {
 async fn ls(home: &Home, output: Output) -> Result<u8> {
     let mut rows = Vec::new();
     for name in home.env_names().context("listing envs")? {
-        let dir = home.env(&name);
+        // A directory under envs/ that vstage would never have named is not an env.
+        let Ok(dir) = home.env(&name) else { continue };
         let Ok(info) = EnvInfo::read(&dir) else {
             rows.push((name, None, Err("incomplete: no env.json".to_string())));
             continue;
@@ -204,16 +239,19 @@ async fn ls(home: &Home, output: Output) -> Result<u8> {
                     "nodes": info.as_ref().map(|i| i.plan.nodes.len()),
                     "created_unix": info.as_ref().map(|i| i.created_unix),
                     "phase": phase_text(status),
-                    "dir": home.env(name).path(),
+                    "dir": home.envs().join(name),
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        say!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(0);
     }
-    println!(
+    say!(
         "{:<24} {:<16} {:>5} {:>5}  STATUS",
-        "NAME", "TEMPLATE", "NODES", "AGE"
+        "NAME",
+        "TEMPLATE",
+        "NODES",
+        "AGE"
     );
     for (name, info, status) in &rows {
         let (template, nodes, created) = match info {
@@ -224,7 +262,7 @@ async fn ls(home: &Home, output: Output) -> Result<u8> {
             ),
             None => ("?".into(), "?".into(), "?".into()),
         };
-        println!(
+        say!(
             "{name:<24} {template:<16} {nodes:>5} {created:>5}  {}",
             phase_text(status)
         );
@@ -241,29 +279,29 @@ async fn status(home: &Home, name: &str, output: Output) -> Result<u8> {
             "status": status.as_ref().ok(),
             "problem": status.as_ref().err(),
         });
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        say!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(0);
     }
-    println!("env:      {}", info.name);
-    println!("template: {}", info.template);
-    println!("dir:      {}", dir.path().display());
-    println!("accel:    {}", info.accel.as_str());
-    println!("age:      {}", age(info.created_unix));
-    println!("status:   {}", phase_text(&status));
+    say!("env:      {}", info.name);
+    say!("template: {}", info.template);
+    say!("dir:      {}", dir.path().display());
+    say!("accel:    {}", info.accel.as_str());
+    say!("age:      {}", age(info.created_unix));
+    say!("status:   {}", phase_text(&status));
     if let Ok(Status { error: Some(e), .. }) = &status {
-        println!("error:    {e}");
+        say!("error:    {e}");
     }
     if let Some(auth) = &info.plan.auth {
         let url = std::fs::read_to_string(dir.join(&auth.dir).join("url")).unwrap_or_default();
-        println!(
+        say!(
             "auth:     {} (host), {} (guests); clouds.yaml in {}",
             url.trim(),
             auth.guest_url(),
             dir.join(&auth.dir).display()
         );
     }
-    println!();
-    println!("{:<16} {:<10} {:>8}  ADDRESSES", "NODE", "STATE", "PID");
+    say!();
+    say!("{:<16} {:<10} {:>8}  ADDRESSES", "NODE", "STATE", "PID");
     for node in &info.plan.nodes {
         let (state, pid) = match &status {
             Ok(s) => s
@@ -287,7 +325,7 @@ async fn status(home: &Home, name: &str, output: Output) -> Result<u8> {
             .iter()
             .map(|n| format!("{}={}", n.network, n.ip))
             .collect();
-        println!("{:<16} {state:<10} {pid:>8}  {}", node.name, ips.join(" "));
+        say!("{:<16} {state:<10} {pid:>8}  {}", node.name, ips.join(" "));
     }
     Ok(0)
 }
@@ -328,7 +366,7 @@ async fn exec(home: &Home, name: &str, node: Option<&str>, command: &[String]) -
                 )));
             };
             let socket = dir.join(&plan.files.agent);
-            let mut out = std::io::stdout().lock();
+            let mut out = Out;
             let mut err = std::io::stderr().lock();
             let code = agent::exec(&socket, command, &mut out, &mut err)
                 .await
@@ -368,28 +406,44 @@ fn ssh(home: &Home, name: &str, node: &str, command: &[String]) -> Result<u8> {
 fn doctor(home: &Home, refresh: bool) -> Result<u8> {
     let mut ok = true;
     match vstage::driver::qemu::find_binary() {
-        Some(p) => println!("qemu:     {}", p.display()),
+        Some(p) => {
+            use vstage::driver::qemu::version::{self, Version};
+            match Version::of(&p) {
+                Ok(v) if v.supported() => say!("qemu:     {} ({v})", p.display()),
+                Ok(v) => say!(
+                    "qemu:     {} ({v})\n          warning: vstage is tested on QEMU {}.{} up to {}.x; run 'make setup' for the pinned version",
+                    p.display(),
+                    version::SUPPORTED_MIN.major,
+                    version::SUPPORTED_MIN.minor,
+                    version::SUPPORTED_BELOW.major - 1,
+                ),
+                Err(e) => {
+                    ok = false;
+                    say!("qemu:     {e}");
+                }
+            }
+        }
         None => {
             ok = false;
-            println!(
+            say!(
                 "qemu:     {} not found: run 'make setup'",
                 vstage::driver::qemu::binary().display()
             );
         }
     }
-    println!("home:     {}", home.state.display());
-    println!("cache:    {}", home.cache.display());
+    say!("home:     {}", home.state.display());
+    say!("cache:    {}", home.cache.display());
     let cache = Cache::new(home.images());
     for name in image::recipe_names() {
         match cache.get(name)? {
-            Some(img) => println!("image:    {name} built ({})", img.hash),
-            None => println!("image:    {name} not built (vstage image build {name})"),
+            Some(img) => say!("image:    {name} built ({})", img.hash),
+            None => say!("image:    {name} not built (vstage image build {name})"),
         }
     }
     if ok {
         let verdict = lifecycle::detect_accel(home, refresh, &mut |m| eprintln!("vstage: {m}"))?;
-        println!("accel:    {}", verdict.accel.as_str());
-        println!("          {}", verdict.reason);
+        say!("accel:    {}", verdict.accel.as_str());
+        say!("          {}", verdict.reason);
     }
     Ok(if ok { 0 } else { EXIT_FAILURE })
 }
@@ -412,7 +466,7 @@ fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
                     )));
                 }
                 let img = cache.ensure(&name, force, &mut |m| eprintln!("vstage: {m}"))?;
-                println!("{name} {} {}", img.hash, img.dir.display());
+                say!("{name} {} {}", img.hash, img.dir.display());
             }
             Ok(0)
         }
@@ -427,7 +481,7 @@ fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
                 }
             }
             let freed = cache.remove(&found)?;
-            println!(
+            say!(
                 "removed {} image(s), {:.1} MiB",
                 found.len(),
                 freed as f64 / 1048576.0
@@ -437,7 +491,7 @@ fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
         ImageCommand::Prune => {
             let stale: Vec<_> = cache.list()?.into_iter().filter(|i| !i.current).collect();
             let freed = cache.remove(&stale)?;
-            println!(
+            say!(
                 "removed {} image(s), {:.1} MiB",
                 stale.len(),
                 freed as f64 / 1048576.0
@@ -454,10 +508,10 @@ fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
             };
             let lines = image::diff(&read(&a)?, &read(&b)?);
             if lines.is_empty() {
-                println!("no package differs");
+                say!("no package differs");
             }
             for l in lines {
-                println!("{l}");
+                say!("{l}");
             }
             Ok(0)
         }
@@ -473,12 +527,15 @@ fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&json)?);
+                say!("{}", serde_json::to_string_pretty(&json)?);
                 return Ok(0);
             }
-            println!(
+            say!(
                 "{:<12} {:<18} {:>9} {:>5}  CURRENT",
-                "NAME", "HASH", "SIZE", "AGE"
+                "NAME",
+                "HASH",
+                "SIZE",
+                "AGE"
             );
             for i in images {
                 let built = i
@@ -487,7 +544,7 @@ fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
                     .map(|d| age(d.as_secs()))
                     .unwrap_or("?".into());
                 let size = format!("{:.1}M", i.size as f64 / 1048576.0);
-                println!(
+                say!(
                     "{:<12} {:<18} {:>9} {:>5}  {}",
                     i.name,
                     i.hash,
