@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::env::EnvError;
 use crate::layout::EnvDir;
 
 #[derive(Debug, Clone)]
@@ -41,8 +42,13 @@ impl Home {
         self.state.join("envs")
     }
 
-    pub fn env(&self, name: &str) -> EnvDir {
-        EnvDir(self.envs().join(name))
+    /// The directory of env `name`. The name is checked first, so no verb can reach a
+    /// path outside `envs/` (`..`, `/abs`, `""`, `a/b`) through it.
+    pub fn env(&self, name: &str) -> Result<EnvDir, EnvError> {
+        if !valid_env_name(name) {
+            return Err(EnvError::BadName(name.to_string()));
+        }
+        Ok(EnvDir(self.envs().join(name)))
     }
 
     pub fn images(&self) -> PathBuf {
@@ -128,5 +134,27 @@ mod tests {
         );
         assert!(valid_env_name(&sanitise(&"x".repeat(80))));
         assert_eq!(sanitise("///"), "env");
+    }
+
+    #[test]
+    fn env_dirs_exist_only_for_valid_names() {
+        let home = Home {
+            state: PathBuf::from("/h"),
+            cache: PathBuf::from("/c"),
+        };
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "/abs",
+            "a/b",
+            "-x",
+            "A",
+            &"x".repeat(41),
+        ] {
+            assert!(home.env(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(home.env("m1").unwrap().path(), Path::new("/h/envs/m1"));
     }
 }
