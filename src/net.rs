@@ -29,6 +29,12 @@ impl Cidr {
         ip & mask == net && ip != net && ip != net | !mask
     }
 
+    /// Whether the two networks share any address.
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        let mask = self.mask() & other.mask();
+        u32::from(self.addr) & mask == u32::from(other.addr) & mask
+    }
+
     /// The `n`th address of the network (0 is the network address itself).
     pub fn nth(&self, n: u32) -> Option<Ipv4Addr> {
         let size = (!self.mask()).checked_add(1)?;
@@ -148,6 +154,10 @@ mod tests {
     fn cidr_parses_and_checks_hosts() {
         let c: Cidr = "10.0.0.0/24".parse().unwrap();
         assert!(c.is_host("10.0.0.1".parse().unwrap()));
+        let wide: Cidr = "10.0.0.0/16".parse().unwrap();
+        let other: Cidr = "10.1.0.0/24".parse().unwrap();
+        assert!(c.overlaps(&wide) && wide.overlaps(&c));
+        assert!(!c.overlaps(&other) && !other.overlaps(&c));
         assert!(!c.is_host("10.0.0.0".parse().unwrap()));
         assert!(!c.is_host("10.0.0.255".parse().unwrap()));
         assert!(!c.is_host("10.0.1.1".parse().unwrap()));

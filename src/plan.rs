@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::layout;
 use crate::net::{Cidr, Mac};
-use crate::template::Template;
+use crate::template::{Location, Template};
 
 /// Automatic addresses start at this host number, leaving room below for
 /// gateways and clones at fixed addresses.
@@ -146,14 +146,17 @@ pub struct HostEntry {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PlanError {
-    #[error("address {ip} is given to both {first} and {second}")]
+    #[error("{at}: address {ip} is given to both {first} and {second}")]
     DuplicateAddress {
         ip: Ipv4Addr,
         first: String,
         second: String,
+        at: Location,
     },
-    #[error("network {0} has no free address left for automatic assignment")]
-    NetworkFull(String),
+    #[error(
+        "{at}: network {network} has no free address left for automatic assignment: use a larger cidr or fewer instances"
+    )]
+    NetworkFull { network: String, at: Location },
 }
 
 impl Plan {
@@ -166,19 +169,26 @@ impl Plan {
     }
 }
 
+/// An instance ordinal or NIC index as the MAC scheme numbers it. The template bounds
+/// both (`MAX_INSTANCES`, `MAX_NICS`) far below what the MAC bytes hold.
+fn small<T: TryFrom<usize>>(n: usize) -> T {
+    T::try_from(n)
+        .ok()
+        .expect("the template bounds instances and NICs below the MAC scheme's range")
+}
+
 /// Builds the plan. Pure: no clock, no randomness, no filesystem.
 pub fn build(template: &Template) -> Result<Plan, PlanError> {
     // Instances first, so fixed addresses are known before automatic ones are handed out.
-    let mut instances: Vec<(String, &crate::template::Node)> = Vec::new();
-    for node in &template.nodes {
-        if node.count == 1 {
-            instances.push((node.name.clone(), node));
-        } else {
-            for i in 1..=node.count {
-                instances.push((format!("{}-{i}", node.name), node));
-            }
-        }
-    }
+    let instances: Vec<(String, &crate::template::Node)> = template
+        .nodes
+        .iter()
+        .flat_map(|node| {
+            crate::template::instance_names(&node.name, node.count)
+                .into_iter()
+                .map(move |name| (name, node))
+        })
+        .collect();
 
     let mut taken: Vec<(Ipv4Addr, String)> = Vec::new();
     for (name, node) in &instances {
@@ -189,6 +199,7 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
                         ip,
                         first: first.clone(),
                         second: name.clone(),
+                        at: nic.at.clone(),
                     });
                 }
                 taken.push((ip, name.clone()));
@@ -221,9 +232,10 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
                 Some(ip) => ip,
                 None => loop {
                     let n = next_host[net_index];
-                    let ip = cidr
-                        .nth(n)
-                        .ok_or_else(|| PlanError::NetworkFull(nic.network.clone()))?;
+                    let ip = cidr.nth(n).ok_or_else(|| PlanError::NetworkFull {
+                        network: nic.network.clone(),
+                        at: nic.at.clone(),
+                    })?;
                     next_host[net_index] += 1;
                     if !fixed.contains(&ip) {
                         break ip;
@@ -232,7 +244,7 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
             };
             nics.push(NicPlan {
                 network: nic.network.clone(),
-                mac: Mac::for_nic(ordinal as u16, index as u8),
+                mac: Mac::for_nic(small(ordinal), small(index)),
                 ip,
                 prefix: cidr.prefix,
                 socket: layout::nic_socket(name, index),
@@ -240,7 +252,7 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
         }
         let cloud_init = crate::image::recipe(&node.image).is_some_and(|r| r.cloud_init);
         let service_nic = (template.services.auth.is_some() || cloud_init).then(|| ServiceNic {
-            mac: Mac::for_nic(ordinal as u16, SERVICE_NIC_INDEX),
+            mac: Mac::for_nic(small(ordinal), SERVICE_NIC_INDEX),
             ip: SERVICE_GUEST_IP,
             prefix: 24,
         });

@@ -44,6 +44,31 @@ pub enum TemplateError {
     Other(String),
 }
 
+/// Where something was written in a template, for errors found after validation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// How big an env may be. Each instance is a QEMU process and its MACs number nodes in
+/// 16 bits and NICs in 8 (`net::Mac::for_nic`); far below both, these keep a typo
+/// (`count: 6400`) from planning an env no host could run.
+pub const MAX_INSTANCES: u32 = 64;
+pub const MAX_NICS: usize = 8;
+/// The longest token lifetime the auth clone accepts (Keystone's default is 1 hour).
+pub const MAX_TOKEN_TTL: u64 = 30 * 24 * 3600;
+/// The service network every node with clones or cloud-init has (`plan::SERVICE_NET`);
+/// a template network on it would be unreachable.
+const SERVICE_CIDR: &str = crate::plan::SERVICE_NET;
+
 /// A validated template: everything a plan needs, with parameters applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
@@ -81,6 +106,8 @@ pub struct Network {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub name: String,
+    /// Where the node is declared.
+    pub at: Location,
     pub image: String,
     pub cpus: u32,
     pub memory_mib: u32,
@@ -94,6 +121,8 @@ pub struct Node {
 pub struct Nic {
     pub network: String,
     pub ip: Option<Ipv4Addr>,
+    /// Where the NIC is declared.
+    pub at: Location,
 }
 
 /// Where a template came from: a file path or a built-in name.
@@ -109,11 +138,9 @@ impl Source {
     pub fn resolve(arg: &str) -> Result<Source, TemplateError> {
         let path = Path::new(arg);
         if path.exists() {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| TemplateError::Other(format!("{arg}: cannot read: {e}")))?;
             return Ok(Source {
                 label: arg.to_string(),
-                text,
+                text: read_bounded(arg, path)?,
             });
         }
         if let Some((name, text)) = BUILTIN.iter().find(|(name, _)| *name == arg) {
@@ -130,6 +157,40 @@ impl Source {
     }
 }
 
+/// The largest template file read; the built-ins are a few KiB.
+pub const MAX_TEMPLATE_BYTES: u64 = 1024 * 1024;
+
+/// Reads a template file: at most [`MAX_TEMPLATE_BYTES`] (`-t /dev/zero` must not read
+/// until memory runs out), and UTF-8, with the place of the first byte that is not.
+fn read_bounded(label: &str, path: &Path) -> Result<String, TemplateError> {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| TemplateError::Other(format!("{label}: cannot read: {e}"));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(MAX_TEMPLATE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_TEMPLATE_BYTES {
+        return Err(TemplateError::Other(format!(
+            "{label}: larger than {} KiB: not a template",
+            MAX_TEMPLATE_BYTES / 1024
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+        let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&good[line_start..]).chars().count() as u64 + 1;
+        TemplateError::At {
+            file: label.to_string(),
+            line,
+            column,
+            message: "not UTF-8: a template is UTF-8 text".into(),
+        }
+    })
+}
+
 /// Parses and validates `source`, applying `--set` overrides (`key=value`).
 pub fn load(source: &Source, sets: &[String]) -> Result<Template, TemplateError> {
     let ctx = Ctx {
@@ -144,6 +205,14 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    fn location(&self, loc: &serde_saphyr::Location) -> Location {
+        Location {
+            file: self.file.to_string(),
+            line: loc.line(),
+            column: loc.column(),
+        }
+    }
+
     fn at(&self, loc: &serde_saphyr::Location, message: impl Into<String>) -> TemplateError {
         TemplateError::At {
             file: self.file.to_string(),
@@ -186,7 +255,7 @@ struct RawTemplate {
     params: BTreeMap<String, Spanned<Scalar>>,
     #[serde(default)]
     networks: Vec<RawNetwork>,
-    nodes: Vec<RawNode>,
+    nodes: Spanned<Vec<RawNode>>,
     #[serde(default)]
     services: Option<RawServices>,
 }
@@ -220,7 +289,7 @@ struct RawAuth {
     #[serde(default)]
     region: Option<String>,
     #[serde(default)]
-    token_ttl: Option<u64>,
+    token_ttl: Option<Spanned<u64>>,
     #[serde(default)]
     projects: Vec<String>,
     #[serde(default)]
@@ -297,6 +366,15 @@ impl<'de> Deserialize<'de> for Scalar {
 }
 
 // ---- validation -----------------------------------------------------------
+
+/// The instances a node makes: its name, or `name-1`..`name-N` for `count: N`.
+pub fn instance_names(name: &str, count: u32) -> Vec<String> {
+    if count == 1 {
+        vec![name.to_string()]
+    } else {
+        (1..=count).map(|i| format!("{name}-{i}")).collect()
+    }
+}
 
 /// Parameter values: template defaults overridden by `--set`.
 struct Params(BTreeMap<String, String>);
@@ -471,11 +549,28 @@ impl RawTemplate {
             let cidr: Cidr = text
                 .parse()
                 .map_err(|e| ctx.at(&raw.cidr.referenced, format!("cidr: {e}")))?;
+            let service: Cidr = SERVICE_CIDR.parse().expect("a valid constant");
+            if cidr.overlaps(&service) {
+                return Err(ctx.at(
+                    &raw.cidr.referenced,
+                    format!("cidr: {cidr} overlaps {service}, the service network every node's clones and SSH use: choose another range"),
+                ));
+            }
+            if let Some(other) = networks.iter().find(|n| n.cidr.overlaps(&cidr)) {
+                return Err(ctx.at(
+                    &raw.cidr.referenced,
+                    format!(
+                        "cidr: {cidr} overlaps network '{}' ({}): networks of an env must not share addresses",
+                        other.name, other.cidr
+                    ),
+                ));
+            }
             networks.push(Network { name, cidr });
         }
 
         let mut nodes: Vec<Node> = Vec::new();
-        for raw in &self.nodes {
+        let mut instances: Vec<String> = Vec::new();
+        for raw in &self.nodes.value {
             let name = params.name(ctx, "node name", &raw.name)?;
             if nodes.iter().any(|n| n.name == name) {
                 return Err(ctx.at(
@@ -494,7 +589,35 @@ impl RawTemplate {
                     ),
                 ));
             }
-            let count = params.number(ctx, "count", raw.count.as_ref(), 1, 1..=64)?;
+            let count = params.number(ctx, "count", raw.count.as_ref(), 1, 1..=MAX_INSTANCES)?;
+            for instance in instance_names(&name, count) {
+                if instances.contains(&instance) {
+                    return Err(ctx.at(
+                        &raw.name.referenced,
+                        format!("node '{name}' makes an instance named '{instance}', which another node makes too: rename one of them"),
+                    ));
+                }
+                instances.push(instance);
+            }
+            if instances.len() > MAX_INSTANCES as usize {
+                let at = raw
+                    .count
+                    .as_ref()
+                    .map_or(&raw.name.referenced, |c| &c.referenced);
+                return Err(ctx.at(
+                    at,
+                    format!(
+                        "the env would have {} instances, more than the {MAX_INSTANCES} an env may have",
+                        instances.len()
+                    ),
+                ));
+            }
+            if let Some(nic) = raw.nics.get(MAX_NICS) {
+                return Err(ctx.at(
+                    &nic.network.referenced,
+                    format!("nics: a node may have at most {MAX_NICS} NICs"),
+                ));
+            }
             let mut nics = Vec::new();
             for nic in &raw.nics {
                 let network = params.text(ctx, "network", &nic.network)?;
@@ -540,7 +663,11 @@ impl RawTemplate {
                         Some(ip)
                     }
                 };
-                nics.push(Nic { network, ip });
+                nics.push(Nic {
+                    network,
+                    ip,
+                    at: ctx.location(&nic.network.referenced),
+                });
             }
             let cloud_init = match &raw.cloud_init {
                 None => None,
@@ -562,6 +689,7 @@ impl RawTemplate {
             };
             nodes.push(Node {
                 cloud_init,
+                at: ctx.location(&raw.name.referenced),
                 name,
                 image,
                 cpus: params.number(ctx, "cpus", raw.cpus.as_ref(), 1, 1..=64)?,
@@ -571,10 +699,10 @@ impl RawTemplate {
             });
         }
         if nodes.is_empty() {
-            return Err(TemplateError::Other(format!(
-                "{}: the template has no nodes",
-                ctx.file
-            )));
+            return Err(ctx.at(
+                &self.nodes.referenced,
+                "nodes: the template has no nodes: add at least one",
+            ));
         }
         let mut services = Services::default();
         let (raw_auth, raw_sdn) = match self.services {
@@ -629,9 +757,19 @@ impl RawTemplate {
             services.auth = Some(
                 AuthConfig {
                     region: auth.region.unwrap_or_else(|| AuthConfig::default().region),
-                    token_ttl: auth
-                        .token_ttl
-                        .unwrap_or_else(|| AuthConfig::default().token_ttl),
+                    token_ttl: match auth.token_ttl {
+                        None => AuthConfig::default().token_ttl,
+                        Some(ttl) if (1..=MAX_TOKEN_TTL).contains(&ttl.value) => ttl.value,
+                        Some(ttl) => {
+                            return Err(ctx.at(
+                                &ttl.referenced,
+                                format!(
+                                    "services.auth.token_ttl: {} is out of range 1..={MAX_TOKEN_TTL} (seconds)",
+                                    ttl.value
+                                ),
+                            ));
+                        }
+                    },
                     projects: auth.projects,
                     roles: auth.roles,
                     users: auth.users,
