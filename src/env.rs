@@ -68,20 +68,23 @@ pub fn is_owned(dir: &EnvDir) -> bool {
     }
 }
 
-/// Kills every journalled process that still belongs to the env (checked by marker).
+/// Kills every journalled process that is still the one the env started (same argv
+/// elements, same start time); a pid reused by anything else is left alone.
 pub fn kill_leftovers(dir: &EnvDir) -> std::io::Result<usize> {
     let entries = journal::read(&dir.join(layout::JOURNAL))?;
     let mut killed = 0;
-    for (_, marker, pid) in journal::processes(&entries) {
-        let Some(pid) = pid else { continue };
-        if pid > 0 && journal::process_matches(pid, &marker) {
+    for process in journal::processes(&entries) {
+        let Some((pid, _)) = process.pid else {
+            continue;
+        };
+        if process.is_running() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
             killed += 1;
             for _ in 0..100 {
-                if !journal::process_matches(pid, &marker) {
+                if !process.is_running() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(20));
