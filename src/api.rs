@@ -8,9 +8,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
+use crate::bounded::{self, LineError};
 use crate::driver::NodeState;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,6 +46,8 @@ pub enum Event {
 pub enum Phase {
     Starting,
     Ready,
+    /// Was ready, but a node has stopped since (its process exited or was killed).
+    Degraded,
     Failed,
     Stopping,
 }
@@ -77,19 +80,35 @@ pub enum ApiError {
 
 /// A connection that has sent its request and reads the events that answer it.
 pub struct Reply {
-    lines: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    reader: BufReader<tokio::net::unix::OwnedReadHalf>,
+    line: Vec<u8>,
     _writer: tokio::net::unix::OwnedWriteHalf,
 }
 
 impl Reply {
     pub async fn next(&mut self) -> Result<Event, ApiError> {
-        match self.lines.next_line().await {
-            Ok(Some(line)) => serde_json::from_str(&line).map_err(ApiError::Garbled),
-            Ok(None) => Err(ApiError::Closed),
-            Err(e) => Err(ApiError::Unreachable(e)),
+        match bounded::read_line(&mut self.reader, &mut self.line, bounded::API_EVENT).await {
+            Ok(0) => Err(ApiError::Closed),
+            Ok(_) => serde_json::from_slice(&self.line).map_err(ApiError::Garbled),
+            Err(LineError::Io(e)) => Err(ApiError::Unreachable(e)),
+            Err(e) => Err(ApiError::Unreachable(std::io::Error::other(e))),
         }
     }
 }
+
+/// Reads a client's request line: bounded in size, and in time so that idle
+/// connections cannot pile up in the supervisor.
+pub async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Option<Request> {
+    let mut line = Vec::new();
+    let read = bounded::read_line(reader, &mut line, bounded::API_REQUEST);
+    match tokio::time::timeout(REQUEST_WAIT, read).await {
+        Ok(Ok(n)) if n > 0 => serde_json::from_slice(&line).ok(),
+        _ => None,
+    }
+}
+
+/// How long a client may take to send its request after connecting.
+const REQUEST_WAIT: Duration = Duration::from_secs(10);
 
 pub async fn send(socket: &Path, request: &Request) -> Result<Reply, ApiError> {
     let stream = UnixStream::connect(socket)
@@ -102,7 +121,8 @@ pub async fn send(socket: &Path, request: &Request) -> Result<Reply, ApiError> {
         .await
         .map_err(ApiError::Unreachable)?;
     Ok(Reply {
-        lines: BufReader::new(r).lines(),
+        reader: BufReader::new(r),
+        line: Vec::new(),
         _writer: w,
     })
 }

@@ -11,6 +11,7 @@ Exit codes:
   1  failure (an env did not come up, a guest did not answer, ...)
   2  bad input: template errors (with file:line:column), flags, names
   3  environment not found
+  130  `up` interrupted (Ctrl-C or SIGTERM): the env was taken down
   vstage exec passes the command's own exit code through.
 
 State lives under $VSTAGE_HOME (default $XDG_STATE_HOME/vstage or ~/.local/state/vstage);
@@ -77,7 +78,12 @@ pub enum Command {
     Supervise { dir: PathBuf },
     /// Internal: joins stdin/stdout to a unix socket (QEMU's guestfwd to a clone).
     #[command(name = "__connect", hide = true)]
-    Connect { socket: PathBuf },
+    Connect {
+        /// The node's connection slots (see `clone::CONNECTIONS_PER_NODE`).
+        #[arg(long)]
+        slots: Option<PathBuf>,
+        socket: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -46,6 +46,10 @@ pub const SSH_CONFIG: &str = "ssh_config";
 pub fn qemu_stderr(node: &str) -> String {
     format!("{NODES}/{node}/qemu.stderr")
 }
+/// Lock files, one per connection a node's guest may hold open to the clones.
+pub fn connection_slots(node: &str) -> String {
+    format!("{NODES}/{node}/conn")
+}
 pub fn pidfile(node: &str) -> String {
     format!("{NODES}/{node}/qemu.pid")
 }
@@ -103,6 +107,28 @@ pub fn check_socket_path(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses a path that QEMU's command line cannot carry as given: `,` separates
+/// QEMU's options (a path with one could even inject an option), and the command QEMU
+/// runs for a guest's connection to a clone is split at white space. Quotes and
+/// control characters are refused with them; so is a path that is not UTF-8.
+pub fn check_option_path(path: &Path, what: &str) -> Result<(), String> {
+    let bad = match path.to_str() {
+        None => Some("bytes that are not UTF-8".to_string()),
+        Some(text) => text
+            .chars()
+            .find(|c| matches!(c, ',' | '\'' | '"' | '\\') || c.is_whitespace() || c.is_control())
+            .map(|c| format!("{c:?}")),
+    };
+    match bad {
+        None => Ok(()),
+        Some(bad) => Err(format!(
+            "{what} {} contains {bad}, which QEMU's command line cannot carry: \
+             use a path without ',', spaces, quotes or control characters",
+            path.display()
+        )),
+    }
+}
+
 /// An env directory: joins the names above onto its path.
 #[derive(Debug, Clone)]
 pub struct EnvDir(pub PathBuf);
@@ -131,4 +157,17 @@ pub fn write_atomic(path: &Path, text: &[u8]) -> std::io::Result<()> {
     tmp.write_all(text)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_qemu_cannot_carry_are_refused() {
+        assert!(check_option_path(Path::new("/home/u/.local/state/vstage"), "x").is_ok());
+        for bad in ["/a,b", "/a b", "/a\tb", "/a'b", "/a\"b", "/a\nb"] {
+            assert!(check_option_path(Path::new(bad), "x").is_err(), "{bad:?}");
+        }
+    }
 }

@@ -6,6 +6,7 @@
 pub mod accel;
 pub mod agent;
 pub mod api;
+pub mod bounded;
 pub mod clone;
 pub mod driver;
 pub mod env;

@@ -8,9 +8,11 @@ use std::path::Path;
 
 use qapi::Command;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::bounded::{self, LineError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QmpError {
@@ -23,6 +25,8 @@ pub enum QmpError {
     Io(#[from] std::io::Error),
     #[error("the peer closed the connection")]
     Eof,
+    #[error("the peer sent {0}")]
+    TooLong(String),
     #[error("{command}: {class}: {desc}")]
     Command {
         command: &'static str,
@@ -40,13 +44,15 @@ pub enum QmpError {
 pub struct Channel {
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
+    /// The longest line this peer may send.
+    max_line: usize,
     next_id: u64,
     /// Events received so far, raw.
     pub events: Vec<Value>,
 }
 
 impl Channel {
-    async fn open(path: &Path) -> Result<Channel, QmpError> {
+    async fn open(path: &Path, max_line: usize) -> Result<Channel, QmpError> {
         let stream = UnixStream::connect(path)
             .await
             .map_err(|source| QmpError::Connect {
@@ -57,6 +63,7 @@ impl Channel {
         Ok(Channel {
             reader: BufReader::new(r),
             writer: w,
+            max_line,
             next_id: 1,
             events: Vec::new(),
         })
@@ -64,7 +71,7 @@ impl Channel {
 
     /// Connects to a QMP monitor: reads the greeting and leaves capabilities negotiation.
     pub async fn qmp(path: &Path) -> Result<Channel, QmpError> {
-        let mut ch = Channel::open(path).await?;
+        let mut ch = Channel::open(path, bounded::QMP_LINE).await?;
         loop {
             let msg = ch.read().await?;
             if msg.get("QMP").is_some() {
@@ -79,7 +86,7 @@ impl Channel {
     /// Connects to a guest agent and flushes whatever an earlier client left behind
     /// with `guest-sync` and a fresh token. Waits until the agent in the guest answers.
     pub async fn agent(path: &Path) -> Result<Channel, QmpError> {
-        let mut ch = Channel::open(path).await?;
+        let mut ch = Channel::open(path, bounded::AGENT_LINE).await?;
         let token = (std::process::id() as i64) << 20 | (nanos() & 0xfffff);
         let got = ch.execute(&qapi::qga::guest_sync { id: token }).await?;
         if got != token {
@@ -92,25 +99,24 @@ impl Channel {
     }
 
     async fn read(&mut self) -> Result<Value, QmpError> {
-        let mut line = String::new();
+        let mut line = Vec::new();
         loop {
-            line.clear();
-            let n = match self.reader.read_line(&mut line).await {
+            let n = match bounded::read_line(&mut self.reader, &mut line, self.max_line).await {
                 Ok(n) => n,
                 // QEMU resets the socket as it exits after `quit`: that is an end, not a fault.
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
-                // A guest agent may send bytes that are not UTF-8 before it syncs.
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => continue,
-                Err(e) => return Err(e.into()),
+                Err(LineError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
+                Err(LineError::Io(e)) => return Err(e.into()),
+                Err(e @ LineError::TooLong(_)) => return Err(QmpError::TooLong(e.to_string())),
             };
             if n == 0 {
                 return Err(QmpError::Eof);
             }
-            // Agents can prefix replies with 0xff or leftovers: parse from the first '{'.
-            let Some(start) = line.find('{') else {
+            // Agents can prefix replies with 0xff or leftovers (not always UTF-8):
+            // parse from the first '{'.
+            let Some(start) = line.iter().position(|b| *b == b'{') else {
                 continue;
             };
-            if let Ok(v) = serde_json::from_str::<Value>(&line[start..]) {
+            if let Ok(v) = serde_json::from_slice::<Value>(&line[start..]) {
                 return Ok(v);
             }
         }

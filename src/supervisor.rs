@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::api::{Event, NodeStatus, Phase, Request, Status};
+use crate::api::{self, Event, NodeStatus, Phase, Request, Status};
 use crate::clone;
 use crate::driver::qemu::Qemu;
 use crate::driver::{Driver, NodeState};
@@ -541,24 +541,37 @@ fn refresh(driver: &mut Qemu, info: &EnvInfo, shared: &Shared) {
             pid: driver.pid(&n.name),
         })
         .collect();
+    // A ready env whose node died is not ready any more: say so where `ls`, `status`
+    // and `exec` look.
+    let down: Vec<String> = status
+        .nodes
+        .iter()
+        .filter(|n| n.state != NodeState::Ready)
+        .map(|n| n.name.clone())
+        .collect();
+    if status.phase == Phase::Ready && !down.is_empty() {
+        status.phase = Phase::Degraded;
+        status.error = Some(format!("not running: {}", down.join(", ")));
+        drop(status);
+        shared.progress(format!("degraded: not running: {}", down.join(", ")));
+    }
 }
 
 async fn accept(listener: UnixListener, shared: Arc<Shared>, down: mpsc::Sender<DownRequest>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        tokio::spawn(handle(stream, shared.clone(), down.clone()));
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(handle(stream, shared.clone(), down.clone()));
+            }
+            // Out of file descriptors, mostly: retrying at once would spin a core.
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
     }
 }
 
 async fn handle(stream: UnixStream, shared: Arc<Shared>, down: mpsc::Sender<DownRequest>) {
     let (r, mut w) = stream.into_split();
-    let mut line = String::new();
-    if BufReader::new(r).read_line(&mut line).await.is_err() {
-        return;
-    }
-    let Ok(request) = serde_json::from_str::<Request>(&line) else {
+    let Some(request) = api::read_request(&mut BufReader::new(r)).await else {
         return;
     };
     let mut send = async |event: &Event| -> bool {

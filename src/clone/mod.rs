@@ -23,11 +23,36 @@ pub fn spawn_serving(
     ]
 }
 
+/// How many connections to the clones one node's guest may hold open at once. QEMU
+/// starts a process for each (`guestfwd=...-cmd:`), so this bounds what a guest can
+/// cost the host: at most this many `vstage __connect` processes per node.
+pub const CONNECTIONS_PER_NODE: usize = 32;
+
+/// Takes a free connection slot in `dir` (a lock held until this process exits), or
+/// fails when the node's guest holds them all: QEMU then closes the guest's connection.
+fn take_slot(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
+    for i in 0..CONNECTIONS_PER_NODE {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(i.to_string()))?;
+        if file.try_lock().is_ok() {
+            return Ok(file);
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "the guest already holds {CONNECTIONS_PER_NODE} connections to the clones: refused"
+    )))
+}
+
 /// Joins stdin and stdout to the unix socket at `path` until either side closes.
-/// QEMU runs this once per guest connection to a clone (`guestfwd=...-cmd:`).
-pub fn connect(path: &std::path::Path) -> std::io::Result<()> {
+/// QEMU runs this once per guest connection to a clone (`guestfwd=...-cmd:`); with
+/// `slots`, only while the node has a free connection slot there.
+pub fn connect(path: &std::path::Path, slots: Option<&std::path::Path>) -> std::io::Result<()> {
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
+    let _slot = slots.map(take_slot).transpose()?;
     let stream = UnixStream::connect(path)?;
     let mut to_socket = stream.try_clone()?;
     let upstream = std::thread::spawn(move || {

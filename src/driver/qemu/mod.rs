@@ -1,8 +1,9 @@
 //! The QEMU driver: one `qemu-system-x86_64` per node, a child of the supervisor.
 //!
 //! Each QEMU gets `PR_SET_PDEATHSIG`, so it dies with the supervisor instead of lingering
-//! unnoticed; it is recorded in the journal before it is spawned, with a marker (its
-//! QMP socket path) that lets a later teardown check a pid still belongs to the env.
+//! unnoticed; it is recorded in the journal before it is spawned, with the argv elements
+//! (its QMP option) and, once spawned, the start time that let a later teardown check
+//! a pid still belongs to the env.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -99,9 +100,14 @@ impl Qemu {
             })
     }
 
-    /// A string the QEMU command line of `node` contains and no other process's does.
-    pub fn marker(dir: &EnvDir, node: &NodePlan) -> String {
-        dir.join(&node.files.qmp).display().to_string()
+    /// The QMP option of `node`: its socket path is in no other process's command
+    /// line, so these two argv elements also identify the process in the journal.
+    pub fn qmp_argv(dir: &EnvDir, node: &NodePlan) -> [String; 2] {
+        let path = dir.join(&node.files.qmp);
+        [
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", path.display()),
+        ]
     }
 
     fn args(&self, node: &NodePlan, image: &Image) -> Vec<OsString> {
@@ -142,10 +148,8 @@ impl Qemu {
         let mut serial = OsString::from("file:");
         serial.push(path(&node.files.serial));
         pair("-serial", serial);
-        let mut qmp = OsString::from("unix:");
-        qmp.push(path(&node.files.qmp));
-        qmp.push(",server=on,wait=off");
-        pair("-qmp", qmp);
+        let [flag, qmp] = Qemu::qmp_argv(&self.dir, node);
+        pair(&flag, qmp.into());
         let mut pidfile = OsString::new();
         pidfile.push(path(&node.files.pidfile));
         pair("-pidfile", pidfile);
@@ -201,7 +205,9 @@ impl Qemu {
             for (ip, port, socket) in clones {
                 netdev.push(format!(",guestfwd=tcp:{ip}:{port}-cmd:"));
                 netdev.push(exe.as_os_str());
-                netdev.push(" __connect ");
+                netdev.push(" __connect --slots ");
+                netdev.push(path(&layout::connection_slots(&node.name)));
+                netdev.push(" ");
                 netdev.push(path(socket));
             }
             pair("-netdev", netdev);
@@ -350,6 +356,16 @@ impl Driver for Qemu {
             source,
         };
         std::fs::create_dir_all(self.dir.join(&layout::node_dir(&node.name))).map_err(io)?;
+        if node.service_nic.is_some() {
+            let slots = layout::connection_slots(&node.name);
+            self.record(
+                Entry::Path {
+                    path: slots.clone(),
+                },
+                &node.name,
+            )?;
+            std::fs::create_dir_all(self.dir.join(&slots)).map_err(io)?;
+        }
         let seed_path = self.dir.join(&node.files.seed);
         self.record(
             Entry::Path {
@@ -407,7 +423,7 @@ impl Driver for Qemu {
         self.record(
             Entry::Process {
                 name: name.clone(),
-                marker: Qemu::marker(&self.dir, node),
+                argv: Qemu::qmp_argv(&self.dir, node).to_vec(),
             },
             &node.name,
         )?;
@@ -432,7 +448,7 @@ impl Driver for Qemu {
             detail: format!("{}: {e}", binary().display()),
         })?;
         let pid = child.id().unwrap_or(0) as i32;
-        self.record(Entry::Pid { name, pid }, &node.name)?;
+        self.record(Entry::pid(name, pid), &node.name)?;
         self.nodes.insert(
             node.name.clone(),
             Running {
