@@ -220,15 +220,24 @@ impl Cache {
         }
         let log_path = self.root.join(format!("{name}.build.log"));
         let log_file = fs::File::create(&log_path).map_err(io(name))?;
-        let status = std::process::Command::new("sh")
+        let mut build = std::process::Command::new("sh");
+        build
             .arg(src.join("build.sh"))
             .env("OUT", &out)
             .env("WORK", &work)
             .stdin(std::process::Stdio::null())
             .stdout(log_file.try_clone().map_err(io(name))?)
-            .stderr(log_file)
-            .status()
-            .map_err(io(name))?;
+            .stderr(log_file);
+        // The modes of files inside a guest's root must not depend on vstage's own
+        // private umask (or the caller's): an image is the same bytes for every build.
+        // SAFETY: umask is async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut build, || {
+                nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+                Ok(())
+            });
+        }
+        let status = build.status().map_err(io(name))?;
         if !status.success() {
             return Err(ImageError::BuildFailed {
                 name: name.to_string(),

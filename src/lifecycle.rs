@@ -22,7 +22,7 @@ use crate::template::{self, Source, TemplateError};
 pub enum UpError {
     #[error(transparent)]
     Template(#[from] TemplateError),
-    #[error("{0}")]
+    #[error(transparent)]
     Plan(#[from] PlanError),
     #[error(transparent)]
     Env(#[from] EnvError),
@@ -32,6 +32,8 @@ pub enum UpError {
     BadInput(String),
     #[error("{0}")]
     Failed(String),
+    #[error("interrupted: the env was taken down")]
+    Interrupted,
     #[error("{0}")]
     Io(String),
 }
@@ -86,6 +88,14 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
         }
     };
     let dir = home.env(&name)?;
+    let exe = std::env::current_exe().map_err(io("current exe"))?;
+    for (path, what) in [
+        (home.state.as_path(), "VSTAGE_HOME"),
+        (home.cache.as_path(), "VSTAGE_CACHE"),
+        (exe.as_path(), "the vstage binary"),
+    ] {
+        layout::check_option_path(path, what).map_err(UpError::BadInput)?;
+    }
     for node in &plan.nodes {
         for rel in [&node.files.qmp, &node.files.agent] {
             layout::check_socket_path(&dir.join(rel)).map_err(UpError::BadInput)?;
@@ -129,14 +139,15 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
         plan,
     };
     let result = start(&dir, &info, report).await;
-    if let Err(e) = &result {
-        if !req.keep_on_failure {
+    if let Err(e) = result {
+        // An interrupted `up` is never kept: nobody asked to inspect it.
+        if !req.keep_on_failure || matches!(e, UpError::Interrupted) {
             // The supervisor rolled back what it made; remove the rest, logs included,
             // after saying where the console log was (the error carries its tail).
             wait_unowned(&dir, Duration::from_secs(30));
             env::remove(&dir)?;
         }
-        return Err(UpError::Failed(e.to_string()));
+        return Err(e);
     }
     Ok(info)
 }
@@ -150,18 +161,16 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
 
     let mut journal = Journal::open(&dir.join(layout::JOURNAL)).map_err(io("journal"))?;
     let exe = std::env::current_exe().map_err(io("current exe"))?;
-    let marker = supervisor_marker(dir);
     journal
         .record(&Entry::Process {
             name: "supervisor".into(),
-            marker,
+            argv: supervisor_argv(dir),
         })
         .map_err(io("journal"))?;
     let log =
         std::fs::File::create(dir.join(layout::SUPERVISOR_LOG)).map_err(io("supervisor.log"))?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("__supervise")
-        .arg(dir.path())
+    cmd.args(supervisor_argv(dir))
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(io("supervisor.log"))?)
         .stderr(log);
@@ -169,10 +178,7 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let child = cmd.spawn().map_err(io("starting the supervisor"))?;
     journal
-        .record(&Entry::Pid {
-            name: "supervisor".into(),
-            pid: child.id() as i32,
-        })
+        .record(&Entry::pid("supervisor", child.id() as i32))
         .map_err(io("journal"))?;
     // The child is reaped by init once we exit; we never wait for it here.
     drop(child);
@@ -191,8 +197,19 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     };
+    // Ctrl-C or SIGTERM while the env comes up: the user no longer wants it, so it is
+    // taken down here, not left to come up unseen once this CLI is gone.
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(io("signals"))?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(io("signals"))?;
     loop {
-        match reply.next().await {
+        let next = tokio::select! {
+            next = reply.next() => next,
+            _ = int.recv() => return Err(interrupted(&socket, report).await),
+            _ = term.recv() => return Err(interrupted(&socket, report).await),
+        };
+        match next {
             Ok(Event::Progress { message }) => report.step(&message),
             Ok(Event::Ready) => return Ok(()),
             Ok(Event::Failed { error }) => return Err(UpError::Failed(error)),
@@ -212,9 +229,21 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
     }
 }
 
-/// What the supervisor's command line contains (see `journal::process_matches`).
-fn supervisor_marker(dir: &EnvDir) -> String {
-    format!("__supervise {}", dir.path().display())
+/// Asks the supervisor to take the half-made env down, and waits (bounded) for it.
+async fn interrupted(socket: &std::path::Path, report: &Reporter) -> UpError {
+    report.step("interrupted: taking the env down");
+    if let Ok(mut reply) = api::send(socket, &Request::Down { force: true }).await {
+        let _ = tokio::time::timeout(Duration::from_secs(30), async {
+            while !matches!(reply.next().await, Ok(Event::Down) | Err(_)) {}
+        })
+        .await;
+    }
+    UpError::Interrupted
+}
+
+/// The supervisor's arguments, which also identify it in the journal.
+fn supervisor_argv(dir: &EnvDir) -> Vec<String> {
+    vec!["__supervise".into(), dir.path().display().to_string()]
 }
 
 fn wait_unowned(dir: &EnvDir, bound: Duration) -> bool {

@@ -23,6 +23,8 @@ use vstage::{agent, env};
 const EXIT_FAILURE: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_NOT_FOUND: u8 = 3;
+/// As a shell reports a command ended by SIGINT.
+const EXIT_INTERRUPTED: u8 = 130;
 
 /// The CLI's stdout. A reader that went away (`vstage ls | head`) ends the command
 /// quietly with success, as other command-line tools do, where `println!` would panic;
@@ -64,6 +66,10 @@ struct BadInput(String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Everything vstage creates (env dirs, journals, logs, seeds, keys, clone state with
+    // bearer tokens, sockets) is its user's alone, whatever umask the caller had.
+    // Host commands that `exec` runs get the caller's umask back.
+    let caller_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     if let Command::Supervise { dir } = cli.command {
         return match vstage::supervisor::run(dir) {
             Ok(()) => ExitCode::SUCCESS,
@@ -73,8 +79,8 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Command::Connect { socket } = &cli.command {
-        return match vstage::clone::connect(socket) {
+    if let Command::Connect { socket, slots } = &cli.command {
+        return match vstage::clone::connect(socket, slots.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("vstage __connect {}: {e}", socket.display());
@@ -86,7 +92,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(run(cli.command)) {
+    match runtime.block_on(run(cli.command, caller_umask)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("vstage: error: {e:#}");
@@ -111,6 +117,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 UpError::Template(_) | UpError::Plan(_) | UpError::BadInput(_) => EXIT_BAD_INPUT,
                 UpError::Env(EnvError::BadName(_)) => EXIT_BAD_INPUT,
                 UpError::Env(EnvError::NotFound(_)) => EXIT_NOT_FOUND,
+                UpError::Interrupted => EXIT_INTERRUPTED,
                 _ => EXIT_FAILURE,
             };
         }
@@ -118,7 +125,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     EXIT_FAILURE
 }
 
-async fn run(command: Command) -> Result<u8> {
+async fn run(command: Command, caller_umask: nix::sys::stat::Mode) -> Result<u8> {
     let home = Home::from_env();
     match command {
         Command::Up(args) => {
@@ -166,7 +173,9 @@ async fn run(command: Command) -> Result<u8> {
         }
         Command::Ls(out) => ls(&home, out.output).await,
         Command::Status { env, output } => status(&home, &env, output.output).await,
-        Command::Exec { env, node, command } => exec(&home, &env, node.as_deref(), &command).await,
+        Command::Exec { env, node, command } => {
+            exec(&home, &env, node.as_deref(), &command, caller_umask).await
+        }
         Command::Ssh { env, node, command } => ssh(&home, &env, &node, &command),
         Command::Doctor { refresh } => doctor(&home, refresh),
         Command::Image(cmd) => image_command(&home, cmd),
@@ -330,7 +339,13 @@ async fn status(home: &Home, name: &str, output: Output) -> Result<u8> {
     Ok(0)
 }
 
-async fn exec(home: &Home, name: &str, node: Option<&str>, command: &[String]) -> Result<u8> {
+async fn exec(
+    home: &Home,
+    name: &str,
+    node: Option<&str>,
+    command: &[String],
+    caller_umask: nix::sys::stat::Mode,
+) -> Result<u8> {
     let (dir, info) = open_env(home, name)?;
     let code = match node {
         None => {
@@ -349,6 +364,13 @@ async fn exec(home: &Home, name: &str, node: Option<&str>, command: &[String]) -
                     cmd.env("VSTAGE_AUTH_URL", url.trim());
                 }
             }
+            // SAFETY: umask is async-signal-safe.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                    nix::sys::stat::umask(caller_umask);
+                    Ok(())
+                });
+            }
             let status = cmd
                 .status()
                 .with_context(|| format!("running {}", command[0]))?;
@@ -358,6 +380,15 @@ async fn exec(home: &Home, name: &str, node: Option<&str>, command: &[String]) -
                 .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
         }
         Some(node) => {
+            // A node whose QEMU is gone would only refuse the connection: say why.
+            if let Ok(status) = live_status(&dir).await
+                && let Some(n) = status.nodes.iter().find(|n| n.name == node)
+                && let vstage::driver::NodeState::Exited { detail } = &n.state
+            {
+                bail!(
+                    "env {name}: node {node} is not running ({detail}); `vstage status {name}` shows the env"
+                );
+            }
             let Some(plan) = info.plan.node(node) else {
                 let names: Vec<_> = info.plan.nodes.iter().map(|n| n.name.as_str()).collect();
                 bail!(BadInput(format!(

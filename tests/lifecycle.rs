@@ -207,3 +207,78 @@ fn a_hung_guest_fails_up_after_the_stall_bound_with_its_console() {
     assert!(!h.env_dir("hang").exists(), "rolled back");
     assert!(Harness::processes_mentioning(&h.env_dir("hang").display().to_string()).is_empty());
 }
+
+#[test]
+fn a_killed_node_makes_the_env_degraded_and_exec_says_why() {
+    let h = Harness::new();
+    h.ok(&["up", "-t", "tiny", "--name", "k"]);
+    let qmp = h.env_dir("k").join("s/n1.qmp").display().to_string();
+    let qemu = Harness::processes_mentioning(&qmp);
+    assert_eq!(qemu.len(), 1, "{qemu:?}");
+    std::process::Command::new("kill")
+        .args(["-9", &qemu[0].to_string()])
+        .status()
+        .unwrap();
+    let mut status = String::new();
+    for _ in 0..50 {
+        status = h.ok(&["status", "k", "--output", "json"]);
+        if status.contains("\"degraded\"") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(status.contains("\"degraded\""), "{status}");
+    assert!(h.ok(&["ls"]).contains("degraded"));
+    let out = h.run(&["exec", "k", "--node", "n1", "--", "true"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("node n1 is not running"),
+        "{}",
+        stderr(&out)
+    );
+    // The other node still answers.
+    assert_eq!(
+        h.ok(&["exec", "k", "--node", "n2", "--", "hostname"]),
+        "n2\n"
+    );
+    h.ok(&["down", "k"]);
+}
+
+#[test]
+fn an_interrupted_up_takes_the_env_down() {
+    let h = Harness::new();
+    // A guest that never becomes ready keeps `up` waiting long enough to interrupt.
+    let hang = h.home.path().join("qemu-hangs");
+    std::fs::write(
+        &hang,
+        "#!/bin/sh\nexec qemu-system-x86_64 \"$@\" -append 'console=ttyS0 rdinit=/vstage-no-init panic=0'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hang, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let mut child = h
+        .cmd(&["up", "-t", "tiny", "--name", "int"])
+        .env("VSTAGE_QEMU", &hang)
+        .env("VSTAGE_ACCEL", "tcg")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let serial = h.env_dir("int").join("nodes/n1/serial.log");
+    for _ in 0..100 {
+        if serial.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(serial.exists(), "the node was booting");
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(!h.env_dir("int").exists(), "taken down");
+    assert!(Harness::processes_mentioning(&h.env_dir("int").display().to_string()).is_empty());
+}
