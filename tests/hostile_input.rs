@@ -1,5 +1,6 @@
-//! Env names from the command line are untrusted: no verb may reach outside
-//! `$VSTAGE_HOME/envs/`, and `down` removes only what is provably an env directory.
+//! Names and paths from the command line and the environment are untrusted: no verb may
+//! reach outside `$VSTAGE_HOME/envs/`, `down` removes only what is provably an env
+//! directory, and a path QEMU's command line cannot carry is refused before anything runs.
 
 mod common;
 
@@ -76,4 +77,24 @@ fn down_refuses_a_directory_that_is_not_an_env() {
     let out = h.run(&["down", "link"]);
     assert_ne!(code(&out), 0, "{}", stderr(&out));
     assert!(target.path().join("lock").exists());
+}
+
+#[test]
+fn homes_whose_paths_qemu_cannot_carry_are_refused_up_front() {
+    let h = Harness::new();
+    for odd in ["with,comma", "with space"] {
+        let home = h.home.path().join(odd);
+        let out = h
+            .cmd(&["up", "-t", "tiny", "--name", "x"])
+            .env("VSTAGE_HOME", &home)
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "{odd}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("which QEMU's command line cannot carry"),
+            "{odd}: {}",
+            stderr(&out)
+        );
+        assert!(!home.join("envs/x").exists());
+    }
 }
