@@ -106,7 +106,7 @@ pub struct UpArgs {
     /// On failure, leave the env running for inspection instead of rolling it back.
     #[arg(long)]
     pub keep_on_failure: bool,
-    /// Ceiling for the whole bring-up, e.g. 15m (default: 5 min + 150 s per node under
+    /// Ceiling for the whole bring-up, e.g. 15m (default: 10 min + 5 min per node under
     /// TCG, 2 min + 30 s per node under KVM). Nodes that keep making progress may use it
     /// all.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]

@@ -9,27 +9,9 @@ use std::time::Duration;
 
 use common::Harness;
 
-const TEMPLATE: &str = "apiVersion: vstage/v1
-name: bounded
-networks:
-  - name: net0
-    cidr: 10.0.0.0/24
-nodes:
-  - name: n1
-    image: tiny
-    nics: [{network: net0}]
-  - name: n2
-    image: tiny
-    nics: [{network: net0}]
-services:
-  auth:
-    clone: keystone
-";
-
 fn up(h: &Harness, name: &str) {
-    let file = h.home.path().join("bounded.yaml");
-    std::fs::write(&file, TEMPLATE).unwrap();
-    h.ok(&["up", "-t", &file.display().to_string(), "--name", name]);
+    let file = h.template(&common::tiny_with_auth(2));
+    h.ok(&["up", "-t", &file, "--name", name]);
 }
 
 /// Resident memory of `pid` in KiB.

@@ -93,17 +93,7 @@ fn two_envs_from_one_template_never_see_each_other() {
 fn a_failed_up_rolls_back_and_says_why() {
     let h = Harness::new();
     // A QEMU that refuses its command line: the node dies while booting.
-    let fake = h.home.path().join("qemu-broken");
-    std::fs::write(
-        &fake,
-        "#!/bin/sh\nexec qemu-system-x86_64 \"$@\" -device no-such-device\n",
-    )
-    .unwrap();
-    std::process::Command::new("chmod")
-        .arg("755")
-        .arg(&fake)
-        .status()
-        .unwrap();
+    let fake = h.qemu_with("qemu-broken", "-device no-such-device");
     let out = h
         .cmd(&["up", "-t", "tiny", "--name", "bad"])
         .env("VSTAGE_QEMU", &fake)
@@ -170,15 +160,8 @@ fn unknown_envs_and_nodes_have_their_exit_codes() {
 #[test]
 fn a_hung_guest_fails_up_after_the_stall_bound_with_its_console() {
     let h = Harness::new();
-    // A real QEMU whose guest kernel finds no init and then hangs: it prints its
-    // panic, then neither its console nor its agent ever says anything again.
-    let hang = h.home.path().join("qemu-hangs");
-    std::fs::write(
-        &hang,
-        "#!/bin/sh\nexec qemu-system-x86_64 \"$@\" -append 'console=ttyS0 rdinit=/vstage-no-init panic=0'\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&hang, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    // A real QEMU whose guest prints its panic, then says nothing again.
+    let hang = h.hanging_qemu();
     let out = h
         .cmd(&[
             "up",
@@ -248,13 +231,7 @@ fn a_killed_node_makes_the_env_degraded_and_exec_says_why() {
 fn an_interrupted_up_takes_the_env_down() {
     let h = Harness::new();
     // A guest that never becomes ready keeps `up` waiting long enough to interrupt.
-    let hang = h.home.path().join("qemu-hangs");
-    std::fs::write(
-        &hang,
-        "#!/bin/sh\nexec qemu-system-x86_64 \"$@\" -append 'console=ttyS0 rdinit=/vstage-no-init panic=0'\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&hang, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let hang = h.hanging_qemu();
     let mut child = h
         .cmd(&["up", "-t", "tiny", "--name", "int"])
         .env("VSTAGE_QEMU", &hang)

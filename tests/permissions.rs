@@ -7,20 +7,6 @@ use std::os::unix::fs::PermissionsExt as _;
 
 use common::{Harness, stderr};
 
-const TEMPLATE: &str = "apiVersion: vstage/v1
-name: perm
-networks:
-  - name: net0
-    cidr: 10.0.0.0/24
-nodes:
-  - name: n1
-    image: tiny
-    nics: [{network: net0}]
-services:
-  auth:
-    clone: keystone
-";
-
 fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         out.push(e.path());
@@ -35,15 +21,14 @@ fn nothing_under_an_env_is_readable_by_another_user() {
     let h = Harness::new();
     // A home other users may traverse, as ~/.local/state usually is.
     std::fs::set_permissions(h.home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let file = h.home.path().join("perm.yaml");
-    std::fs::write(&file, TEMPLATE).unwrap();
+    let file = h.template(&common::tiny_with_auth(1));
     // A caller with a permissive umask.
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg("umask 000; exec \"$@\"")
         .arg("sh")
         .arg(common::bin())
-        .args(["up", "-t", &file.display().to_string(), "--name", "p"])
+        .args(["up", "-t", &file, "--name", "p"])
         .env("VSTAGE_HOME", h.home.path())
         .env("VSTAGE_CACHE", &h.cache)
         .output()

@@ -57,6 +57,36 @@ impl Harness {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// A real QEMU with `extra` appended to its command line, as a script in this
+    /// test's home, for `VSTAGE_QEMU`.
+    pub fn qemu_with(&self, name: &str, extra: &str) -> PathBuf {
+        let script = self.home.path().join(name);
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\nexec qemu-system-x86_64 \"$@\" {extra}\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        script
+    }
+
+    /// A QEMU whose guest kernel finds no init and hangs after its panic: its console
+    /// and agent then stay silent for good.
+    pub fn hanging_qemu(&self) -> PathBuf {
+        self.qemu_with(
+            "qemu-hangs",
+            "-append 'console=ttyS0 rdinit=/vstage-no-init panic=0'",
+        )
+    }
+
+    /// Writes `text` as a template file in this test's home; returns its path.
+    pub fn template(&self, text: &str) -> String {
+        let file = self.home.path().join("template.yaml");
+        std::fs::write(&file, text).unwrap();
+        file.display().to_string()
+    }
+
     pub fn env_dir(&self, name: &str) -> PathBuf {
         self.home.path().join("envs").join(name)
     }
@@ -106,6 +136,20 @@ impl Drop for Harness {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
     }
+}
+
+/// A template of tiny nodes `n1`, `n2`, ... on one network, with the auth clone.
+pub fn tiny_with_auth(nodes: usize) -> String {
+    let mut t = String::from(
+        "apiVersion: vstage/v1\nname: tinyauth\nnetworks:\n  - name: net0\n    cidr: 10.0.0.0/24\nnodes:\n",
+    );
+    for i in 1..=nodes {
+        t.push_str(&format!(
+            "  - name: n{i}\n    image: tiny\n    nics: [{{network: net0}}]\n"
+        ));
+    }
+    t.push_str("services:\n  auth:\n    clone: keystone\n");
+    t
 }
 
 pub fn code(out: &Output) -> i32 {
