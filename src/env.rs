@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -68,32 +67,6 @@ pub fn is_owned(dir: &EnvDir) -> bool {
     }
 }
 
-/// Kills every journalled process that is still the one the env started (same argv
-/// elements, same start time); a pid reused by anything else is left alone.
-pub fn kill_leftovers(dir: &EnvDir) -> std::io::Result<usize> {
-    let entries = journal::read(&dir.join(layout::JOURNAL))?;
-    let mut killed = 0;
-    for process in journal::processes(&entries) {
-        let Some((pid, _)) = process.pid else {
-            continue;
-        };
-        if process.is_running() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            killed += 1;
-            for _ in 0..100 {
-                if !process.is_running() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-    Ok(killed)
-}
-
 /// Whether `dir` is provably an env directory: a real directory (not a link) holding
 /// what `up` writes first (the lock, env.json, the journal), or nothing at all (an `up`
 /// killed between creating it and writing into it).
@@ -120,7 +93,17 @@ pub fn remove(dir: &EnvDir) -> Result<(), EnvError> {
             dir.path().display()
         )));
     }
-    kill_leftovers(dir).map_err(|e| EnvError::Io(format!("{}: {e}", dir.path().display())))?;
+    // The journal undoes what the env made; what is left is the env's own bookkeeping
+    // (env.json, the journal, the lock, logs), which goes with its directory.
+    let undone = journal::undo(dir.path())
+        .map_err(|e| EnvError::Io(format!("{}: {e}", dir.path().display())))?;
+    if !undone.failed.is_empty() {
+        return Err(EnvError::Io(format!(
+            "{}: could not remove {}",
+            dir.path().display(),
+            undone.failed.join(", ")
+        )));
+    }
     match std::fs::remove_dir_all(dir.path()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

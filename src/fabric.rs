@@ -15,19 +15,12 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 
 use crate::clone::sdn::FabricEvent;
+use crate::driver::qemu::argv::{SPARE_SLOTS, slot_id};
 use crate::journal::{Entry, Journal};
 use crate::layout::{self, EnvDir};
 use crate::plan::Plan;
 use crate::qmp::Channel;
 use crate::switch::{Ports, Switch};
-
-/// Root ports each node keeps free for NICs attached later.
-pub const SPARE_SLOTS: usize = 4;
-
-/// The QEMU id of spare root port `slot`.
-pub fn slot_id(slot: usize) -> String {
-    format!("hp{slot}")
-}
 
 /// A segment: its switch socket, and the handle that adds ports to it.
 pub struct Segment {

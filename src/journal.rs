@@ -138,6 +138,93 @@ impl Recorded {
     }
 }
 
+/// What undoing the journal did, and what it could not.
+#[derive(Debug, Default)]
+pub struct Undone {
+    pub killed: usize,
+    pub removed: usize,
+    /// Paths the journal names outside the env dir: recorded by mistake or planted,
+    /// never removed.
+    pub refused: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+/// Undoes what the journal in `dir` records, newest first: a process that is still the
+/// env's is killed (a process is recorded after the files it uses, so it goes before
+/// them), a file, socket or directory inside `dir` is removed. Ports need no undo: they
+/// close with their process. Idempotent; `down`, a failed `up` and crash cleanup all
+/// come here.
+pub fn undo(dir: &Path) -> std::io::Result<Undone> {
+    let entries = read(&dir.join(crate::layout::JOURNAL))?;
+    let processes = processes(&entries);
+    let mut done = Undone::default();
+    for entry in entries.iter().rev() {
+        match entry {
+            Entry::Pid { name, .. } => {
+                let Some(p) = processes.iter().find(|p| &p.name == name) else {
+                    continue;
+                };
+                if kill(p) {
+                    done.killed += 1;
+                }
+            }
+            Entry::Path { path } => match inside(dir, path) {
+                None => done.refused.push(path.clone()),
+                Some(full) => match remove(&full) {
+                    Ok(true) => done.removed += 1,
+                    Ok(false) => {}
+                    Err(e) => done.failed.push(format!("{}: {e}", full.display())),
+                },
+            },
+            Entry::Process { .. } | Entry::Port { .. } => {}
+        }
+    }
+    Ok(done)
+}
+
+/// `path` joined onto `dir`, if it stays inside it (relative, no `..`).
+fn inside(dir: &Path, path: &str) -> Option<PathBuf> {
+    let rel = Path::new(path);
+    let plain = rel
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    (plain && !path.is_empty()).then(|| dir.join(rel))
+}
+
+/// Removes a file, socket or directory (not following links); false if it was gone.
+fn remove(path: &Path) -> std::io::Result<bool> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if meta.is_dir() {
+        std::fs::remove_dir_all(path)?;
+    } else {
+        std::fs::remove_file(path)?;
+    }
+    Ok(true)
+}
+
+/// Kills `p` if it is still the recorded process, and waits (bounded) for it to go.
+fn kill(p: &Recorded) -> bool {
+    let Some((pid, _)) = p.pid else { return false };
+    if !p.is_running() {
+        return false;
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    for _ in 0..100 {
+        if !p.is_running() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    true
+}
+
 /// Processes the journal knows, with their last recorded pid.
 pub fn processes(entries: &[Entry]) -> Vec<Recorded> {
     let mut out: Vec<Recorded> = Vec::new();
@@ -195,6 +282,44 @@ mod tests {
                 pid: Some((42, None)),
             }]
         );
+    }
+
+    #[test]
+    fn undo_removes_newest_first_and_never_outside_the_env() {
+        let root = tempfile::tempdir().unwrap();
+        let env = root.path().join("env");
+        std::fs::create_dir_all(env.join("nodes/n1")).unwrap();
+        std::fs::write(root.path().join("outside"), "keep").unwrap();
+        let mut j = Journal::open(&env.join(crate::layout::JOURNAL)).unwrap();
+        for path in [
+            "nodes/n1",
+            "nodes/n1/seed",
+            "../outside",
+            "/etc/hostname",
+            "gone",
+        ] {
+            j.record(&Entry::Path { path: path.into() }).unwrap();
+        }
+        std::fs::write(env.join("nodes/n1/seed"), "x").unwrap();
+        let mut child = sleeper("1000.5");
+        j.record(&Entry::Process {
+            name: "p".into(),
+            argv: vec!["1000.5".into()],
+        })
+        .unwrap();
+        j.record(&Entry::pid("p", child.id() as i32)).unwrap();
+
+        let done = undo(&env).unwrap();
+        assert_eq!(done.killed, 1);
+        assert!(child.try_wait().unwrap().is_some() || child.wait().is_ok());
+        assert_eq!(done.removed, 2, "{done:?}");
+        assert_eq!(done.refused, ["/etc/hostname", "../outside"]);
+        assert!(!env.join("nodes/n1").exists());
+        assert!(root.path().join("outside").exists());
+        assert!(Path::new("/etc/hostname").exists());
+        // Again: nothing left to do.
+        let again = undo(&env).unwrap();
+        assert_eq!((again.killed, again.removed), (0, 0));
     }
 
     /// A process of ours: `sleep` with a distinctive argument.

@@ -6,13 +6,13 @@
 //! a pid still belongs to the env.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
+pub mod argv;
 pub mod version;
 
 use super::{Driver, DriverError, NodeState};
@@ -100,140 +100,17 @@ impl Qemu {
             })
     }
 
-    /// The QMP option of `node`: its socket path is in no other process's command
-    /// line, so these two argv elements also identify the process in the journal.
-    pub fn qmp_argv(dir: &EnvDir, node: &NodePlan) -> [String; 2] {
-        let path = dir.join(&node.files.qmp);
-        [
-            "-qmp".into(),
-            format!("unix:{},server=on,wait=off", path.display()),
-        ]
-    }
-
-    fn args(&self, node: &NodePlan, image: &Image) -> Vec<OsString> {
-        let path = |rel: &str| self.dir.join(rel).into_os_string();
-        let mut a: Vec<OsString> = Vec::new();
-        let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
-        push(&[
-            "-name",
-            &format!("vstage:{}:{}", self.dir.name(), node.name),
-        ]);
-        push(&[
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-no-reboot",
-        ]);
-        push(&["-machine", "q35", "-accel", self.accel.as_str()]);
-        if self.accel == Accel::Kvm {
-            push(&["-cpu", "host"]);
-        }
-        push(&[
-            "-m",
-            &node.memory_mib.to_string(),
-            "-smp",
-            &node.cpus.to_string(),
-        ]);
-        a.push("-kernel".into());
-        a.push(image.kernel().into_os_string());
-        a.push("-initrd".into());
-        a.push(image.initrd().into_os_string());
-        a.push("-append".into());
-        a.push(image.manifest.append.clone().into());
-        let mut pair = |flag: &str, value: OsString| {
-            a.push(flag.into());
-            a.push(value);
-        };
-        let mut serial = OsString::from("file:");
-        serial.push(path(&node.files.serial));
-        pair("-serial", serial);
-        let [flag, qmp] = Qemu::qmp_argv(&self.dir, node);
-        pair(&flag, qmp.into());
-        let mut pidfile = OsString::new();
-        pidfile.push(path(&node.files.pidfile));
-        pair("-pidfile", pidfile);
-        if let Some(disk) = &node.files.disk {
-            let mut drive = OsString::from("if=virtio,format=qcow2,file=");
-            drive.push(path(disk));
-            pair("-drive", drive);
-        }
-        if node.cloud_init {
-            let mut drive = OsString::from("if=virtio,format=raw,readonly=on,file=");
-            drive.push(path(&node.files.seed));
-            pair("-drive", drive);
-        } else {
-            let mut fw = OsString::from("name=opt/vstage/seed,file=");
-            fw.push(path(&node.files.seed));
-            pair("-fw_cfg", fw);
-        }
-        if image.manifest.agent {
-            let mut chardev = OsString::from("socket,id=qga,server=on,wait=off,path=");
-            chardev.push(path(&node.files.agent));
-            pair("-chardev", chardev);
-            pair("-device", "virtio-serial-pci".into());
-            pair(
-                "-device",
-                "virtserialport,chardev=qga,name=org.qemu.guest_agent.0".into(),
-            );
-        }
-        if self.plan.sdn.is_some() {
-            // Free root ports: the SDN clone's fabric hot-plugs NICs into them.
-            for i in 0..crate::fabric::SPARE_SLOTS {
-                let id = crate::fabric::slot_id(i);
-                pair(
-                    "-device",
-                    format!("pcie-root-port,id={id},chassis={},slot={}", i + 1, i + 1).into(),
-                );
-            }
-        }
-        if let Some(nic) = &node.service_nic {
-            // The service network: user-mode, isolated from the host's networks
-            // (restrict=on), with explicit forwards only.
-            let mut netdev = OsString::from(format!(
-                "user,id=svc,restrict=on,net={}",
-                crate::plan::SERVICE_NET
-            ));
-            if let Some(port) = self.ssh_ports.get(&node.name) {
-                netdev.push(format!(",hostfwd=tcp:127.0.0.1:{port}-{}:22", nic.ip));
-            }
-            // QEMU hands each guest connection to a clone's address to `vstage
-            // __connect`, which joins it to the clone's socket in the env dir.
-            let clones = self.plan.auth.iter().map(|a| (a.ip, a.port, &a.socket));
-            let clones = clones.chain(self.plan.sdn.iter().map(|n| (n.ip, n.port, &n.socket)));
-            let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("vstage"));
-            for (ip, port, socket) in clones {
-                netdev.push(format!(",guestfwd=tcp:{ip}:{port}-cmd:"));
-                netdev.push(exe.as_os_str());
-                netdev.push(" __connect --slots ");
-                netdev.push(path(&layout::connection_slots(&node.name)));
-                netdev.push(" ");
-                netdev.push(path(socket));
-            }
-            pair("-netdev", netdev);
-            pair(
-                "-device",
-                format!("virtio-net-pci,netdev=svc,mac={}", nic.mac).into(),
-            );
-        }
-        for (i, nic) in node.nics.iter().enumerate() {
-            let net = self
-                .plan
-                .networks
-                .iter()
-                .find(|n| n.name == nic.network)
-                .expect("plan networks cover every nic");
-            let mut netdev = OsString::from(format!("dgram,id=nic{i},local.type=unix,local.path="));
-            netdev.push(path(&nic.socket));
-            netdev.push(",remote.type=unix,remote.path=");
-            netdev.push(path(&net.switch_socket));
-            pair("-netdev", netdev);
-            pair(
-                "-device",
-                format!("virtio-net-pci,netdev=nic{i},mac={}", nic.mac).into(),
-            );
-        }
-        a
+    fn args(&self, node: &NodePlan, image: &Image) -> Vec<String> {
+        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("vstage"));
+        argv::argv(&argv::Inputs {
+            dir: &self.dir,
+            plan: &self.plan,
+            node,
+            image,
+            accel: self.accel,
+            ssh_port: self.ssh_ports.get(&node.name).copied(),
+            exe: &exe,
+        })
     }
 
     fn serial_tail(&self, node: &NodePlan) -> String {
@@ -475,7 +352,7 @@ impl Driver for Qemu {
         self.record(
             Entry::Process {
                 name: name.clone(),
-                argv: Qemu::qmp_argv(&self.dir, node).to_vec(),
+                argv: argv::qmp_option(&self.dir, node).to_vec(),
             },
             &node.name,
         )?;

@@ -1,0 +1,253 @@
+//! QEMU's command line for one node, built apart from the driver's lifecycle (Lima
+//! keeps its `qemu.Cmdline` apart the same way): a pure function of the plan, the image
+//! and the host-facing choices, snapshot-tested like the plan.
+//!
+//! Every path in it is UTF-8 without `,` or white space: `up` refuses any other home,
+//! cache or binary path (`layout::check_option_path`) before it gets here.
+
+use std::path::Path;
+
+use crate::accel::Accel;
+use crate::image::Image;
+use crate::layout::{self, EnvDir};
+use crate::plan::{NodePlan, Plan};
+
+/// Free PCIe root ports per node, for NICs the SDN clone's fabric hot-plugs later.
+pub const SPARE_SLOTS: usize = 4;
+
+/// The device id of spare root port `slot`.
+pub fn slot_id(slot: usize) -> String {
+    format!("hp{slot}")
+}
+
+/// What a node's command line is made from.
+pub struct Inputs<'a> {
+    pub dir: &'a EnvDir,
+    pub plan: &'a Plan,
+    pub node: &'a NodePlan,
+    pub image: &'a Image,
+    pub accel: Accel,
+    /// The host port forwarded to the node's sshd.
+    pub ssh_port: Option<u16>,
+    /// The vstage binary QEMU runs for each guest connection to a clone.
+    pub exe: &'a Path,
+}
+
+/// The QMP option of `node`. Its socket path is in no other process's command line, so
+/// these two elements also identify the QEMU process in the journal.
+pub fn qmp_option(dir: &EnvDir, node: &NodePlan) -> [String; 2] {
+    [
+        "-qmp".into(),
+        format!("unix:{},server=on,wait=off", path(dir, &node.files.qmp)),
+    ]
+}
+
+fn path(dir: &EnvDir, relative: &str) -> String {
+    dir.join(relative).display().to_string()
+}
+
+pub fn argv(i: &Inputs) -> Vec<String> {
+    let (dir, node) = (i.dir, i.node);
+    let mut a: Vec<String> = Vec::new();
+    let mut add = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
+    add(&["-name", &format!("vstage:{}:{}", dir.name(), node.name)]);
+    add(&[
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+    ]);
+    add(&["-machine", "q35", "-accel", i.accel.as_str()]);
+    if i.accel == Accel::Kvm {
+        add(&["-cpu", "host"]);
+    }
+    add(&[
+        "-m",
+        &node.memory_mib.to_string(),
+        "-smp",
+        &node.cpus.to_string(),
+    ]);
+    add(&["-kernel", &i.image.kernel().display().to_string()]);
+    add(&["-initrd", &i.image.initrd().display().to_string()]);
+    add(&["-append", &i.image.manifest.append]);
+    add(&[
+        "-serial",
+        &format!("file:{}", path(dir, &node.files.serial)),
+    ]);
+    let [flag, qmp] = qmp_option(dir, node);
+    add(&[&flag, &qmp]);
+    add(&["-pidfile", &path(dir, &node.files.pidfile)]);
+    if let Some(disk) = &node.files.disk {
+        add(&[
+            "-drive",
+            &format!("if=virtio,format=qcow2,file={}", path(dir, disk)),
+        ]);
+    }
+    if node.cloud_init {
+        let seed = path(dir, &node.files.seed);
+        add(&[
+            "-drive",
+            &format!("if=virtio,format=raw,readonly=on,file={seed}"),
+        ]);
+    } else {
+        let seed = path(dir, &node.files.seed);
+        add(&["-fw_cfg", &format!("name=opt/vstage/seed,file={seed}")]);
+    }
+    if i.image.manifest.agent {
+        let agent = path(dir, &node.files.agent);
+        add(&[
+            "-chardev",
+            &format!("socket,id=qga,server=on,wait=off,path={agent}"),
+        ]);
+        add(&["-device", "virtio-serial-pci"]);
+        add(&[
+            "-device",
+            "virtserialport,chardev=qga,name=org.qemu.guest_agent.0",
+        ]);
+    }
+    if i.plan.sdn.is_some() {
+        for slot in 0..SPARE_SLOTS {
+            let port = format!(
+                "pcie-root-port,id={},chassis={n},slot={n}",
+                slot_id(slot),
+                n = slot + 1
+            );
+            add(&["-device", &port]);
+        }
+    }
+    if let Some(nic) = &node.service_nic {
+        // The service network: user-mode, isolated from the host's networks
+        // (restrict=on), with explicit forwards only.
+        let mut netdev = format!("user,id=svc,restrict=on,net={}", crate::plan::SERVICE_NET);
+        if let Some(port) = i.ssh_port {
+            netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{port}-{}:22", nic.ip));
+        }
+        // QEMU hands each guest connection to a clone's address to `vstage __connect`,
+        // which joins it to the clone's socket in the env dir while the node has a free
+        // connection slot.
+        let clones = i.plan.auth.iter().map(|c| (c.ip, c.port, &c.socket));
+        let clones = clones.chain(i.plan.sdn.iter().map(|c| (c.ip, c.port, &c.socket)));
+        for (ip, port, socket) in clones {
+            netdev.push_str(&format!(
+                ",guestfwd=tcp:{ip}:{port}-cmd:{} __connect --slots {} {}",
+                i.exe.display(),
+                path(dir, &layout::connection_slots(&node.name)),
+                path(dir, socket)
+            ));
+        }
+        add(&["-netdev", &netdev]);
+        add(&[
+            "-device",
+            &format!("virtio-net-pci,netdev=svc,mac={}", nic.mac),
+        ]);
+    }
+    for (n, nic) in node.nics.iter().enumerate() {
+        let net = i
+            .plan
+            .networks
+            .iter()
+            .find(|net| net.name == nic.network)
+            .expect("plan networks cover every nic");
+        let netdev = format!(
+            "dgram,id=nic{n},local.type=unix,local.path={},remote.type=unix,remote.path={}",
+            path(dir, &nic.socket),
+            path(dir, &net.switch_socket)
+        );
+        add(&["-netdev", &netdev]);
+        add(&[
+            "-device",
+            &format!("virtio-net-pci,netdev=nic{n},mac={}", nic.mac),
+        ]);
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::Manifest;
+    use crate::template::{Source, load};
+
+    /// The argv of every node of `template`, one element per line, in a fixed env dir.
+    fn render(template: &str, image: &str, disk: Option<&str>) -> String {
+        let source = Source {
+            label: "t.yaml".into(),
+            text: template.into(),
+        };
+        let plan = crate::plan::build(&load(&source, &[]).unwrap()).unwrap();
+        let image = Image {
+            name: image.into(),
+            hash: String::new(),
+            dir: "/cache/images/img".into(),
+            manifest: Manifest {
+                kernel: "vmlinuz".into(),
+                initrd: "initrd".into(),
+                append: "console=ttyS0".into(),
+                agent: true,
+                disk: disk.map(String::from),
+                cloud_init: disk.is_some(),
+            },
+        };
+        let dir = EnvDir("/h/envs/e".into());
+        let mut out = String::new();
+        for (n, node) in plan.nodes.iter().enumerate() {
+            let argv = argv(&Inputs {
+                dir: &dir,
+                plan: &plan,
+                node,
+                image: &image,
+                accel: Accel::Tcg,
+                ssh_port: node.cloud_init.then_some(2200 + n as u16),
+                exe: Path::new("/usr/bin/vstage"),
+            });
+            out.push_str(&format!("# {}\n{}\n", node.name, argv.join("\n")));
+        }
+        out
+    }
+
+    /// Compares with the snapshot; `VSTAGE_BLESS=1 cargo test --lib argv` rewrites it
+    /// after an intended change (review the diff).
+    fn check(actual: &str, expected: &str, file: &str) {
+        if std::env::var_os("VSTAGE_BLESS").is_some() {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/snapshots")
+                .join(file);
+            std::fs::write(path, actual).unwrap();
+            return;
+        }
+        assert!(
+            actual == expected,
+            "QEMU's argv changed; if intended, rerun with VSTAGE_BLESS=1 and review \
+             tests/snapshots/{file}:\n{actual}"
+        );
+    }
+
+    #[test]
+    fn tiny_argv_matches_snapshot() {
+        let tiny = Source::resolve("tiny").unwrap().text;
+        check(
+            &render(&tiny, "tiny", None),
+            include_str!("../../../tests/snapshots/qemu-argv-tiny.txt"),
+            "qemu-argv-tiny.txt",
+        );
+    }
+
+    #[test]
+    fn clones_and_cloud_init_argv_matches_snapshot() {
+        let text = "apiVersion: vstage/v1
+name: full
+networks: [{name: net0, cidr: 10.0.0.0/24}]
+nodes:
+  - {name: d1, image: debian-12, nics: [{network: net0}]}
+services:
+  auth: {clone: keystone}
+  sdn: {clone: neutron}
+";
+        check(
+            &render(text, "debian-12", Some("disk.qcow2")),
+            include_str!("../../../tests/snapshots/qemu-argv-clones.txt"),
+            "qemu-argv-clones.txt",
+        );
+    }
+}
