@@ -4,6 +4,7 @@
 //! the env's [`supervisor`] → hand-off ([`env`]) → teardown ([`lifecycle`]).
 
 pub mod accel;
+pub mod actions;
 pub mod agent;
 pub mod api;
 pub mod bounded;
@@ -11,6 +12,7 @@ pub mod clone;
 pub mod driver;
 pub mod env;
 pub mod fabric;
+pub mod handoff;
 pub mod home;
 pub mod image;
 pub mod journal;

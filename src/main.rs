@@ -351,19 +351,7 @@ async fn exec(
         None => {
             let mut cmd = std::process::Command::new(&command[0]);
             cmd.args(&command[1..])
-                .env("VSTAGE_ENV", &info.name)
-                .env("VSTAGE_ENV_DIR", dir.path())
-                .env("VSTAGE_ENV_JSON", dir.join(layout::ENV_JSON));
-            if dir.join(layout::SSH_CONFIG).exists() {
-                cmd.env("VSTAGE_SSH_CONFIG", dir.join(layout::SSH_CONFIG));
-            }
-            if let Some(auth) = &info.plan.auth {
-                let clone_dir = dir.join(&auth.dir);
-                cmd.env("OS_CLIENT_CONFIG_FILE", clone_dir.join("clouds.yaml"));
-                if let Ok(url) = std::fs::read_to_string(clone_dir.join("url")) {
-                    cmd.env("VSTAGE_AUTH_URL", url.trim());
-                }
-            }
+                .envs(vstage::handoff::variables(&dir, &info));
             // SAFETY: umask is async-signal-safe.
             unsafe {
                 std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {

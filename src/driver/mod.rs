@@ -54,11 +54,21 @@ pub enum DriverError {
     },
 }
 
-/// What a driver does for one node at a time; the supervisor orders the calls.
+/// How the host reaches a node, decided before it boots (the `access` action).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Access {
+    /// The host port forwarded to the node's sshd.
+    pub ssh_port: Option<u16>,
+    /// The key its cloud-init seed authorises.
+    pub ssh_public_key: String,
+}
+
+/// What a driver does for one node at a time; the actions order the calls.
 #[allow(async_fn_in_trait)]
 pub trait Driver {
-    /// Starts the node; returns once its process exists (not when it is ready).
-    async fn boot(&mut self, node: &NodePlan) -> Result<(), DriverError>;
+    /// Starts the node, reachable as `access` says; returns once its process exists
+    /// (not when it is ready).
+    async fn boot(&mut self, node: &NodePlan, access: &Access) -> Result<(), DriverError>;
     /// Waits until the node's guest is ready, for as long as it makes progress: until
     /// `deadline`, or until it shows no sign of life for `stall` (see `readiness`).
     async fn wait_ready(

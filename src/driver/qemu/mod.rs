@@ -15,7 +15,7 @@ use tokio::process::{Child, Command};
 pub mod argv;
 pub mod version;
 
-use super::{Driver, DriverError, NodeState};
+use super::{Access, Driver, DriverError, NodeState};
 use crate::accel::Accel;
 use crate::image::Image;
 use crate::journal::{Entry, Journal};
@@ -57,10 +57,6 @@ pub struct Qemu {
     accel: Accel,
     journal: Arc<Mutex<Journal>>,
     nodes: HashMap<String, Running>,
-    /// Host ports forwarded to each SSH node's port 22.
-    ssh_ports: HashMap<String, u16>,
-    /// The env's public key, put into cloud-init seeds.
-    ssh_public_key: String,
 }
 
 impl Qemu {
@@ -78,15 +74,7 @@ impl Qemu {
             accel,
             journal,
             nodes: HashMap::new(),
-            ssh_ports: HashMap::new(),
-            ssh_public_key: String::new(),
         }
-    }
-
-    /// SSH access: the host port for each node's sshd, and the key its seed authorises.
-    pub fn set_ssh(&mut self, ports: HashMap<String, u16>, public_key: String) {
-        self.ssh_ports = ports;
-        self.ssh_public_key = public_key;
     }
 
     fn record(&self, entry: Entry, node: &str) -> Result<(), DriverError> {
@@ -100,7 +88,7 @@ impl Qemu {
             })
     }
 
-    fn args(&self, node: &NodePlan, image: &Image) -> Vec<String> {
+    fn args(&self, node: &NodePlan, image: &Image, access: &Access) -> Vec<String> {
         let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("vstage"));
         argv::argv(&argv::Inputs {
             dir: &self.dir,
@@ -108,7 +96,7 @@ impl Qemu {
             node,
             image,
             accel: self.accel,
-            ssh_port: self.ssh_ports.get(&node.name).copied(),
+            ssh_port: access.ssh_port,
             exe: &exe,
         })
     }
@@ -272,7 +260,7 @@ fn cloud_init_stage(status_json: &str) -> String {
 }
 
 impl Driver for Qemu {
-    async fn boot(&mut self, node: &NodePlan) -> Result<(), DriverError> {
+    async fn boot(&mut self, node: &NodePlan, access: &Access) -> Result<(), DriverError> {
         let image = self
             .images
             .get(&node.image)
@@ -306,7 +294,7 @@ impl Driver for Qemu {
             let seed = seed::cloud_init(
                 &self.plan,
                 node,
-                &self.ssh_public_key,
+                &access.ssh_public_key,
                 node.user_data.as_ref(),
             );
             std::fs::write(&seed_path, seed::cidata_iso(&seed).map_err(io)?).map_err(io)?;
@@ -357,7 +345,7 @@ impl Driver for Qemu {
             &node.name,
         )?;
         let mut cmd = Command::new(binary());
-        cmd.args(self.args(node, image))
+        cmd.args(self.args(node, image, access))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(

@@ -1,0 +1,69 @@
+//! How the host reaches the nodes: the env's SSH key pair and, for every node that runs
+//! sshd (cloud-init images), a host port forwarded to its port 22; the hand-off writes
+//! `ssh_config` naming them.
+
+use super::{ActionError, Context};
+use crate::driver::{Access, Driver};
+use crate::handoff;
+use crate::journal::Entry;
+use crate::layout;
+
+pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
+    let info = ctx.info;
+    if !info.plan.nodes.iter().any(|n| n.cloud_init) {
+        return Ok(());
+    }
+    let key = ctx.dir.join(layout::SSH_KEY);
+    for f in [
+        layout::SSH_KEY.to_string(),
+        format!("{}.pub", layout::SSH_KEY),
+        layout::SSH_CONFIG.to_string(),
+    ] {
+        ctx.record(Entry::Path { path: f })?;
+    }
+    if !key.exists() {
+        let out = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C"])
+            .arg(format!("vstage-{}", info.name))
+            .arg("-f")
+            .arg(&key)
+            .output()
+            .map_err(|e| ActionError::Access(format!("ssh-keygen (openssh-client): {e}")))?;
+        if !out.status.success() {
+            return Err(ActionError::Access(format!(
+                "ssh-keygen: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    let public_key = std::fs::read_to_string(key.with_extension("pub"))
+        .map_err(|e| ActionError::Access(format!("{}: {e}", key.display())))?;
+    let mut ports = Vec::new();
+    for node in info.plan.nodes.iter().filter(|n| n.cloud_init) {
+        // The kernel picks a free port; QEMU binds it right after. Envs never share one
+        // because each is taken from the kernel while free.
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| ActionError::Access(format!("allocating an ssh port: {e}")))?;
+        ctx.record(Entry::Port {
+            name: format!("ssh {}", node.name),
+            port,
+        })?;
+        ports.push((node.name.clone(), port));
+        ctx.access.insert(
+            node.name.clone(),
+            Access {
+                ssh_port: Some(port),
+                ssh_public_key: public_key.clone(),
+            },
+        );
+    }
+    handoff::write_ssh_config(ctx.dir, &ports)
+        .map_err(|e| ActionError::Access(format!("ssh_config: {e}")))?;
+    (ctx.progress)(format!(
+        "ssh: ssh -F {} NODE",
+        ctx.dir.join(layout::SSH_CONFIG).display()
+    ));
+    Ok(())
+}

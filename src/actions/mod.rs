@@ -1,0 +1,86 @@
+//! Bring-up as an ordered list of small actions sharing one context (kind's
+//! `create/actions` is the model): networks, services (the clones), access (SSH keys and
+//! host ports), nodes (boot, then wait until ready).
+//!
+//! Each action records what it creates in the env's journal *before* creating it. None
+//! undoes anything itself: teardown undoes the journal newest-first, in one place
+//! (`journal::undo`), for a failed `up`, for `down` and after a crash alike.
+
+pub mod access;
+pub mod networks;
+pub mod nodes;
+pub mod services;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::task::JoinHandle;
+
+use crate::driver::{Access, Driver, DriverError};
+use crate::env::EnvInfo;
+use crate::fabric::Segment;
+use crate::journal::{Entry, Journal};
+use crate::layout::EnvDir;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("journal: {0}")]
+    Journal(#[source] std::io::Error),
+    #[error("network {network}: cannot bind its switch: {source}")]
+    Switch {
+        network: String,
+        source: std::io::Error,
+    },
+    /// A clone could not be started or handed off.
+    #[error("{0}")]
+    Service(String),
+    #[error("ssh access: {0}")]
+    Access(String),
+    #[error(transparent)]
+    Node(#[from] DriverError),
+}
+
+/// What the actions share. The supervisor owns everything it borrows here.
+pub struct Context<'a, D: Driver> {
+    pub info: &'a EnvInfo,
+    pub dir: &'a EnvDir,
+    pub driver: &'a mut D,
+    pub journal: &'a Arc<Mutex<Journal>>,
+    /// Switches, clones and the fabric: tasks that run until teardown aborts them.
+    pub tasks: &'a mut Vec<JoinHandle<()>>,
+    /// One step of progress, for `up`'s output and the supervisor's log.
+    pub progress: &'a dyn Fn(String),
+    /// Called when nodes changed state, so `status` follows the bring-up.
+    pub nodes_changed: &'a dyn Fn(&mut D),
+    /// Each template network's switch, by network name (from `networks`, for the
+    /// SDN clone's fabric).
+    pub segments: HashMap<String, Segment>,
+    /// How each node is reached from the host (from `access`, for `nodes`).
+    pub access: HashMap<String, Access>,
+}
+
+impl<D: Driver> Context<'_, D> {
+    /// Records `entry` in the journal; every action calls this before it creates.
+    pub fn record(&self, entry: Entry) -> Result<(), ActionError> {
+        self.journal
+            .lock()
+            .expect("journal lock")
+            .record(&entry)
+            .map_err(ActionError::Journal)
+    }
+}
+
+/// Brings the env up, action after action; the first failure ends it.
+pub async fn bring_up<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
+    let plan = &ctx.info.plan;
+    (ctx.progress)(format!(
+        "env {}: {} nodes, accel {}",
+        ctx.info.name,
+        plan.nodes.len(),
+        ctx.info.accel.as_str()
+    ));
+    networks::run(ctx)?;
+    services::run(ctx).await?;
+    access::run(ctx)?;
+    nodes::run(ctx).await
+}

@@ -1,0 +1,45 @@
+//! One L2 switch per template network, inside the supervisor.
+
+use std::path::PathBuf;
+
+use super::{ActionError, Context};
+use crate::driver::Driver;
+use crate::fabric::Segment;
+use crate::journal::Entry;
+use crate::switch::Switch;
+
+pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
+    let plan = &ctx.info.plan;
+    for net in &plan.networks {
+        let ports: Vec<PathBuf> = plan
+            .nodes
+            .iter()
+            .flat_map(|n| n.nics.iter())
+            .filter(|nic| nic.network == net.name)
+            .map(|nic| ctx.dir.join(&nic.socket))
+            .collect();
+        ctx.record(Entry::Path {
+            path: net.switch_socket.clone(),
+        })?;
+        let switch = Switch::bind(&net.name, &ctx.dir.join(&net.switch_socket), ports).map_err(
+            |source| ActionError::Switch {
+                network: net.name.clone(),
+                source,
+            },
+        )?;
+        (ctx.progress)(format!(
+            "network {} ({}): switch up",
+            switch.network(),
+            net.cidr
+        ));
+        ctx.segments.insert(
+            net.name.clone(),
+            Segment {
+                socket: ctx.dir.join(&net.switch_socket),
+                ports: switch.ports(),
+            },
+        );
+        ctx.tasks.push(tokio::spawn(switch.run()));
+    }
+    Ok(())
+}

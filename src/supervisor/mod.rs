@@ -1,0 +1,254 @@
+//! The env supervisor: one detached process per env (like Lima's hostagent).
+//!
+//! It holds the env's lock for its whole life, owns the switches, the clones and the
+//! driver's nodes (QEMU processes die with it), brings the env up through `actions`,
+//! serves the API on `supervisor.sock` (`server`), and tears everything down on
+//! request, on SIGTERM, or when `up` fails.
+
+mod server;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use tokio::net::UnixListener;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::actions;
+use crate::api::{Event, NodeStatus, Phase, Status};
+use crate::driver::qemu::Qemu;
+use crate::driver::{Driver, NodeState};
+use crate::env::EnvInfo;
+use crate::image::{Image, Manifest};
+use crate::journal::{Entry, Journal};
+use crate::layout::{self, EnvDir};
+
+/// What the API tasks and the main task share.
+struct Shared {
+    history: Mutex<Vec<Event>>,
+    events: broadcast::Sender<Event>,
+    status: Mutex<Status>,
+}
+
+impl Shared {
+    fn emit(&self, event: Event) {
+        let mut history = self.history.lock().expect("history lock");
+        history.push(event.clone());
+        let _ = self.events.send(event);
+    }
+
+    fn progress(&self, message: impl Into<String>) {
+        let message = message.into();
+        eprintln!("{message}");
+        self.emit(Event::Progress { message });
+    }
+
+    fn set_phase(&self, phase: Phase, error: Option<String>) {
+        let mut s = self.status.lock().expect("status lock");
+        s.phase = phase;
+        s.error = error;
+    }
+}
+
+type DownRequest = (bool, oneshot::Sender<()>);
+
+/// Entry point of `vstage __supervise DIR` (started detached by `vstage up`).
+pub fn run(dir: PathBuf) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // QEMU children get PDEATHSIG, which fires when the spawning *thread* ends: on a
+    // current-thread runtime that is this main thread, which lives as long as we do.
+    runtime.block_on(serve(EnvDir(dir)))
+}
+
+async fn serve(dir: EnvDir) -> anyhow::Result<()> {
+    let lock = std::fs::File::create(dir.join(layout::LOCK)).context("creating the env lock")?;
+    if lock.try_lock().is_err() {
+        bail!("another supervisor owns {}", dir.path().display());
+    }
+    let info = EnvInfo::read(&dir).context("reading env.json")?;
+    let journal = Arc::new(Mutex::new(Journal::open(&dir.join(layout::JOURNAL))?));
+    let mut images = HashMap::new();
+    for (name, path) in &info.images {
+        let text = std::fs::read_to_string(path.join("image.json"))
+            .with_context(|| format!("image {name} at {}", path.display()))?;
+        let manifest: Manifest = serde_json::from_str(&text)?;
+        images.insert(
+            name.clone(),
+            Image {
+                name: name.clone(),
+                hash: String::new(),
+                dir: path.clone(),
+                manifest,
+            },
+        );
+    }
+    let mut driver = Qemu::new(
+        dir.clone(),
+        info.plan.clone(),
+        images,
+        info.accel,
+        journal.clone(),
+    );
+
+    let shared = Arc::new(Shared {
+        history: Mutex::new(Vec::new()),
+        events: broadcast::channel(256).0,
+        status: Mutex::new(Status {
+            phase: Phase::Starting,
+            supervisor_pid: std::process::id(),
+            nodes: info
+                .plan
+                .nodes
+                .iter()
+                .map(|n| NodeStatus {
+                    name: n.name.clone(),
+                    state: NodeState::Planned,
+                    pid: None,
+                })
+                .collect(),
+            error: None,
+        }),
+    });
+
+    std::fs::create_dir_all(dir.join(layout::SOCKETS))?;
+    let api_path = dir.join(layout::SUPERVISOR_SOCK);
+    journal.lock().expect("journal lock").record(&Entry::Path {
+        path: layout::SUPERVISOR_SOCK.into(),
+    })?;
+    let _ = std::fs::remove_file(&api_path);
+    let listener = UnixListener::bind(&api_path).context("binding supervisor.sock")?;
+    let (down_tx, mut down_rx) = mpsc::channel::<DownRequest>(4);
+    let api = tokio::spawn(server::accept(listener, shared.clone(), down_tx));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+
+    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+    let mut pending: Option<DownRequest> = None;
+    let progress = |message: String| shared.progress(message);
+    let nodes_changed = |driver: &mut Qemu| refresh(driver, &info, &shared);
+    let mut ctx = actions::Context {
+        info: &info,
+        dir: &dir,
+        driver: &mut driver,
+        journal: &journal,
+        tasks: &mut tasks,
+        progress: &progress,
+        nodes_changed: &nodes_changed,
+        segments: HashMap::new(),
+        access: HashMap::new(),
+    };
+    let outcome = tokio::select! {
+        r = actions::bring_up(&mut ctx) => Some(r.map_err(|e| e.to_string())),
+        req = down_rx.recv() => { pending = req; None }
+        _ = term.recv() => None,
+        _ = int.recv() => None,
+    };
+    drop(ctx);
+    refresh(&mut driver, &info, &shared);
+
+    let mut force = false;
+    match outcome {
+        Some(Ok(())) => {
+            shared.set_phase(Phase::Ready, None);
+            shared.emit(Event::Ready);
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    req = down_rx.recv() => { if let Some(req) = req { force = req.0; pending = Some(req); } break }
+                    _ = term.recv() => break,
+                    _ = int.recv() => break,
+                    _ = tick.tick() => refresh(&mut driver, &info, &shared),
+                }
+            }
+        }
+        Some(Err(error)) => {
+            shared.set_phase(Phase::Failed, Some(error.clone()));
+            if info.options.keep_on_failure {
+                shared.progress("keeping the failed env for inspection (--keep-on-failure)");
+                shared.emit(Event::Failed { error });
+                tokio::select! {
+                    req = down_rx.recv() => if let Some(req) = req { force = req.0; pending = Some(req); },
+                    _ = term.recv() => {}
+                }
+            } else {
+                shared.progress("rolling back");
+                teardown(&mut driver, &info, &shared, &mut tasks, true).await;
+                shared.emit(Event::Failed { error });
+                // Let watching clients read the failure before the socket goes away.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                api.abort();
+                let _ = std::fs::remove_file(&api_path);
+                return Ok(());
+            }
+        }
+        None => {
+            if let Some(req) = &pending {
+                force = req.0;
+            }
+        }
+    }
+
+    teardown(&mut driver, &info, &shared, &mut tasks, force).await;
+    shared.emit(Event::Down);
+    if let Some((_, done)) = pending {
+        let _ = done.send(());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    api.abort();
+    let _ = std::fs::remove_file(&api_path);
+    drop(lock);
+    Ok(())
+}
+
+async fn teardown<D: Driver>(
+    driver: &mut D,
+    info: &EnvInfo,
+    shared: &Shared,
+    tasks: &mut Vec<JoinHandle<()>>,
+    force: bool,
+) {
+    shared.set_phase(Phase::Stopping, None);
+    let graceful = if force {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(10)
+    };
+    driver.stop(&info.plan.nodes, graceful).await;
+    for s in tasks.drain(..) {
+        s.abort();
+    }
+    refresh(driver, info, shared);
+}
+
+fn refresh<D: Driver>(driver: &mut D, info: &EnvInfo, shared: &Shared) {
+    let mut status = shared.status.lock().expect("status lock");
+    status.nodes = info
+        .plan
+        .nodes
+        .iter()
+        .map(|n| NodeStatus {
+            name: n.name.clone(),
+            state: driver.state(&n.name),
+            pid: driver.pid(&n.name),
+        })
+        .collect();
+    // A ready env whose node died is not ready any more: say so where `ls`, `status`
+    // and `exec` look.
+    let down: Vec<String> = status
+        .nodes
+        .iter()
+        .filter(|n| n.state != NodeState::Ready)
+        .map(|n| n.name.clone())
+        .collect();
+    if status.phase == Phase::Ready && !down.is_empty() {
+        status.phase = Phase::Degraded;
+        status.error = Some(format!("not running: {}", down.join(", ")));
+        drop(status);
+        shared.progress(format!("degraded: not running: {}", down.join(", ")));
+    }
+}

@@ -1,0 +1,77 @@
+//! The supervisor's API server: one task per client on `supervisor.sock`, answering
+//! from the state the main task shares (status, the progress history, teardown).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{DownRequest, Shared};
+use crate::api::{self, Event, Request};
+
+pub(super) async fn accept(
+    listener: UnixListener,
+    shared: Arc<Shared>,
+    down: mpsc::Sender<DownRequest>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(handle(stream, shared.clone(), down.clone()));
+            }
+            // Out of file descriptors, mostly: retrying at once would spin a core.
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn handle(stream: UnixStream, shared: Arc<Shared>, down: mpsc::Sender<DownRequest>) {
+    let (r, mut w) = stream.into_split();
+    let Some(request) = api::read_request(&mut BufReader::new(r)).await else {
+        return;
+    };
+    let mut send = async |event: &Event| -> bool {
+        let mut text = serde_json::to_string(event).expect("events serialise");
+        text.push('\n');
+        w.write_all(text.as_bytes()).await.is_ok()
+    };
+    match request {
+        Request::Status => {
+            let status = shared.status.lock().expect("status lock").clone();
+            send(&Event::Status(status)).await;
+        }
+        Request::Watch => {
+            // Subscribe under the history lock so no event falls between replay and live.
+            let (past, mut live) = {
+                let history = shared.history.lock().expect("history lock");
+                (history.clone(), shared.events.subscribe())
+            };
+            for event in &past {
+                if !send(event).await {
+                    return;
+                }
+                if is_final(event) {
+                    return;
+                }
+            }
+            while let Ok(event) = live.recv().await {
+                if !send(&event).await || is_final(&event) {
+                    return;
+                }
+            }
+        }
+        Request::Down { force } => {
+            let (done_tx, done_rx) = oneshot::channel();
+            if down.send((force, done_tx)).await.is_ok() {
+                let _ = done_rx.await;
+            }
+            send(&Event::Down).await;
+        }
+    }
+}
+
+fn is_final(event: &Event) -> bool {
+    matches!(event, Event::Ready | Event::Failed { .. } | Event::Down)
+}
