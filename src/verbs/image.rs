@@ -1,0 +1,120 @@
+//! `vstage image build|ls|rm|prune|diff`.
+
+use anyhow::{Context as _, Result, bail};
+use vstage::home::Home;
+use vstage::image::{self, Cache};
+
+use super::age;
+use crate::cli::{ImageCommand, Output};
+use crate::{BadInput, Out};
+use std::io::Write as _;
+
+pub(crate) fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
+    let cache = Cache::new(home.images());
+    match cmd {
+        ImageCommand::Build { name, all, force } => {
+            let names: Vec<String> = match (name, all) {
+                (Some(n), false) => vec![n],
+                (None, true) => image::recipe_names().map(String::from).collect(),
+                _ => bail!(BadInput("name an image, or give --all".into())),
+            };
+            for name in names {
+                if image::recipe(&name).is_none() {
+                    let known: Vec<_> = image::recipe_names().collect();
+                    bail!(BadInput(format!(
+                        "no image recipe named '{name}' (recipes: {})",
+                        known.join(", ")
+                    )));
+                }
+                let img = cache.ensure(&name, force, &mut |m| eprintln!("vstage: {m}"))?;
+                say!("{name} {} {}", img.hash, img.dir.display());
+            }
+            Ok(0)
+        }
+        ImageCommand::Rm { images } => {
+            let mut found = Vec::new();
+            for spec in &images {
+                match cache.find(spec)? {
+                    Some(i) => found.push(i),
+                    None => bail!(BadInput(format!(
+                        "no built image '{spec}' (see `vstage image ls`)"
+                    ))),
+                }
+            }
+            let freed = cache.remove(&found)?;
+            say!(
+                "removed {} image(s), {:.1} MiB",
+                found.len(),
+                freed as f64 / 1048576.0
+            );
+            Ok(0)
+        }
+        ImageCommand::Prune => {
+            let stale: Vec<_> = cache.list()?.into_iter().filter(|i| !i.current).collect();
+            let freed = cache.remove(&stale)?;
+            say!(
+                "removed {} image(s), {:.1} MiB",
+                stale.len(),
+                freed as f64 / 1048576.0
+            );
+            Ok(0)
+        }
+        ImageCommand::Diff { a, b } => {
+            let read = |spec: &str| -> Result<_> {
+                let img = cache.find(spec)?.ok_or_else(|| {
+                    BadInput(format!("no built image '{spec}' (see `vstage image ls`)"))
+                })?;
+                image::packages(&img.dir)
+                    .with_context(|| format!("{spec}: reading its package manifest"))
+            };
+            let lines = image::diff(&read(&a)?, &read(&b)?);
+            if lines.is_empty() {
+                say!("no package differs");
+            }
+            for l in lines {
+                say!("{l}");
+            }
+            Ok(0)
+        }
+        ImageCommand::Ls(out) => {
+            let images = cache.list()?;
+            if out.output == Output::Json {
+                let json: Vec<_> = images
+                    .iter()
+                    .map(|i| {
+                        serde_json::json!({
+                            "name": i.name, "hash": i.hash, "size": i.size, "current": i.current,
+                            "built_unix": i.built.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+                        })
+                    })
+                    .collect();
+                say!("{}", serde_json::to_string_pretty(&json)?);
+                return Ok(0);
+            }
+            say!(
+                "{:<12} {:<18} {:>9} {:>5}  CURRENT",
+                "NAME",
+                "HASH",
+                "SIZE",
+                "AGE"
+            );
+            for i in images {
+                let built = i
+                    .built
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| age(d.as_secs()))
+                    .unwrap_or("?".into());
+                let size = format!("{:.1}M", i.size as f64 / 1048576.0);
+                say!(
+                    "{:<12} {:<18} {:>9} {:>5}  {}",
+                    i.name,
+                    i.hash,
+                    size,
+                    built,
+                    if i.current { "yes" } else { "no" }
+                );
+            }
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! One file per verb: each maps its flags to library calls and prints the result.
+//! What they share: opening an env by name, and asking its supervisor for a status.
+
+pub mod clone;
+pub mod doctor;
+pub mod exec;
+pub mod image;
+pub mod ls;
+pub mod ssh;
+pub mod status;
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use vstage::api::{self, Status};
+use vstage::env::{self, EnvError, EnvInfo};
+use vstage::home::Home;
+use vstage::layout::{self, EnvDir};
+
+pub(crate) fn open_env(home: &Home, name: &str) -> Result<(EnvDir, EnvInfo)> {
+    let dir = home.env(name)?;
+    if !dir.path().is_dir() {
+        return Err(EnvError::NotFound(name.to_string()).into());
+    }
+    let info = EnvInfo::read(&dir).with_context(|| format!("env {name}: reading env.json"))?;
+    Ok((dir, info))
+}
+
+/// A status, or a description of why there is none (supervisor gone).
+pub(crate) async fn live_status(dir: &EnvDir) -> std::result::Result<Status, String> {
+    match api::status(&dir.join(layout::SUPERVISOR_SOCK), Duration::from_secs(2)).await {
+        Ok(s) => Ok(s),
+        Err(_) if !env::is_owned(dir) => {
+            Err("broken: no supervisor (run `vstage down` to clean up)".into())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// How long ago `created` (unix seconds) was, in one unit: `42s`, `5m`, `3h`, `2d`.
+pub(crate) fn age(created: u64) -> String {
+    let secs = env::now_unix().saturating_sub(created);
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}

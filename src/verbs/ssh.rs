@@ -1,0 +1,33 @@
+//! `vstage ssh ENV NODE [-- CMD]`: ssh into a node that runs sshd.
+
+use anyhow::{Context as _, Result, bail};
+use vstage::home::Home;
+use vstage::layout;
+
+use super::open_env;
+use crate::BadInput;
+
+pub(crate) fn ssh(home: &Home, name: &str, node: &str, command: &[String]) -> Result<u8> {
+    let (dir, info) = open_env(home, name)?;
+    let Some(plan) = info.plan.node(node) else {
+        let names: Vec<_> = info.plan.nodes.iter().map(|n| n.name.as_str()).collect();
+        bail!(BadInput(format!(
+            "env {name} has no node '{node}' (nodes: {})",
+            names.join(", ")
+        )));
+    };
+    if !plan.cloud_init {
+        bail!(BadInput(format!(
+            "node {node} runs image {} which has no sshd: use `vstage exec {name} --node {node} -- CMD`",
+            plan.image
+        )));
+    }
+    let status = std::process::Command::new("ssh")
+        .arg("-F")
+        .arg(dir.join(layout::SSH_CONFIG))
+        .arg(node)
+        .args(command)
+        .status()
+        .context("running ssh (openssh-client)")?;
+    Ok(status.code().unwrap_or(255).clamp(0, 255) as u8)
+}
