@@ -322,12 +322,21 @@ mod tests {
         assert_eq!((again.killed, again.removed), (0, 0));
     }
 
-    /// A process of ours: `sleep` with a distinctive argument.
+    /// A process of ours: `sleep` with a distinctive argument, once it has exec'd
+    /// (until then its command line is still the test binary's).
     fn sleeper(arg: &str) -> std::process::Child {
-        std::process::Command::new("sleep")
+        let child = std::process::Command::new("sleep")
             .arg(arg)
             .spawn()
-            .unwrap()
+            .unwrap();
+        let cmdline = format!("/proc/{}/cmdline", child.id());
+        for _ in 0..500 {
+            if std::fs::read(&cmdline).is_ok_and(|c| c.starts_with(b"sleep\0")) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        child
     }
 
     #[test]
