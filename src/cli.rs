@@ -155,7 +155,7 @@ pub enum ImageCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum CloneCommand {
-    /// A Keystone v3-compatible identity service.
+    /// The identity clone: OpenStack Identity API v3, as real clients use it.
     Auth {
         /// Address to listen on (port 0 picks a free one; the URL is printed).
         #[arg(long, default_value = "127.0.0.1:5000")]
@@ -171,11 +171,11 @@ pub enum CloneCommand {
         #[arg(long)]
         public_url: Option<String>,
     },
-    /// A Neutron v2.0-compatible network service (state in memory).
+    /// The network clone: OpenStack Networking API v2.0 (state in memory).
     Sdn {
         #[arg(long, default_value = "127.0.0.1:9696")]
         listen: std::net::SocketAddr,
-        /// The identity service that vouches for tokens (the auth clone or a Keystone).
+        /// The identity service that vouches for tokens (the auth clone or a real one).
         #[arg(long)]
         auth_url: String,
         /// An extension alias to advertise (repeatable; default: none).

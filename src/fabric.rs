@@ -1,25 +1,19 @@
-//! The env's fabric as the SDN clone changes it: a network made through the API gets
-//! an L2 segment (a switch of its own), and a port bound to a node attaches that node
-//! to the segment with a NIC hot-plugged over QMP, carrying the port's MAC.
-//!
-//! Nodes of an env with an SDN clone boot with spare PCIe root ports for this (q35
-//! hot-plugs only into root ports); the guest sees a new virtio NIC appear.
+//! The env's fabric as the network service changes it: a network made through its API
+//! gets an L2 segment (a switch of its own), and a port bound to a node attaches that
+//! node to the segment with a NIC the driver hot-plugs, carrying the port's MAC.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use serde_json::json;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 
-use crate::clone::sdn::FabricEvent;
-use crate::driver::qemu::argv::{SPARE_SLOTS, slot_id};
+use crate::clone::registry::FabricEvent;
+use crate::driver::{HotNic, Nics};
 use crate::journal::{Entry, Journal};
 use crate::layout::{self, EnvDir};
 use crate::plan::Plan;
-use crate::qmp::Channel;
 use crate::switch::{Ports, Switch};
 
 /// A segment: its switch socket, and the handle that adds ports to it.
@@ -31,43 +25,43 @@ pub struct Segment {
 struct Attachment {
     node: String,
     network_id: String,
-    nic: PathBuf,
-    slot: usize,
+    nic: HotNic,
 }
 
-pub struct Fabric {
+pub struct Fabric<N: Nics> {
     dir: EnvDir,
     plan: Plan,
     journal: Arc<Mutex<Journal>>,
-    /// SDN network id -> segment.
+    nics: N,
+    /// Network service's id -> segment.
     segments: HashMap<String, Segment>,
     switches: JoinSet<()>,
-    /// node -> which spare slots hold which port.
-    slots: HashMap<String, [Option<String>; SPARE_SLOTS]>,
+    /// Port id -> the NIC it has on a node.
     attached: HashMap<String, Attachment>,
 }
 
-impl Fabric {
-    /// `segments` are the template's networks, keyed by the SDN clone's ids for them.
+impl<N: Nics + Send + 'static> Fabric<N> {
+    /// `segments` are the template's networks, keyed by the network service's ids.
     pub fn new(
         dir: EnvDir,
         plan: Plan,
         journal: Arc<Mutex<Journal>>,
+        nics: N,
         segments: HashMap<String, Segment>,
-    ) -> Fabric {
+    ) -> Fabric<N> {
         Fabric {
             dir,
             plan,
             journal,
+            nics,
             segments,
             switches: JoinSet::new(),
-            slots: HashMap::new(),
             attached: HashMap::new(),
         }
     }
 
-    /// Follows the clone's changes until the channel closes. Failures go to the log:
-    /// the API has answered already, as Neutron's does before its agents act.
+    /// Follows the service's changes until the channel closes. Failures go to the log:
+    /// the API has answered already, as a real network service does before its agents act.
     pub async fn run(mut self, mut events: UnboundedReceiver<FabricEvent>) {
         while let Some(event) = events.recv().await {
             let what = format!("{event:?}");
@@ -111,46 +105,36 @@ impl Fabric {
                 host,
                 mac,
             } => {
-                let Some(node) = self.plan.node(&host).cloned() else {
+                if self.plan.node(&host).is_none() {
                     return Ok(()); // bound to a host that is not a node of this env
-                };
+                }
                 let seg = self
                     .segments
                     .get(&network_id)
                     .ok_or_else(|| format!("network {network_id} has no segment"))?;
-                let slots = self.slots.entry(host.clone()).or_default();
-                let slot = slots.iter().position(Option::is_none).ok_or_else(|| {
-                    format!("node {host} has no free slot left ({SPARE_SLOTS} spare)")
-                })?;
                 let rel = layout::attached_nic_socket(&host, &id);
-                self.record(Entry::Path { path: rel.clone() })?;
-                let nic = self.dir.join(&rel);
-                seg.ports.add(nic.clone());
-                let mut qmp = self.qmp(&node.files.qmp).await?;
-                let tag = short(&id);
-                qmp.execute_raw(
-                    "netdev_add",
-                    json!({"type": "dgram", "id": format!("p-{tag}"),
-                           "local": {"type": "unix", "path": nic},
-                           "remote": {"type": "unix", "path": seg.socket}}),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-                qmp.execute_raw(
-                    "device_add",
-                    json!({"driver": "virtio-net-pci", "id": format!("d-{tag}"), "netdev": format!("p-{tag}"),
-                           "mac": mac.to_string(), "bus": slot_id(slot)}),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-                self.slots.get_mut(&host).expect("inserted above")[slot] = Some(id.clone());
+                self.record(Entry::Nic {
+                    node: host.clone(),
+                    port: id.clone(),
+                    socket: rel.clone(),
+                })?;
+                let nic = HotNic {
+                    id: id.clone(),
+                    mac,
+                    socket: self.dir.join(&rel),
+                    segment: seg.socket.clone(),
+                };
+                seg.ports.add(nic.socket.clone());
+                if let Err(e) = self.nics.attach(&host, &nic).await {
+                    seg.ports.remove(&nic.socket);
+                    return Err(e.to_string());
+                }
                 self.attached.insert(
                     id,
                     Attachment {
                         node: host,
                         network_id,
                         nic,
-                        slot,
                     },
                 );
                 Ok(())
@@ -160,51 +144,15 @@ impl Fabric {
                     return Ok(());
                 };
                 if let Some(seg) = self.segments.get(&a.network_id) {
-                    seg.ports.remove(&a.nic);
+                    seg.ports.remove(&a.nic.socket);
                 }
-                let node = self
-                    .plan
-                    .node(&a.node)
-                    .cloned()
-                    .ok_or("node vanished from the plan")?;
-                let mut qmp = self.qmp(&node.files.qmp).await?;
-                let tag = short(&id);
-                qmp.execute_raw("device_del", json!({"id": format!("d-{tag}")}))
+                self.nics
+                    .detach(&a.node, &a.nic)
                     .await
                     .map_err(|e| e.to_string())?;
-                // The guest acknowledges the unplug in its own time; the netdev goes after.
-                for _ in 0..20 {
-                    if qmp
-                        .execute_raw("netdev_del", json!({"id": format!("p-{tag}")}))
-                        .await
-                        .is_ok()
-                    {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                let _ = std::fs::remove_file(&a.nic);
-                if let Some(slots) = self.slots.get_mut(&a.node) {
-                    slots[a.slot] = None;
-                }
+                let _ = std::fs::remove_file(&a.nic.socket);
                 Ok(())
             }
         }
     }
-
-    async fn qmp(&self, rel: &str) -> Result<Channel, String> {
-        let path = self.dir.join(rel);
-        tokio::time::timeout(Duration::from_secs(5), Channel::qmp(&path))
-            .await
-            .map_err(|_| format!("{}: no answer", path.display()))?
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// Ids are UUIDs; QEMU ids and socket names take their first 8 hex digits.
-fn short(id: &str) -> String {
-    id.chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .take(8)
-        .collect()
 }

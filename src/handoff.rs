@@ -5,8 +5,10 @@
 
 use std::ffi::OsString;
 
+use crate::clone::registry::{self, Role};
 use crate::env::EnvInfo;
 use crate::layout::{self, EnvDir, write_atomic};
+use crate::plan::ServicePlan;
 
 /// `ssh_config` naming each node that runs sshd, for `vstage ssh`, Ansible and friends.
 pub fn write_ssh_config(dir: &EnvDir, ports: &[(String, u16)]) -> std::io::Result<()> {
@@ -40,15 +42,23 @@ pub fn variables(dir: &EnvDir, info: &EnvInfo) -> Vec<(&'static str, OsString)> 
     if dir.join(layout::SSH_CONFIG).exists() {
         vars.push(("VSTAGE_SSH_CONFIG", dir.join(layout::SSH_CONFIG).into()));
     }
-    if let Some(auth) = &info.plan.auth {
-        let clone_dir = dir.join(&auth.dir);
+    if let Some(identity) = identity(info) {
+        let clone_dir = dir.join(&identity.dir);
         vars.push((
             "OS_CLIENT_CONFIG_FILE",
-            clone_dir.join("clouds.yaml").into(),
+            clone_dir.join(registry::CLOUDS_YAML).into(),
         ));
         if let Ok(url) = std::fs::read_to_string(clone_dir.join("url")) {
             vars.push(("VSTAGE_AUTH_URL", url.trim().into()));
         }
     }
     vars
+}
+
+/// The env's identity service, whose `clouds.yaml` the host's clients use.
+pub fn identity(info: &EnvInfo) -> Option<&ServicePlan> {
+    info.plan
+        .services
+        .iter()
+        .find(|s| registry::kind(&s.kind).is_some_and(|k| k.role() == Role::Identity))
 }

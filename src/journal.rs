@@ -26,6 +26,14 @@ pub enum Entry {
     /// A host TCP port the env listens on. Recorded right after the bind (the kernel
     /// picks it); the supervisor's exit frees it, so no cleanup can be owed for it.
     Port { name: String, port: u16 },
+    /// A NIC hot-plugged into a running node for a port of the network service: the
+    /// device goes with the node's process; its host-side socket (in the env dir) is
+    /// removed like a path.
+    Nic {
+        node: String,
+        port: String,
+        socket: String,
+    },
 }
 
 /// When a process started: clock ticks after boot (`/proc/PID/stat` field 22) in one
@@ -168,7 +176,7 @@ pub fn undo(dir: &Path) -> std::io::Result<Undone> {
                     done.killed += 1;
                 }
             }
-            Entry::Path { path } => match inside(dir, path) {
+            Entry::Path { path } | Entry::Nic { socket: path, .. } => match inside(dir, path) {
                 None => done.refused.push(path.clone()),
                 Some(full) => match remove(&full) {
                     Ok(true) => done.removed += 1,
@@ -240,7 +248,7 @@ pub fn processes(entries: &[Entry]) -> Vec<Recorded> {
                     p.pid = Some((*pid, started.clone()));
                 }
             }
-            Entry::Path { .. } | Entry::Port { .. } => {}
+            Entry::Path { .. } | Entry::Port { .. } | Entry::Nic { .. } => {}
         }
     }
     out

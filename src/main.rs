@@ -1,25 +1,18 @@
 //! The CLI edge: flags in, exit codes out; errors become messages with context here.
 
 mod cli;
+mod failure;
 
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use anyhow::Result;
 use clap::Parser as _;
 
 use cli::{Cli, Command};
-use vstage::env::EnvError;
+use failure::{EXIT_FAILURE, Result};
 use vstage::home::Home;
-use vstage::lifecycle::{self, UpError, UpRequest};
+use vstage::lifecycle::{self, UpRequest};
 use vstage::progress::Reporter;
-use vstage::template::TemplateError;
-
-const EXIT_FAILURE: u8 = 1;
-const EXIT_BAD_INPUT: u8 = 2;
-const EXIT_NOT_FOUND: u8 = 3;
-/// As a shell reports a command ended by SIGINT.
-const EXIT_INTERRUPTED: u8 = 130;
 
 /// The CLI's stdout. A reader that went away (`vstage ls | head`) ends the command
 /// quietly with success, as other command-line tools do, where `println!` would panic;
@@ -56,11 +49,6 @@ macro_rules! say {
 
 mod verbs;
 
-/// An error that is the user's input, not a failure of vstage or the host.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct BadInput(String);
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Everything vstage creates (env dirs, journals, logs, seeds, keys, clone state with
@@ -92,34 +80,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command, caller_umask)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("vstage: error: {e:#}");
-            ExitCode::from(exit_code(&e))
+            eprintln!("vstage: error: {e}");
+            ExitCode::from(e.code())
         }
     }
-}
-
-fn exit_code(e: &anyhow::Error) -> u8 {
-    for cause in e.chain() {
-        if cause.is::<TemplateError>() || cause.is::<BadInput>() {
-            return EXIT_BAD_INPUT;
-        }
-        if let Some(EnvError::NotFound(_)) = cause.downcast_ref::<EnvError>() {
-            return EXIT_NOT_FOUND;
-        }
-        if let Some(EnvError::BadName(_)) = cause.downcast_ref::<EnvError>() {
-            return EXIT_BAD_INPUT;
-        }
-        if let Some(up) = cause.downcast_ref::<UpError>() {
-            return match up {
-                UpError::Template(_) | UpError::Plan(_) | UpError::BadInput(_) => EXIT_BAD_INPUT,
-                UpError::Env(EnvError::BadName(_)) => EXIT_BAD_INPUT,
-                UpError::Env(EnvError::NotFound(_)) => EXIT_NOT_FOUND,
-                UpError::Interrupted => EXIT_INTERRUPTED,
-                _ => EXIT_FAILURE,
-            };
-        }
-    }
-    EXIT_FAILURE
 }
 
 async fn run(command: Command, caller_umask: nix::sys::stat::Mode) -> Result<u8> {

@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clone::registry;
 use crate::layout;
 use crate::net::{Cidr, Mac};
 use crate::template::{Location, Template};
@@ -24,33 +25,13 @@ pub struct Plan {
     pub nodes: Vec<NodePlan>,
     /// `/etc/hosts` entries every node gets: each node's first address, and clones.
     pub hosts: Vec<HostEntry>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth: Option<ClonePlan>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sdn: Option<SdnPlan>,
-}
-
-pub const SDN_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 101);
-pub const SDN_PORT: u16 = 9696;
-
-/// The SDN clone: where it answers guests, and what it advertises. Its state is the
-/// plan's networks and NICs, as networks, subnets and ports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SdnPlan {
-    pub name: String,
-    pub ip: Ipv4Addr,
-    pub port: u16,
-    pub socket: String,
-    pub extensions: Vec<String>,
-    /// Bound ports wait for `network-vif-plugged` to be sent to Nova.
+    /// The clones, in the template's order of names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServicePlan>,
+    /// A service attaches NICs to running nodes (`clone::registry::Role::Network`), so
+    /// nodes boot with room for them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub vif_plugged_event: bool,
-}
-
-impl SdnPlan {
-    pub fn guest_url(&self) -> String {
-        format!("http://{}:{}", self.name, self.port)
-    }
+    pub hotplug: bool,
 }
 
 /// The service network: a user-mode NIC per node on which clones answer at fixed
@@ -58,24 +39,29 @@ impl SdnPlan {
 /// Every node has its own, all with the same addresses, so it is identical inside.
 pub const SERVICE_NET: &str = "10.0.2.0/24";
 pub const SERVICE_GUEST_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 15);
-pub const AUTH_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
-pub const AUTH_PORT: u16 = 5000;
+/// Clones answer from this address up, one address each.
+pub const FIRST_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
 /// The NIC index the service NIC's MAC is derived from (clear of template NICs).
 const SERVICE_NIC_INDEX: u8 = 0xff;
 
+/// A clone: where it answers guests, and its kind's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClonePlan {
+pub struct ServicePlan {
+    /// Its hostname in guests.
     pub name: String,
+    /// The registered kind (`clone::registry`).
+    pub kind: String,
     pub ip: Ipv4Addr,
     pub port: u16,
-    /// Where QEMU delivers guests' connections (relative to the env dir).
+    /// Where guests' connections are delivered (relative to the env dir).
     pub socket: String,
     /// State and hand-off files (relative to the env dir).
     pub dir: String,
-    pub config: crate::template::AuthConfig,
+    /// What the kind made of its template section; only the kind reads it.
+    pub settings: serde_json::Value,
 }
 
-impl ClonePlan {
+impl ServicePlan {
     /// The URL guests use.
     pub fn guest_url(&self) -> String {
         format!("http://{}:{}", self.name, self.port)
@@ -157,6 +143,9 @@ pub enum PlanError {
         "{at}: network {network} has no free address left for automatic assignment: use a larger cidr or fewer instances"
     )]
     NetworkFull { network: String, at: Location },
+    /// A template built by hand (not by `template::load`) named a kind no clone has.
+    #[error("{at}: no clone of kind '{kind}'")]
+    UnknownKind { kind: String, at: Location },
 }
 
 impl Plan {
@@ -251,7 +240,7 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
             });
         }
         let cloud_init = crate::image::recipe(&node.image).is_some_and(|r| r.cloud_init);
-        let service_nic = (template.services.auth.is_some() || cloud_init).then(|| ServiceNic {
+        let service_nic = (!template.services.is_empty() || cloud_init).then(|| ServiceNic {
             mac: Mac::for_nic(small(ordinal), SERVICE_NIC_INDEX),
             ip: SERVICE_GUEST_IP,
             prefix: 24,
@@ -280,14 +269,7 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
         });
     }
 
-    let auth = template.services.auth.as_ref().map(|config| ClonePlan {
-        name: "auth".into(),
-        ip: AUTH_IP,
-        port: AUTH_PORT,
-        socket: layout::clone_socket("auth"),
-        dir: layout::clone_dir("auth"),
-        config: config.clone(),
-    });
+    let services = services(template)?;
     let mut hosts: Vec<HostEntry> = nodes
         .iter()
         .filter_map(|n: &NodePlan| {
@@ -297,35 +279,44 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
             })
         })
         .collect();
-    if let Some(a) = &auth {
-        hosts.push(HostEntry {
-            ip: a.ip,
-            name: a.name.clone(),
-        });
-    }
-    let sdn = template.services.sdn.as_ref().map(|settings| SdnPlan {
-        name: "sdn".into(),
-        ip: SDN_IP,
-        port: SDN_PORT,
-        socket: layout::clone_socket("sdn"),
-        extensions: settings.extensions.clone(),
-        vif_plugged_event: settings.vif_plugged_event,
-    });
-    if let Some(n) = &sdn {
-        hosts.push(HostEntry {
-            ip: n.ip,
-            name: n.name.clone(),
-        });
-    }
+    hosts.extend(services.iter().map(|s| HostEntry {
+        ip: s.ip,
+        name: s.name.clone(),
+    }));
+    let hotplug = services
+        .iter()
+        .any(|s| registry::kind(&s.kind).is_some_and(|k| k.role() == registry::Role::Network));
 
     Ok(Plan {
         template: template.name.clone(),
         networks,
         nodes,
         hosts,
-        auth,
-        sdn,
+        services,
+        hotplug,
     })
+}
+
+/// Each clone at its own address on the service network, from [`FIRST_SERVICE_IP`] up.
+fn services(template: &Template) -> Result<Vec<ServicePlan>, PlanError> {
+    let mut plans = Vec::new();
+    for (i, service) in template.services.iter().enumerate() {
+        let kind = registry::kind(&service.kind).ok_or_else(|| PlanError::UnknownKind {
+            kind: service.kind.clone(),
+            at: service.at.clone(),
+        })?;
+        let ip = u32::from(FIRST_SERVICE_IP) + i as u32;
+        plans.push(ServicePlan {
+            name: service.name.clone(),
+            kind: service.kind.clone(),
+            ip: ip.into(),
+            port: kind.guest_port(),
+            socket: layout::clone_socket(&service.name),
+            dir: layout::clone_dir(&service.name),
+            settings: service.settings.clone(),
+        });
+    }
+    Ok(plans)
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use serde_saphyr::Spanned;
 
+use crate::clone::registry::{self, Role};
+use crate::clone::section::{ConfigError, Section, plain_message};
 use crate::image;
 use crate::net::Cidr;
 
@@ -63,8 +65,6 @@ impl fmt::Display for Location {
 /// (`count: 6400`) from planning an env no host could run.
 pub const MAX_INSTANCES: u32 = 64;
 pub const MAX_NICS: usize = 8;
-/// The longest token lifetime the auth clone accepts (Keystone's default is 1 hour).
-pub const MAX_TOKEN_TTL: u64 = 30 * 24 * 3600;
 /// The service network every node with clones or cloud-init has (`plan::SERVICE_NET`);
 /// a template network on it would be unreachable.
 const SERVICE_CIDR: &str = crate::plan::SERVICE_NET;
@@ -75,26 +75,21 @@ pub struct Template {
     pub name: String,
     pub networks: Vec<Network>,
     pub nodes: Vec<Node>,
-    pub services: Services,
+    /// Clones of other teams' services the env runs (DESIGN §6), by name.
+    pub services: Vec<Service>,
 }
 
-/// Clones of other teams' services the env runs (DESIGN §6).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Services {
-    /// `services.auth`: a Keystone v3 clone, seeded with this config.
-    pub auth: Option<AuthConfig>,
-    /// `services.sdn`: a Neutron v2.0 clone.
-    pub sdn: Option<SdnSettings>,
-}
-
-pub type AuthConfig = crate::clone::auth::Config;
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SdnSettings {
-    /// Extension aliases it advertises.
-    pub extensions: Vec<String>,
-    /// `vif_plugged: event`: bound ports stay DOWN until Nova is sent the event.
-    pub vif_plugged_event: bool,
+/// `services.<name>`: a clone of the registered kind its `clone:` names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    /// Its hostname in guests, and its directory in the env.
+    pub name: String,
+    /// The kind (`clone::registry`).
+    pub kind: String,
+    /// Where its `clone:` is written.
+    pub at: Location,
+    /// What the kind made of its section.
+    pub settings: serde_json::Value,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -195,6 +190,7 @@ fn read_bounded(label: &str, path: &Path) -> Result<String, TemplateError> {
 pub fn load(source: &Source, sets: &[String]) -> Result<Template, TemplateError> {
     let ctx = Ctx {
         file: &source.label,
+        text: &source.text,
     };
     let raw: RawTemplate = serde_saphyr::from_str(&source.text).map_err(|e| ctx.yaml(&e))?;
     raw.validate(&ctx, sets)
@@ -202,6 +198,7 @@ pub fn load(source: &Source, sets: &[String]) -> Result<Template, TemplateError>
 
 struct Ctx<'a> {
     file: &'a str,
+    text: &'a str,
 }
 
 impl Ctx<'_> {
@@ -222,22 +219,25 @@ impl Ctx<'_> {
         }
     }
 
+    /// An error a clone kind found in its section.
+    fn config(&self, e: ConfigError) -> TemplateError {
+        match e.at {
+            Some((line, column)) => TemplateError::At {
+                file: self.file.to_string(),
+                line,
+                column,
+                message: e.message,
+            },
+            None => TemplateError::Other(format!("{}: {}", self.file, e.message)),
+        }
+    }
+
     fn yaml(&self, e: &serde_saphyr::Error) -> TemplateError {
         let message = plain_message(e);
         match e.location() {
             Some(loc) => self.at(&loc, message),
             None => TemplateError::Other(format!("{}: {message}", self.file)),
         }
-    }
-}
-
-/// serde-saphyr's message without its own location suffix (we print file:line:col first).
-fn plain_message(e: &serde_saphyr::Error) -> String {
-    let text = e.without_snippet().to_string();
-    let text = text.lines().next().unwrap_or_default().to_string();
-    match text.rfind(" at line ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
     }
 }
 
@@ -257,47 +257,14 @@ struct RawTemplate {
     networks: Vec<RawNetwork>,
     nodes: Spanned<Vec<RawNode>>,
     #[serde(default)]
-    services: Option<RawServices>,
+    services: Option<BTreeMap<String, RawServiceHead>>,
 }
 
+/// Of a `services.<name>` section, what the template reads itself: the kind. The
+/// kind's parser reads the rest (`clone::section`).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawServices {
-    #[serde(default)]
-    auth: Option<RawAuth>,
-    #[serde(default)]
-    sdn: Option<RawSdn>,
-}
-
-/// `services.sdn`: `clone: neutron`, and the extension aliases it advertises.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSdn {
+struct RawServiceHead {
     clone: Spanned<String>,
-    #[serde(default)]
-    extensions: Vec<String>,
-    /// `immediate` (default: ACTIVE on binding) or `event` (network-vif-plugged).
-    #[serde(default)]
-    vif_plugged: Option<Spanned<String>>,
-}
-
-/// `services.auth`: `clone: keystone` and the clone's seed config beside it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAuth {
-    clone: Spanned<String>,
-    #[serde(default)]
-    region: Option<String>,
-    #[serde(default)]
-    token_ttl: Option<Spanned<u64>>,
-    #[serde(default)]
-    projects: Vec<String>,
-    #[serde(default)]
-    roles: Vec<String>,
-    #[serde(default)]
-    users: Vec<crate::clone::auth::config::UserSeed>,
-    #[serde(default)]
-    catalog: Vec<crate::clone::auth::config::ServiceSeed>,
 }
 
 #[derive(Deserialize)]
@@ -376,6 +343,14 @@ pub fn instance_names(name: &str, count: u32) -> Vec<String> {
     }
 }
 
+/// A name used in hostnames and file names: lowercase letters, digits, '-'.
+fn is_name(v: &str) -> bool {
+    v.len() <= 32
+        && v.starts_with(|c: char| c.is_ascii_lowercase())
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 /// Parameter values: template defaults overridden by `--set`.
 struct Params(BTreeMap<String, String>);
 
@@ -448,11 +423,7 @@ impl Params {
     /// A name used in hostnames and file names: lowercase letters, digits, '-'.
     fn name(&self, ctx: &Ctx, field: &str, s: &Spanned<Scalar>) -> Result<String, TemplateError> {
         let v = self.text(ctx, field, s)?;
-        let ok = v.len() <= 32
-            && v.starts_with(|c: char| c.is_ascii_lowercase())
-            && v.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !ok {
+        if !is_name(&v) {
             return Err(ctx.at(
                 &s.referenced,
                 format!("{field}: '{v}' is not a valid name (lowercase letters, digits and '-', starting with a letter, at most 32)"),
@@ -704,80 +675,7 @@ impl RawTemplate {
                 "nodes: the template has no nodes: add at least one",
             ));
         }
-        let mut services = Services::default();
-        let (raw_auth, raw_sdn) = match self.services {
-            Some(raw) => (raw.auth, raw.sdn),
-            None => (None, None),
-        };
-        if let Some(sdn) = raw_sdn {
-            if sdn.clone.value != "neutron" {
-                return Err(ctx.at(
-                    &sdn.clone.referenced,
-                    format!(
-                        "services.sdn.clone: '{}' is not a clone vstage has (it has: neutron)",
-                        sdn.clone.value
-                    ),
-                ));
-            }
-            if raw_auth.is_none() {
-                return Err(ctx.at(
-                    &sdn.clone.referenced,
-                    "services.sdn checks every token with the env's identity service: add services.auth (clone: keystone)",
-                ));
-            }
-            let vif_plugged_event = match &sdn.vif_plugged {
-                None => false,
-                Some(v) if v.value == "immediate" => false,
-                Some(v) if v.value == "event" => true,
-                Some(v) => {
-                    return Err(ctx.at(
-                        &v.referenced,
-                        format!(
-                            "services.sdn.vif_plugged: '{}' is neither 'immediate' nor 'event'",
-                            v.value
-                        ),
-                    ));
-                }
-            };
-            services.sdn = Some(SdnSettings {
-                extensions: sdn.extensions,
-                vif_plugged_event,
-            });
-        }
-        if let Some(auth) = raw_auth {
-            if auth.clone.value != "keystone" {
-                return Err(ctx.at(
-                    &auth.clone.referenced,
-                    format!(
-                        "services.auth.clone: '{}' is not a clone vstage has (it has: keystone)",
-                        auth.clone.value
-                    ),
-                ));
-            }
-            services.auth = Some(
-                AuthConfig {
-                    region: auth.region.unwrap_or_else(|| AuthConfig::default().region),
-                    token_ttl: match auth.token_ttl {
-                        None => AuthConfig::default().token_ttl,
-                        Some(ttl) if (1..=MAX_TOKEN_TTL).contains(&ttl.value) => ttl.value,
-                        Some(ttl) => {
-                            return Err(ctx.at(
-                                &ttl.referenced,
-                                format!(
-                                    "services.auth.token_ttl: {} is out of range 1..={MAX_TOKEN_TTL} (seconds)",
-                                    ttl.value
-                                ),
-                            ));
-                        }
-                    },
-                    projects: auth.projects,
-                    roles: auth.roles,
-                    users: auth.users,
-                    catalog: auth.catalog,
-                }
-                .with_defaults(),
-            );
-        }
+        let services = services(ctx, self.services.unwrap_or_default(), &instances)?;
         Ok(Template {
             name,
             networks,
@@ -785,6 +683,88 @@ impl RawTemplate {
             services,
         })
     }
+}
+
+/// The clones of `services:`, each checked by its registered kind, with what each needs
+/// of the others present.
+fn services(
+    ctx: &Ctx,
+    raw: BTreeMap<String, RawServiceHead>,
+    instances: &[String],
+) -> Result<Vec<Service>, TemplateError> {
+    let mut services: Vec<(Service, Role)> = Vec::new();
+    for (name, head) in raw {
+        let at = &head.clone.referenced;
+        if !is_name(&name) {
+            return Err(ctx.at(
+                at,
+                format!("services.{name}: not a valid service name (lowercase letters, digits and '-', starting with a letter, at most 32): it is the service's hostname in guests"),
+            ));
+        }
+        if instances.contains(&name) {
+            return Err(ctx.at(
+                at,
+                format!("services.{name}: a node is named '{name}' too, and both would be the hostname '{name}' in guests: rename one of them"),
+            ));
+        }
+        let Some(kind) = registry::kind(&head.clone.value) else {
+            return Err(ctx.at(
+                at,
+                format!(
+                    "services.{name}.clone: '{}' is not a clone vstage has (it has: {})",
+                    head.clone.value,
+                    registry::kind_names().join(", ")
+                ),
+            ));
+        };
+        if let Some((other, _)) = services.iter().find(|(_, r)| *r == kind.role()) {
+            return Err(ctx.at(
+                at,
+                format!(
+                    "services.{name}: the env has its {} service already (services.{}): an env has one of each",
+                    kind.role().as_str(),
+                    other.name
+                ),
+            ));
+        }
+        let section = Section {
+            text: ctx.text,
+            name: &name,
+        };
+        let settings = kind.parse(&section).map_err(|e| ctx.config(e))?;
+        let service = Service {
+            kind: kind.name().to_string(),
+            at: ctx.location(at),
+            settings,
+            name,
+        };
+        services.push((service, kind.role()));
+    }
+    for (service, _) in &services {
+        let needs = registry::kind(&service.kind).and_then(|k| k.needs());
+        if let Some(role) = needs
+            && !services.iter().any(|(_, r)| *r == role)
+        {
+            let offered: Vec<_> = registry::KINDS
+                .iter()
+                .filter(|k| k.role() == role)
+                .map(|k| k.name())
+                .collect();
+            return Err(TemplateError::At {
+                file: ctx.file.to_string(),
+                line: service.at.line,
+                column: service.at.column,
+                message: format!(
+                    "services.{} needs the env's {} service: add services.{} (clone: {})",
+                    service.name,
+                    role.as_str(),
+                    role.usual_name(),
+                    offered.join(" or ")
+                ),
+            });
+        }
+    }
+    Ok(services.into_iter().map(|(s, _)| s).collect())
 }
 
 #[cfg(test)]
@@ -901,40 +881,6 @@ nodes:
         let (line, _, msg) = at(parse(&text, &[]).unwrap_err());
         assert_eq!(line, 15);
         assert!(msg.contains("not a host address"), "{msg}");
-    }
-
-    #[test]
-    fn auth_service_is_read_and_checked() {
-        let text = format!("{GOOD}services:\n  auth:\n    clone: keystone\n    region: R2\n");
-        let t = parse(&text, &[]).unwrap();
-        let auth = t.services.auth.unwrap();
-        assert_eq!(auth.region, "R2");
-        assert_eq!(auth.users.len(), 2, "default users");
-        let text = format!("{GOOD}services:\n  auth:\n    clone: ldap\n");
-        let (line, col, msg) = at(parse(&text, &[]).unwrap_err());
-        assert_eq!((line, col), (22, 12));
-        assert!(msg.contains("keystone"), "{msg}");
-        let text = format!("{GOOD}services:\n  auth:\n    clone: keystone\n    colour: red\n");
-        let (line, _, _) = at(parse(&text, &[]).unwrap_err());
-        assert_eq!(line, 23);
-    }
-
-    #[test]
-    fn sdn_service_needs_auth_and_a_known_mode() {
-        let text = format!("{GOOD}services:\n  sdn:\n    clone: neutron\n");
-        let (line, _, msg) = at(parse(&text, &[]).unwrap_err());
-        assert_eq!(line, 22);
-        assert!(msg.contains("services.auth"), "{msg}");
-        let text = format!(
-            "{GOOD}services:\n  auth: {{clone: keystone}}\n  sdn: {{clone: neutron, vif_plugged: event}}\n"
-        );
-        let t = parse(&text, &[]).unwrap();
-        assert!(t.services.sdn.unwrap().vif_plugged_event);
-        let text = format!(
-            "{GOOD}services:\n  auth: {{clone: keystone}}\n  sdn: {{clone: neutron, vif_plugged: later}}\n"
-        );
-        let (_, _, msg) = at(parse(&text, &[]).unwrap_err());
-        assert!(msg.contains("immediate"), "{msg}");
     }
 
     #[test]

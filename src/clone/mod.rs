@@ -3,7 +3,10 @@
 
 pub mod auth;
 pub mod http;
+pub mod registry;
 pub mod sdn;
+pub mod section;
+pub mod standalone;
 
 /// Serves `router` on the host port and on the unix socket QEMU hands guests'
 /// connections to, until the returned tasks are aborted.

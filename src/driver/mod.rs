@@ -1,14 +1,34 @@
 //! Drivers run nodes. QEMU on this host is the only one today; a remote driver (nodes
-//! as servers on an existing OpenStack cloud) is meant to fit behind the same trait.
+//! as servers on an existing OpenStack cloud) is meant to fit behind the same trait,
+//! registered in [`open`].
 
 pub mod qemu;
 
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::env::EnvInfo;
+use crate::journal::Journal;
+use crate::layout::EnvDir;
+use crate::net::Mac;
 use crate::plan::NodePlan;
 use crate::readiness::Expired;
+
+/// The driver the env's nodes run on: the one registration of a driver.
+pub type EnvDriver = qemu::Qemu;
+
+/// Opens the env's driver, with what the env recorded (images, accel).
+pub fn open(
+    dir: &EnvDir,
+    info: &EnvInfo,
+    journal: Arc<Mutex<Journal>>,
+) -> Result<EnvDriver, DriverError> {
+    qemu::Qemu::for_env(dir, info, journal)
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "state")]
@@ -47,6 +67,10 @@ pub enum DriverError {
         node: String,
         detail: String,
     },
+    #[error("node {node}: NIC: {detail}")]
+    Nic { node: String, detail: String },
+    #[error("{what}: {detail}")]
+    Open { what: String, detail: String },
     #[error("node {node}: {source}")]
     Io {
         node: String,
@@ -84,4 +108,36 @@ pub trait Driver {
     fn state(&mut self, node: &str) -> NodeState;
     /// The node's host process, if it has one.
     fn pid(&self, node: &str) -> Option<i32>;
+
+    /// What attaches NICs to running nodes, for the network service's fabric.
+    type Nics: Nics + Send + 'static;
+    /// A handle the fabric uses from its own task while the driver goes on.
+    fn nics(&self) -> Self::Nics;
+}
+
+/// A NIC given to a running node for a port of the network service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HotNic {
+    /// The port's id.
+    pub id: String,
+    pub mac: Mac,
+    /// The node's end of the link (a datagram socket in the env dir).
+    pub socket: PathBuf,
+    /// The segment's switch socket.
+    pub segment: PathBuf,
+}
+
+/// Attaches and detaches NICs of running nodes.
+pub trait Nics {
+    fn attach(
+        &mut self,
+        node: &str,
+        nic: &HotNic,
+    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    /// Idempotent for a NIC that is gone.
+    fn detach(
+        &mut self,
+        node: &str,
+        nic: &HotNic,
+    ) -> impl Future<Output = Result<(), DriverError>> + Send;
 }

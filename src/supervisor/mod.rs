@@ -19,10 +19,8 @@ use tokio::task::JoinHandle;
 
 use crate::actions;
 use crate::api::{Event, NodeStatus, Phase, Status};
-use crate::driver::qemu::Qemu;
-use crate::driver::{Driver, NodeState};
+use crate::driver::{self, Driver, EnvDriver, NodeState};
 use crate::env::EnvInfo;
-use crate::image::{Image, Manifest};
 use crate::journal::{Entry, Journal};
 use crate::layout::{self, EnvDir};
 
@@ -72,28 +70,7 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
     }
     let info = EnvInfo::read(&dir).context("reading env.json")?;
     let journal = Arc::new(Mutex::new(Journal::open(&dir.join(layout::JOURNAL))?));
-    let mut images = HashMap::new();
-    for (name, path) in &info.images {
-        let text = std::fs::read_to_string(path.join("image.json"))
-            .with_context(|| format!("image {name} at {}", path.display()))?;
-        let manifest: Manifest = serde_json::from_str(&text)?;
-        images.insert(
-            name.clone(),
-            Image {
-                name: name.clone(),
-                hash: String::new(),
-                dir: path.clone(),
-                manifest,
-            },
-        );
-    }
-    let mut driver = Qemu::new(
-        dir.clone(),
-        info.plan.clone(),
-        images,
-        info.accel,
-        journal.clone(),
-    );
+    let mut driver = driver::open(&dir, &info, journal.clone())?;
 
     let shared = Arc::new(Shared {
         history: Mutex::new(Vec::new()),
@@ -130,7 +107,7 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
     let mut pending: Option<DownRequest> = None;
     let progress = |message: String| shared.progress(message);
-    let nodes_changed = |driver: &mut Qemu| refresh(driver, &info, &shared);
+    let nodes_changed = |driver: &mut EnvDriver| refresh(driver, &info, &shared);
     let mut ctx = actions::Context {
         info: &info,
         dir: &dir,

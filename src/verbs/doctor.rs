@@ -1,6 +1,6 @@
 //! `vstage doctor`: QEMU and its version, the homes, the images, and KVM or TCG.
 
-use anyhow::Result;
+use crate::failure::Result;
 use vstage::home::Home;
 use vstage::image::{self, Cache};
 use vstage::lifecycle;

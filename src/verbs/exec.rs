@@ -3,12 +3,13 @@
 
 use std::io::Write as _;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, anyhow};
 use vstage::agent;
 use vstage::home::Home;
 
 use super::{live_status, open_env};
-use crate::{BadInput, Out};
+use crate::Out;
+use crate::failure::{Failure, Result};
 
 pub(crate) async fn exec(
     home: &Home,
@@ -44,13 +45,14 @@ pub(crate) async fn exec(
                 && let Some(n) = status.nodes.iter().find(|n| n.name == node)
                 && let vstage::driver::NodeState::Exited { detail } = &n.state
             {
-                bail!(
+                return Err(anyhow!(
                     "env {name}: node {node} is not running ({detail}); `vstage status {name}` shows the env"
-                );
+                )
+                .into());
             }
             let Some(plan) = info.plan.node(node) else {
                 let names: Vec<_> = info.plan.nodes.iter().map(|n| n.name.as_str()).collect();
-                bail!(BadInput(format!(
+                return Err(Failure::bad_input(format!(
                     "env {name} has no node '{node}' (nodes: {})",
                     names.join(", ")
                 )));

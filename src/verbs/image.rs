@@ -1,12 +1,13 @@
 //! `vstage image build|ls|rm|prune|diff`.
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Context as _;
 use vstage::home::Home;
 use vstage::image::{self, Cache};
 
 use super::age;
+use crate::Out;
 use crate::cli::{ImageCommand, Output};
-use crate::{BadInput, Out};
+use crate::failure::{Failure, Result};
 use std::io::Write as _;
 
 pub(crate) fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
@@ -16,12 +17,12 @@ pub(crate) fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
             let names: Vec<String> = match (name, all) {
                 (Some(n), false) => vec![n],
                 (None, true) => image::recipe_names().map(String::from).collect(),
-                _ => bail!(BadInput("name an image, or give --all".into())),
+                _ => return Err(Failure::bad_input("name an image, or give --all")),
             };
             for name in names {
                 if image::recipe(&name).is_none() {
                     let known: Vec<_> = image::recipe_names().collect();
-                    bail!(BadInput(format!(
+                    return Err(Failure::bad_input(format!(
                         "no image recipe named '{name}' (recipes: {})",
                         known.join(", ")
                     )));
@@ -36,9 +37,11 @@ pub(crate) fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
             for spec in &images {
                 match cache.find(spec)? {
                     Some(i) => found.push(i),
-                    None => bail!(BadInput(format!(
-                        "no built image '{spec}' (see `vstage image ls`)"
-                    ))),
+                    None => {
+                        return Err(Failure::bad_input(format!(
+                            "no built image '{spec}' (see `vstage image ls`)"
+                        )));
+                    }
                 }
             }
             let freed = cache.remove(&found)?;
@@ -62,10 +65,10 @@ pub(crate) fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
         ImageCommand::Diff { a, b } => {
             let read = |spec: &str| -> Result<_> {
                 let img = cache.find(spec)?.ok_or_else(|| {
-                    BadInput(format!("no built image '{spec}' (see `vstage image ls`)"))
+                    Failure::bad_input(format!("no built image '{spec}' (see `vstage image ls`)"))
                 })?;
-                image::packages(&img.dir)
-                    .with_context(|| format!("{spec}: reading its package manifest"))
+                Ok(image::packages(&img.dir)
+                    .with_context(|| format!("{spec}: reading its package manifest"))?)
             };
             let lines = image::diff(&read(&a)?, &read(&b)?);
             if lines.is_empty() {

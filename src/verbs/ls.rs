@@ -1,6 +1,8 @@
 //! `vstage ls`: every env with its template, size, age and phase.
 
-use anyhow::{Context as _, Result};
+use anyhow::Context as _;
+
+use crate::failure::Result;
 use vstage::env::EnvInfo;
 use vstage::home::Home;
 

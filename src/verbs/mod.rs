@@ -11,7 +11,9 @@ pub mod status;
 
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::Context as _;
+
+use crate::failure::Result;
 use vstage::api::{self, Status};
 use vstage::env::{self, EnvError, EnvInfo};
 use vstage::home::Home;

@@ -1,23 +1,23 @@
 //! `vstage ssh ENV NODE [-- CMD]`: ssh into a node that runs sshd.
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Context as _;
 use vstage::home::Home;
 use vstage::layout;
 
 use super::open_env;
-use crate::BadInput;
+use crate::failure::{Failure, Result};
 
 pub(crate) fn ssh(home: &Home, name: &str, node: &str, command: &[String]) -> Result<u8> {
     let (dir, info) = open_env(home, name)?;
     let Some(plan) = info.plan.node(node) else {
         let names: Vec<_> = info.plan.nodes.iter().map(|n| n.name.as_str()).collect();
-        bail!(BadInput(format!(
+        return Err(Failure::bad_input(format!(
             "env {name} has no node '{node}' (nodes: {})",
             names.join(", ")
         )));
     };
     if !plan.cloud_init {
-        bail!(BadInput(format!(
+        return Err(Failure::bad_input(format!(
             "node {node} runs image {} which has no sshd: use `vstage exec {name} --node {node} -- CMD`",
             plan.image
         )));

@@ -1,6 +1,6 @@
 //! `vstage status ENV`: the env's phase and each node's state.
 
-use anyhow::Result;
+use crate::failure::Result;
 use vstage::home::Home;
 
 use super::{age, live_status, ls::phase_text, open_env};
@@ -30,13 +30,14 @@ pub(crate) async fn status(home: &Home, name: &str, output: Output) -> Result<u8
     if let Ok(Status { error: Some(e), .. }) = &status {
         say!("error:    {e}");
     }
-    if let Some(auth) = &info.plan.auth {
-        let url = std::fs::read_to_string(dir.join(&auth.dir).join("url")).unwrap_or_default();
+    for service in &info.plan.services {
+        let url = std::fs::read_to_string(dir.join(&service.dir).join("url")).unwrap_or_default();
         say!(
-            "auth:     {} (host), {} (guests); clouds.yaml in {}",
+            "{:<9} {} (host), {} (guests); files in {}",
+            format!("{}:", service.name),
             url.trim(),
-            auth.guest_url(),
-            dir.join(&auth.dir).display()
+            service.guest_url(),
+            dir.join(&service.dir).display()
         );
     }
     say!();

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod config;
+pub mod kind;
 pub mod model;
 pub mod store;
 

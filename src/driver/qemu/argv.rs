@@ -106,7 +106,7 @@ pub fn argv(i: &Inputs) -> Vec<String> {
             "virtserialport,chardev=qga,name=org.qemu.guest_agent.0",
         ]);
     }
-    if i.plan.sdn.is_some() {
+    if i.plan.hotplug {
         for slot in 0..SPARE_SLOTS {
             let port = format!(
                 "pcie-root-port,id={},chassis={n},slot={n}",
@@ -126,14 +126,14 @@ pub fn argv(i: &Inputs) -> Vec<String> {
         // QEMU hands each guest connection to a clone's address to `vstage __connect`,
         // which joins it to the clone's socket in the env dir while the node has a free
         // connection slot.
-        let clones = i.plan.auth.iter().map(|c| (c.ip, c.port, &c.socket));
-        let clones = clones.chain(i.plan.sdn.iter().map(|c| (c.ip, c.port, &c.socket)));
-        for (ip, port, socket) in clones {
+        for clone in &i.plan.services {
             netdev.push_str(&format!(
-                ",guestfwd=tcp:{ip}:{port}-cmd:{} __connect --slots {} {}",
+                ",guestfwd=tcp:{}:{}-cmd:{} __connect --slots {} {}",
+                clone.ip,
+                clone.port,
                 i.exe.display(),
                 path(dir, &layout::connection_slots(&node.name)),
-                path(dir, socket)
+                path(dir, &clone.socket)
             ));
         }
         add(&["-netdev", &netdev]);
@@ -235,15 +235,7 @@ mod tests {
 
     #[test]
     fn clones_and_cloud_init_argv_matches_snapshot() {
-        let text = "apiVersion: vstage/v1
-name: full
-networks: [{name: net0, cidr: 10.0.0.0/24}]
-nodes:
-  - {name: d1, image: debian-12, nics: [{network: net0}]}
-services:
-  auth: {clone: keystone}
-  sdn: {clone: neutron}
-";
+        let text = include_str!("../../../tests/templates/clones.yaml");
         check(
             &render(text, "debian-12", Some("disk.qcow2")),
             include_str!("../../../tests/snapshots/qemu-argv-clones.txt"),

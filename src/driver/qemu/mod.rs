@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
 pub mod argv;
+pub mod hotplug;
 pub mod version;
 
 use super::{Access, Driver, DriverError, NodeState};
 use crate::accel::Accel;
-use crate::image::Image;
+use crate::env::EnvInfo;
+use crate::image::{Image, Manifest};
 use crate::journal::{Entry, Journal};
 use crate::layout::{self, EnvDir};
 use crate::plan::{NodePlan, Plan};
@@ -75,6 +77,41 @@ impl Qemu {
             journal,
             nodes: HashMap::new(),
         }
+    }
+
+    /// The env's QEMU driver, with the images `up` resolved for it.
+    pub fn for_env(
+        dir: &EnvDir,
+        info: &EnvInfo,
+        journal: Arc<Mutex<Journal>>,
+    ) -> Result<Qemu, DriverError> {
+        let mut images = HashMap::new();
+        for (name, path) in &info.images {
+            let open = |detail: String| DriverError::Open {
+                what: format!("image {name} at {}", path.display()),
+                detail,
+            };
+            let text = std::fs::read_to_string(path.join("image.json"))
+                .map_err(|e| open(e.to_string()))?;
+            let manifest: Manifest =
+                serde_json::from_str(&text).map_err(|e| open(e.to_string()))?;
+            images.insert(
+                name.clone(),
+                Image {
+                    name: name.clone(),
+                    hash: String::new(),
+                    dir: path.clone(),
+                    manifest,
+                },
+            );
+        }
+        Ok(Qemu::new(
+            dir.clone(),
+            info.plan.clone(),
+            images,
+            info.accel,
+            journal,
+        ))
     }
 
     fn record(&self, entry: Entry, node: &str) -> Result<(), DriverError> {
@@ -260,6 +297,12 @@ fn cloud_init_stage(status_json: &str) -> String {
 }
 
 impl Driver for Qemu {
+    type Nics = hotplug::Hotplug;
+
+    fn nics(&self) -> hotplug::Hotplug {
+        hotplug::Hotplug::new(self.dir.clone(), &self.plan)
+    }
+
     async fn boot(&mut self, node: &NodePlan, access: &Access) -> Result<(), DriverError> {
         let image = self
             .images

@@ -1,0 +1,119 @@
+//! `clone: keystone`: the auth clone as a service of an env.
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::config::{self, Config, ServiceSeed, UserSeed};
+use crate::clone::registry::{self, Admin, Identity, Kind, Role, Start, StartError, Started};
+use crate::clone::section::{ConfigError, Section};
+
+/// The longest token lifetime the auth clone accepts (Keystone's default is 1 hour).
+pub const MAX_TOKEN_TTL: u64 = 30 * 24 * 3600;
+
+pub struct Keystone;
+
+/// `services.NAME` with `clone: keystone`: the clone's seed config beside `clone:`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    #[serde(rename = "clone")]
+    _clone: String,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    token_ttl: Option<Spanned<u64>>,
+    #[serde(default)]
+    projects: Vec<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    users: Vec<UserSeed>,
+    #[serde(default)]
+    catalog: Vec<ServiceSeed>,
+}
+
+impl Kind for Keystone {
+    fn name(&self) -> &'static str {
+        "keystone"
+    }
+
+    fn role(&self) -> Role {
+        Role::Identity
+    }
+
+    fn guest_port(&self) -> u16 {
+        5000
+    }
+
+    fn parse(&self, section: &Section) -> Result<serde_json::Value, ConfigError> {
+        let raw: RawAuth = section.read()?;
+        let token_ttl = match raw.token_ttl {
+            None => Config::default().token_ttl,
+            Some(ttl) if (1..=MAX_TOKEN_TTL).contains(&ttl.value) => ttl.value,
+            Some(ttl) => {
+                return Err(ConfigError::at(
+                    &ttl.referenced,
+                    format!(
+                        "services.{}.token_ttl: {} is out of range 1..={MAX_TOKEN_TTL} (seconds)",
+                        section.name, ttl.value
+                    ),
+                ));
+            }
+        };
+        let config = Config {
+            region: raw.region.unwrap_or_else(|| Config::default().region),
+            token_ttl,
+            projects: raw.projects,
+            roles: raw.roles,
+            users: raw.users,
+            catalog: raw.catalog,
+        }
+        .with_defaults();
+        Ok(serde_json::to_value(config).expect("a config serialises"))
+    }
+
+    fn start(&self, start: Start<'_>) -> Result<Started, StartError> {
+        let mut config: Config = registry::settings(&start)?;
+        config
+            .catalog
+            .extend(start.catalog.iter().map(|entry| ServiceSeed {
+                kind: entry.service_type.clone(),
+                name: entry.name.clone(),
+                url: entry.guest_url.clone(),
+                internal: None,
+                admin: None,
+                host_url: Some(entry.host_url.clone()),
+            }));
+        let failed = |e: &dyn std::fmt::Display| StartError::failed(start.name, e);
+        let region = config.region.clone();
+        let running = super::start_on(start.listener, &start.state_dir, config, None)
+            .map_err(|e| failed(&e))?;
+        let creds = config::load_credentials(&start.state_dir).map_err(|e| failed(&e))?;
+        // Guests reach the clone by its in-env name: a clouds.yaml of their own.
+        config::write_clouds(
+            &start.state_dir.join("clouds.guest.yaml"),
+            &start.guest_url,
+            &region,
+            &creds,
+        )
+        .map_err(|e| failed(&e))?;
+        let admin = creds
+            .iter()
+            .find(|c| c.admin && c.project.is_some())
+            .map(|c| Admin {
+                user: c.user.clone(),
+                password: c.password.clone(),
+                project: c.project.clone().unwrap_or_default(),
+            });
+        Ok(Started {
+            router: super::api::router(running.service),
+            listener: running.listener,
+            identity: Some(Identity {
+                url: running.url.clone(),
+                admin,
+            }),
+            url: running.url,
+            fabric: None,
+        })
+    }
+}

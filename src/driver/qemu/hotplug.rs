@@ -1,0 +1,119 @@
+//! NICs attached to running nodes, for the network service's ports: a datagram netdev
+//! joined to the segment's switch and a virtio NIC in one of the node's spare PCIe root
+//! ports (q35 hot-plugs only into root ports; `argv` gives the node `SPARE_SLOTS`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::argv::{SPARE_SLOTS, slot_id};
+use crate::driver::{DriverError, HotNic, Nics};
+use crate::layout::EnvDir;
+use crate::plan::Plan;
+use crate::qmp::Channel;
+
+/// Attaches and detaches NICs over each node's QMP socket; owns the spare slots.
+pub struct Hotplug {
+    dir: EnvDir,
+    /// Node -> its QMP socket (relative to the env dir).
+    qmp: HashMap<String, String>,
+    /// Node -> which spare slot holds which NIC id.
+    slots: HashMap<String, [Option<String>; SPARE_SLOTS]>,
+}
+
+impl Hotplug {
+    pub fn new(dir: EnvDir, plan: &Plan) -> Hotplug {
+        Hotplug {
+            dir,
+            qmp: plan
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.files.qmp.clone()))
+                .collect(),
+            slots: HashMap::new(),
+        }
+    }
+
+    async fn channel(&self, node: &str) -> Result<Channel, DriverError> {
+        let rel = self
+            .qmp
+            .get(node)
+            .ok_or_else(|| fail(node, "not a node of this env"))?;
+        let path: PathBuf = self.dir.join(rel);
+        tokio::time::timeout(Duration::from_secs(5), Channel::qmp(&path))
+            .await
+            .map_err(|_| fail(node, format!("{}: no answer", path.display())))?
+            .map_err(|e| fail(node, e))
+    }
+}
+
+fn fail(node: &str, e: impl std::fmt::Display) -> DriverError {
+    DriverError::Nic {
+        node: node.to_string(),
+        detail: e.to_string(),
+    }
+}
+
+/// Ids are UUIDs; QEMU ids take their first 8 hex digits.
+fn tag(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(8)
+        .collect()
+}
+
+impl Nics for Hotplug {
+    async fn attach(&mut self, node: &str, nic: &HotNic) -> Result<(), DriverError> {
+        let slots = self.slots.entry(node.to_string()).or_default();
+        let slot = slots
+            .iter()
+            .position(Option::is_none)
+            .ok_or_else(|| fail(node, format!("no free slot left ({SPARE_SLOTS} spare)")))?;
+        let mut qmp = self.channel(node).await?;
+        let t = tag(&nic.id);
+        qmp.execute_raw(
+            "netdev_add",
+            json!({"type": "dgram", "id": format!("p-{t}"),
+                   "local": {"type": "unix", "path": nic.socket},
+                   "remote": {"type": "unix", "path": nic.segment}}),
+        )
+        .await
+        .map_err(|e| fail(node, e))?;
+        qmp.execute_raw(
+            "device_add",
+            json!({"driver": "virtio-net-pci", "id": format!("d-{t}"), "netdev": format!("p-{t}"),
+                   "mac": nic.mac.to_string(), "bus": slot_id(slot)}),
+        )
+        .await
+        .map_err(|e| fail(node, e))?;
+        self.slots.get_mut(node).expect("inserted above")[slot] = Some(nic.id.clone());
+        Ok(())
+    }
+
+    async fn detach(&mut self, node: &str, nic: &HotNic) -> Result<(), DriverError> {
+        let mut qmp = self.channel(node).await?;
+        let t = tag(&nic.id);
+        qmp.execute_raw("device_del", json!({"id": format!("d-{t}")}))
+            .await
+            .map_err(|e| fail(node, e))?;
+        // The guest acknowledges the unplug in its own time; the netdev goes after.
+        for _ in 0..20 {
+            if qmp
+                .execute_raw("netdev_del", json!({"id": format!("p-{t}")}))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        if let Some(slots) = self.slots.get_mut(node)
+            && let Some(slot) = slots.iter_mut().find(|s| s.as_deref() == Some(&nic.id))
+        {
+            *slot = None;
+        }
+        Ok(())
+    }
+}
