@@ -1,0 +1,97 @@
+//! The raw YAML shape of a template, with positions, before parameters apply.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use serde_saphyr::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTemplate {
+    #[serde(rename = "apiVersion")]
+    pub(super) api_version: Spanned<String>,
+    pub(super) name: Spanned<String>,
+    #[serde(default)]
+    pub(super) description: Option<String>,
+    #[serde(default)]
+    pub(super) params: BTreeMap<String, Spanned<Scalar>>,
+    #[serde(default)]
+    pub(super) networks: Vec<RawNetwork>,
+    pub(super) nodes: Spanned<Vec<RawNode>>,
+    #[serde(default)]
+    pub(super) services: Option<BTreeMap<String, RawServiceHead>>,
+}
+
+/// Of a `services.<name>` section, what the template reads itself: the kind. The
+/// kind's parser reads the rest (`clone::section`).
+#[derive(Deserialize)]
+pub(super) struct RawServiceHead {
+    pub(super) clone: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNetwork {
+    pub(super) name: Spanned<Scalar>,
+    pub(super) cidr: Spanned<Scalar>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNode {
+    pub(super) name: Spanned<Scalar>,
+    pub(super) image: Spanned<Scalar>,
+    #[serde(default)]
+    pub(super) cpus: Option<Spanned<Scalar>>,
+    #[serde(default)]
+    pub(super) memory: Option<Spanned<Scalar>>,
+    #[serde(default)]
+    pub(super) count: Option<Spanned<Scalar>>,
+    #[serde(default)]
+    pub(super) nics: Vec<RawNic>,
+    #[serde(default)]
+    pub(super) cloud_init: Option<Spanned<serde_json::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNic {
+    pub(super) network: Spanned<Scalar>,
+    #[serde(default)]
+    pub(super) ip: Option<Spanned<Scalar>>,
+}
+
+/// Any YAML scalar, kept as its text so `${param}` can be substituted before
+/// the value is checked against the type its field wants.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Scalar(pub(super) String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -1,0 +1,344 @@
+//! Validation: raw YAML and parameters in, a [`Template`] of plain, checked values out.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde_saphyr::Spanned;
+
+use super::params::{Params, is_name};
+use super::raw::{RawNetwork, RawNic, RawNode, RawServiceHead, RawTemplate, Scalar};
+use super::{
+    API_VERSION, Ctx, MAX_INSTANCES, MAX_NICS, Network, Nic, Node, SERVICE_CIDR, Service, Template,
+    TemplateError,
+};
+use crate::clone::registry::{self, Role};
+use crate::clone::section::Section;
+use crate::image;
+use crate::net::Cidr;
+
+/// The instances a node makes: its name, or `name-1`..`name-N` for `count: N`.
+pub fn instance_names(name: &str, count: u32) -> Vec<String> {
+    if count == 1 {
+        vec![name.to_string()]
+    } else {
+        (1..=count).map(|i| format!("{name}-{i}")).collect()
+    }
+}
+
+impl RawTemplate {
+    pub(super) fn validate(self, ctx: &Ctx, sets: &[String]) -> Result<Template, TemplateError> {
+        if self.api_version.value != API_VERSION {
+            return Err(ctx.at(
+                &self.api_version.referenced,
+                format!(
+                    "apiVersion '{}' is not supported: this vstage reads '{API_VERSION}'",
+                    self.api_version.value
+                ),
+            ));
+        }
+        let params = Params::new(ctx, &self.params, sets)?;
+        let name_scalar = Spanned::new(
+            Scalar(self.name.value.clone()),
+            self.name.referenced,
+            self.name.defined,
+        );
+        let name = params.name(ctx, "name", &name_scalar)?;
+        let _ = self.description;
+
+        let networks = networks(ctx, &params, &self.networks)?;
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut instances: Vec<String> = Vec::new();
+        for raw in &self.nodes.value {
+            nodes.push(node(ctx, &params, raw, &networks, &nodes, &mut instances)?);
+        }
+        if nodes.is_empty() {
+            return Err(ctx.at(
+                &self.nodes.referenced,
+                "nodes: the template has no nodes: add at least one",
+            ));
+        }
+        let services = services(ctx, self.services.unwrap_or_default(), &instances)?;
+        Ok(Template {
+            name,
+            networks,
+            nodes,
+            services,
+        })
+    }
+}
+
+/// `networks:`: names unique, ranges apart from each other and the service network.
+fn networks(ctx: &Ctx, params: &Params, raw: &[RawNetwork]) -> Result<Vec<Network>, TemplateError> {
+    let mut networks: Vec<Network> = Vec::new();
+    for raw in raw {
+        let name = params.name(ctx, "network name", &raw.name)?;
+        if networks.iter().any(|n| n.name == name) {
+            return Err(ctx.at(
+                &raw.name.referenced,
+                format!("network '{name}' is declared twice"),
+            ));
+        }
+        let text = params.text(ctx, "cidr", &raw.cidr)?;
+        let cidr: Cidr = text
+            .parse()
+            .map_err(|e| ctx.at(&raw.cidr.referenced, format!("cidr: {e}")))?;
+        let service: Cidr = SERVICE_CIDR.parse().expect("a valid constant");
+        if cidr.overlaps(&service) {
+            return Err(ctx.at(
+            &raw.cidr.referenced,
+            format!("cidr: {cidr} overlaps {service}, the service network every node's clones and SSH use: choose another range"),
+        ));
+        }
+        if let Some(other) = networks.iter().find(|n| n.cidr.overlaps(&cidr)) {
+            return Err(ctx.at(
+            &raw.cidr.referenced,
+            format!(
+                "cidr: {cidr} overlaps network '{}' ({}): networks of an env must not share addresses",
+                other.name, other.cidr
+            ),
+        ));
+        }
+        networks.push(Network { name, cidr });
+    }
+    Ok(networks)
+}
+
+/// One node of `nodes:`, and the instance names it adds to `instances`.
+fn node(
+    ctx: &Ctx,
+    params: &Params,
+    raw: &RawNode,
+    networks: &[Network],
+    nodes: &[Node],
+    instances: &mut Vec<String>,
+) -> Result<Node, TemplateError> {
+    let name = params.name(ctx, "node name", &raw.name)?;
+    if nodes.iter().any(|n| n.name == name) {
+        return Err(ctx.at(
+            &raw.name.referenced,
+            format!("node '{name}' is declared twice"),
+        ));
+    }
+    let image = params.text(ctx, "image", &raw.image)?;
+    if image::recipe(&image).is_none() {
+        let known: Vec<_> = image::recipe_names().collect();
+        return Err(ctx.at(
+            &raw.image.referenced,
+            format!(
+                "image '{image}' does not exist (images: {})",
+                known.join(", ")
+            ),
+        ));
+    }
+    let count = params.number(ctx, "count", raw.count.as_ref(), 1, 1..=MAX_INSTANCES)?;
+    for instance in instance_names(&name, count) {
+        if instances.contains(&instance) {
+            return Err(ctx.at(
+                &raw.name.referenced,
+                format!("node '{name}' makes an instance named '{instance}', which another node makes too: rename one of them"),
+            ));
+        }
+        instances.push(instance);
+    }
+    if instances.len() > MAX_INSTANCES as usize {
+        let at = raw
+            .count
+            .as_ref()
+            .map_or(&raw.name.referenced, |c| &c.referenced);
+        return Err(ctx.at(
+            at,
+            format!(
+                "the env would have {} instances, more than the {MAX_INSTANCES} an env may have",
+                instances.len()
+            ),
+        ));
+    }
+    if let Some(nic) = raw.nics.get(MAX_NICS) {
+        return Err(ctx.at(
+            &nic.network.referenced,
+            format!("nics: a node may have at most {MAX_NICS} NICs"),
+        ));
+    }
+    let nics = nics(ctx, params, &raw.nics, networks, count)?;
+    let cloud_init = cloud_init(ctx, raw, &image)?;
+    Ok(Node {
+        cloud_init,
+        at: ctx.location(&raw.name.referenced),
+        name,
+        image,
+        cpus: params.number(ctx, "cpus", raw.cpus.as_ref(), 1, 1..=64)?,
+        memory_mib: params.memory(ctx, raw.memory.as_ref())?,
+        count,
+        nics,
+    })
+}
+
+/// A node's NICs, each on a declared network, fixed addresses inside it.
+fn nics(
+    ctx: &Ctx,
+    params: &Params,
+    raw: &[RawNic],
+    networks: &[Network],
+    count: u32,
+) -> Result<Vec<Nic>, TemplateError> {
+    let mut nics = Vec::new();
+    for nic in raw {
+        let network = params.text(ctx, "network", &nic.network)?;
+        let Some(net) = networks.iter().find(|n| n.name == network) else {
+            let known: Vec<_> = networks.iter().map(|n| n.name.as_str()).collect();
+            return Err(ctx.at(
+                &nic.network.referenced,
+                format!(
+                    "unknown network '{network}' (declared: {})",
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        };
+        let ip = match &nic.ip {
+            None => None,
+            Some(s) => {
+                if count > 1 {
+                    return Err(ctx.at(
+                        &s.referenced,
+                        "ip: a fixed address needs count: 1 (each instance needs its own)",
+                    ));
+                }
+                let text = params.text(ctx, "ip", s)?;
+                let ip: Ipv4Addr = text.parse().map_err(|_| {
+                    ctx.at(
+                        &s.referenced,
+                        format!("ip: '{text}' is not an IPv4 address"),
+                    )
+                })?;
+                if !net.cidr.is_host(ip) {
+                    return Err(ctx.at(
+                        &s.referenced,
+                        format!(
+                            "ip: {ip} is not a host address of {} ({})",
+                            net.name, net.cidr
+                        ),
+                    ));
+                }
+                Some(ip)
+            }
+        };
+        nics.push(Nic {
+            network,
+            ip,
+            at: ctx.location(&nic.network.referenced),
+        });
+    }
+    Ok(nics)
+}
+
+/// A node's `cloud_init:` user-data: a mapping, for an image that runs cloud-init.
+fn cloud_init(
+    ctx: &Ctx,
+    raw: &RawNode,
+    image: &str,
+) -> Result<Option<serde_json::Value>, TemplateError> {
+    Ok(match &raw.cloud_init {
+        None => None,
+        Some(ci) => {
+            if !image::recipe(image).is_some_and(|r| r.cloud_init) {
+                return Err(ctx.at(
+                    &ci.referenced,
+                    format!("cloud_init: image '{image}' does not run cloud-init"),
+                ));
+            }
+            if !ci.value.is_object() {
+                return Err(ctx.at(
+                        &ci.referenced,
+                        "cloud_init: expected a mapping of cloud-config keys (packages, write_files, runcmd, users, ...)",
+                    ));
+            }
+            Some(ci.value.clone())
+        }
+    })
+}
+
+/// The clones of `services:`, each checked by its registered kind, with what each needs
+/// of the others present.
+fn services(
+    ctx: &Ctx,
+    raw: BTreeMap<String, RawServiceHead>,
+    instances: &[String],
+) -> Result<Vec<Service>, TemplateError> {
+    let mut services: Vec<(Service, Role)> = Vec::new();
+    for (name, head) in raw {
+        let at = &head.clone.referenced;
+        if !is_name(&name) {
+            return Err(ctx.at(
+                at,
+                format!("services.{name}: not a valid service name (lowercase letters, digits and '-', starting with a letter, at most 32): it is the service's hostname in guests"),
+            ));
+        }
+        if instances.contains(&name) {
+            return Err(ctx.at(
+                at,
+                format!("services.{name}: a node is named '{name}' too, and both would be the hostname '{name}' in guests: rename one of them"),
+            ));
+        }
+        let Some(kind) = registry::kind(&head.clone.value) else {
+            return Err(ctx.at(
+                at,
+                format!(
+                    "services.{name}.clone: '{}' is not a clone vstage has (it has: {})",
+                    head.clone.value,
+                    registry::kind_names().join(", ")
+                ),
+            ));
+        };
+        if let Some((other, _)) = services.iter().find(|(_, r)| *r == kind.role()) {
+            return Err(ctx.at(
+                at,
+                format!(
+                    "services.{name}: the env has its {} service already (services.{}): an env has one of each",
+                    kind.role().as_str(),
+                    other.name
+                ),
+            ));
+        }
+        let section = Section {
+            text: ctx.text,
+            name: &name,
+        };
+        let settings = kind.parse(&section).map_err(|e| ctx.config(e))?;
+        let service = Service {
+            kind: kind.name().to_string(),
+            at: ctx.location(at),
+            settings,
+            name,
+        };
+        services.push((service, kind.role()));
+    }
+    for (service, _) in &services {
+        let needs = registry::kind(&service.kind).and_then(|k| k.needs());
+        if let Some(role) = needs
+            && !services.iter().any(|(_, r)| *r == role)
+        {
+            let offered: Vec<_> = registry::KINDS
+                .iter()
+                .filter(|k| k.role() == role)
+                .map(|k| k.name())
+                .collect();
+            return Err(TemplateError::At {
+                file: ctx.file.to_string(),
+                line: service.at.line,
+                column: service.at.column,
+                message: format!(
+                    "services.{} needs the env's {} service: add services.{} (clone: {})",
+                    service.name,
+                    role.as_str(),
+                    role.usual_name(),
+                    offered.join(" or ")
+                ),
+            });
+        }
+    }
+    Ok(services.into_iter().map(|(s, _)| s).collect())
+}
