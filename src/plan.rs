@@ -179,23 +179,7 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
         })
         .collect();
 
-    let mut taken: Vec<(Ipv4Addr, String)> = Vec::new();
-    for (name, node) in &instances {
-        for nic in &node.nics {
-            if let Some(ip) = nic.ip {
-                if let Some((_, first)) = taken.iter().find(|(t, _)| *t == ip) {
-                    return Err(PlanError::DuplicateAddress {
-                        ip,
-                        first: first.clone(),
-                        second: name.clone(),
-                        at: nic.at.clone(),
-                    });
-                }
-                taken.push((ip, name.clone()));
-            }
-        }
-    }
-    let fixed: BTreeSet<Ipv4Addr> = taken.iter().map(|(ip, _)| *ip).collect();
+    let fixed = fixed_addresses(&instances)?;
 
     let networks: Vec<NetworkPlan> = template
         .networks
@@ -219,17 +203,7 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
             let cidr = networks[net_index].cidr;
             let ip = match nic.ip {
                 Some(ip) => ip,
-                None => loop {
-                    let n = next_host[net_index];
-                    let ip = cidr.nth(n).ok_or_else(|| PlanError::NetworkFull {
-                        network: nic.network.clone(),
-                        at: nic.at.clone(),
-                    })?;
-                    next_host[net_index] += 1;
-                    if !fixed.contains(&ip) {
-                        break ip;
-                    }
-                },
+                None => next_address(nic, cidr, &mut next_host[net_index], &fixed)?,
             };
             nics.push(NicPlan {
                 network: nic.network.clone(),
@@ -254,35 +228,20 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
             service_nic,
             cloud_init,
             user_data: node.cloud_init.clone(),
-            files: NodeFiles {
-                qmp: layout::qmp_socket(name),
-                agent: layout::agent_socket(name),
-                serial: layout::serial_log(name),
-                seed: if cloud_init {
-                    layout::seed_iso(name)
-                } else {
-                    layout::seed(name)
-                },
-                pidfile: layout::pidfile(name),
-                disk: cloud_init.then(|| layout::disk(name)),
-            },
+            files: NodeFiles::of(name, cloud_init),
         });
     }
 
     let services = services(template)?;
-    let mut hosts: Vec<HostEntry> = nodes
+    let hosts = nodes
         .iter()
-        .filter_map(|n: &NodePlan| {
-            n.nics.first().map(|nic| HostEntry {
-                ip: nic.ip,
-                name: n.name.clone(),
-            })
+        .filter_map(|n| n.nics.first().map(|nic| (nic.ip, &n.name)))
+        .chain(services.iter().map(|s| (s.ip, &s.name)))
+        .map(|(ip, name)| HostEntry {
+            ip,
+            name: name.clone(),
         })
         .collect();
-    hosts.extend(services.iter().map(|s| HostEntry {
-        ip: s.ip,
-        name: s.name.clone(),
-    }));
     let hotplug = services
         .iter()
         .any(|s| registry::kind(&s.kind).is_some_and(|k| k.role() == registry::Role::Network));
@@ -295,6 +254,65 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
         services,
         hotplug,
     })
+}
+
+/// Addresses the template fixes, each given once.
+fn fixed_addresses(
+    instances: &[(String, &crate::template::Node)],
+) -> Result<BTreeSet<Ipv4Addr>, PlanError> {
+    let mut taken: Vec<(Ipv4Addr, &String)> = Vec::new();
+    for (name, node) in instances {
+        for nic in &node.nics {
+            let Some(ip) = nic.ip else { continue };
+            if let Some((_, first)) = taken.iter().find(|(t, _)| *t == ip) {
+                return Err(PlanError::DuplicateAddress {
+                    ip,
+                    first: first.to_string(),
+                    second: name.clone(),
+                    at: nic.at.clone(),
+                });
+            }
+            taken.push((ip, name));
+        }
+    }
+    Ok(taken.into_iter().map(|(ip, _)| ip).collect())
+}
+
+/// The network's next automatic address (`next` is its host number) not fixed by the template.
+fn next_address(
+    nic: &crate::template::Nic,
+    cidr: Cidr,
+    next: &mut u32,
+    fixed: &BTreeSet<Ipv4Addr>,
+) -> Result<Ipv4Addr, PlanError> {
+    loop {
+        let ip = cidr.nth(*next).ok_or_else(|| PlanError::NetworkFull {
+            network: nic.network.clone(),
+            at: nic.at.clone(),
+        })?;
+        *next += 1;
+        if !fixed.contains(&ip) {
+            return Ok(ip);
+        }
+    }
+}
+
+impl NodeFiles {
+    /// Where a node's host-side files go, relative to the env dir.
+    fn of(name: &str, cloud_init: bool) -> NodeFiles {
+        NodeFiles {
+            qmp: layout::qmp_socket(name),
+            agent: layout::agent_socket(name),
+            serial: layout::serial_log(name),
+            seed: if cloud_init {
+                layout::seed_iso(name)
+            } else {
+                layout::seed(name)
+            },
+            pidfile: layout::pidfile(name),
+            disk: cloud_init.then(|| layout::disk(name)),
+        }
+    }
 }
 
 /// Each clone at its own address on the service network, from [`FIRST_SERVICE_IP`] up.

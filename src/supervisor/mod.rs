@@ -32,6 +32,29 @@ struct Shared {
 }
 
 impl Shared {
+    /// Every node planned, none started yet.
+    fn new(info: &EnvInfo) -> Shared {
+        Shared {
+            history: Mutex::new(Vec::new()),
+            events: broadcast::channel(256).0,
+            status: Mutex::new(Status {
+                phase: Phase::Starting,
+                supervisor_pid: std::process::id(),
+                nodes: info
+                    .plan
+                    .nodes
+                    .iter()
+                    .map(|n| NodeStatus {
+                        name: n.name.clone(),
+                        state: NodeState::Planned,
+                        pid: None,
+                    })
+                    .collect(),
+                error: None,
+            }),
+        }
+    }
+
     fn emit(&self, event: Event) {
         let mut history = self.history.lock().expect("history lock");
         history.push(event.clone());
@@ -72,25 +95,7 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
     let journal = Arc::new(Mutex::new(Journal::open(&dir.join(layout::JOURNAL))?));
     let mut driver = driver::open(&dir, &info, journal.clone())?;
 
-    let shared = Arc::new(Shared {
-        history: Mutex::new(Vec::new()),
-        events: broadcast::channel(256).0,
-        status: Mutex::new(Status {
-            phase: Phase::Starting,
-            supervisor_pid: std::process::id(),
-            nodes: info
-                .plan
-                .nodes
-                .iter()
-                .map(|n| NodeStatus {
-                    name: n.name.clone(),
-                    state: NodeState::Planned,
-                    pid: None,
-                })
-                .collect(),
-            error: None,
-        }),
-    });
+    let shared = Arc::new(Shared::new(&info));
 
     std::fs::create_dir_all(dir.join(layout::SOCKETS))?;
     let api_path = dir.join(layout::SUPERVISOR_SOCK);

@@ -13,111 +13,121 @@ use std::io::Write as _;
 pub(crate) fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
     let cache = Cache::new(home.images());
     match cmd {
-        ImageCommand::Build { name, all, force } => {
-            let names: Vec<String> = match (name, all) {
-                (Some(n), false) => vec![n],
-                (None, true) => image::recipe_names().map(String::from).collect(),
-                _ => return Err(Failure::bad_input("name an image, or give --all")),
-            };
-            for name in names {
-                if image::recipe(&name).is_none() {
-                    let known: Vec<_> = image::recipe_names().collect();
-                    return Err(Failure::bad_input(format!(
-                        "no image recipe named '{name}' (recipes: {})",
-                        known.join(", ")
-                    )));
-                }
-                let img = cache.ensure(&name, force, &mut |m| eprintln!("vstage: {m}"))?;
-                say!("{name} {} {}", img.hash, img.dir.display());
-            }
-            Ok(0)
+        ImageCommand::Build { name, all, force } => build(&cache, name, all, force),
+        ImageCommand::Rm { images } => remove(&cache, &images),
+        ImageCommand::Prune => prune(&cache),
+        ImageCommand::Diff { a, b } => diff(&cache, &a, &b),
+        ImageCommand::Ls(out) => ls(&cache, out.output),
+    }
+}
+
+fn build(cache: &Cache, name: Option<String>, all: bool, force: bool) -> Result<u8> {
+    let names: Vec<String> = match (name, all) {
+        (Some(n), false) => vec![n],
+        (None, true) => image::recipe_names().map(String::from).collect(),
+        _ => return Err(Failure::bad_input("name an image, or give --all")),
+    };
+    for name in names {
+        if image::recipe(&name).is_none() {
+            let known: Vec<_> = image::recipe_names().collect();
+            return Err(Failure::bad_input(format!(
+                "no image recipe named '{name}' (recipes: {})",
+                known.join(", ")
+            )));
         }
-        ImageCommand::Rm { images } => {
-            let mut found = Vec::new();
-            for spec in &images {
-                match cache.find(spec)? {
-                    Some(i) => found.push(i),
-                    None => {
-                        return Err(Failure::bad_input(format!(
-                            "no built image '{spec}' (see `vstage image ls`)"
-                        )));
-                    }
-                }
+        let img = cache.ensure(&name, force, &mut |m| eprintln!("vstage: {m}"))?;
+        say!("{name} {} {}", img.hash, img.dir.display());
+    }
+    Ok(0)
+}
+
+fn remove(cache: &Cache, images: &[String]) -> Result<u8> {
+    let mut found = Vec::new();
+    for spec in images {
+        match cache.find(spec)? {
+            Some(i) => found.push(i),
+            None => {
+                return Err(Failure::bad_input(format!(
+                    "no built image '{spec}' (see `vstage image ls`)"
+                )));
             }
-            let freed = cache.remove(&found)?;
-            say!(
-                "removed {} image(s), {:.1} MiB",
-                found.len(),
-                freed as f64 / 1048576.0
-            );
-            Ok(0)
-        }
-        ImageCommand::Prune => {
-            let stale: Vec<_> = cache.list()?.into_iter().filter(|i| !i.current).collect();
-            let freed = cache.remove(&stale)?;
-            say!(
-                "removed {} image(s), {:.1} MiB",
-                stale.len(),
-                freed as f64 / 1048576.0
-            );
-            Ok(0)
-        }
-        ImageCommand::Diff { a, b } => {
-            let read = |spec: &str| -> Result<_> {
-                let img = cache.find(spec)?.ok_or_else(|| {
-                    Failure::bad_input(format!("no built image '{spec}' (see `vstage image ls`)"))
-                })?;
-                Ok(image::packages(&img.dir)
-                    .with_context(|| format!("{spec}: reading its package manifest"))?)
-            };
-            let lines = image::diff(&read(&a)?, &read(&b)?);
-            if lines.is_empty() {
-                say!("no package differs");
-            }
-            for l in lines {
-                say!("{l}");
-            }
-            Ok(0)
-        }
-        ImageCommand::Ls(out) => {
-            let images = cache.list()?;
-            if out.output == Output::Json {
-                let json: Vec<_> = images
-                    .iter()
-                    .map(|i| {
-                        serde_json::json!({
-                            "name": i.name, "hash": i.hash, "size": i.size, "current": i.current,
-                            "built_unix": i.built.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
-                        })
-                    })
-                    .collect();
-                say!("{}", serde_json::to_string_pretty(&json)?);
-                return Ok(0);
-            }
-            say!(
-                "{:<12} {:<18} {:>9} {:>5}  CURRENT",
-                "NAME",
-                "HASH",
-                "SIZE",
-                "AGE"
-            );
-            for i in images {
-                let built = i
-                    .built
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| age(d.as_secs()))
-                    .unwrap_or("?".into());
-                let size = format!("{:.1}M", i.size as f64 / 1048576.0);
-                say!(
-                    "{:<12} {:<18} {:>9} {:>5}  {}",
-                    i.name,
-                    i.hash,
-                    size,
-                    built,
-                    if i.current { "yes" } else { "no" }
-                );
-            }
-            Ok(0)
         }
     }
+    let freed = cache.remove(&found)?;
+    say!(
+        "removed {} image(s), {:.1} MiB",
+        found.len(),
+        freed as f64 / 1048576.0
+    );
+    Ok(0)
+}
+
+fn prune(cache: &Cache) -> Result<u8> {
+    let stale: Vec<_> = cache.list()?.into_iter().filter(|i| !i.current).collect();
+    let freed = cache.remove(&stale)?;
+    say!(
+        "removed {} image(s), {:.1} MiB",
+        stale.len(),
+        freed as f64 / 1048576.0
+    );
+    Ok(0)
+}
+
+fn diff(cache: &Cache, a: &str, b: &str) -> Result<u8> {
+    let read = |spec: &str| -> Result<_> {
+        let img = cache.find(spec)?.ok_or_else(|| {
+            Failure::bad_input(format!("no built image '{spec}' (see `vstage image ls`)"))
+        })?;
+        Ok(image::packages(&img.dir)
+            .with_context(|| format!("{spec}: reading its package manifest"))?)
+    };
+    let lines = image::diff(&read(a)?, &read(b)?);
+    if lines.is_empty() {
+        say!("no package differs");
+    }
+    for l in lines {
+        say!("{l}");
+    }
+    Ok(0)
+}
+
+fn ls(cache: &Cache, output: Output) -> Result<u8> {
+    let images = cache.list()?;
+    if output == Output::Json {
+        let json: Vec<_> = images
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "name": i.name, "hash": i.hash, "size": i.size, "current": i.current,
+                    "built_unix": i.built.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+                })
+            })
+            .collect();
+        say!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(0);
+    }
+    say!(
+        "{:<12} {:<18} {:>9} {:>5}  CURRENT",
+        "NAME",
+        "HASH",
+        "SIZE",
+        "AGE"
+    );
+    for i in images {
+        let built = i
+            .built
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| age(d.as_secs()))
+            .unwrap_or("?".into());
+        let size = format!("{:.1}M", i.size as f64 / 1048576.0);
+        say!(
+            "{:<12} {:<18} {:>9} {:>5}  {}",
+            i.name,
+            i.hash,
+            size,
+            built,
+            if i.current { "yes" } else { "no" }
+        );
+    }
+    Ok(0)
 }

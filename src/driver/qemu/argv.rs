@@ -46,6 +46,10 @@ fn path(dir: &EnvDir, relative: &str) -> String {
     dir.join(relative).display().to_string()
 }
 
+/// QEMU's command line for one node. One function on purpose (~115 lines): it reads
+/// top to bottom in the order of QEMU's own documentation (machine, memory, disks,
+/// seed, agent, hot-plug slots, service network, env NICs), and its snapshot test
+/// pins the result.
 pub fn argv(i: &Inputs) -> Vec<String> {
     let (dir, node) = (i.dir, i.node);
     let mut a: Vec<String> = Vec::new();

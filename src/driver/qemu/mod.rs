@@ -114,6 +114,64 @@ impl Qemu {
         ))
     }
 
+    /// The node's files before its process: connection slots, its seed (cloud-init's
+    /// `cidata` volume, or the tiny image's), and its disk as an overlay on the image.
+    fn prepare(&self, node: &NodePlan, image: &Image, access: &Access) -> Result<(), DriverError> {
+        let io = |source| DriverError::Io {
+            node: node.name.clone(),
+            source,
+        };
+        std::fs::create_dir_all(self.dir.join(&layout::node_dir(&node.name))).map_err(io)?;
+        if node.service_nic.is_some() {
+            let slots = layout::connection_slots(&node.name);
+            self.record(
+                Entry::Path {
+                    path: slots.clone(),
+                },
+                &node.name,
+            )?;
+            std::fs::create_dir_all(self.dir.join(&slots)).map_err(io)?;
+        }
+        let seed_path = self.dir.join(&node.files.seed);
+        self.record(
+            Entry::Path {
+                path: node.files.seed.clone(),
+            },
+            &node.name,
+        )?;
+        if node.cloud_init {
+            let seed = seed::cloud_init(
+                &self.plan,
+                node,
+                &access.ssh_public_key,
+                node.user_data.as_ref(),
+            );
+            std::fs::write(&seed_path, seed::cidata_iso(&seed).map_err(io)?).map_err(io)?;
+        } else {
+            std::fs::write(&seed_path, seed::tiny(&self.plan, node)).map_err(io)?;
+        }
+        if let (Some(disk), Some(base)) = (&node.files.disk, image.disk()) {
+            self.record(Entry::Path { path: disk.clone() }, &node.name)?;
+            let out = std::process::Command::new("qemu-img")
+                .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+                .arg(&base)
+                .arg(self.dir.join(disk))
+                .output()
+                .map_err(io)?;
+            if !out.status.success() {
+                return Err(DriverError::Start {
+                    node: node.name.clone(),
+                    detail: format!(
+                        "qemu-img create: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                });
+            }
+        }
+
+        Ok(())
+    }
+
     fn record(&self, entry: Entry, node: &str) -> Result<(), DriverError> {
         self.journal
             .lock()
@@ -311,58 +369,11 @@ impl Driver for Qemu {
                 node: node.name.clone(),
                 detail: format!("image {} is not built", node.image),
             })?;
+        self.prepare(node, image, access)?;
         let io = |source| DriverError::Io {
             node: node.name.clone(),
             source,
         };
-        std::fs::create_dir_all(self.dir.join(&layout::node_dir(&node.name))).map_err(io)?;
-        if node.service_nic.is_some() {
-            let slots = layout::connection_slots(&node.name);
-            self.record(
-                Entry::Path {
-                    path: slots.clone(),
-                },
-                &node.name,
-            )?;
-            std::fs::create_dir_all(self.dir.join(&slots)).map_err(io)?;
-        }
-        let seed_path = self.dir.join(&node.files.seed);
-        self.record(
-            Entry::Path {
-                path: node.files.seed.clone(),
-            },
-            &node.name,
-        )?;
-        if node.cloud_init {
-            let seed = seed::cloud_init(
-                &self.plan,
-                node,
-                &access.ssh_public_key,
-                node.user_data.as_ref(),
-            );
-            std::fs::write(&seed_path, seed::cidata_iso(&seed).map_err(io)?).map_err(io)?;
-        } else {
-            std::fs::write(&seed_path, seed::tiny(&self.plan, node)).map_err(io)?;
-        }
-        if let (Some(disk), Some(base)) = (&node.files.disk, image.disk()) {
-            self.record(Entry::Path { path: disk.clone() }, &node.name)?;
-            let out = std::process::Command::new("qemu-img")
-                .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
-                .arg(&base)
-                .arg(self.dir.join(disk))
-                .output()
-                .map_err(io)?;
-            if !out.status.success() {
-                return Err(DriverError::Start {
-                    node: node.name.clone(),
-                    detail: format!(
-                        "qemu-img create: {}",
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ),
-                });
-            }
-        }
-
         let name = format!("qemu {}", node.name);
         for f in [
             &node.files.qmp,
