@@ -273,7 +273,9 @@ fn main() {
 
 // ---- auth clone throughput ------------------------------------------------------
 
-/// A keep-alive HTTP/1.1 connection: just enough client for a load loop.
+/// A keep-alive HTTP/1.1 connection: just enough client for a load loop. Not the
+/// clones' one-shot client (`vstage::clone::http`), which opens a connection per
+/// request and would measure connection setup instead of the clone.
 struct Conn {
     stream: std::io::BufReader<std::net::TcpStream>,
     host: String,
@@ -321,13 +323,8 @@ impl Conn {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let len: usize = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-length:")
-                    .map(|v| v.trim().parse().unwrap_or(0))
-            })
+        let len: usize = vstage::clone::http::header(&head, "content-length")
+            .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         let mut body = vec![0; len];
         self.stream.read_exact(&mut body).unwrap();
@@ -336,13 +333,9 @@ impl Conn {
 }
 
 fn subject_token(head: &str) -> String {
-    head.lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("x-subject-token:")
-                .then(|| l[16..].trim().to_string())
-        })
+    vstage::clone::http::header(head, "x-subject-token")
         .expect("X-Subject-Token")
+        .to_string()
 }
 
 /// Requests per second over `secs` with `threads` keep-alive connections.

@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 /// A standalone `vstage clone auth` on a free port; killed on drop.
 struct Clone {
@@ -18,24 +16,15 @@ struct Clone {
 
 impl Clone {
     fn start(state: &Path, config: Option<&str>) -> Clone {
-        let mut cmd = Command::new(common::bin());
-        cmd.args(["clone", "auth", "--listen", "127.0.0.1:0", "--state"])
-            .arg(state);
+        let state_arg = state.display().to_string();
+        let mut args = vec!["auth", "--listen", "127.0.0.1:0", "--state", &state_arg];
+        let file = state.with_extension("yaml");
+        let file_arg = file.display().to_string();
         if let Some(text) = config {
-            let file = state.with_extension("yaml");
             std::fs::write(&file, text).unwrap();
-            cmd.arg("--config").arg(file);
+            args.extend(["--config", &file_arg]);
         }
-        let mut child = cmd.stdout(Stdio::piped()).spawn().expect("vstage runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("auth clone listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
+        let (child, url) = common::spawn_clone(&args);
         Clone {
             child,
             url,
@@ -57,23 +46,11 @@ impl Clone {
     }
 
     fn openstack(&self, cloud: &str, args: &[&str]) -> std::process::Output {
-        Command::new("openstack")
-            .arg("--os-cloud")
-            .arg(cloud)
-            .args(args)
-            .env("OS_CLIENT_CONFIG_FILE", self.clouds())
-            .output()
-            .expect("openstack (python3-openstackclient) is installed: run `make setup`")
+        common::openstack(&self.clouds(), cloud, args)
     }
 
     fn osc_ok(&self, cloud: &str, args: &[&str]) -> String {
-        let out = self.openstack(cloud, args);
-        assert!(
-            out.status.success(),
-            "openstack {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        common::osc_ok(&self.clouds(), cloud, args)
     }
 
     fn http(
@@ -83,22 +60,7 @@ impl Clone {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, String, String) {
-        let addr = self.url.trim_start_matches("http://");
-        let mut s = TcpStream::connect(addr).unwrap();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        ));
-        s.write_all(req.as_bytes()).unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
-        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-        (status, head.to_string(), body.to_string())
+        common::http(&self.url, method, path, headers, body)
     }
 
     /// Issues a project-scoped token by password; returns (status, token id).
@@ -107,15 +69,8 @@ impl Clone {
             r#"{{"auth":{{"identity":{{"methods":["password"],"password":{{"user":{{"name":"{user}","password":"{password}","domain":{{"name":"Default"}}}}}}}},"scope":{{"project":{{"name":"{project}","domain":{{"name":"Default"}}}}}}}}}}"#
         );
         let (status, head, _) = self.http("POST", "/v3/auth/tokens", &[], &body);
-        let token = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .starts_with("x-subject-token:")
-                    .then(|| l[16..].trim().to_string())
-            })
-            .unwrap_or_default();
-        (status, token)
+        let token = vstage::clone::http::header(&head, "x-subject-token").unwrap_or_default();
+        (status, token.to_string())
     }
 }
 

@@ -3,10 +3,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 struct Clones {
     children: Vec<Child>,
@@ -32,20 +30,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(common::bin())
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    (child, url)
-}
-
 /// An auth clone whose catalog names the SDN clone, and the SDN clone checking tokens with it.
 fn start(dir: &Path) -> Clones {
     start_with(dir, "", &[])
@@ -60,8 +44,7 @@ fn start_with(dir: &Path, catalog: &str, sdn_flags: &[&str]) -> Clones {
     let network = format!("  - {{type: network, name: neutron, url: \"{sdn_url}\"}}\n");
     std::fs::write(&config, format!("{users}catalog:\n{network}{catalog}")).unwrap();
     let state = dir.join("auth");
-    let (auth, auth_url) = spawn(&[
-        "clone",
+    let (auth, auth_url) = common::spawn_clone(&[
         "auth",
         "--listen",
         &format!("127.0.0.1:{auth_port}"),
@@ -71,9 +54,9 @@ fn start_with(dir: &Path, catalog: &str, sdn_flags: &[&str]) -> Clones {
         &config.display().to_string(),
     ]);
     let listen = format!("127.0.0.1:{sdn_port}");
-    let mut args = vec!["clone", "sdn", "--listen", &listen, "--auth-url", &auth_url];
+    let mut args = vec!["sdn", "--listen", &listen, "--auth-url", &auth_url];
     args.extend_from_slice(sdn_flags);
-    let (sdn, url) = spawn(&args);
+    let (sdn, url) = common::spawn_clone(&args);
     assert_eq!(url, sdn_url);
     Clones {
         children: vec![auth, sdn],
@@ -85,42 +68,13 @@ fn start_with(dir: &Path, catalog: &str, sdn_flags: &[&str]) -> Clones {
 
 impl Clones {
     fn osc(&self, cloud: &str, args: &[&str]) -> String {
-        let out = Command::new("openstack")
-            .arg("--os-cloud")
-            .arg(cloud)
-            .args(args)
-            .env("OS_CLIENT_CONFIG_FILE", &self.clouds)
-            .output()
-            .expect("openstack (python3-openstackclient): run `make setup`");
-        assert!(
-            out.status.success(),
-            "openstack {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        common::osc_ok(&self.clouds, cloud, args).trim().to_string()
     }
 
     fn http(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-        let addr = self.sdn.trim_start_matches("http://");
-        let mut s = TcpStream::connect(addr).unwrap();
-        let auth = token
-            .map(|t| format!("X-Auth-Token: {t}\r\n"))
-            .unwrap_or_default();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let status = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
-        (
-            status,
-            resp.split_once("\r\n\r\n")
-                .map(|x| x.1.to_string())
-                .unwrap_or_default(),
-        )
+        let headers: Vec<(&str, &str)> = token.map(|t| ("X-Auth-Token", t)).into_iter().collect();
+        let (status, _, body) = common::http(&self.sdn, method, path, &headers, body);
+        (status, body)
     }
 }
 

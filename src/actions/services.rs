@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use tokio::net::{TcpListener, UnixListener};
 
 use super::{ActionError, Context};
+use crate::clone::Running;
 use crate::clone::registry::{
     self, CatalogEntry, Identity, Kind, Role, Start, Topology, TopologyNic,
 };
@@ -91,14 +92,7 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
             ctx.tasks.push(tokio::spawn(fabric.run(feed.events)));
         }
         identity = identity.or(started.identity);
-        serve(
-            ctx,
-            service,
-            kind,
-            &started.url,
-            started.router,
-            started.listener,
-        )?;
+        serve(ctx, service, kind, started.running)?;
     }
     Ok(())
 }
@@ -142,12 +136,11 @@ fn serve<D: Driver>(
     ctx: &mut Context<'_, D>,
     service: &ServicePlan,
     kind: &dyn Kind,
-    url: &str,
-    router: axum::Router,
-    listener: TcpListener,
+    running: Running,
 ) -> Result<(), ActionError> {
+    let url = running.url.clone();
     let what = format!("{} ({})", service.name, kind.name());
-    handoff::write_clone_url(ctx.dir, &service.dir, url)
+    handoff::write_clone_url(ctx.dir, &service.dir, &url)
         .map_err(|e| ActionError::Service(format!("{what}: {e}")))?;
     let unix = UnixListener::bind(ctx.dir.join(&service.socket))
         .map_err(|e| ActionError::Service(format!("{what} clone socket: {e}")))?;
@@ -155,7 +148,6 @@ fn serve<D: Driver>(
         "clone {what}: {url} on the host, {} in guests",
         service.guest_url()
     ));
-    ctx.tasks
-        .extend(crate::clone::spawn_serving(router, listener, unix));
+    ctx.tasks.extend(crate::clone::spawn_serving(running, unix));
     Ok(())
 }

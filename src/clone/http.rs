@@ -5,6 +5,17 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// The largest answer read: a token with a full catalog is a few KiB.
+pub const MAX_RESPONSE_BYTES: u64 = 4 << 20;
+
+/// A header's value from a response's header block (names compare case-insensitively).
+pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
 /// Sends one request to `base` + `path`; returns (status, header block, body).
 pub async fn request(
     method: &str,
@@ -40,9 +51,20 @@ pub async fn request(
     req.push_str(body);
     stream.write_all(req.as_bytes()).await?;
     let mut resp = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut resp))
-        .await
-        .map_err(|_| std::io::Error::other(format!("{host}: no answer")))??;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        (&mut stream)
+            .take(MAX_RESPONSE_BYTES + 1)
+            .read_to_end(&mut resp),
+    )
+    .await
+    .map_err(|_| std::io::Error::other(format!("{host}: no answer")))??;
+    if resp.len() as u64 > MAX_RESPONSE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "{host}: answer larger than {} MiB",
+            MAX_RESPONSE_BYTES >> 20
+        )));
+    }
     let split = resp
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

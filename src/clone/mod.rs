@@ -8,13 +8,34 @@ pub mod sdn;
 pub mod section;
 pub mod standalone;
 
+/// 32 random hex characters, like Keystone's uuid4().hex ids.
+pub fn new_id() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the OS has randomness");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A bound, prepared clone: its routes, the listener they are served on, its URL there.
+pub struct Running {
+    pub listener: tokio::net::TcpListener,
+    pub router: axum::Router,
+    pub url: String,
+}
+
+impl Running {
+    /// Serves until the future is dropped.
+    pub async fn serve(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).await
+    }
+}
+
 /// Serves `router` on the host port and on the unix socket QEMU hands guests'
 /// connections to, until the returned tasks are aborted.
 pub fn spawn_serving(
-    router: axum::Router,
-    tcp: tokio::net::TcpListener,
+    running: Running,
     unix: tokio::net::UnixListener,
 ) -> [tokio::task::JoinHandle<()>; 2] {
+    let (tcp, router) = (running.listener, running.router);
     let on_unix = router.clone();
     [
         tokio::spawn(async move {

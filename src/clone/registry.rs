@@ -102,10 +102,8 @@ pub struct Start<'a> {
 
 /// A started clone, ready to serve.
 pub struct Started {
-    pub router: axum::Router,
-    pub listener: TcpListener,
-    /// Its URL on the host.
-    pub url: String,
+    /// Its URL is the host's.
+    pub running: super::Running,
     /// Set by an identity service: how the others reach it.
     pub identity: Option<Identity>,
     /// Set by a network service: the fabric changes it makes, to apply to the env.

@@ -214,3 +214,69 @@ pub fn tempest(dir: &Path, conf: &str, regex: &str, exclude: Option<&str>) -> Te
             .join("\n"),
     }
 }
+
+/// `vstage clone ...` in the background: its first line ends with the URL it listens on.
+pub fn spawn_clone(args: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = Command::new(bin())
+        .arg("clone")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("vstage runs");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .filter(|u| u.starts_with("http://"))
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+/// One HTTP request to `base` + `path`, through the clones' own client
+/// (`vstage::clone::http`); returns (status, header block, body).
+pub fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, head, body) = runtime
+        .block_on(vstage::clone::http::request(
+            method, base, path, headers, body,
+        ))
+        .unwrap_or_else(|e| panic!("{method} {base}{path}: {e}"));
+    (status, head, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// `openstack --os-cloud CLOUD ARGS` (python3-openstackclient) with `clouds`.
+pub fn openstack(clouds: &Path, cloud: &str, args: &[&str]) -> Output {
+    Command::new("openstack")
+        .arg("--os-cloud")
+        .arg(cloud)
+        .args(args)
+        .env("OS_CLIENT_CONFIG_FILE", clouds)
+        .output()
+        .expect("openstack (python3-openstackclient) is installed: run `make setup`")
+}
+
+/// As [`openstack`], asserting success; its stdout.
+pub fn osc_ok(clouds: &Path, cloud: &str, args: &[&str]) -> String {
+    let out = openstack(clouds, cloud, args);
+    assert!(
+        out.status.success(),
+        "openstack {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

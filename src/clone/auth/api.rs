@@ -872,7 +872,7 @@ async fn update_user(
         u.name = n;
     }
     if let Some(p) = opt_str(&o, "password") {
-        u.password = super::model::hash_password(&p);
+        u.password = super::tokens::hash_password(&p);
     }
     if let Some(p) = opt_str(&o, "default_project_id") {
         u.default_project_id = Some(p);

@@ -9,7 +9,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::model::{Actor, DEFAULT_DOMAIN_ID, State, Target, new_id};
+use super::model::{Actor, DEFAULT_DOMAIN_ID, State, Target};
+use crate::clone::new_id;
 use crate::layout::write_atomic;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]

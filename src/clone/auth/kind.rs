@@ -106,13 +106,11 @@ impl Kind for Keystone {
                 project: c.project.clone().unwrap_or_default(),
             });
         Ok(Started {
-            router: super::api::router(running.service),
-            listener: running.listener,
             identity: Some(Identity {
                 url: running.url.clone(),
                 admin,
             }),
-            url: running.url,
+            running,
             fabric: None,
         })
     }

@@ -1,16 +1,20 @@
 //! The auth clone: a Keystone v3-compatible identity service.
 
 pub mod api;
+pub mod assignments;
 pub mod config;
 pub mod kind;
 pub mod model;
 pub mod store;
+pub mod tokens;
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 pub use config::Config;
+
+use super::Running;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CloneError {
@@ -23,13 +27,6 @@ pub enum CloneError {
         addr: String,
         source: std::io::Error,
     },
-}
-
-/// A bound, seeded auth clone, ready to serve.
-pub struct Running {
-    pub listener: tokio::net::TcpListener,
-    pub service: Arc<api::Service>,
-    pub url: String,
 }
 
 /// Opens (or seeds) the state in `state_dir`, binds `listen`, and writes the hand-off
@@ -83,14 +80,7 @@ pub fn start_on(
     let service = Arc::new(api::Service::new(state, store, url.clone(), config));
     Ok(Running {
         listener,
-        service,
+        router: api::router(service),
         url,
     })
-}
-
-impl Running {
-    /// Serves until the future is dropped.
-    pub async fn serve(self) -> std::io::Result<()> {
-        axum::serve(self.listener, api::router(self.service)).await
-    }
 }

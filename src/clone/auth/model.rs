@@ -6,9 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::tokens::hash_password;
+use crate::clone::new_id;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 pub const DEFAULT_DOMAIN_ID: &str = "default";
 pub const DEFAULT_DOMAIN_NAME: &str = "Default";
@@ -169,44 +170,10 @@ impl AuthError {
     }
 }
 
-fn not_found(kind: &'static str, id: &str) -> AuthError {
+pub(super) fn not_found(kind: &'static str, id: &str) -> AuthError {
     AuthError::NotFound {
         kind,
         id: id.to_string(),
-    }
-}
-
-/// 32 random hex characters, like Keystone's uuid4().hex ids.
-pub fn new_id() -> String {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).expect("the OS has randomness");
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// A url-safe random string for audit ids (Keystone uses 22 characters).
-pub fn new_audit_id() -> String {
-    use base64::Engine as _;
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).expect("the OS has randomness");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-}
-
-pub fn hash_password(password: &str) -> String {
-    let salt = new_id();
-    format!("{salt}${}", digest(&salt, password))
-}
-
-fn digest(salt: &str, password: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(salt.as_bytes());
-    h.update(password.as_bytes());
-    h.finalize().iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn password_matches(stored: &str, given: &str) -> bool {
-    match stored.split_once('$') {
-        Some((salt, hash)) => digest(salt, given) == hash,
-        None => false,
     }
 }
 
@@ -283,150 +250,11 @@ impl State {
     }
 
     /// Whether an assignment applies to `user_id`: granted to it, or to a group of its.
-    fn applies_to(&self, a: &Assignment, user_id: &str) -> bool {
+    pub(super) fn applies_to(&self, a: &Assignment, user_id: &str) -> bool {
         match &a.actor {
             Actor::User(u) => u == user_id,
             Actor::Group(g) => self.members.contains(&(g.clone(), user_id.to_string())),
         }
-    }
-
-    /// Roles `user_id` holds on `target`, directly or through its groups.
-    pub fn roles_on(&self, user_id: &str, target: &Target) -> Vec<&Role> {
-        let ids: BTreeSet<&String> = self
-            .assignments
-            .iter()
-            .filter(|a| &a.target == target && self.applies_to(a, user_id))
-            .map(|a| &a.role_id)
-            .collect();
-        ids.into_iter()
-            .filter_map(|id| self.roles.get(id))
-            .collect()
-    }
-
-    /// Roles granted to exactly `actor` on `target` (no group expansion).
-    pub fn grants(&self, actor: &Actor, target: &Target) -> Vec<&Role> {
-        self.assignments
-            .iter()
-            .filter(|a| &a.actor == actor && &a.target == target)
-            .filter_map(|a| self.roles.get(&a.role_id))
-            .collect()
-    }
-
-    pub fn token_target(scope: &Scope) -> Option<Target> {
-        match scope {
-            Scope::Unscoped => None,
-            Scope::Project(id) => Some(Target::Project(id.clone())),
-            Scope::Domain(id) => Some(Target::Domain(id.clone())),
-            Scope::System => Some(Target::System),
-        }
-    }
-
-    /// Role names a token carries (none for an unscoped token).
-    pub fn token_roles(&self, token: &Token) -> Vec<&Role> {
-        match State::token_target(&token.scope) {
-            Some(t) => self.roles_on(&token.user_id, &t),
-            None => Vec::new(),
-        }
-    }
-
-    pub fn has_role(&self, token: &Token, role: &str) -> bool {
-        self.token_roles(token).iter().any(|r| r.name == role)
-    }
-
-    // ---- tokens -----------------------------------------------------------
-
-    /// Password authentication: the user, if enabled and the password matches.
-    pub fn check_password(&self, user: &UserRef, password: &str) -> Result<String, AuthError> {
-        let user = self.user(user).map_err(|_| AuthError::Unauthorized)?;
-        let domain_enabled = self.domains.get(&user.domain_id).is_some_and(|d| d.enabled);
-        if !user.enabled || !domain_enabled || !password_matches(&user.password, password) {
-            return Err(AuthError::Unauthorized);
-        }
-        Ok(user.id.clone())
-    }
-
-    /// Resolves a requested scope for `user_id`; the user needs a role on it.
-    pub fn resolve_scope(&self, user_id: &str, scope: &ScopeRef) -> Result<Scope, AuthError> {
-        let scope = match scope {
-            ScopeRef::Unscoped => return Ok(Scope::Unscoped),
-            ScopeRef::ProjectId(id) => {
-                let p = self.projects.get(id).ok_or(AuthError::Unauthorized)?;
-                if !p.enabled {
-                    return Err(AuthError::Unauthorized);
-                }
-                Scope::Project(p.id.clone())
-            }
-            ScopeRef::ProjectName { name, domain } => {
-                let p = self
-                    .project_by_name(name, domain)
-                    .map_err(|_| AuthError::Unauthorized)?;
-                if !p.enabled {
-                    return Err(AuthError::Unauthorized);
-                }
-                Scope::Project(p.id.clone())
-            }
-            ScopeRef::Domain(d) => Scope::Domain(
-                self.domain(d)
-                    .map_err(|_| AuthError::Unauthorized)?
-                    .id
-                    .clone(),
-            ),
-            ScopeRef::System => Scope::System,
-        };
-        let target = State::token_target(&scope).expect("scoped");
-        if self.roles_on(user_id, &target).is_empty() {
-            return Err(AuthError::Unauthorized);
-        }
-        Ok(scope)
-    }
-
-    pub fn issue(
-        &mut self,
-        user_id: &str,
-        scope: Scope,
-        methods: Vec<String>,
-        now: u64,
-        expires_at: u64,
-    ) -> Token {
-        let token = Token {
-            id: format!("gAAAAA{}", new_id()),
-            user_id: user_id.to_string(),
-            scope,
-            methods,
-            issued_at: now,
-            expires_at,
-            audit_id: new_audit_id(),
-            revoked: false,
-        };
-        self.tokens.insert(token.id.clone(), token.clone());
-        token
-    }
-
-    /// A live token: known, not revoked, not expired (unless `allow_expired`), and
-    /// its user still enabled.
-    pub fn valid_token(&self, id: &str, now: u64, allow_expired: bool) -> Option<&Token> {
-        let t = self.tokens.get(id)?;
-        if t.revoked || (!allow_expired && t.expires_at <= now) {
-            return None;
-        }
-        self.users.get(&t.user_id).filter(|u| u.enabled)?;
-        Some(t)
-    }
-
-    pub fn revoke(&mut self, id: &str) -> bool {
-        match self.tokens.get_mut(id) {
-            Some(t) if !t.revoked => {
-                t.revoked = true;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Drops tokens that expired more than `grace` microseconds ago.
-    pub fn purge_tokens(&mut self, now: u64, grace: u64) {
-        self.tokens
-            .retain(|_, t| t.expires_at.saturating_add(grace) > now);
     }
 
     // ---- changes ----------------------------------------------------------
@@ -606,68 +434,6 @@ impl State {
         Ok(())
     }
 
-    pub fn check_target(&self, target: &Target) -> Result<(), AuthError> {
-        match target {
-            Target::Project(id) => self
-                .projects
-                .get(id)
-                .map(|_| ())
-                .ok_or_else(|| not_found("project", id)),
-            Target::Domain(id) => self
-                .domains
-                .get(id)
-                .map(|_| ())
-                .ok_or_else(|| not_found("domain", id)),
-            Target::System => Ok(()),
-        }
-    }
-
-    pub fn check_actor(&self, actor: &Actor) -> Result<(), AuthError> {
-        match actor {
-            Actor::User(id) => self
-                .users
-                .get(id)
-                .map(|_| ())
-                .ok_or_else(|| not_found("user", id)),
-            Actor::Group(id) => self
-                .groups
-                .get(id)
-                .map(|_| ())
-                .ok_or_else(|| not_found("group", id)),
-        }
-    }
-
-    pub fn grant(&mut self, actor: Actor, target: Target, role_id: &str) -> Result<(), AuthError> {
-        self.check_actor(&actor)?;
-        self.roles
-            .get(role_id)
-            .ok_or_else(|| not_found("role", role_id))?;
-        self.check_target(&target)?;
-        self.assignments.insert(Assignment {
-            actor,
-            target,
-            role_id: role_id.into(),
-        });
-        Ok(())
-    }
-
-    pub fn revoke_grant(
-        &mut self,
-        actor: Actor,
-        target: Target,
-        role_id: &str,
-    ) -> Result<(), AuthError> {
-        let a = Assignment {
-            actor,
-            target,
-            role_id: role_id.into(),
-        };
-        if !self.assignments.remove(&a) {
-            return Err(not_found("role assignment", role_id));
-        }
-        Ok(())
-    }
-
     pub fn create_group(
         &mut self,
         name: &str,
@@ -707,37 +473,6 @@ impl State {
         self.assignments
             .retain(|a| a.actor != Actor::Group(id.into()));
         Ok(())
-    }
-
-    /// Projects on which `user_id` holds any role.
-    pub fn user_projects(&self, user_id: &str) -> Vec<&Project> {
-        let ids: BTreeSet<&String> = self
-            .assignments
-            .iter()
-            .filter(|a| self.applies_to(a, user_id))
-            .filter_map(|a| match &a.target {
-                Target::Project(p) => Some(p),
-                _ => None,
-            })
-            .collect();
-        ids.into_iter()
-            .filter_map(|id| self.projects.get(id))
-            .collect()
-    }
-
-    pub fn user_domains(&self, user_id: &str) -> Vec<&Domain> {
-        let ids: BTreeSet<&String> = self
-            .assignments
-            .iter()
-            .filter(|a| self.applies_to(a, user_id))
-            .filter_map(|a| match &a.target {
-                Target::Domain(d) => Some(d),
-                _ => None,
-            })
-            .collect();
-        ids.into_iter()
-            .filter_map(|id| self.domains.get(id))
-            .collect()
     }
 }
 

@@ -17,8 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::FabricEvent;
-use super::model::{PortRequest, SdnError, State, rule_json};
+use super::model::{PortRequest, SdnError, State};
 use super::token::{Caller, Validator};
+use super::view::rule_json;
 use crate::net::Mac;
 
 pub struct Service {

@@ -114,9 +114,7 @@ impl Kind for Neutron {
         )
         .map_err(|e| StartError::failed(start.name, e))?;
         Ok(Started {
-            router: super::api::router(running.service),
-            listener: running.listener,
-            url: running.url,
+            running,
             identity: None,
             fabric: Some(FabricFeed {
                 events: rx,

@@ -5,25 +5,22 @@
 //! standalone `vstage clone sdn`, and inside an env (`services.sdn`) with the template's
 //! networks and nodes' NICs as its own, driving the env's fabric (`kind`).
 
+pub mod addresses;
 pub mod api;
 pub mod kind;
 pub mod model;
 pub mod notify;
 pub mod token;
+pub mod view;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::clone::Running;
 pub use crate::clone::registry::FabricEvent;
 
 /// Extensions advertised by default: none, which Nova handles best (contract §3).
 pub const DEFAULT_EXTENSIONS: &[&str] = &[];
-
-pub struct Running {
-    pub listener: tokio::net::TcpListener,
-    pub service: Arc<api::Service>,
-    pub url: String,
-}
 
 /// Binds `listen` and prepares the service; tokens are checked against `auth_url`.
 pub async fn start(
@@ -75,13 +72,7 @@ pub fn start_on(
     }
     Ok(Running {
         listener,
-        service,
+        router: api::router(service),
         url,
     })
-}
-
-impl Running {
-    pub async fn serve(self) -> std::io::Result<()> {
-        axum::serve(self.listener, api::router(self.service)).await
-    }
 }

@@ -1,13 +1,13 @@
 //! The SDN clone's state: networks, subnets, ports and security groups, with address
 //! and MAC allocation. Pure logic over in-memory maps, rendered as Neutron JSON.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::clone::auth::model::new_id;
+use crate::clone::new_id;
 use crate::net::{Cidr, Mac};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,7 +142,7 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
-fn missing(kind: &'static str, id: &str) -> SdnError {
+pub(super) fn missing(kind: &'static str, id: &str) -> SdnError {
     SdnError::NotFound {
         kind,
         id: id.to_string(),
@@ -286,134 +286,6 @@ impl State {
         Ok(())
     }
 
-    /// Addresses of the subnet held by ports other than `except`.
-    fn used_except(&self, subnet_id: &str, except: Option<&str>) -> BTreeSet<Ipv4Addr> {
-        self.ports
-            .values()
-            .filter(|p| Some(p.id.as_str()) != except)
-            .flat_map(|p| p.fixed_ips.iter())
-            .filter(|(s, _)| s == subnet_id)
-            .map(|(_, ip)| *ip)
-            .collect()
-    }
-
-    /// The first free address of the subnet's pools.
-    fn allocate(
-        &self,
-        subnet: &Subnet,
-        except: Option<&str>,
-        taken: &[(String, Ipv4Addr)],
-    ) -> Option<Ipv4Addr> {
-        let mut used = self.used_except(&subnet.id, except);
-        used.extend(taken.iter().map(|(_, ip)| *ip));
-        subnet.pools.iter().find_map(|(a, b)| {
-            (u32::from(*a)..=u32::from(*b))
-                .map(Ipv4Addr::from)
-                .find(|ip| !used.contains(ip) && Some(*ip) != subnet.gateway_ip)
-        })
-    }
-
-    fn new_mac(&mut self) -> Mac {
-        loop {
-            let n = self.next_mac;
-            self.next_mac = self.next_mac.wrapping_add(1) & 0x00ff_ffff;
-            let [_, a, b, c] = n.to_be_bytes();
-            let mac = Mac([0xfa, 0x16, 0x3e, a, b, c]);
-            if !self.ports.values().any(|p| p.mac == mac) {
-                return mac;
-            }
-        }
-    }
-
-    /// Addresses for a port on `network_id`: each request names a subnet, an address or
-    /// both; none at all means one address from the network's first subnet. `port` is
-    /// the port being changed, whose own addresses count as free.
-    fn assign(
-        &self,
-        network_id: &str,
-        wanted: Vec<(Option<String>, Option<Ipv4Addr>)>,
-        port: Option<&str>,
-    ) -> Result<Vec<(String, Ipv4Addr)>, SdnError> {
-        let subnets: Vec<&Subnet> = self
-            .subnets
-            .values()
-            .filter(|s| s.network_id == network_id)
-            .collect();
-        let wanted = if wanted.is_empty() {
-            subnets
-                .first()
-                .map(|s| vec![(Some(s.id.clone()), None)])
-                .unwrap_or_default()
-        } else {
-            wanted
-        };
-        let mut fixed_ips: Vec<(String, Ipv4Addr)> = Vec::new();
-        for (subnet_id, ip) in wanted {
-            let subnet = match (&subnet_id, ip) {
-                (Some(id), _) => subnets.iter().find(|s| &s.id == id).ok_or_else(|| {
-                    SdnError::BadRequest(format!(
-                        "Invalid input: subnet {id} is not on network {network_id}."
-                    ))
-                })?,
-                (None, Some(ip)) => {
-                    subnets.iter().find(|s| s.cidr.is_host(ip)).ok_or_else(|| {
-                        SdnError::BadRequest(format!(
-                            "IP address {ip} is not a valid IP for the specified network."
-                        ))
-                    })?
-                }
-                (None, None) => {
-                    return Err(SdnError::BadRequest(
-                        "fixed_ips entries need a subnet_id or an ip_address".into(),
-                    ));
-                }
-            };
-            let ip = match ip {
-                Some(ip) => {
-                    if !subnet.cidr.is_host(ip) {
-                        return Err(SdnError::BadRequest(format!(
-                            "IP address {ip} is not a valid IP for the specified subnet."
-                        )));
-                    }
-                    if self.used_except(&subnet.id, port).contains(&ip)
-                        || fixed_ips.iter().any(|(_, x)| *x == ip)
-                    {
-                        return Err(SdnError::Conflict(format!(
-                            "IP address {ip} already allocated in subnet {}",
-                            subnet.id
-                        )));
-                    }
-                    ip
-                }
-                None => self
-                    .allocate(subnet, port, &fixed_ips)
-                    .ok_or_else(|| SdnError::IpExhausted(network_id.to_string()))?,
-            };
-            fixed_ips.push((subnet.id.clone(), ip));
-        }
-        Ok(fixed_ips)
-    }
-
-    /// Replaces a port's addresses (`PUT` with `fixed_ips`).
-    pub fn set_fixed_ips(
-        &mut self,
-        port_id: &str,
-        wanted: Vec<(Option<String>, Option<Ipv4Addr>)>,
-    ) -> Result<(), SdnError> {
-        let network_id = self
-            .ports
-            .get(port_id)
-            .ok_or_else(|| missing("port", port_id))?
-            .network_id
-            .clone();
-        let ips = self.assign(&network_id, wanted, Some(port_id))?;
-        self.ports
-            .get_mut(port_id)
-            .expect("checked above")
-            .fixed_ips = ips;
-        Ok(())
-    }
-
     pub fn create_port(&mut self, req: PortRequest) -> Result<Port, SdnError> {
         let net = self.network(&req.network_id)?.clone();
         if let Some(mac) = req.mac
@@ -535,82 +407,6 @@ impl State {
         self.rules.retain(|_, r| r.security_group_id != id);
         Ok(())
     }
-
-    // ---- rendering (Neutron JSON) ---------------------------------------------
-
-    pub fn network_json(&self, n: &Network) -> Value {
-        let subnets: Vec<&String> = self
-            .subnets
-            .values()
-            .filter(|s| s.network_id == n.id)
-            .map(|s| &s.id)
-            .collect();
-        json!({
-            "id": n.id, "name": n.name, "tenant_id": n.tenant_id, "project_id": n.tenant_id,
-            "admin_state_up": n.admin_state_up, "status": "ACTIVE", "subnets": subnets,
-            "shared": n.shared, "router:external": n.external, "mtu": n.mtu,
-            "description": n.description, "port_security_enabled": true, "tags": [],
-            "availability_zone_hints": [], "availability_zones": [], "ipv4_address_scope": null,
-            "ipv6_address_scope": null, "is_default": false, "revision_number": 0,
-        })
-    }
-
-    pub fn subnet_json(&self, s: &Subnet) -> Value {
-        let pools: Vec<Value> = s
-            .pools
-            .iter()
-            .map(|(a, b)| json!({"start": a.to_string(), "end": b.to_string()}))
-            .collect();
-        json!({
-            "id": s.id, "name": s.name, "network_id": s.network_id, "tenant_id": s.tenant_id,
-            "project_id": s.tenant_id, "cidr": s.cidr.to_string(), "ip_version": 4,
-            "gateway_ip": s.gateway_ip.map(|g| g.to_string()), "enable_dhcp": s.enable_dhcp,
-            "allocation_pools": pools, "dns_nameservers": s.dns_nameservers, "host_routes": s.host_routes,
-            "ipv6_address_mode": null, "ipv6_ra_mode": null, "subnetpool_id": null,
-            "description": s.description, "tags": [], "revision_number": 0,
-        })
-    }
-
-    pub fn port_json(&self, p: &Port) -> Value {
-        let fixed: Vec<Value> = p
-            .fixed_ips
-            .iter()
-            .map(|(s, ip)| json!({"subnet_id": s, "ip_address": ip.to_string()}))
-            .collect();
-        let bridge = format!("brq{}", &p.network_id[..p.network_id.len().min(11)]);
-        json!({
-            "id": p.id, "name": p.name, "network_id": p.network_id, "tenant_id": p.tenant_id,
-            "project_id": p.tenant_id, "mac_address": p.mac.to_string(), "fixed_ips": fixed,
-            "device_id": p.device_id, "device_owner": p.device_owner,
-            "admin_state_up": p.admin_state_up, "status": p.status,
-            "binding:host_id": p.host_id, "binding:vif_type": p.vif_type,
-            "binding:vnic_type": p.vnic_type, "binding:profile": {},
-            "binding:vif_details": if p.host_id.is_empty() { json!({}) } else { json!({"bridge_name": bridge, "port_filter": false}) },
-            "security_groups": p.security_groups, "port_security_enabled": true,
-            "allowed_address_pairs": [], "extra_dhcp_opts": [], "description": p.description,
-            "tags": [], "revision_number": 0,
-        })
-    }
-
-    pub fn group_json(&self, g: &SecurityGroup) -> Value {
-        let rules: Vec<Value> = self
-            .rules
-            .values()
-            .filter(|r| r.security_group_id == g.id)
-            .map(rule_json)
-            .collect();
-        json!({"id": g.id, "name": g.name, "tenant_id": g.tenant_id, "project_id": g.tenant_id,
-               "description": g.description, "security_group_rules": rules, "stateful": true,
-               "tags": [], "revision_number": 0})
-    }
-}
-
-pub fn rule_json(r: &Rule) -> Value {
-    json!({"id": r.id, "security_group_id": r.security_group_id, "tenant_id": r.tenant_id,
-           "project_id": r.tenant_id, "direction": r.direction, "ethertype": r.ethertype,
-           "protocol": r.protocol, "port_range_min": r.port_range_min, "port_range_max": r.port_range_max,
-           "remote_ip_prefix": r.remote_ip_prefix, "remote_group_id": r.remote_group_id,
-           "description": "", "revision_number": 0})
 }
 
 /// A UUID-shaped random id, as Neutron's (nova parses some of them as UUIDs).
@@ -655,6 +451,7 @@ fn default_pools(cidr: &Cidr, gateway: Option<Ipv4Addr>) -> Vec<(Ipv4Addr, Ipv4A
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn net_with_subnet(cidr: &str) -> (State, String, String) {
         let mut s = State::default();

@@ -57,14 +57,9 @@ async fn send(cfg: &VifEvents, port: &str, server: &str) -> Result<(), String> {
     if status != 201 {
         return Err(format!("identity service answered {status}"));
     }
-    let token = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("x-subject-token:")
-                .then(|| l[16..].trim().to_string())
-        })
-        .ok_or("no X-Subject-Token")?;
+    let token = crate::clone::http::header(&head, "x-subject-token")
+        .ok_or("no X-Subject-Token")?
+        .to_string();
     let body: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
     let nova = body["token"]["catalog"]
         .as_array()

@@ -1,0 +1,153 @@
+//! Passwords and tokens of the auth clone: salted hashes, scopes resolved from what a
+//! client asks for, tokens issued, validated, revoked and purged.
+
+use sha2::{Digest, Sha256};
+
+use super::model::*;
+use crate::clone::new_id;
+
+/// A url-safe random string for audit ids (Keystone uses 22 characters).
+pub fn new_audit_id() -> String {
+    use base64::Engine as _;
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the OS has randomness");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+pub fn hash_password(password: &str) -> String {
+    let salt = new_id();
+    format!("{salt}${}", digest(&salt, password))
+}
+
+pub(super) fn digest(salt: &str, password: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update(password.as_bytes());
+    h.finalize().iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub(super) fn password_matches(stored: &str, given: &str) -> bool {
+    match stored.split_once('$') {
+        Some((salt, hash)) => digest(salt, given) == hash,
+        None => false,
+    }
+}
+
+impl State {
+    pub fn token_target(scope: &Scope) -> Option<Target> {
+        match scope {
+            Scope::Unscoped => None,
+            Scope::Project(id) => Some(Target::Project(id.clone())),
+            Scope::Domain(id) => Some(Target::Domain(id.clone())),
+            Scope::System => Some(Target::System),
+        }
+    }
+
+    /// Role names a token carries (none for an unscoped token).
+    pub fn token_roles(&self, token: &Token) -> Vec<&Role> {
+        match State::token_target(&token.scope) {
+            Some(t) => self.roles_on(&token.user_id, &t),
+            None => Vec::new(),
+        }
+    }
+
+    pub fn has_role(&self, token: &Token, role: &str) -> bool {
+        self.token_roles(token).iter().any(|r| r.name == role)
+    }
+
+    // ---- tokens -----------------------------------------------------------
+
+    /// Password authentication: the user, if enabled and the password matches.
+    pub fn check_password(&self, user: &UserRef, password: &str) -> Result<String, AuthError> {
+        let user = self.user(user).map_err(|_| AuthError::Unauthorized)?;
+        let domain_enabled = self.domains.get(&user.domain_id).is_some_and(|d| d.enabled);
+        if !user.enabled || !domain_enabled || !password_matches(&user.password, password) {
+            return Err(AuthError::Unauthorized);
+        }
+        Ok(user.id.clone())
+    }
+
+    /// Resolves a requested scope for `user_id`; the user needs a role on it.
+    pub fn resolve_scope(&self, user_id: &str, scope: &ScopeRef) -> Result<Scope, AuthError> {
+        let scope = match scope {
+            ScopeRef::Unscoped => return Ok(Scope::Unscoped),
+            ScopeRef::ProjectId(id) => {
+                let p = self.projects.get(id).ok_or(AuthError::Unauthorized)?;
+                if !p.enabled {
+                    return Err(AuthError::Unauthorized);
+                }
+                Scope::Project(p.id.clone())
+            }
+            ScopeRef::ProjectName { name, domain } => {
+                let p = self
+                    .project_by_name(name, domain)
+                    .map_err(|_| AuthError::Unauthorized)?;
+                if !p.enabled {
+                    return Err(AuthError::Unauthorized);
+                }
+                Scope::Project(p.id.clone())
+            }
+            ScopeRef::Domain(d) => Scope::Domain(
+                self.domain(d)
+                    .map_err(|_| AuthError::Unauthorized)?
+                    .id
+                    .clone(),
+            ),
+            ScopeRef::System => Scope::System,
+        };
+        let target = State::token_target(&scope).expect("scoped");
+        if self.roles_on(user_id, &target).is_empty() {
+            return Err(AuthError::Unauthorized);
+        }
+        Ok(scope)
+    }
+
+    pub fn issue(
+        &mut self,
+        user_id: &str,
+        scope: Scope,
+        methods: Vec<String>,
+        now: u64,
+        expires_at: u64,
+    ) -> Token {
+        let token = Token {
+            id: format!("gAAAAA{}", new_id()),
+            user_id: user_id.to_string(),
+            scope,
+            methods,
+            issued_at: now,
+            expires_at,
+            audit_id: new_audit_id(),
+            revoked: false,
+        };
+        self.tokens.insert(token.id.clone(), token.clone());
+        token
+    }
+
+    /// A live token: known, not revoked, not expired (unless `allow_expired`), and
+    /// its user still enabled.
+    pub fn valid_token(&self, id: &str, now: u64, allow_expired: bool) -> Option<&Token> {
+        let t = self.tokens.get(id)?;
+        if t.revoked || (!allow_expired && t.expires_at <= now) {
+            return None;
+        }
+        self.users.get(&t.user_id).filter(|u| u.enabled)?;
+        Some(t)
+    }
+
+    pub fn revoke(&mut self, id: &str) -> bool {
+        match self.tokens.get_mut(id) {
+            Some(t) if !t.revoked => {
+                t.revoked = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Drops tokens that expired more than `grace` microseconds ago.
+    pub fn purge_tokens(&mut self, now: u64, grace: u64) {
+        self.tokens
+            .retain(|_, t| t.expires_at.saturating_add(grace) > now);
+    }
+}
