@@ -12,10 +12,14 @@ use serde_json::{Map, Value, json};
 
 use super::config::Config;
 use super::model::{
-    Actor, AuthError, DomainRef, EXPIRED_GRACE_MICROS, Role, Scope, ScopeRef, State, Target, Token,
-    UserRef,
+    Actor, AuthError, Domain, DomainRef, EXPIRED_GRACE_MICROS, Group, Project, Role, Scope,
+    ScopeRef, State, Target, Token, User, UserRef,
 };
 use super::store::Store;
+
+mod resources;
+
+use resources::{create, delete, list, show, update};
 
 pub struct Service {
     state: Mutex<State>,
@@ -173,6 +177,11 @@ impl Service {
             v[k] = x.clone();
         }
         v
+    }
+
+    fn group_json(&self, g: &super::model::Group) -> Value {
+        json!({"id": g.id, "name": g.name, "domain_id": g.domain_id, "description": g.description,
+               "links": self.link(&format!("groups/{}", g.id))})
     }
 
     fn role_json(&self, r: &Role) -> Value {
@@ -563,343 +572,9 @@ fn opt_bool(o: &Map<String, Value>, key: &str, default: bool) -> bool {
 
 // Domains
 
-async fn list_domains(AxState(s): AxState<Shared>, headers: HeaderMap, Query(q): Q) -> Reply {
-    let st = s.lock();
-    s.caller(&st, &headers)?;
-    let items: Vec<Value> = st
-        .domains
-        .values()
-        .filter(|d| q.get("name").is_none_or(|n| &d.name == n))
-        .filter(|d| {
-            q.get("enabled")
-                .is_none_or(|e| d.enabled == (e != "false" && e != "0"))
-        })
-        .map(|d| s.domain_json(d))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"domains": items, "links": s.list_links("domains")}),
-    ))
-}
-
-async fn create_domain(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    axum::Json(body): axum::Json<Value>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "create_domain")?;
-    let o = object(&s, &body, "domain")?;
-    let name = opt_str(o, "name").ok_or_else(|| s.err(bad("domain needs a name")))?;
-    let d = st
-        .create_domain(
-            &name,
-            &opt_str(o, "description").unwrap_or_default(),
-            opt_bool(o, "enabled", true),
-        )
-        .map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::CREATED,
-        json!({"domain": s.domain_json(&d)}),
-    ))
-}
-
-async fn show_domain(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let st = s.lock();
-    s.caller(&st, &headers)?;
-    let d = st.domain(&DomainRef::Id(id)).map_err(|e| s.err(e))?;
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"domain": s.domain_json(d)}),
-    ))
-}
-
-async fn update_domain(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    axum::Json(body): axum::Json<Value>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "update_domain")?;
-    let o = object(&s, &body, "domain")?.clone();
-    if let Some(name) = opt_str(&o, "name")
-        && st.domains.values().any(|d| d.name == name && d.id != id)
-    {
-        return Err(s.err(AuthError::Conflict {
-            kind: "domain",
-            name,
-        }));
-    }
-    let d = st
-        .domains
-        .get_mut(&id)
-        .ok_or_else(|| s.missing("domain", &id))?;
-    if let Some(n) = opt_str(&o, "name") {
-        d.name = n;
-    }
-    if let Some(x) = opt_str(&o, "description") {
-        d.description = x;
-    }
-    d.enabled = opt_bool(&o, "enabled", d.enabled);
-    let d = d.clone();
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"domain": s.domain_json(&d)}),
-    ))
-}
-
-async fn delete_domain(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "delete_domain")?;
-    st.delete_domain(&id).map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
 // Projects
 
-async fn list_projects(AxState(s): AxState<Shared>, headers: HeaderMap, Query(q): Q) -> Reply {
-    let st = s.lock();
-    let t = s.caller(&st, &headers)?;
-    let admin = st.has_role(&t, "admin");
-    let mine: Vec<String> = st
-        .user_projects(&t.user_id)
-        .iter()
-        .map(|p| p.id.clone())
-        .collect();
-    let items: Vec<Value> = st
-        .projects
-        .values()
-        .filter(|p| admin || mine.contains(&p.id))
-        .filter(|p| q.get("name").is_none_or(|n| &p.name == n))
-        .filter(|p| q.get("domain_id").is_none_or(|d| &p.domain_id == d))
-        .map(|p| s.project_json(p))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"projects": items, "links": s.list_links("projects")}),
-    ))
-}
-
-async fn create_project(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    axum::Json(body): axum::Json<Value>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "create_project")?;
-    let o = object(&s, &body, "project")?;
-    let name = opt_str(o, "name").ok_or_else(|| s.err(bad("project needs a name")))?;
-    let domain = opt_str(o, "domain_id").unwrap_or_else(|| "default".into());
-    let p = st
-        .create_project(
-            &name,
-            &domain,
-            &opt_str(o, "description").unwrap_or_default(),
-            opt_bool(o, "enabled", true),
-        )
-        .map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::CREATED,
-        json!({"project": s.project_json(&p)}),
-    ))
-}
-
-async fn show_project(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let st = s.lock();
-    let t = s.caller(&st, &headers)?;
-    let p = st
-        .projects
-        .get(&id)
-        .ok_or_else(|| s.missing("project", &id))?;
-    if !st.has_role(&t, "admin") && t.scope != Scope::Project(id.clone()) {
-        return Err(s.err(AuthError::Forbidden("identity:get_project".into())));
-    }
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"project": s.project_json(p)}),
-    ))
-}
-
-async fn update_project(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    axum::Json(body): axum::Json<Value>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "update_project")?;
-    let o = object(&s, &body, "project")?.clone();
-    let p = st
-        .projects
-        .get_mut(&id)
-        .ok_or_else(|| s.missing("project", &id))?;
-    if let Some(n) = opt_str(&o, "name") {
-        p.name = n;
-    }
-    if let Some(x) = opt_str(&o, "description") {
-        p.description = x;
-    }
-    p.enabled = opt_bool(&o, "enabled", p.enabled);
-    let p = p.clone();
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"project": s.project_json(&p)}),
-    ))
-}
-
-async fn delete_project(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "delete_project")?;
-    st.delete_project(&id).map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
 // Users
-
-async fn list_users(AxState(s): AxState<Shared>, headers: HeaderMap, Query(q): Q) -> Reply {
-    let st = s.lock();
-    s.admin(&st, &headers, "list_users")?;
-    let items: Vec<Value> = st
-        .users
-        .values()
-        .filter(|u| q.get("name").is_none_or(|n| &u.name == n))
-        .filter(|u| q.get("domain_id").is_none_or(|d| &u.domain_id == d))
-        .map(|u| s.user_json(u))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"users": items, "links": s.list_links("users")}),
-    ))
-}
-
-const USER_FIELDS: &[&str] = &[
-    "id",
-    "name",
-    "domain_id",
-    "enabled",
-    "password",
-    "default_project_id",
-    "links",
-    "options",
-];
-
-async fn create_user(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    axum::Json(body): axum::Json<Value>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "create_user")?;
-    let o = object(&s, &body, "user")?;
-    let name = opt_str(o, "name").ok_or_else(|| s.err(bad("user needs a name")))?;
-    let domain = opt_str(o, "domain_id").unwrap_or_else(|| "default".into());
-    let extra: Map<String, Value> = o
-        .iter()
-        .filter(|(k, _)| !USER_FIELDS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let u = st
-        .create_user(
-            &name,
-            &domain,
-            opt_str(o, "password").as_deref(),
-            opt_bool(o, "enabled", true),
-            opt_str(o, "default_project_id"),
-            extra,
-        )
-        .map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::CREATED,
-        json!({"user": s.user_json(&u)}),
-    ))
-}
-
-async fn show_user(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let st = s.lock();
-    let t = s.caller(&st, &headers)?;
-    if t.user_id != id && !st.has_role(&t, "admin") {
-        return Err(s.err(AuthError::Forbidden("identity:get_user".into())));
-    }
-    let u = st.users.get(&id).ok_or_else(|| s.missing("user", &id))?;
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"user": s.user_json(u)}),
-    ))
-}
-
-async fn update_user(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    axum::Json(body): axum::Json<Value>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "update_user")?;
-    let o = object(&s, &body, "user")?.clone();
-    let u = st
-        .users
-        .get_mut(&id)
-        .ok_or_else(|| s.missing("user", &id))?;
-    if let Some(n) = opt_str(&o, "name") {
-        u.name = n;
-    }
-    if let Some(p) = opt_str(&o, "password") {
-        u.password = super::tokens::hash_password(&p);
-    }
-    if let Some(p) = opt_str(&o, "default_project_id") {
-        u.default_project_id = Some(p);
-    }
-    u.enabled = opt_bool(&o, "enabled", u.enabled);
-    for (k, v) in o.iter().filter(|(k, _)| !USER_FIELDS.contains(&k.as_str())) {
-        u.extra.insert(k.clone(), v.clone());
-    }
-    let u = u.clone();
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"user": s.user_json(&u)}),
-    ))
-}
-
-async fn delete_user(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "delete_user")?;
-    st.delete_user(&id).map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
 
 async fn user_projects(
     AxState(s): AxState<Shared>,
@@ -925,191 +600,7 @@ async fn user_projects(
 
 // Roles
 
-async fn list_roles(AxState(s): AxState<Shared>, headers: HeaderMap, Query(q): Q) -> Reply {
-    let st = s.lock();
-    s.caller(&st, &headers)?;
-    let items: Vec<Value> = st
-        .roles
-        .values()
-        .filter(|r| q.get("name").is_none_or(|n| &r.name == n))
-        .map(|r| s.role_json(r))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"roles": items, "links": s.list_links("roles")}),
-    ))
-}
-
-async fn create_role(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    axum::Json(body): axum::Json<Value>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "create_role")?;
-    let o = object(&s, &body, "role")?;
-    let name = opt_str(o, "name").ok_or_else(|| s.err(bad("role needs a name")))?;
-    let r = st
-        .create_role(&name, &opt_str(o, "description").unwrap_or_default())
-        .map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::CREATED,
-        json!({"role": s.role_json(&r)}),
-    ))
-}
-
-async fn show_role(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let st = s.lock();
-    s.caller(&st, &headers)?;
-    let r = st.roles.get(&id).ok_or_else(|| s.missing("role", &id))?;
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"role": s.role_json(r)}),
-    ))
-}
-
-async fn update_role(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    axum::Json(body): axum::Json<Value>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "update_role")?;
-    let o = object(&s, &body, "role")?.clone();
-    let r = st
-        .roles
-        .get_mut(&id)
-        .ok_or_else(|| s.missing("role", &id))?;
-    if let Some(n) = opt_str(&o, "name") {
-        r.name = n;
-    }
-    if let Some(d) = opt_str(&o, "description") {
-        r.description = d;
-    }
-    let r = r.clone();
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"role": s.role_json(&r)}),
-    ))
-}
-
-async fn delete_role(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "delete_role")?;
-    st.delete_role(&id).map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
 // Groups
-
-fn group_json(s: &Service, g: &super::model::Group) -> Value {
-    json!({"id": g.id, "name": g.name, "domain_id": g.domain_id, "description": g.description,
-           "links": s.link(&format!("groups/{}", g.id))})
-}
-
-async fn list_groups(AxState(s): AxState<Shared>, headers: HeaderMap, Query(q): Q) -> Reply {
-    let st = s.lock();
-    s.admin(&st, &headers, "list_groups")?;
-    let items: Vec<Value> = st
-        .groups
-        .values()
-        .filter(|g| q.get("name").is_none_or(|n| &g.name == n))
-        .map(|g| group_json(&s, g))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"groups": items, "links": s.list_links("groups")}),
-    ))
-}
-
-async fn create_group(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    axum::Json(body): axum::Json<Value>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "create_group")?;
-    let o = object(&s, &body, "group")?;
-    let name = opt_str(o, "name").ok_or_else(|| s.err(bad("group needs a name")))?;
-    let domain = opt_str(o, "domain_id").unwrap_or_else(|| "default".into());
-    let g = st
-        .create_group(
-            &name,
-            &domain,
-            &opt_str(o, "description").unwrap_or_default(),
-        )
-        .map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::CREATED,
-        json!({"group": group_json(&s, &g)}),
-    ))
-}
-
-async fn show_group(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let st = s.lock();
-    s.admin(&st, &headers, "get_group")?;
-    let g = st.groups.get(&id).ok_or_else(|| s.missing("group", &id))?;
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"group": group_json(&s, g)}),
-    ))
-}
-
-async fn update_group(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    axum::Json(body): axum::Json<Value>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "update_group")?;
-    let o = object(&s, &body, "group")?.clone();
-    let g = st
-        .groups
-        .get_mut(&id)
-        .ok_or_else(|| s.missing("group", &id))?;
-    if let Some(n) = opt_str(&o, "name") {
-        g.name = n;
-    }
-    if let Some(d) = opt_str(&o, "description") {
-        g.description = d;
-    }
-    let g = g.clone();
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"group": group_json(&s, &g)}),
-    ))
-}
-
-async fn delete_group(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "delete_group")?;
-    st.delete_group(&id).map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
 
 async fn group_users(
     AxState(s): AxState<Shared>,
@@ -1148,7 +639,7 @@ async fn user_groups(
         .iter()
         .filter(|(_, u)| u == &uid)
         .filter_map(|(g, _)| st.groups.get(g))
-        .map(|g| group_json(&s, g))
+        .map(|g| s.group_json(g))
         .collect();
     Ok(json_response(
         StatusCode::OK,
@@ -1405,34 +896,42 @@ pub fn router(service: Shared) -> Router {
         .route("/v3/auth/projects", get(auth_projects))
         .route("/v3/auth/domains", get(auth_domains))
         .route("/v3/auth/system", get(auth_system))
-        .route("/v3/domains", get(list_domains).post(create_domain))
+        .route("/v3/domains", get(list::<Domain>).post(create::<Domain>))
         .route(
             "/v3/domains/{id}",
-            get(show_domain).patch(update_domain).delete(delete_domain),
+            get(show::<Domain>)
+                .patch(update::<Domain>)
+                .delete(delete::<Domain>),
         )
-        .route("/v3/projects", get(list_projects).post(create_project))
+        .route("/v3/projects", get(list::<Project>).post(create::<Project>))
         .route(
             "/v3/projects/{id}",
-            get(show_project)
-                .patch(update_project)
-                .delete(delete_project),
+            get(show::<Project>)
+                .patch(update::<Project>)
+                .delete(delete::<Project>),
         )
-        .route("/v3/users", get(list_users).post(create_user))
+        .route("/v3/users", get(list::<User>).post(create::<User>))
         .route(
             "/v3/users/{id}",
-            get(show_user).patch(update_user).delete(delete_user),
+            get(show::<User>)
+                .patch(update::<User>)
+                .delete(delete::<User>),
         )
         .route("/v3/users/{id}/projects", get(user_projects))
-        .route("/v3/roles", get(list_roles).post(create_role))
+        .route("/v3/roles", get(list::<Role>).post(create::<Role>))
         .route(
             "/v3/roles/{id}",
-            get(show_role).patch(update_role).delete(delete_role),
+            get(show::<Role>)
+                .patch(update::<Role>)
+                .delete(delete::<Role>),
         )
         .route("/v3/users/{id}/groups", get(user_groups))
-        .route("/v3/groups", get(list_groups).post(create_group))
+        .route("/v3/groups", get(list::<Group>).post(create::<Group>))
         .route(
             "/v3/groups/{id}",
-            get(show_group).patch(update_group).delete(delete_group),
+            get(show::<Group>)
+                .patch(update::<Group>)
+                .delete(delete::<Group>),
         )
         .route("/v3/groups/{id}/users", get(group_users))
         .route(

@@ -1,0 +1,396 @@
+//! Domains, projects, users, roles and groups: one list/show/create/update/delete each,
+//! written once over [`Resource`]; what differs (who may read, which fields a change
+//! takes, the query filters) is each kind's impl.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde_json::{Map, Value, json};
+
+use super::{Q, Reply, Service, Shared, bad, json_response, object, opt_bool, opt_str};
+use crate::clone::auth::model::{
+    AuthError, DEFAULT_DOMAIN_ID, Domain, Group, Project, Role, Scope, State, Token, User,
+};
+
+type Query_ = std::collections::HashMap<String, String>;
+
+pub(super) trait Resource: Clone + Sized + Send + 'static {
+    /// The singular, in bodies, policy names and errors.
+    const KIND: &'static str;
+    /// The collection, in paths and list bodies.
+    const PLURAL: &'static str;
+    /// Listing needs the admin role (else any valid token).
+    const LIST_ADMIN: bool;
+    /// Showing needs the admin role (else any valid token and [`Resource::may_show`]).
+    const SHOW_ADMIN: bool;
+
+    fn map(st: &State) -> &BTreeMap<String, Self>;
+    fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self>;
+    fn json(&self, s: &Service) -> Value;
+    /// Whether it passes the list's query filters.
+    fn matches(&self, q: &Query_) -> bool;
+    /// Whether a caller that may list sees it in the list.
+    fn listed(_st: &State, _caller: &Token, _admin: bool, _item: &Self) -> bool {
+        true
+    }
+    /// A check before looking `id` up (a user may see itself).
+    fn may_show_id(_st: &State, _caller: &Token, _id: &str) -> Result<(), AuthError> {
+        Ok(())
+    }
+    /// A check on the found item (a project is shown to those scoped to it).
+    fn may_show(_st: &State, _caller: &Token, _item: &Self) -> Result<(), AuthError> {
+        Ok(())
+    }
+    fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError>;
+    /// A check of a change against the others (names that must stay unique).
+    fn check_update(_st: &State, _id: &str, _o: &Map<String, Value>) -> Result<(), AuthError> {
+        Ok(())
+    }
+    fn update(&mut self, o: &Map<String, Value>);
+    fn delete(st: &mut State, id: &str) -> Result<(), AuthError>;
+}
+
+fn name_is(q: &Query_, name: &str) -> bool {
+    q.get("name").is_none_or(|n| n == name)
+}
+
+fn domain_is(q: &Query_, domain_id: &str) -> bool {
+    q.get("domain_id").is_none_or(|d| d == domain_id)
+}
+
+fn text(o: &Map<String, Value>, key: &str) -> String {
+    opt_str(o, key).unwrap_or_default()
+}
+
+fn domain_of(o: &Map<String, Value>) -> String {
+    opt_str(o, "domain_id").unwrap_or_else(|| DEFAULT_DOMAIN_ID.into())
+}
+
+fn set(field: &mut String, o: &Map<String, Value>, key: &str) {
+    if let Some(v) = opt_str(o, key) {
+        *field = v;
+    }
+}
+
+pub(super) async fn list<R: Resource>(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Query(q): Q,
+) -> Reply {
+    let st = s.lock();
+    let t = if R::LIST_ADMIN {
+        s.admin(&st, &headers, &format!("list_{}", R::PLURAL))?
+    } else {
+        s.caller(&st, &headers)?
+    };
+    let admin = st.has_role(&t, "admin");
+    let items: Vec<Value> = R::map(&st)
+        .values()
+        .filter(|r| R::listed(&st, &t, admin, r))
+        .filter(|r| r.matches(&q))
+        .map(|r| r.json(&s))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({R::PLURAL: items, "links": s.list_links(R::PLURAL)}),
+    ))
+}
+
+pub(super) async fn show<R: Resource>(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let st = s.lock();
+    let t = if R::SHOW_ADMIN {
+        s.admin(&st, &headers, &format!("get_{}", R::KIND))?
+    } else {
+        s.caller(&st, &headers)?
+    };
+    R::may_show_id(&st, &t, &id).map_err(|e| s.err(e))?;
+    let item = R::map(&st)
+        .get(&id)
+        .ok_or_else(|| s.missing(R::KIND, &id))?;
+    R::may_show(&st, &t, item).map_err(|e| s.err(e))?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({R::KIND: item.json(&s)}),
+    ))
+}
+
+pub(super) async fn create<R: Resource>(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, &format!("create_{}", R::KIND))?;
+    let o = object(&s, &body, R::KIND)?;
+    let name = opt_str(o, "name").ok_or_else(|| s.err(bad(format!("{} needs a name", R::KIND))))?;
+    let item = R::create(&mut st, &name, o).map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::CREATED,
+        json!({R::KIND: item.json(&s)}),
+    ))
+}
+
+pub(super) async fn update<R: Resource>(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, &format!("update_{}", R::KIND))?;
+    let o = object(&s, &body, R::KIND)?.clone();
+    R::check_update(&st, &id, &o).map_err(|e| s.err(e))?;
+    let item = R::map_mut(&mut st)
+        .get_mut(&id)
+        .ok_or_else(|| s.missing(R::KIND, &id))?;
+    item.update(&o);
+    let item = item.clone();
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::OK,
+        json!({R::KIND: item.json(&s)}),
+    ))
+}
+
+pub(super) async fn delete<R: Resource>(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, &format!("delete_{}", R::KIND))?;
+    R::delete(&mut st, &id).map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+impl Resource for Domain {
+    const KIND: &'static str = "domain";
+    const PLURAL: &'static str = "domains";
+    const LIST_ADMIN: bool = false;
+    const SHOW_ADMIN: bool = false;
+
+    fn map(st: &State) -> &BTreeMap<String, Self> {
+        &st.domains
+    }
+    fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
+        &mut st.domains
+    }
+    fn json(&self, s: &Service) -> Value {
+        s.domain_json(self)
+    }
+    fn matches(&self, q: &Query_) -> bool {
+        name_is(q, &self.name)
+            && q.get("enabled")
+                .is_none_or(|e| self.enabled == (e != "false" && e != "0"))
+    }
+    fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
+        st.create_domain(name, &text(o, "description"), opt_bool(o, "enabled", true))
+    }
+    fn check_update(st: &State, id: &str, o: &Map<String, Value>) -> Result<(), AuthError> {
+        match opt_str(o, "name") {
+            Some(name) if st.domains.values().any(|d| d.name == name && d.id != id) => {
+                Err(AuthError::Conflict {
+                    kind: "domain",
+                    name,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+    fn update(&mut self, o: &Map<String, Value>) {
+        set(&mut self.name, o, "name");
+        set(&mut self.description, o, "description");
+        self.enabled = opt_bool(o, "enabled", self.enabled);
+    }
+    fn delete(st: &mut State, id: &str) -> Result<(), AuthError> {
+        st.delete_domain(id)
+    }
+}
+
+impl Resource for Project {
+    const KIND: &'static str = "project";
+    const PLURAL: &'static str = "projects";
+    const LIST_ADMIN: bool = false;
+    const SHOW_ADMIN: bool = false;
+
+    fn map(st: &State) -> &BTreeMap<String, Self> {
+        &st.projects
+    }
+    fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
+        &mut st.projects
+    }
+    fn json(&self, s: &Service) -> Value {
+        s.project_json(self)
+    }
+    fn matches(&self, q: &Query_) -> bool {
+        name_is(q, &self.name) && domain_is(q, &self.domain_id)
+    }
+    /// Others see the projects they hold a role on.
+    fn listed(st: &State, caller: &Token, admin: bool, item: &Self) -> bool {
+        admin
+            || st
+                .user_projects(&caller.user_id)
+                .iter()
+                .any(|p| p.id == item.id)
+    }
+    fn may_show(st: &State, caller: &Token, item: &Self) -> Result<(), AuthError> {
+        if !st.has_role(caller, "admin") && caller.scope != Scope::Project(item.id.clone()) {
+            return Err(AuthError::Forbidden("identity:get_project".into()));
+        }
+        Ok(())
+    }
+    fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
+        st.create_project(
+            name,
+            &domain_of(o),
+            &text(o, "description"),
+            opt_bool(o, "enabled", true),
+        )
+    }
+    fn update(&mut self, o: &Map<String, Value>) {
+        set(&mut self.name, o, "name");
+        set(&mut self.description, o, "description");
+        self.enabled = opt_bool(o, "enabled", self.enabled);
+    }
+    fn delete(st: &mut State, id: &str) -> Result<(), AuthError> {
+        st.delete_project(id)
+    }
+}
+
+/// Fields of a user that are not kept as its extra attributes.
+const USER_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "domain_id",
+    "enabled",
+    "password",
+    "default_project_id",
+    "links",
+    "options",
+];
+
+fn user_extra(o: &Map<String, Value>) -> impl Iterator<Item = (&String, &Value)> {
+    o.iter().filter(|(k, _)| !USER_FIELDS.contains(&k.as_str()))
+}
+
+impl Resource for User {
+    const KIND: &'static str = "user";
+    const PLURAL: &'static str = "users";
+    const LIST_ADMIN: bool = true;
+    const SHOW_ADMIN: bool = false;
+
+    fn map(st: &State) -> &BTreeMap<String, Self> {
+        &st.users
+    }
+    fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
+        &mut st.users
+    }
+    fn json(&self, s: &Service) -> Value {
+        s.user_json(self)
+    }
+    fn matches(&self, q: &Query_) -> bool {
+        name_is(q, &self.name) && domain_is(q, &self.domain_id)
+    }
+    /// A user may see itself.
+    fn may_show_id(st: &State, caller: &Token, id: &str) -> Result<(), AuthError> {
+        if caller.user_id != id && !st.has_role(caller, "admin") {
+            return Err(AuthError::Forbidden("identity:get_user".into()));
+        }
+        Ok(())
+    }
+    fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
+        let extra = user_extra(o).map(|(k, v)| (k.clone(), v.clone())).collect();
+        st.create_user(
+            name,
+            &domain_of(o),
+            opt_str(o, "password").as_deref(),
+            opt_bool(o, "enabled", true),
+            opt_str(o, "default_project_id"),
+            extra,
+        )
+    }
+    fn update(&mut self, o: &Map<String, Value>) {
+        set(&mut self.name, o, "name");
+        if let Some(p) = opt_str(o, "password") {
+            self.password = crate::clone::auth::tokens::hash_password(&p);
+        }
+        if let Some(p) = opt_str(o, "default_project_id") {
+            self.default_project_id = Some(p);
+        }
+        self.enabled = opt_bool(o, "enabled", self.enabled);
+        for (k, v) in user_extra(o) {
+            self.extra.insert(k.clone(), v.clone());
+        }
+    }
+    fn delete(st: &mut State, id: &str) -> Result<(), AuthError> {
+        st.delete_user(id)
+    }
+}
+
+impl Resource for Role {
+    const KIND: &'static str = "role";
+    const PLURAL: &'static str = "roles";
+    const LIST_ADMIN: bool = false;
+    const SHOW_ADMIN: bool = false;
+
+    fn map(st: &State) -> &BTreeMap<String, Self> {
+        &st.roles
+    }
+    fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
+        &mut st.roles
+    }
+    fn json(&self, s: &Service) -> Value {
+        s.role_json(self)
+    }
+    fn matches(&self, q: &Query_) -> bool {
+        name_is(q, &self.name)
+    }
+    fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
+        st.create_role(name, &text(o, "description"))
+    }
+    fn update(&mut self, o: &Map<String, Value>) {
+        set(&mut self.name, o, "name");
+        set(&mut self.description, o, "description");
+    }
+    fn delete(st: &mut State, id: &str) -> Result<(), AuthError> {
+        st.delete_role(id)
+    }
+}
+
+impl Resource for Group {
+    const KIND: &'static str = "group";
+    const PLURAL: &'static str = "groups";
+    const LIST_ADMIN: bool = true;
+    const SHOW_ADMIN: bool = true;
+
+    fn map(st: &State) -> &BTreeMap<String, Self> {
+        &st.groups
+    }
+    fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
+        &mut st.groups
+    }
+    fn json(&self, s: &Service) -> Value {
+        s.group_json(self)
+    }
+    fn matches(&self, q: &Query_) -> bool {
+        name_is(q, &self.name)
+    }
+    fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
+        st.create_group(name, &domain_of(o), &text(o, "description"))
+    }
+    fn update(&mut self, o: &Map<String, Value>) {
+        set(&mut self.name, o, "name");
+        set(&mut self.description, o, "description");
+    }
+    fn delete(st: &mut State, id: &str) -> Result<(), AuthError> {
+        st.delete_group(id)
+    }
+}
