@@ -504,16 +504,16 @@ async fn show_network(
     uri: axum::http::Uri,
 ) -> Reply {
     let st = svc.lock();
-    let n = st.network(&id)?;
-    if !visible(&caller, &n.tenant_id, n.shared || n.external) {
-        return Err(SdnError::NotFound {
-            kind: "network",
-            id,
-        }
-        .into());
-    }
-    let item = list(vec![st.network_json(n)], &only_fields(&uri)).remove(0);
-    ok(StatusCode::OK, json!({"network": item}))
+    let n = seen(&st.networks, "network", &id, &caller, |n| {
+        n.shared || n.external
+    })?;
+    shown("network", st.network_json(n), &uri)
+}
+
+/// One resource as a show answers it: only the `fields=` asked for.
+fn shown(kind: &str, item: Value, uri: &axum::http::Uri) -> Reply {
+    let item = list(vec![item], &only_fields(uri)).remove(0);
+    ok(StatusCode::OK, json!({kind: item}))
 }
 
 /// `fields=` only (a show takes no filters).
@@ -532,14 +532,7 @@ async fn update_network(
 ) -> Reply {
     let o = body_object(&body, "network")?;
     let mut st = svc.lock();
-    let mut n = st.network(&id)?.clone();
-    if !visible(&caller, &n.tenant_id, false) {
-        return Err(SdnError::NotFound {
-            kind: "network",
-            id,
-        }
-        .into());
-    }
+    let mut n = seen(&st.networks, "network", &id, &caller, |_| false)?.clone();
     n.name = s(o, "name").unwrap_or(n.name);
     n.description = s(o, "description").unwrap_or(n.description);
     n.admin_state_up = b(o, "admin_state_up", n.admin_state_up);
@@ -554,14 +547,7 @@ async fn delete_network(
     Path(id): Path<String>,
 ) -> Reply {
     let mut st = svc.lock();
-    let n = st.network(&id)?;
-    if !visible(&caller, &n.tenant_id, false) {
-        return Err(SdnError::NotFound {
-            kind: "network",
-            id,
-        }
-        .into());
-    }
+    seen(&st.networks, "network", &id, &caller, |_| false)?;
     st.delete_network(&id)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -692,8 +678,7 @@ async fn show_subnet(
             .get(&sub.network_id)
             .is_some_and(|n| n.shared || n.external)
     })?;
-    let item = list(vec![st.subnet_json(sub)], &only_fields(&uri)).remove(0);
-    ok(StatusCode::OK, json!({"subnet": item}))
+    shown("subnet", st.subnet_json(sub), &uri)
 }
 
 async fn update_subnet(
@@ -824,8 +809,7 @@ async fn show_port(
 ) -> Reply {
     let st = svc.lock();
     let p = seen(&st.ports, "port", &id, &caller, |_| false)?;
-    let item = list(vec![st.port_json(p)], &only_fields(&uri)).remove(0);
-    ok(StatusCode::OK, json!({"port": item}))
+    shown("port", st.port_json(p), &uri)
 }
 
 async fn update_port(
