@@ -2,7 +2,9 @@
 
 CARGO ?= cargo
 
-.PHONY: setup build test test-fast test-slow lint unit bench clean
+.PHONY: setup build install test test-fast test-slow lint unit bench clean
+
+PREFIX ?= /usr/local
 
 # Host packages (QEMU pinned in setup/host.sh), then vstage and the images its tests boot.
 setup:
@@ -14,6 +16,18 @@ setup:
 
 build:
 	$(CARGO) build --release
+
+# vstage, a man page per verb and shell completions, under $(DESTDIR)$(PREFIX).
+install: build
+	install -D -m 0755 target/release/vstage $(DESTDIR)$(PREFIX)/bin/vstage
+	./target/release/vstage __man $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	./target/release/vstage completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vstage
+	./target/release/vstage completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_vstage
+	./target/release/vstage completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/vstage.fish
+	chmod 0644 $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vstage \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_vstage $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/vstage.fish
 
 # Tiers (docs/testing.md): unit tests; integration tests that boot tiny guests and run
 # clients against the clones; heavy tests, named heavy_*, that boot Debian guests or

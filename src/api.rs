@@ -24,6 +24,15 @@ pub enum Request {
     Down {
         force: bool,
     },
+    /// Move the env's end `secs` later (from now, if it has none or it is past).
+    Extend {
+        secs: u64,
+    },
+    /// Keep the env after its owner (`vstage run`) ends: for `secs` from now, or
+    /// until its TTL (none: until `down`).
+    Keep {
+        secs: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +67,9 @@ pub struct Status {
     pub supervisor_pid: u32,
     pub nodes: Vec<NodeStatus>,
     pub error: Option<String>,
+    /// When the supervisor tears the env down by itself, if ever.
+    #[serde(default)]
+    pub expires_unix: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -11,8 +11,10 @@ Exit codes:
   1  failure (an env did not come up, a guest did not answer, ...)
   2  bad input: template errors (with file:line:column), flags, names
   3  environment not found
-  130  `up` interrupted (Ctrl-C or SIGTERM): the env was taken down
-  vstage exec passes the command's own exit code through.
+  124  vstage run: the command ran out of its --timeout (the env was taken down)
+  125  vstage run: the env did not come up (the command never ran)
+  130  `up` or `run` interrupted (Ctrl-C or SIGTERM): the env was taken down
+  vstage exec and vstage run pass the command's own exit code through.
 
 State lives under $VSTAGE_HOME (default $XDG_STATE_HOME/vstage or ~/.local/state/vstage);
 images and probe results under $VSTAGE_CACHE (default $XDG_CACHE_HOME/vstage or ~/.cache/vstage).";
@@ -28,8 +30,48 @@ pub struct Cli {
 pub enum Command {
     /// Bring an environment up from a template and wait until every node is ready.
     Up(UpArgs),
-    /// List environments.
-    Ls(OutputArgs),
+    /// List environments: state, age, TTL left, labels.
+    Ls(LsArgs),
+    /// Bring an env up, run a command on the host against it, and always tear it down;
+    /// exits with the command's code (see the exit codes below).
+    Run(RunArgs),
+    /// Move an env's end (its TTL) later by DURATION.
+    Extend {
+        env: String,
+        #[arg(value_parser = humantime::parse_duration)]
+        by: Duration,
+    },
+    /// Remove expired and broken envs (and logs of failed envs older than a week).
+    Gc {
+        /// Say what would go, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Every env with the labels, running or not (a closed pull request's).
+        #[arg(long, requires = "labels")]
+        all: bool,
+        /// Only envs with this label (repeatable: all must match).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+    },
+    /// An env's timeline: one line per event, with its time.
+    Events {
+        env: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// An env's logs: the supervisor's, or a node's serial console.
+    Logs {
+        env: String,
+        node: Option<String>,
+        /// Keep printing what is appended, until the env is gone or Ctrl-C.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Shell completions for bash, zsh or fish, on stdout.
+    Completions { shell: clap_complete::Shell },
+    /// Write a man page per verb into DIR (what `make install` installs).
+    #[command(name = "__man", hide = true)]
+    Man { dir: PathBuf },
     /// Show one environment and its nodes.
     Status {
         env: String,
@@ -97,24 +139,77 @@ pub struct TemplateArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct UpArgs {
+pub struct LsArgs {
+    /// Only envs with this label (repeatable: all must match).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Only envs in this state (creating, ready, degraded, failed, stopping, broken, expired).
+    #[arg(long)]
+    pub state: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// What `up` and `run` share: the env, its life and its labels.
+#[derive(Args, Debug)]
+pub struct EnvArgs {
     #[command(flatten)]
     pub template: TemplateArgs,
-    /// Env name (default: template name plus the current git branch).
+    /// Env name (`up`: template name plus the git branch; `run`: from the CI's job or
+    /// pull request variables, else the branch, with a random suffix).
     #[arg(long)]
     pub name: Option<String>,
-    /// On failure, leave the env running for inspection instead of rolling it back.
-    #[arg(long)]
-    pub keep_on_failure: bool,
+    /// A label for `ls`/`gc` to select by (repeatable), e.g. pr=123.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Tear the env down by itself after this long, e.g. 2h (default: the host's
+    /// `default_ttl` in $VSTAGE_HOME/config.yaml or $VSTAGE_DEFAULT_TTL, else never).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub ttl: Option<Duration>,
+    /// On failure, leave the env running for inspection instead of rolling it back; with
+    /// a DURATION, for that long (its TTL from the failure).
+    #[arg(long, value_name = "DURATION", num_args = 0..=1,
+          value_parser = humantime::parse_duration)]
+    pub keep_on_failure: Option<Option<Duration>>,
+    /// A node with no console output and no agent answer for this long is taken as hung
+    /// and fails the bring-up (default: 120s under TCG, 60s under KVM).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub stall_timeout: Option<Duration>,
+}
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
     /// Ceiling for the whole bring-up, e.g. 15m (default: 10 min + 5 min per node under
     /// TCG, 2 min + 30 s per node under KVM). Nodes that keep making progress may use it
     /// all.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Option<Duration>,
-    /// A node with no console output and no agent answer for this long is taken as hung
-    /// and fails `up` (default: 120s under TCG, 60s under KVM).
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// Ceiling for the bring-up (as `up --timeout`).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub stall_timeout: Option<Duration>,
+    pub up_timeout: Option<Duration>,
+    /// Stop the command after this long (exit 124).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Write a JUnit XML file: one test case per phase (up, test, down).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// JUnit XML the command wrote itself (e.g. Tempest's), merged into --junit.
+    #[arg(long, value_name = "FILE", requires = "junit")]
+    pub junit_from: Option<PathBuf>,
+    /// Collect logs, the plan, the timeline and timings here, whatever happens.
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
+    /// The command, run on the host with the env's hand-off variables.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -139,6 +234,9 @@ pub enum ImageCommand {
         /// Rebuild even if the cache has this recipe.
         #[arg(long)]
         force: bool,
+        /// With `json`: per image, its hash and the package versions that changed.
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// List built images.
     Ls(OutputArgs),

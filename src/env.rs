@@ -25,6 +25,9 @@ pub struct EnvInfo {
     /// Built image directory for every image the plan uses.
     pub images: BTreeMap<String, PathBuf>,
     pub options: Options,
+    /// `--label k=v`: what CI and `ls --label`/`gc --label` select envs by.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     pub plan: Plan,
 }
 
@@ -34,6 +37,42 @@ pub struct Options {
     pub keep_on_failure: bool,
     /// How long the nodes may take to become ready.
     pub limits: Limits,
+    /// When the supervisor tears the env down by itself (`--ttl`, or the host's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_unix: Option<u64>,
+    /// With `keep_on_failure`: how long a failed env is kept (its TTL from the failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_for_secs: Option<u64>,
+    /// The process whose env this is (`vstage run`): when it ends, the env ends too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+}
+
+/// A process, told from a later one with its pid by its start time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Owner {
+    pub pid: i32,
+    pub started: Option<journal::Started>,
+}
+
+impl Owner {
+    /// This process.
+    pub fn this() -> Owner {
+        let pid = std::process::id() as i32;
+        Owner {
+            pid,
+            started: journal::Started::of(pid),
+        }
+    }
+
+    /// Whether it still runs (the same process, not a later one with its pid).
+    pub fn is_alive(&self) -> bool {
+        match (&self.started, journal::Started::of(self.pid)) {
+            (Some(recorded), Some(now)) => *recorded == now,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        }
+    }
 }
 
 impl EnvInfo {
@@ -55,9 +94,18 @@ pub enum EnvError {
     Io(String),
 }
 
-/// Whether some process (the supervisor) holds the env's lock.
+/// Whether some process holds the env: its supervisor, or the `up` making it.
 pub fn is_owned(dir: &EnvDir) -> bool {
-    match std::fs::File::open(dir.join(layout::LOCK)) {
+    held(dir, layout::LOCK) || held(dir, layout::CREATING_LOCK)
+}
+
+/// Whether the supervisor holds the env's lock.
+pub fn is_supervised(dir: &EnvDir) -> bool {
+    held(dir, layout::LOCK)
+}
+
+fn held(dir: &EnvDir, lock: &str) -> bool {
+    match std::fs::File::open(dir.join(lock)) {
         Ok(f) => match f.try_lock() {
             Ok(()) => false,
             Err(std::fs::TryLockError::WouldBlock) => true,
@@ -72,9 +120,14 @@ pub fn is_owned(dir: &EnvDir) -> bool {
 /// killed between creating it and writing into it).
 fn is_env_dir(dir: &EnvDir) -> bool {
     let real_dir = std::fs::symlink_metadata(dir.path()).is_ok_and(|m| m.is_dir());
-    let marked = [layout::LOCK, layout::ENV_JSON, layout::JOURNAL]
-        .iter()
-        .any(|f| std::fs::symlink_metadata(dir.join(f)).is_ok_and(|m| m.is_file()));
+    let marked = [
+        layout::LOCK,
+        layout::CREATING_LOCK,
+        layout::ENV_JSON,
+        layout::JOURNAL,
+    ]
+    .iter()
+    .any(|f| std::fs::symlink_metadata(dir.join(f)).is_ok_and(|m| m.is_file()));
     let empty = std::fs::read_dir(dir.path()).is_ok_and(|mut d| d.next().is_none());
     real_dir && (marked || empty)
 }
@@ -112,6 +165,28 @@ pub fn remove(dir: &EnvDir) -> Result<(), EnvError> {
             dir.path().display()
         ))),
     }
+}
+
+/// `KEY=VALUE` of `--label`: a key of letters, digits, `.`, `_`, `-` and `/`, a value
+/// of the same or empty, each at most 63 characters (what CI systems put there: PR
+/// numbers, branch names, job ids).
+pub fn parse_label(text: &str) -> Result<(String, String), String> {
+    let ok = |s: &str| {
+        s.len() <= 63
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+    };
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() && ok(k) && ok(v) => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!(
+            "--label {text}: expected KEY=VALUE, each of letters, digits, '.', '_', '-', '/' and at most 63 long"
+        )),
+    }
+}
+
+/// Labels from `--label` flags; a later one with the same key wins.
+pub fn parse_labels(flags: &[String]) -> Result<BTreeMap<String, String>, String> {
+    flags.iter().map(|f| parse_label(f)).collect()
 }
 
 pub fn now_unix() -> u64 {

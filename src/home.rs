@@ -51,6 +51,16 @@ impl Home {
         Ok(EnvDir(self.envs().join(name)))
     }
 
+    /// Where the logs of a failed env are kept after it is gone: one folder per
+    /// attempt, named for the env and the time (`gc` removes old ones).
+    pub fn logs(&self, env: &str) -> PathBuf {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        self.state.join("logs").join(format!("{env}-{stamp}"))
+    }
+
     pub fn images(&self) -> PathBuf {
         self.cache.join("images")
     }
@@ -101,6 +111,58 @@ pub fn default_env_name(template: &str, cwd: &Path) -> String {
         None => template.to_string(),
     };
     sanitise(&raw)
+}
+
+/// What a CI job tells about itself: the pull request it tests, and its own id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CiJob {
+    /// `pr` (GitHub) or `mr` (GitLab), with its number.
+    pub change: Option<(String, String)>,
+    pub job: Option<String>,
+}
+
+impl CiJob {
+    /// From GitHub Actions' or GitLab CI's variables, as `var` returns them.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> CiJob {
+        if var("GITHUB_ACTIONS").as_deref() == Some("true") {
+            let pr = var("GITHUB_REF")
+                .and_then(|r| r.strip_prefix("refs/pull/").map(String::from))
+                .and_then(|r| r.split('/').next().map(String::from));
+            let job = var("GITHUB_RUN_ID").map(|id| match var("GITHUB_RUN_ATTEMPT") {
+                Some(attempt) => format!("{id}-{attempt}"),
+                None => id,
+            });
+            return CiJob {
+                change: pr.map(|n| ("pr".into(), n)),
+                job,
+            };
+        }
+        if var("GITLAB_CI").as_deref() == Some("true") {
+            return CiJob {
+                change: var("CI_MERGE_REQUEST_IID").map(|n| ("mr".into(), n)),
+                job: var("CI_JOB_ID"),
+            };
+        }
+        CiJob::default()
+    }
+}
+
+/// The name `vstage run` gives an env when none is given: the CI's pull request and
+/// job where it says them, else the template and branch; always with a random suffix,
+/// so that parallel jobs of one run (a matrix) never collide.
+pub fn run_env_name(template: &str, cwd: &Path, ci: &CiJob) -> String {
+    let mut suffix = [0u8; 3];
+    getrandom::fill(&mut suffix).expect("the OS has randomness");
+    let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+    let base = match (&ci.change, &ci.job) {
+        (Some((kind, n)), Some(job)) => format!("{kind}{n}-{job}"),
+        (Some((kind, n)), None) => format!("{kind}{n}"),
+        (None, Some(job)) => format!("job-{job}"),
+        (None, None) => default_env_name(template, cwd),
+    };
+    // The suffix survives the length limit.
+    let base: String = sanitise(&base).chars().take(33).collect();
+    sanitise(&format!("{}-{suffix}", base.trim_end_matches('-')))
 }
 
 fn sanitise(raw: &str) -> String {

@@ -217,7 +217,8 @@ fn remove(path: &Path) -> std::io::Result<bool> {
 /// Kills `p` if it is still the recorded process, and waits (bounded) for it to go.
 fn kill(p: &Recorded) -> bool {
     let Some((pid, _)) = p.pid else { return false };
-    if !p.is_running() {
+    // A supervisor undoing its own env (its TTL ended) is in the journal too.
+    if pid == std::process::id() as i32 || !p.is_running() {
         return false;
     }
     let _ = nix::sys::signal::kill(

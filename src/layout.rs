@@ -15,8 +15,13 @@ pub const PLAN_JSON: &str = "plan.json";
 pub const JOURNAL: &str = "journal.jsonl";
 /// Held (flock) by the supervisor for its whole life: free means nobody owns the env.
 pub const LOCK: &str = "lock";
+/// Held (flock) by `up` from the moment it creates the env dir until the supervisor
+/// holds [`LOCK`]: an env being made is owned too, so `gc` never takes it for broken.
+pub const CREATING_LOCK: &str = "creating.lock";
 pub const SUPERVISOR_SOCK: &str = "supervisor.sock";
 pub const SUPERVISOR_LOG: &str = "supervisor.log";
+/// The env's timeline: one JSON line per event, with its time.
+pub const EVENTS: &str = "events.jsonl";
 /// Folder of QEMU and switch sockets.
 pub const SOCKETS: &str = "s";
 /// Folder of per-node files (serial log, seed, pid file).

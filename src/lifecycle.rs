@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::accel::{self, Accel};
 use crate::api::{self, Event, Request};
+use crate::artifacts;
+use crate::config::HostConfig;
 use crate::driver::qemu;
 use crate::env::{self, EnvError, EnvInfo, Options};
 use crate::home::{self, Home};
@@ -43,6 +45,15 @@ pub struct UpRequest<'a> {
     pub name: Option<&'a str>,
     pub sets: &'a [String],
     pub keep_on_failure: bool,
+    /// With `keep_on_failure`: how long the failed env is kept (none: until `down`).
+    pub keep_for: Option<Duration>,
+    /// When the env ends by itself (none: the host's default, `config::HostConfig`).
+    pub ttl: Option<Duration>,
+    pub labels: BTreeMap<String, String>,
+    /// The process the env dies with (`vstage run`).
+    pub owner: Option<env::Owner>,
+    /// Where a failed `up` keeps the env's logs (default: under `$VSTAGE_HOME/logs/`).
+    pub logs_to: Option<std::path::PathBuf>,
     /// The ceiling for the whole bring-up; the default scales with accel and size.
     pub timeout: Option<Duration>,
     /// How long a node may show no progress before it is taken as hung.
@@ -117,6 +128,14 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
         report.step(&format!("accel tcg: {}", verdict.reason));
     }
 
+    let ttl = match req.ttl {
+        Some(ttl) => Some(ttl),
+        None => {
+            HostConfig::load(&home.state)
+                .map_err(|e| UpError::BadInput(e.to_string()))?
+                .default_ttl
+        }
+    };
     std::fs::create_dir_all(home.envs()).map_err(io("creating VSTAGE_HOME"))?;
     match std::fs::create_dir(dir.path()) {
         Ok(()) => {}
@@ -125,26 +144,40 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
         }
         Err(e) => return Err(UpError::Io(format!("{}: {e}", dir.path().display()))),
     }
+    // Owned from its first moment: `gc` must not take a dir being made for a broken env.
+    let creating = std::fs::File::create(dir.join(layout::CREATING_LOCK))
+        .and_then(|f| f.try_lock().map(|()| f).map_err(std::io::Error::other))
+        .map_err(io("creating.lock"))?;
+    let created_unix = env::now_unix();
     let info = EnvInfo {
         name: name.clone(),
         dir: dir.path().to_path_buf(),
         template: source.label.clone(),
-        created_unix: env::now_unix(),
+        created_unix,
         accel: verdict.accel,
         images,
         options: Options {
             keep_on_failure: req.keep_on_failure,
             limits: Limits::new(verdict.accel, plan.nodes.len(), req.timeout, req.stall),
+            expires_unix: ttl.map(|t| created_unix.saturating_add(t.as_secs().max(1))),
+            keep_for_secs: req.keep_for.map(|d| d.as_secs().max(1)),
+            owner: req.owner.clone(),
         },
+        labels: req.labels.clone(),
         plan,
     };
     let result = start(&dir, &info, report).await;
+    drop(creating);
     if let Err(e) = result {
         // An interrupted `up` is never kept: nobody asked to inspect it.
         if !req.keep_on_failure || matches!(e, UpError::Interrupted) {
-            // The supervisor rolled back what it made; remove the rest, logs included,
-            // after saying where the console log was (the error carries its tail).
+            // The supervisor rolled back what it made; keep its logs where the user
+            // can read them, then remove the rest.
             wait_unowned(&dir, Duration::from_secs(30));
+            let logs = req.logs_to.clone().unwrap_or_else(|| home.logs(&name));
+            if artifacts::collect(&dir, &info, &logs).is_ok() {
+                report.step(&format!("logs of the failed env: {}", logs.display()));
+            }
             env::remove(&dir)?;
         }
         return Err(e);

@@ -11,7 +11,7 @@ use clap::Parser as _;
 use cli::{Cli, Command};
 use failure::{EXIT_FAILURE, Result};
 use vstage::home::Home;
-use vstage::lifecycle::{self, UpRequest};
+use vstage::lifecycle;
 use vstage::progress::Reporter;
 
 /// The CLI's stdout. A reader that went away (`vstage ls | head`) ends the command
@@ -89,37 +89,20 @@ fn main() -> ExitCode {
 async fn run(command: Command, caller_umask: nix::sys::stat::Mode) -> Result<u8> {
     let home = Home::from_env();
     match command {
-        Command::Up(args) => {
-            let report = Reporter::new();
-            let sets = args.template.sets;
-            let req = UpRequest {
-                template: &args.template.template,
-                name: args.name.as_deref(),
-                sets: &sets,
-                keep_on_failure: args.keep_on_failure,
-                timeout: args.timeout,
-                stall: args.stall_timeout,
-            };
-            let info = lifecycle::up(&home, &req, &report).await?;
-            report.finish();
-            say!(
-                "env {} is ready ({} nodes):",
-                info.name,
-                info.plan.nodes.len()
-            );
-            for node in &info.plan.nodes {
-                let ips: Vec<String> = node
-                    .nics
-                    .iter()
-                    .map(|n| format!("{}={}", n.network, n.ip))
-                    .collect();
-                say!("  {:<12} {}", node.name, ips.join(" "));
-            }
-            let first = &info.plan.nodes[0].name;
-            say!("try: vstage exec {} --node {first} -- hostname", info.name);
-            say!("     vstage down {}", info.name);
-            Ok(0)
+        Command::Up(args) => verbs::up::up(&home, &args).await,
+        Command::Run(args) => verbs::run::run(&home, &args, caller_umask).await,
+        Command::Extend { env, by } => verbs::extend::extend(&home, &env, by).await,
+        Command::Gc {
+            dry_run,
+            all,
+            labels,
+        } => verbs::gc::gc(&home, dry_run, all, &labels).await,
+        Command::Events { env, output } => verbs::events::events(&home, &env, output.output),
+        Command::Logs { env, node, follow } => {
+            verbs::logs::logs(&home, &env, node.as_deref(), follow).await
         }
+        Command::Completions { shell } => verbs::manual::completions(shell),
+        Command::Man { dir } => verbs::manual::man_pages(&dir),
         Command::Down { env, force } => {
             let report = Reporter::new();
             lifecycle::down(&home, &env, force, &report).await?;
@@ -132,7 +115,7 @@ async fn run(command: Command, caller_umask: nix::sys::stat::Mode) -> Result<u8>
             let _ = write!(Out, "{}", plan.to_json());
             Ok(0)
         }
-        Command::Ls(out) => verbs::ls::ls(&home, out.output).await,
+        Command::Ls(args) => verbs::ls::ls(&home, &args).await,
         Command::Status { env, output } => verbs::status::status(&home, &env, output.output).await,
         Command::Exec { env, node, command } => {
             verbs::exec::exec(&home, &env, node.as_deref(), &command, caller_umask).await

@@ -20,22 +20,29 @@ use tokio::task::JoinHandle;
 use crate::actions;
 use crate::api::{Event, NodeStatus, Phase, Status};
 use crate::driver::{self, Driver, EnvDriver, NodeState};
-use crate::env::EnvInfo;
+use crate::env::{self, EnvInfo};
 use crate::journal::{Entry, Journal};
 use crate::layout::{self, EnvDir};
 
 /// What the API tasks and the main task share.
 struct Shared {
     history: Mutex<Vec<Event>>,
+    /// `events.jsonl`: the same events, each with its time, for `vstage events` and
+    /// artifacts after the env is gone.
+    timeline: Mutex<Option<std::fs::File>>,
+    /// The process the env dies with, until it is kept (`Request::Keep`).
+    owner: Mutex<Option<crate::env::Owner>>,
     events: broadcast::Sender<Event>,
     status: Mutex<Status>,
 }
 
 impl Shared {
     /// Every node planned, none started yet.
-    fn new(info: &EnvInfo) -> Shared {
+    fn new(info: &EnvInfo, timeline: Option<std::fs::File>) -> Shared {
         Shared {
             history: Mutex::new(Vec::new()),
+            timeline: Mutex::new(timeline),
+            owner: Mutex::new(info.options.owner.clone()),
             events: broadcast::channel(256).0,
             status: Mutex::new(Status {
                 phase: Phase::Starting,
@@ -51,11 +58,17 @@ impl Shared {
                     })
                     .collect(),
                 error: None,
+                expires_unix: info.options.expires_unix,
             }),
         }
     }
 
     fn emit(&self, event: Event) {
+        if let Some(file) = self.timeline.lock().expect("timeline lock").as_mut() {
+            use std::io::Write as _;
+            let line = serde_json::json!({"at_unix_ms": now_ms(), "event": &event});
+            let _ = writeln!(file, "{line}");
+        }
         let mut history = self.history.lock().expect("history lock");
         history.push(event.clone());
         let _ = self.events.send(event);
@@ -65,6 +78,15 @@ impl Shared {
         let message = message.into();
         eprintln!("{message}");
         self.emit(Event::Progress { message });
+    }
+
+    /// A failed env kept for debugging outlives its owner, for `secs` if given.
+    fn keep(&self, secs: Option<u64>) {
+        *self.owner.lock().expect("owner lock") = None;
+        if let Some(secs) = secs {
+            let until = env::now_unix().saturating_add(secs);
+            self.status.lock().expect("status lock").expires_unix = Some(until);
+        }
     }
 
     fn set_phase(&self, phase: Phase, error: Option<String>) {
@@ -95,7 +117,15 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
     let journal = Arc::new(Mutex::new(Journal::open(&dir.join(layout::JOURNAL))?));
     let mut driver = driver::open(&dir, &info, journal.clone())?;
 
-    let shared = Arc::new(Shared::new(&info));
+    journal.lock().expect("journal lock").record(&Entry::Path {
+        path: layout::EVENTS.into(),
+    })?;
+    let timeline = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(layout::EVENTS))
+        .ok();
+    let shared = Arc::new(Shared::new(&info, timeline));
 
     std::fs::create_dir_all(dir.join(layout::SOCKETS))?;
     let api_path = dir.join(layout::SUPERVISOR_SOCK);
@@ -124,11 +154,15 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
         segments: HashMap::new(),
         access: HashMap::new(),
     };
+    // The env ends with nobody to clean up after it (its TTL, its owner's death): the
+    // supervisor then removes it itself.
+    let mut ended_by_itself = false;
     let outcome = tokio::select! {
         r = actions::bring_up(&mut ctx) => Some(r.map_err(|e| e.to_string())),
         req = down_rx.recv() => { pending = req; None }
         _ = term.recv() => None,
         _ = int.recv() => None,
+        why = lifetime_over(&shared) => { shared.progress(why); ended_by_itself = true; None }
     };
     drop(ctx);
     refresh(&mut driver, &info, &shared);
@@ -145,17 +179,20 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
                     _ = term.recv() => break,
                     _ = int.recv() => break,
                     _ = tick.tick() => refresh(&mut driver, &info, &shared),
+                    why = lifetime_over(&shared) => { shared.progress(why); ended_by_itself = true; break }
                 }
             }
         }
         Some(Err(error)) => {
             shared.set_phase(Phase::Failed, Some(error.clone()));
             if info.options.keep_on_failure {
+                shared.keep(info.options.keep_for_secs);
                 shared.progress("keeping the failed env for inspection (--keep-on-failure)");
                 shared.emit(Event::Failed { error });
                 tokio::select! {
                     req = down_rx.recv() => if let Some(req) = req { force = req.0; pending = Some(req); },
                     _ = term.recv() => {}
+                    why = lifetime_over(&shared) => { shared.progress(why); ended_by_itself = true; }
                 }
             } else {
                 shared.progress("rolling back");
@@ -165,6 +202,11 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 api.abort();
                 let _ = std::fs::remove_file(&api_path);
+                // Its `up` removes the rest, unless that died with the owner.
+                let orphaned = info.options.owner.as_ref().is_some_and(|o| !o.is_alive());
+                if orphaned {
+                    remove_self(&dir, &shared);
+                }
                 return Ok(());
             }
         }
@@ -183,8 +225,53 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
     }
     api.abort();
     let _ = std::fs::remove_file(&api_path);
+    if ended_by_itself {
+        remove_self(&dir, &shared);
+    }
     drop(lock);
     Ok(())
+}
+
+/// Removes the env as `down` would (journal undo, then the dir), from its own supervisor.
+fn remove_self(dir: &EnvDir, shared: &Shared) {
+    // The timeline's file goes with the dir.
+    shared.timeline.lock().expect("timeline lock").take();
+    if let Err(e) = env::remove(dir) {
+        eprintln!("removing the env: {e}");
+    }
+}
+
+/// Milliseconds since the epoch, for the timeline.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Resolves when the env's life is over without anyone asking: its TTL has passed
+/// (`--ttl`, the host's default, `vstage extend` moves it), or the process that owns it
+/// (`vstage run`) has ended, even by SIGKILL. Says which.
+async fn lifetime_over(shared: &Shared) -> String {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let expires = shared.status.lock().expect("status lock").expires_unix;
+        if let Some(at) = expires
+            && env::now_unix() >= at
+        {
+            return "the env's TTL has expired: taking it down".into();
+        }
+        let owner = shared.owner.lock().expect("owner lock").clone();
+        if let Some(owner) = owner
+            && !owner.is_alive()
+        {
+            return format!(
+                "the process that owned the env (pid {}) has ended: taking it down",
+                owner.pid
+            );
+        }
+    }
 }
 
 async fn teardown<D: Driver>(

@@ -62,6 +62,28 @@ async fn handle(stream: UnixStream, shared: Arc<Shared>, down: mpsc::Sender<Down
                 }
             }
         }
+        Request::Extend { secs } => {
+            let status = {
+                let mut status = shared.status.lock().expect("status lock");
+                let from = status.expires_unix.unwrap_or(0).max(crate::env::now_unix());
+                status.expires_unix = Some(from.saturating_add(secs));
+                status.clone()
+            };
+            shared.progress(format!(
+                "TTL extended by {secs}s: the env ends at {} (unix)",
+                status.expires_unix.unwrap_or_default()
+            ));
+            send(&Event::Status(status)).await;
+        }
+        Request::Keep { secs } => {
+            shared.keep(secs);
+            shared.progress(match secs {
+                Some(s) => format!("kept for debugging: the env ends in {s}s"),
+                None => "kept for debugging: the env stays until `vstage down`".into(),
+            });
+            let status = shared.status.lock().expect("status lock").clone();
+            send(&Event::Status(status)).await;
+        }
         Request::Down { force } => {
             let (done_tx, done_rx) = oneshot::channel();
             if down.send((force, done_tx)).await.is_ok() {

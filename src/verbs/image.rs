@@ -13,7 +13,12 @@ use std::io::Write as _;
 pub(crate) fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
     let cache = Cache::new(home.images());
     match cmd {
-        ImageCommand::Build { name, all, force } => build(&cache, name, all, force),
+        ImageCommand::Build {
+            name,
+            all,
+            force,
+            output,
+        } => build(&cache, name, all, force, output),
         ImageCommand::Rm { images } => remove(&cache, &images),
         ImageCommand::Prune => prune(&cache),
         ImageCommand::Diff { a, b } => diff(&cache, &a, &b),
@@ -21,12 +26,21 @@ pub(crate) fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
     }
 }
 
-fn build(cache: &Cache, name: Option<String>, all: bool, force: bool) -> Result<u8> {
+/// Builds each image; says, per image, which package versions changed against the
+/// build it replaced (what a nightly rebuild wants to know).
+fn build(
+    cache: &Cache,
+    name: Option<String>,
+    all: bool,
+    force: bool,
+    output: Output,
+) -> Result<u8> {
     let names: Vec<String> = match (name, all) {
         (Some(n), false) => vec![n],
         (None, true) => image::recipe_names().map(String::from).collect(),
         _ => return Err(Failure::bad_input("name an image, or give --all")),
     };
+    let mut built = Vec::new();
     for name in names {
         if image::recipe(&name).is_none() {
             let known: Vec<_> = image::recipe_names().collect();
@@ -35,8 +49,32 @@ fn build(cache: &Cache, name: Option<String>, all: bool, force: bool) -> Result<
                 known.join(", ")
             )));
         }
+        let before = cache
+            .find(&name)?
+            .and_then(|i| image::packages(&i.dir).ok().map(|p| (i.hash, p)));
         let img = cache.ensure(&name, force, &mut |m| eprintln!("vstage: {m}"))?;
+        let after = image::packages(&img.dir).unwrap_or_default();
+        let changed = match &before {
+            Some((_, packages)) => image::diff(packages, &after),
+            None => Vec::new(),
+        };
+        if output == Output::Json {
+            built.push(serde_json::json!({
+                "name": name, "hash": img.hash, "dir": img.dir,
+                "previous_hash": before.as_ref().map(|(h, _)| h),
+                "changed": changed,
+            }));
+            continue;
+        }
         say!("{name} {} {}", img.hash, img.dir.display());
+        match &before {
+            None => say!("  first build"),
+            Some(_) if changed.is_empty() => say!("  no package version changed"),
+            Some(_) => changed.iter().for_each(|l| say!("  {l}")),
+        }
+    }
+    if output == Output::Json {
+        say!("{}", serde_json::to_string_pretty(&built)?);
     }
     Ok(0)
 }

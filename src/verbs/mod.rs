@@ -3,11 +3,18 @@
 
 pub mod clone;
 pub mod doctor;
+pub mod events;
 pub mod exec;
+pub mod extend;
+pub mod gc;
 pub mod image;
+pub mod logs;
 pub mod ls;
+pub mod manual;
+pub mod run;
 pub mod ssh;
 pub mod status;
+pub mod up;
 
 use std::time::Duration;
 
@@ -41,7 +48,19 @@ pub(crate) async fn live_status(dir: &EnvDir) -> std::result::Result<Status, Str
 
 /// How long ago `created` (unix seconds) was, in one unit: `42s`, `5m`, `3h`, `2d`.
 pub(crate) fn age(created: u64) -> String {
-    let secs = env::now_unix().saturating_sub(created);
+    one_unit(env::now_unix().saturating_sub(created))
+}
+
+/// Time left until `at` (unix seconds), in one unit; `expired` once it has passed.
+pub(crate) fn left(at: u64) -> String {
+    match at.checked_sub(env::now_unix()) {
+        Some(secs) if secs > 0 => one_unit(secs),
+        _ => "expired".into(),
+    }
+}
+
+/// Seconds in one unit: `42s`, `5m`, `3h`, `2d`.
+fn one_unit(secs: u64) -> String {
     match secs {
         0..60 => format!("{secs}s"),
         60..3600 => format!("{}m", secs / 60),

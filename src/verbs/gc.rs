@@ -1,0 +1,73 @@
+//! `vstage gc`: removes what nobody will: expired and broken envs, and the logs of
+//! failed envs after a week.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use vstage::home::Home;
+use vstage::lifecycle;
+use vstage::progress::Reporter;
+
+use super::ls::{has_labels, rows};
+use crate::Out;
+use crate::failure::Result;
+
+/// How long the logs of a failed `up` are kept.
+const KEEP_LOGS: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub(crate) async fn gc(home: &Home, dry_run: bool, all: bool, labels: &[String]) -> Result<u8> {
+    let report = Reporter::new();
+    let mut failed = 0;
+    for row in rows(home).await? {
+        if !has_labels(&row, labels)? {
+            continue;
+        }
+        let why = match row.state {
+            "broken" => "broken: no supervisor",
+            "expired" => "expired",
+            _ if all => "selected by label",
+            _ => continue,
+        };
+        if dry_run {
+            say!("would remove {} ({why})", row.name);
+            continue;
+        }
+        match lifecycle::down(home, &row.name, true, &report).await {
+            Ok(()) => say!("removed {} ({why})", row.name),
+            Err(e) => {
+                failed += 1;
+                eprintln!("vstage: gc: {}: {e}", row.name);
+            }
+        }
+    }
+    report.finish();
+    if labels.is_empty() {
+        for old in old_logs(home) {
+            if dry_run {
+                say!("would remove {}", old.display());
+            } else if std::fs::remove_dir_all(&old).is_ok() {
+                say!("removed {}", old.display());
+            }
+        }
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// Folders under `$VSTAGE_HOME/logs` last written more than [`KEEP_LOGS`] ago.
+fn old_logs(home: &Home) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(home.state.join("logs")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > KEEP_LOGS)
+        })
+        .map(|e| e.path())
+        .collect()
+}
