@@ -35,6 +35,12 @@ pub fn collect(dir: &EnvDir, info: &EnvInfo, dest: &Path) -> std::io::Result<Vec
             format!("nodes/{}/qemu.stderr", node.name),
         ));
     }
+    for service in &info.plan.services {
+        files.push((
+            format!("{}/{}", service.dir, crate::actions::services::REQUEST_LOG),
+            format!("clones/{}/requests.log", service.name),
+        ));
+    }
     for (from, to) in files {
         let to = dest.join(to);
         if copy_tail(&dir.join(&from), &to)? {

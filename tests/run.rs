@@ -278,3 +278,26 @@ fn names_come_from_the_ci_and_never_collide() {
     assert!(name.starts_with("pr123-999-2-"), "{name}");
     assert!(!Path::new(&h.env_dir(&name)).exists());
 }
+
+#[test]
+fn the_clones_requests_are_in_the_artifacts() {
+    let h = Harness::new();
+    let template = h.template(&common::tiny_with_auth(1));
+    let artifacts = h.home.path().join("artifacts");
+    let out = h.run(&[
+        "run", "-t", &template, "--name", "ra",
+        "--artifacts", &artifacts.display().to_string(),
+        "--", "/usr/bin/python3", "-c",
+        "import os, urllib.request; urllib.request.urlopen(os.environ['VSTAGE_AUTH_URL'] + '/v3').read()",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let log = std::fs::read_to_string(artifacts.join("clones/auth/requests.log")).unwrap();
+    let line = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["path"] == "/v3")
+        .unwrap_or_else(|| panic!("no GET /v3 in {log}"));
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["method"], "GET");
+    nothing_left(&h, "ra");
+}

@@ -16,6 +16,9 @@ use crate::handoff;
 use crate::journal::Entry;
 use crate::plan::{Plan, ServicePlan};
 
+/// Each clone's requests, in its state directory (`clone::with_request_log`).
+pub const REQUEST_LOG: &str = "requests.log";
+
 /// Starts the clones: each on a host port (its URL goes in the hand-off) and on the
 /// socket where guests' connections arrive (`NAME:PORT` inside). Every port is bound
 /// before any clone starts, so the identity service's catalog can name the others, and
@@ -144,6 +147,10 @@ fn serve<D: Driver>(
         .map_err(|e| ActionError::Service(format!("{what}: {e}")))?;
     let unix = UnixListener::bind(ctx.dir.join(&service.socket))
         .map_err(|e| ActionError::Service(format!("{what} clone socket: {e}")))?;
+    let log = ctx.dir.join(&service.dir).join(REQUEST_LOG);
+    let mut running = running;
+    running.router = crate::clone::with_request_log(running.router, &log)
+        .map_err(|e| ActionError::Service(format!("{what}: {}: {e}", log.display())))?;
     (ctx.progress)(format!(
         "clone {what}: {url} on the host, {} in guests",
         service.guest_url()

@@ -29,6 +29,48 @@ impl Running {
     }
 }
 
+/// The most a clone's request log grows to; later requests are not logged.
+pub const MAX_REQUEST_LOG: u64 = 64 << 20;
+
+/// `router`, logging each request as a JSON line in `path` (time, method, path, status,
+/// milliseconds): what a test run's artifacts show of the clones.
+pub fn with_request_log(router: axum::Router, path: &std::path::Path) -> std::io::Result<axum::Router> {
+    use std::io::Write as _;
+    use std::sync::{Arc, Mutex};
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let log = Arc::new(Mutex::new((file, 0u64)));
+    Ok(router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let log = log.clone();
+            async move {
+                let (method, uri) = (req.method().clone(), req.uri().path().to_string());
+                let started = std::time::Instant::now();
+                let resp = next.run(req).await;
+                let line = serde_json::json!({
+                    "at_unix_ms": std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as u64)
+                        .unwrap_or(0),
+                    "method": method.as_str(),
+                    "path": uri,
+                    "status": resp.status().as_u16(),
+                    "ms": started.elapsed().as_millis() as u64,
+                })
+                .to_string();
+                let mut log = log.lock().expect("request log lock");
+                if log.1 < MAX_REQUEST_LOG {
+                    log.1 += line.len() as u64 + 1;
+                    let _ = writeln!(log.0, "{line}");
+                }
+                resp
+            }
+        },
+    )))
+}
+
 /// Serves `router` on the host port and on the unix socket QEMU hands guests'
 /// connections to, until the returned tasks are aborted.
 pub fn spawn_serving(
