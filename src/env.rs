@@ -53,15 +53,28 @@ pub struct Options {
 pub struct Owner {
     pub pid: i32,
     pub started: Option<journal::Started>,
+    /// Owns the env only while it comes up (`vstage up`: killed midway, it takes the
+    /// half-made env with it; once ready, the env is the user's).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub until_ready: bool,
 }
 
 impl Owner {
-    /// This process.
+    /// This process, for the env's whole life.
     pub fn this() -> Owner {
         let pid = std::process::id() as i32;
         Owner {
             pid,
             started: journal::Started::of(pid),
+            until_ready: false,
+        }
+    }
+
+    /// This process, until the env is ready.
+    pub fn until_ready() -> Owner {
+        Owner {
+            until_ready: true,
+            ..Owner::this()
         }
     }
 

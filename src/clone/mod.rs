@@ -34,7 +34,10 @@ pub const MAX_REQUEST_LOG: u64 = 64 << 20;
 
 /// `router`, logging each request as a JSON line in `path` (time, method, path, status,
 /// milliseconds): what a test run's artifacts show of the clones.
-pub fn with_request_log(router: axum::Router, path: &std::path::Path) -> std::io::Result<axum::Router> {
+pub fn with_request_log(
+    router: axum::Router,
+    path: &std::path::Path,
+) -> std::io::Result<axum::Router> {
     use std::io::Write as _;
     use std::sync::{Arc, Mutex};
     let file = std::fs::OpenOptions::new()

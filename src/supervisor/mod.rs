@@ -170,6 +170,12 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
     let mut force = false;
     match outcome {
         Some(Ok(())) => {
+            {
+                let mut owner = shared.owner.lock().expect("owner lock");
+                if owner.as_ref().is_some_and(|o| o.until_ready) {
+                    *owner = None;
+                }
+            }
             shared.set_phase(Phase::Ready, None);
             shared.emit(Event::Ready);
             let mut tick = tokio::time::interval(Duration::from_millis(500));

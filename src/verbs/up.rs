@@ -35,7 +35,7 @@ pub(crate) fn request<'a>(
 
 pub(crate) async fn up(home: &Home, args: &UpArgs) -> Result<u8> {
     let report = Reporter::new();
-    let req = request(&args.env, args.timeout, None)?;
+    let req = request(&args.env, args.timeout, Some(Owner::until_ready()))?;
     let info = lifecycle::up(home, &req, &report).await?;
     report.finish();
     say!(
