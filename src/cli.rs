@@ -175,6 +175,11 @@ pub struct EnvArgs {
     /// and fails the bring-up (default: 120s under TCG, 60s under KVM).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub stall_timeout: Option<Duration>,
+    /// When the host has no room for the env (memory, guests per core; limits in
+    /// $VSTAGE_HOME/config.yaml), wait this long for it, first come first served,
+    /// instead of failing at once.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub wait_for_capacity: Option<Duration>,
 }
 
 #[derive(Args, Debug)]

@@ -55,7 +55,9 @@ fn up_code(e: &UpError) -> u8 {
         UpError::Template(_) | UpError::Plan(_) | UpError::BadInput(_) => EXIT_BAD_INPUT,
         UpError::Env(e) => env_code(e),
         UpError::Interrupted => EXIT_INTERRUPTED,
-        UpError::Image(_) | UpError::Failed(_) | UpError::Io(_) => EXIT_FAILURE,
+        UpError::Image(_) | UpError::Failed(_) | UpError::Io(_) | UpError::Capacity(_) => {
+            EXIT_FAILURE
+        }
     }
 }
 

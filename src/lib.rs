@@ -5,6 +5,7 @@
 
 pub mod accel;
 pub mod actions;
+pub mod admission;
 pub mod agent;
 pub mod api;
 pub mod artifacts;

@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::accel::{self, Accel};
+use crate::admission;
 use crate::api::{self, Event, Request};
 use crate::artifacts;
 use crate::config::HostConfig;
@@ -30,6 +31,8 @@ pub enum UpError {
     Env(#[from] EnvError),
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error(transparent)]
+    Capacity(#[from] admission::AdmissionError),
     #[error("{0}")]
     BadInput(String),
     #[error("{0}")]
@@ -52,6 +55,8 @@ pub struct UpRequest<'a> {
     pub labels: BTreeMap<String, String>,
     /// The process the env dies with (`vstage run`).
     pub owner: Option<env::Owner>,
+    /// How long to wait for the host to have room (none: fail at once when it has not).
+    pub wait_for_capacity: Option<Duration>,
     /// Where a failed `up` keeps the env's logs (default: under `$VSTAGE_HOME/logs/`).
     pub logs_to: Option<std::path::PathBuf>,
     /// The ceiling for the whole bring-up; the default scales with accel and size.
@@ -128,15 +133,17 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
         report.step(&format!("accel tcg: {}", verdict.reason));
     }
 
-    let ttl = match req.ttl {
-        Some(ttl) => Some(ttl),
-        None => {
-            HostConfig::load(&home.state)
-                .map_err(|e| UpError::BadInput(e.to_string()))?
-                .default_ttl
-        }
-    };
+    let config = HostConfig::load(&home.state).map_err(|e| UpError::BadInput(e.to_string()))?;
+    let ttl = req.ttl.or(config.default_ttl);
     std::fs::create_dir_all(home.envs()).map_err(io("creating VSTAGE_HOME"))?;
+    // Admitted until its env.json exists, so the next `up` counts this env.
+    let admitted = admission::admit(
+        home,
+        admission::Need::of(&plan),
+        config.limits,
+        req.wait_for_capacity,
+        &mut |m| report.step(m),
+    )?;
     match std::fs::create_dir(dir.path()) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -166,6 +173,9 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
         labels: req.labels.clone(),
         plan,
     };
+    let json = serde_json::to_vec_pretty(&info).expect("env info serialises");
+    write_atomic(&dir.join(layout::ENV_JSON), &json).map_err(io("env.json"))?;
+    drop(admitted);
     let result = start(&dir, &info, report).await;
     drop(creating);
     if let Err(e) = result {
@@ -186,8 +196,6 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
 }
 
 async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), UpError> {
-    let json = serde_json::to_vec_pretty(info).expect("env info serialises");
-    write_atomic(&dir.join(layout::ENV_JSON), &json).map_err(io("env.json"))?;
     write_atomic(&dir.join(layout::PLAN_JSON), info.plan.to_json().as_bytes())
         .map_err(io("plan.json"))?;
     std::fs::File::create(dir.join(layout::LOCK)).map_err(io("lock"))?;
