@@ -28,6 +28,9 @@ pub enum Request {
     Extend {
         secs: u64,
     },
+    /// Start the nodes that are down again; events until the env is ready or the
+    /// repair has failed.
+    Repair,
     /// Keep the env after its owner (`vstage run`) ends: for `secs` from now, or
     /// until its TTL (none: until `down`).
     Keep {

@@ -99,8 +99,8 @@ impl EnvInfo {
 pub enum EnvError {
     #[error("no environment named '{0}' (see `vstage ls`)")]
     NotFound(String),
-    #[error("environment '{0}' already exists: use it, or `vstage down {0}` first")]
-    Exists(String),
+    #[error("environment '{0}' already exists and {1}")]
+    Exists(String, String),
     #[error("'{0}' is not a valid env name: lowercase letters, digits, '-' and '_', at most 40")]
     BadName(String),
     #[error("{0}")]
@@ -110,6 +110,11 @@ pub enum EnvError {
 /// Whether some process holds the env: its supervisor, or the `up` making it.
 pub fn is_owned(dir: &EnvDir) -> bool {
     held(dir, layout::LOCK) || held(dir, layout::CREATING_LOCK)
+}
+
+/// Whether an `up` is making the env now (before its supervisor holds it).
+pub fn is_being_made(dir: &EnvDir) -> bool {
+    held(dir, layout::CREATING_LOCK)
 }
 
 /// Whether the supervisor holds the env's lock.

@@ -46,7 +46,7 @@ fn env_code(e: &EnvError) -> u8 {
     match e {
         EnvError::NotFound(_) => EXIT_NOT_FOUND,
         EnvError::BadName(_) => EXIT_BAD_INPUT,
-        EnvError::Exists(_) | EnvError::Io(_) => EXIT_FAILURE,
+        EnvError::Exists(..) | EnvError::Io(_) => EXIT_FAILURE,
     }
 }
 

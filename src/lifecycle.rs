@@ -147,7 +147,8 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
     match std::fs::create_dir(dir.path()) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(EnvError::Exists(name).into());
+            drop(admitted);
+            return reconcile(&dir, &name, &plan, report).await;
         }
         Err(e) => return Err(UpError::Io(format!("{}: {e}", dir.path().display()))),
     }
@@ -268,6 +269,106 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
             }
         }
     }
+}
+
+/// `up` of an env that exists: with the same plan it converges (nodes that went down
+/// start again; a ready env is left as it is); anything else is refused, saying why,
+/// and never harms the env.
+async fn reconcile(
+    dir: &EnvDir,
+    name: &str,
+    plan: &Plan,
+    report: &Reporter,
+) -> Result<EnvInfo, UpError> {
+    let exists =
+        |why: &str| -> UpError { EnvError::Exists(name.to_string(), why.to_string()).into() };
+    if env::is_being_made(dir) {
+        return Err(exists(
+            "is being made by another `vstage up`: wait for it, or pick another --name",
+        ));
+    }
+    let Ok(info) = EnvInfo::read(dir) else {
+        return Err(exists(&format!(
+            "is incomplete: `vstage down {name}` or `vstage gc` first"
+        )));
+    };
+    if !env::is_supervised(dir) {
+        return Err(exists(&format!(
+            "is broken (no supervisor): `vstage down {name}` or `vstage gc` first"
+        )));
+    }
+    if info.plan != *plan {
+        return Err(exists(&format!(
+            "was made from another plan ({}); it cannot change in place: `vstage down {name}` first, or pick another --name",
+            plan_change(&info.plan, plan)
+        )));
+    }
+    let socket = dir.join(layout::SUPERVISOR_SOCK);
+    let status = api::status(&socket, Duration::from_secs(5))
+        .await
+        .map_err(|e| UpError::Failed(format!("env {name}: {e}")))?;
+    match status.phase {
+        api::Phase::Ready => {
+            report.step(&format!("env {name} is up already, as planned"));
+            return Ok(info);
+        }
+        api::Phase::Starting | api::Phase::Stopping => {
+            return Err(exists("is starting or stopping: try again when it has"));
+        }
+        api::Phase::Degraded | api::Phase::Failed => {}
+    }
+    let mut reply = api::send(&socket, &Request::Repair)
+        .await
+        .map_err(|e| UpError::Failed(format!("env {name}: {e}")))?;
+    loop {
+        match reply.next().await {
+            Ok(Event::Progress { message }) => report.step(&message),
+            Ok(Event::Ready) => return Ok(info),
+            Ok(Event::Failed { error }) => return Err(UpError::Failed(error)),
+            Ok(Event::Down) => return Err(UpError::Failed("the env was taken down".into())),
+            Ok(Event::Status(_)) => {}
+            Err(e) => return Err(UpError::Failed(format!("env {name}: {e}"))),
+        }
+    }
+}
+
+/// What differs between an env's plan and a new one, in a few words.
+fn plan_change(old: &Plan, new: &Plan) -> String {
+    let names = |p: &Plan| -> Vec<String> { p.nodes.iter().map(|n| n.name.clone()).collect() };
+    let (old_names, new_names) = (names(old), names(new));
+    let added: Vec<&String> = new_names
+        .iter()
+        .filter(|n| !old_names.contains(n))
+        .collect();
+    let removed: Vec<&String> = old_names
+        .iter()
+        .filter(|n| !new_names.contains(n))
+        .collect();
+    let mut parts = Vec::new();
+    if !added.is_empty() {
+        parts.push(format!(
+            "adds {}",
+            added
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !removed.is_empty() {
+        parts.push(format!(
+            "removes {}",
+            removed
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if parts.is_empty() {
+        parts.push("the same nodes, with other settings".into());
+    }
+    parts.join("; ")
 }
 
 /// Asks the supervisor to take the half-made env down, and waits (bounded) for it.

@@ -135,7 +135,12 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&api_path);
     let listener = UnixListener::bind(&api_path).context("binding supervisor.sock")?;
     let (down_tx, mut down_rx) = mpsc::channel::<DownRequest>(4);
-    let api = tokio::spawn(server::accept(listener, shared.clone(), down_tx));
+    let (repair_tx, mut repair_rx) = mpsc::channel::<()>(4);
+    let inbox = server::Inbox {
+        down: down_tx,
+        repair: repair_tx,
+    };
+    let api = tokio::spawn(server::accept(listener, shared.clone(), inbox));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
 
@@ -164,6 +169,7 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
         _ = int.recv() => None,
         why = lifetime_over(&shared) => { shared.progress(why); ended_by_itself = true; None }
     };
+    let access = ctx.access.clone();
     drop(ctx);
     refresh(&mut driver, &info, &shared);
 
@@ -185,6 +191,7 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
                     _ = term.recv() => break,
                     _ = int.recv() => break,
                     _ = tick.tick() => refresh(&mut driver, &info, &shared),
+                    Some(()) = repair_rx.recv() => repair(&mut driver, &info, &shared, &access).await,
                     why = lifetime_over(&shared) => { shared.progress(why); ended_by_itself = true; break }
                 }
             }
@@ -245,6 +252,39 @@ fn remove_self(dir: &EnvDir, shared: &Shared) {
     if let Err(e) = env::remove(dir) {
         eprintln!("removing the env: {e}");
     }
+}
+
+/// Starts the nodes that are down again (`up` on a degraded env), leaving the others as
+/// they are.
+async fn repair<D: Driver>(
+    driver: &mut D,
+    info: &EnvInfo,
+    shared: &Shared,
+    access: &HashMap<String, crate::driver::Access>,
+) {
+    let down: Vec<&crate::plan::NodePlan> = info
+        .plan
+        .nodes
+        .iter()
+        .filter(|n| driver.state(&n.name) != NodeState::Ready)
+        .collect();
+    if !down.is_empty() {
+        shared.set_phase(Phase::Starting, None);
+        let names: Vec<&str> = down.iter().map(|n| n.name.as_str()).collect();
+        shared.progress(format!("repairing: starting {} again", names.join(", ")));
+        let progress = |m: String| shared.progress(m);
+        let changed = |d: &mut D| refresh(d, info, shared);
+        let limits = info.options.limits;
+        let started = actions::nodes::start(driver, &down, access, limits, &progress, &changed);
+        if let Err(e) = started.await {
+            let error = e.to_string();
+            shared.set_phase(Phase::Degraded, Some(error.clone()));
+            shared.emit(Event::Failed { error });
+            return;
+        }
+    }
+    shared.set_phase(Phase::Ready, None);
+    shared.emit(Event::Ready);
 }
 
 /// Milliseconds since the epoch, for the timeline.

@@ -11,15 +11,18 @@ use tokio::sync::{mpsc, oneshot};
 use super::{DownRequest, Shared};
 use crate::api::{self, Event, Request};
 
-pub(super) async fn accept(
-    listener: UnixListener,
-    shared: Arc<Shared>,
-    down: mpsc::Sender<DownRequest>,
-) {
+/// What clients ask of the main task.
+#[derive(Clone)]
+pub(super) struct Inbox {
+    pub down: mpsc::Sender<DownRequest>,
+    pub repair: mpsc::Sender<()>,
+}
+
+pub(super) async fn accept(listener: UnixListener, shared: Arc<Shared>, inbox: Inbox) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(handle(stream, shared.clone(), down.clone()));
+                tokio::spawn(handle(stream, shared.clone(), inbox.clone()));
             }
             // Out of file descriptors, mostly: retrying at once would spin a core.
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -27,7 +30,7 @@ pub(super) async fn accept(
     }
 }
 
-async fn handle(stream: UnixStream, shared: Arc<Shared>, down: mpsc::Sender<DownRequest>) {
+async fn handle(stream: UnixStream, shared: Arc<Shared>, inbox: Inbox) {
     let (r, mut w) = stream.into_split();
     let Some(request) = api::read_request(&mut BufReader::new(r)).await else {
         return;
@@ -75,6 +78,17 @@ async fn handle(stream: UnixStream, shared: Arc<Shared>, down: mpsc::Sender<Down
             ));
             send(&Event::Status(status)).await;
         }
+        Request::Repair => {
+            let mut live = shared.events.subscribe();
+            if inbox.repair.send(()).await.is_err() {
+                return;
+            }
+            while let Ok(event) = live.recv().await {
+                if !send(&event).await || is_final(&event) {
+                    return;
+                }
+            }
+        }
         Request::Keep { secs } => {
             shared.keep(secs);
             shared.progress(match secs {
@@ -86,7 +100,7 @@ async fn handle(stream: UnixStream, shared: Arc<Shared>, down: mpsc::Sender<Down
         }
         Request::Down { force } => {
             let (done_tx, done_rx) = oneshot::channel();
-            if down.send((force, done_tx)).await.is_ok() {
+            if inbox.down.send((force, done_tx)).await.is_ok() {
                 let _ = done_rx.await;
             }
             send(&Event::Down).await;

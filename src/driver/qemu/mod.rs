@@ -150,7 +150,10 @@ impl Qemu {
         } else {
             std::fs::write(&seed_path, seed::tiny(&self.plan, node)).map_err(io)?;
         }
-        if let (Some(disk), Some(base)) = (&node.files.disk, image.disk()) {
+        // A node started again (a repair) keeps its disk.
+        if let (Some(disk), Some(base)) = (&node.files.disk, image.disk())
+            && !self.dir.join(disk).exists()
+        {
             self.record(Entry::Path { path: disk.clone() }, &node.name)?;
             let out = std::process::Command::new("qemu-img")
                 .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
