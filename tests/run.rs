@@ -104,12 +104,19 @@ fn an_env_that_never_comes_up_gives_125_and_its_logs() {
 #[test]
 fn sigterm_during_the_test_tears_down_and_exits_non_zero() {
     let h = Harness::new();
+    let mark = h.home.path().join("running");
+    let script = format!("touch {}; sleep 600", mark.display());
     let mut child = h
-        .cmd(&["run", "-t", "tiny", "--name", "rs", "--", "sleep", "600"])
+        .cmd(&["run", "-t", "tiny", "--name", "rs", "--", "sh", "-c", &script])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for(&h, "rs", Duration::from_secs(120));
+    // The test phase: the command itself has started (ready alone is still `up`'s).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !mark.exists() {
+        assert!(Instant::now() < deadline, "the command never ran: {}", h.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
