@@ -41,7 +41,8 @@ pub enum Command {
         #[arg(value_parser = humantime::parse_duration)]
         by: Duration,
     },
-    /// Remove expired and broken envs (and logs of failed envs older than a week).
+    /// Remove expired and broken envs, logs of failed envs older than a week, and images
+    /// no recipe makes any more that no env boots from.
     Gc {
         /// Say what would go, remove nothing.
         #[arg(long)]

@@ -16,6 +16,21 @@ use crate::layout::{self, EnvDir};
 use crate::plan::Plan;
 use crate::switch::{Ports, Switch};
 
+#[derive(Debug, thiserror::Error)]
+pub enum FabricError {
+    #[error("journal: {0}")]
+    Journal(#[source] std::io::Error),
+    #[error("binding {socket}: {source}")]
+    Bind {
+        socket: String,
+        source: std::io::Error,
+    },
+    #[error("network {0} has no segment")]
+    NoSegment(String),
+    #[error(transparent)]
+    Nic(#[from] crate::driver::DriverError),
+}
+
 /// A segment: its switch socket, and the handle that adds ports to it.
 pub struct Segment {
     pub socket: PathBuf,
@@ -71,22 +86,25 @@ impl<N: Nics + Send + 'static> Fabric<N> {
         }
     }
 
-    fn record(&self, entry: Entry) -> Result<(), String> {
+    fn record(&self, entry: Entry) -> Result<(), FabricError> {
         self.journal
             .lock()
             .expect("journal lock")
             .record(&entry)
-            .map_err(|e| e.to_string())
+            .map_err(FabricError::Journal)
     }
 
-    async fn apply(&mut self, event: FabricEvent) -> Result<(), String> {
+    async fn apply(&mut self, event: FabricEvent) -> Result<(), FabricError> {
         match event {
             FabricEvent::NetworkCreated { id } => {
                 let rel = layout::segment_socket(&id);
                 self.record(Entry::Path { path: rel.clone() })?;
                 let socket = self.dir.join(&rel);
-                let switch = Switch::bind(&id, &socket, Vec::new())
-                    .map_err(|e| format!("binding {}: {e}", socket.display()))?;
+                let switch =
+                    Switch::bind(&id, &socket, Vec::new()).map_err(|source| FabricError::Bind {
+                        socket: socket.display().to_string(),
+                        source,
+                    })?;
                 let ports = switch.ports();
                 self.switches.spawn(switch.run());
                 self.segments.insert(id, Segment { socket, ports });
@@ -111,7 +129,7 @@ impl<N: Nics + Send + 'static> Fabric<N> {
                 let seg = self
                     .segments
                     .get(&network_id)
-                    .ok_or_else(|| format!("network {network_id} has no segment"))?;
+                    .ok_or_else(|| FabricError::NoSegment(network_id.clone()))?;
                 let rel = layout::attached_nic_socket(&host, &id);
                 self.record(Entry::Nic {
                     node: host.clone(),
@@ -127,7 +145,7 @@ impl<N: Nics + Send + 'static> Fabric<N> {
                 seg.ports.add(nic.socket.clone());
                 if let Err(e) = self.nics.attach(&host, &nic).await {
                     seg.ports.remove(&nic.socket);
-                    return Err(e.to_string());
+                    return Err(e.into());
                 }
                 self.attached.insert(
                     id,
@@ -146,10 +164,7 @@ impl<N: Nics + Send + 'static> Fabric<N> {
                 if let Some(seg) = self.segments.get(&a.network_id) {
                     seg.ports.remove(&a.nic.socket);
                 }
-                self.nics
-                    .detach(&a.node, &a.nic)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                self.nics.detach(&a.node, &a.nic).await?;
                 let _ = std::fs::remove_file(&a.nic.socket);
                 Ok(())
             }

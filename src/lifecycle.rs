@@ -104,30 +104,8 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
         }
     };
     let dir = home.env(&name)?;
-    let exe = std::env::current_exe().map_err(io("current exe"))?;
-    for (path, what) in [
-        (home.state.as_path(), "VSTAGE_HOME"),
-        (home.cache.as_path(), "VSTAGE_CACHE"),
-        (exe.as_path(), "the vstage binary"),
-    ] {
-        layout::check_option_path(path, what).map_err(UpError::BadInput)?;
-    }
-    for node in &plan.nodes {
-        for rel in [&node.files.qmp, &node.files.agent] {
-            layout::check_socket_path(&dir.join(rel)).map_err(UpError::BadInput)?;
-        }
-        for nic in &node.nics {
-            layout::check_socket_path(&dir.join(&nic.socket)).map_err(UpError::BadInput)?;
-        }
-    }
-
-    let cache = Cache::new(home.images());
-    let mut images = BTreeMap::new();
-    let needed: HashSet<&str> = plan.nodes.iter().map(|n| n.image.as_str()).collect();
-    for image in needed {
-        let built = cache.ensure(image, false, &mut |m| report.step(m))?;
-        images.insert(image.to_string(), built.dir);
-    }
+    check_paths(home, &dir, &plan)?;
+    let images = images_for(home, &plan, report)?;
     let verdict = detect_accel(home, false, &mut |m| report.step(m))?;
     if verdict.accel == Accel::Tcg {
         report.step(&format!("accel tcg: {}", verdict.reason));
@@ -179,21 +157,73 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
     drop(admitted);
     let result = start(&dir, &info, report).await;
     drop(creating);
-    if let Err(e) = result {
-        // An interrupted `up` is never kept: nobody asked to inspect it.
-        if !req.keep_on_failure || matches!(e, UpError::Interrupted) {
-            // The supervisor rolled back what it made; keep its logs where the user
-            // can read them, then remove the rest.
-            wait_unowned(&dir, Duration::from_secs(30));
-            let logs = req.logs_to.clone().unwrap_or_else(|| home.logs(&name));
-            if artifacts::collect(&dir, &info, &logs).is_ok() {
-                report.step(&format!("logs of the failed env: {}", logs.display()));
-            }
-            env::remove(&dir)?;
-        }
-        return Err(e);
+    match result {
+        Ok(()) => Ok(info),
+        Err(e) => Err(failed(home, req, &dir, &info, e, report)),
     }
-    Ok(info)
+}
+
+/// A failed `up`: the env goes (unless kept for inspection), its logs stay where the
+/// user can read them.
+fn failed(
+    home: &Home,
+    req: &UpRequest<'_>,
+    dir: &EnvDir,
+    info: &EnvInfo,
+    e: UpError,
+    report: &Reporter,
+) -> UpError {
+    // An interrupted `up` is never kept: nobody asked to inspect it.
+    if req.keep_on_failure && !matches!(e, UpError::Interrupted) {
+        return e;
+    }
+    // The supervisor rolled back what it made; remove the rest.
+    wait_unowned(dir, Duration::from_secs(30));
+    let logs = req.logs_to.clone().unwrap_or_else(|| home.logs(&info.name));
+    if artifacts::collect(dir, info, &logs).is_ok() {
+        report.step(&format!("logs of the failed env: {}", logs.display()));
+    }
+    match env::remove(dir) {
+        Ok(()) => e,
+        Err(removing) => removing.into(),
+    }
+}
+
+/// Paths QEMU takes in its options and sockets the kernel binds must fit their rules.
+fn check_paths(home: &Home, dir: &EnvDir, plan: &Plan) -> Result<(), UpError> {
+    let exe = std::env::current_exe().map_err(io("current exe"))?;
+    for (path, what) in [
+        (home.state.as_path(), "VSTAGE_HOME"),
+        (home.cache.as_path(), "VSTAGE_CACHE"),
+        (exe.as_path(), "the vstage binary"),
+    ] {
+        layout::check_option_path(path, what).map_err(UpError::BadInput)?;
+    }
+    for node in &plan.nodes {
+        for rel in [&node.files.qmp, &node.files.agent] {
+            layout::check_socket_path(&dir.join(rel)).map_err(UpError::BadInput)?;
+        }
+        for nic in &node.nics {
+            layout::check_socket_path(&dir.join(&nic.socket)).map_err(UpError::BadInput)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every image the plan's nodes boot, built if it is not yet.
+fn images_for(
+    home: &Home,
+    plan: &Plan,
+    report: &Reporter,
+) -> Result<BTreeMap<String, std::path::PathBuf>, UpError> {
+    let cache = Cache::new(home.images());
+    let mut images = BTreeMap::new();
+    let needed: HashSet<&str> = plan.nodes.iter().map(|n| n.image.as_str()).collect();
+    for image in needed {
+        let built = cache.ensure(image, false, &mut |m| report.step(m))?;
+        images.insert(image.to_string(), built.dir);
+    }
+    Ok(images)
 }
 
 async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), UpError> {
@@ -334,36 +364,19 @@ async fn reconcile(
 
 /// What differs between an env's plan and a new one, in a few words.
 fn plan_change(old: &Plan, new: &Plan) -> String {
-    let names = |p: &Plan| -> Vec<String> { p.nodes.iter().map(|n| n.name.clone()).collect() };
-    let (old_names, new_names) = (names(old), names(new));
-    let added: Vec<&String> = new_names
-        .iter()
-        .filter(|n| !old_names.contains(n))
-        .collect();
-    let removed: Vec<&String> = old_names
-        .iter()
-        .filter(|n| !new_names.contains(n))
-        .collect();
+    // Names in `a` that `b` lacks.
+    let missing = |a: &Plan, b: &Plan| -> Vec<String> {
+        a.nodes
+            .iter()
+            .filter(|n| b.node(&n.name).is_none())
+            .map(|n| n.name.clone())
+            .collect()
+    };
     let mut parts = Vec::new();
-    if !added.is_empty() {
-        parts.push(format!(
-            "adds {}",
-            added
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    if !removed.is_empty() {
-        parts.push(format!(
-            "removes {}",
-            removed
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+    for (verb, names) in [("adds", missing(new, old)), ("removes", missing(old, new))] {
+        if !names.is_empty() {
+            parts.push(format!("{verb} {}", names.join(", ")));
+        }
     }
     if parts.is_empty() {
         parts.push("the same nodes, with other settings".into());

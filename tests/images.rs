@@ -16,7 +16,11 @@ fn a_rebuild_reports_its_previous_build_and_the_changed_packages() {
             args.push("--force");
         }
         let out = h.cmd(&args).env("VSTAGE_CACHE", &cache).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         v[0].clone()
     };

@@ -107,14 +107,20 @@ fn sigterm_during_the_test_tears_down_and_exits_non_zero() {
     let mark = h.home.path().join("running");
     let script = format!("touch {}; sleep 600", mark.display());
     let mut child = h
-        .cmd(&["run", "-t", "tiny", "--name", "rs", "--", "sh", "-c", &script])
+        .cmd(&[
+            "run", "-t", "tiny", "--name", "rs", "--", "sh", "-c", &script,
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     // The test phase: the command itself has started (ready alone is still `up`'s).
     let deadline = Instant::now() + Duration::from_secs(120);
     while !mark.exists() {
-        assert!(Instant::now() < deadline, "the command never ran: {}", h.logs());
+        assert!(
+            Instant::now() < deadline,
+            "the command never ran: {}",
+            h.logs()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     nix::sys::signal::kill(

@@ -80,6 +80,18 @@ impl Shared {
         self.emit(Event::Progress { message });
     }
 
+    /// The env is ready: an owner only until then (`up`) lets go of it.
+    fn ready(&self) {
+        {
+            let mut owner = self.owner.lock().expect("owner lock");
+            if owner.as_ref().is_some_and(|o| o.until_ready) {
+                *owner = None;
+            }
+        }
+        self.set_phase(Phase::Ready, None);
+        self.emit(Event::Ready);
+    }
+
     /// A failed env kept for debugging outlives its owner, for `secs` if given.
     fn keep(&self, secs: Option<u64>) {
         *self.owner.lock().expect("owner lock") = None;
@@ -108,6 +120,8 @@ pub fn run(dir: PathBuf) -> anyhow::Result<()> {
     runtime.block_on(serve(EnvDir(dir)))
 }
 
+/// The env's whole life, top to bottom (~90 lines on purpose: set up, bring up, live
+/// until the end, tear down; each stage is a call or a short arm).
 async fn serve(dir: EnvDir) -> anyhow::Result<()> {
     let lock = std::fs::File::create(dir.join(layout::LOCK)).context("creating the env lock")?;
     if lock.try_lock().is_err() {
@@ -116,7 +130,6 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
     let info = EnvInfo::read(&dir).context("reading env.json")?;
     let journal = Arc::new(Mutex::new(Journal::open(&dir.join(layout::JOURNAL))?));
     let mut driver = driver::open(&dir, &info, journal.clone())?;
-
     journal.lock().expect("journal lock").record(&Entry::Path {
         path: layout::EVENTS.into(),
     })?;
@@ -126,26 +139,9 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
         .open(dir.join(layout::EVENTS))
         .ok();
     let shared = Arc::new(Shared::new(&info, timeline));
-
-    std::fs::create_dir_all(dir.join(layout::SOCKETS))?;
-    let api_path = dir.join(layout::SUPERVISOR_SOCK);
-    journal.lock().expect("journal lock").record(&Entry::Path {
-        path: layout::SUPERVISOR_SOCK.into(),
-    })?;
-    let _ = std::fs::remove_file(&api_path);
-    let listener = UnixListener::bind(&api_path).context("binding supervisor.sock")?;
-    let (down_tx, mut down_rx) = mpsc::channel::<DownRequest>(4);
-    let (repair_tx, mut repair_rx) = mpsc::channel::<()>(4);
-    let inbox = server::Inbox {
-        down: down_tx,
-        repair: repair_tx,
-    };
-    let api = tokio::spawn(server::accept(listener, shared.clone(), inbox));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let (api, api_path, mut inputs) = listen(&dir, &journal, &shared)?;
 
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
-    let mut pending: Option<DownRequest> = None;
     let progress = |message: String| shared.progress(message);
     let nodes_changed = |driver: &mut EnvDriver| refresh(driver, &info, &shared);
     let mut ctx = actions::Context {
@@ -159,90 +155,155 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
         segments: HashMap::new(),
         access: HashMap::new(),
     };
-    // The env ends with nobody to clean up after it (its TTL, its owner's death): the
-    // supervisor then removes it itself.
-    let mut ended_by_itself = false;
+    let mut end = End::default();
     let outcome = tokio::select! {
         r = actions::bring_up(&mut ctx) => Some(r.map_err(|e| e.to_string())),
-        req = down_rx.recv() => { pending = req; None }
-        _ = term.recv() => None,
-        _ = int.recv() => None,
-        why = lifetime_over(&shared) => { shared.progress(why); ended_by_itself = true; None }
+        req = inputs.down.recv() => { end.asked(req); None }
+        _ = inputs.term.recv() => None,
+        _ = inputs.int.recv() => None,
+        why = lifetime_over(&shared) => { shared.progress(why); end.by_itself = true; None }
     };
     let access = ctx.access.clone();
     drop(ctx);
     refresh(&mut driver, &info, &shared);
 
-    let mut force = false;
     match outcome {
         Some(Ok(())) => {
-            {
-                let mut owner = shared.owner.lock().expect("owner lock");
-                if owner.as_ref().is_some_and(|o| o.until_ready) {
-                    *owner = None;
-                }
-            }
-            shared.set_phase(Phase::Ready, None);
-            shared.emit(Event::Ready);
-            let mut tick = tokio::time::interval(Duration::from_millis(500));
-            loop {
-                tokio::select! {
-                    req = down_rx.recv() => { if let Some(req) = req { force = req.0; pending = Some(req); } break }
-                    _ = term.recv() => break,
-                    _ = int.recv() => break,
-                    _ = tick.tick() => refresh(&mut driver, &info, &shared),
-                    Some(()) = repair_rx.recv() => repair(&mut driver, &info, &shared, &access).await,
-                    why = lifetime_over(&shared) => { shared.progress(why); ended_by_itself = true; break }
-                }
-            }
+            shared.ready();
+            end = ready(&mut driver, &info, &shared, &access, &mut inputs).await;
+        }
+        Some(Err(error)) if info.options.keep_on_failure => {
+            shared.set_phase(Phase::Failed, Some(error.clone()));
+            shared.keep(info.options.keep_for_secs);
+            shared.progress("keeping the failed env for inspection (--keep-on-failure)");
+            shared.emit(Event::Failed { error });
+            end = kept(&shared, &mut inputs).await;
         }
         Some(Err(error)) => {
             shared.set_phase(Phase::Failed, Some(error.clone()));
-            if info.options.keep_on_failure {
-                shared.keep(info.options.keep_for_secs);
-                shared.progress("keeping the failed env for inspection (--keep-on-failure)");
-                shared.emit(Event::Failed { error });
-                tokio::select! {
-                    req = down_rx.recv() => if let Some(req) = req { force = req.0; pending = Some(req); },
-                    _ = term.recv() => {}
-                    why = lifetime_over(&shared) => { shared.progress(why); ended_by_itself = true; }
-                }
-            } else {
-                shared.progress("rolling back");
-                teardown(&mut driver, &info, &shared, &mut tasks, true).await;
-                shared.emit(Event::Failed { error });
-                // Let watching clients read the failure before the socket goes away.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                api.abort();
-                let _ = std::fs::remove_file(&api_path);
-                // Its `up` removes the rest, unless that died with the owner.
-                let orphaned = info.options.owner.as_ref().is_some_and(|o| !o.is_alive());
-                if orphaned {
-                    remove_self(&dir, &shared);
-                }
-                return Ok(());
+            shared.progress("rolling back");
+            teardown(&mut driver, &info, &shared, &mut tasks, true).await;
+            shared.emit(Event::Failed { error });
+            // Let watching clients read the failure before the socket goes away.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            api.abort();
+            let _ = std::fs::remove_file(&api_path);
+            // Its `up` removes the rest, unless that died with the owner.
+            if info.options.owner.as_ref().is_some_and(|o| !o.is_alive()) {
+                remove_self(&dir, &shared);
             }
+            return Ok(());
         }
-        None => {
-            if let Some(req) = &pending {
-                force = req.0;
-            }
-        }
+        None => {}
     }
 
-    teardown(&mut driver, &info, &shared, &mut tasks, force).await;
+    teardown(&mut driver, &info, &shared, &mut tasks, end.force).await;
     shared.emit(Event::Down);
-    if let Some((_, done)) = pending {
+    if let Some((_, done)) = end.pending {
         let _ = done.send(());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     api.abort();
     let _ = std::fs::remove_file(&api_path);
-    if ended_by_itself {
+    // The env ended with nobody to clean up after it (its TTL, its owner's death).
+    if end.by_itself {
         remove_self(&dir, &shared);
     }
     drop(lock);
     Ok(())
+}
+
+/// What reaches the main task from outside: requests through the API, and signals.
+struct Inputs {
+    down: mpsc::Receiver<DownRequest>,
+    repair: mpsc::Receiver<()>,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+/// How the env's life ended.
+#[derive(Default)]
+struct End {
+    /// A `down` waiting to be told it is done.
+    pending: Option<DownRequest>,
+    force: bool,
+    /// Its TTL passed or its owner died: the supervisor removes the env itself.
+    by_itself: bool,
+}
+
+impl End {
+    fn asked(&mut self, req: Option<DownRequest>) {
+        if let Some(req) = req {
+            self.force = req.0;
+            self.pending = Some(req);
+        }
+    }
+}
+
+/// Binds `supervisor.sock` and serves the API on it.
+fn listen(
+    dir: &EnvDir,
+    journal: &Mutex<Journal>,
+    shared: &Arc<Shared>,
+) -> anyhow::Result<(JoinHandle<()>, PathBuf, Inputs)> {
+    std::fs::create_dir_all(dir.join(layout::SOCKETS))?;
+    let api_path = dir.join(layout::SUPERVISOR_SOCK);
+    journal.lock().expect("journal lock").record(&Entry::Path {
+        path: layout::SUPERVISOR_SOCK.into(),
+    })?;
+    let _ = std::fs::remove_file(&api_path);
+    let listener = UnixListener::bind(&api_path).context("binding supervisor.sock")?;
+    let (down_tx, down) = mpsc::channel::<DownRequest>(4);
+    let (repair_tx, repair) = mpsc::channel::<()>(4);
+    let inbox = server::Inbox {
+        down: down_tx,
+        repair: repair_tx,
+    };
+    let api = tokio::spawn(server::accept(listener, shared.clone(), inbox));
+    let inputs = Inputs {
+        down,
+        repair,
+        term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        int: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?,
+    };
+    Ok((api, api_path, inputs))
+}
+
+/// A ready env's life: following its nodes, repairing on request, until it ends.
+async fn ready<D: Driver>(
+    driver: &mut D,
+    info: &EnvInfo,
+    shared: &Shared,
+    access: &HashMap<String, crate::driver::Access>,
+    inputs: &mut Inputs,
+) -> End {
+    let mut end = End::default();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            req = inputs.down.recv() => { end.asked(req); return end }
+            _ = inputs.term.recv() => return end,
+            _ = inputs.int.recv() => return end,
+            _ = tick.tick() => refresh(driver, info, shared),
+            Some(()) = inputs.repair.recv() => repair(driver, info, shared, access).await,
+            why = lifetime_over(shared) => {
+                shared.progress(why);
+                end.by_itself = true;
+                return end;
+            }
+        }
+    }
+}
+
+/// A failed env kept for inspection, until `down`, SIGTERM or its TTL.
+async fn kept(shared: &Shared, inputs: &mut Inputs) -> End {
+    let mut end = End::default();
+    tokio::select! {
+        req = inputs.down.recv() => end.asked(req),
+        _ = inputs.term.recv() => {}
+        why = lifetime_over(shared) => { shared.progress(why); end.by_itself = true; }
+    }
+    end
 }
 
 /// Removes the env as `down` would (journal undo, then the dir), from its own supervisor.

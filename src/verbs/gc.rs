@@ -4,7 +4,11 @@
 use std::io::Write as _;
 use std::time::Duration;
 
+use std::collections::HashSet;
+use std::path::PathBuf;
+
 use vstage::home::Home;
+use vstage::image::Cache;
 use vstage::lifecycle;
 use vstage::progress::Reporter;
 
@@ -49,8 +53,37 @@ pub(crate) async fn gc(home: &Home, dry_run: bool, all: bool, labels: &[String])
                 say!("removed {}", old.display());
             }
         }
+        stale_images(home, dry_run).await?;
     }
     Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// Images built from recipes this vstage no longer has, that no env boots from.
+async fn stale_images(home: &Home, dry_run: bool) -> Result<()> {
+    let in_use: HashSet<PathBuf> = rows(home)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.info)
+        .flat_map(|i| i.images.into_values())
+        .collect();
+    let cache = Cache::new(home.images());
+    let stale: Vec<_> = cache
+        .list()?
+        .into_iter()
+        .filter(|i| !i.current && !in_use.contains(&i.dir))
+        .collect();
+    for image in &stale {
+        let verb = if dry_run { "would remove" } else { "removing" };
+        say!(
+            "{verb} image {}-{} (no recipe makes it now)",
+            image.name,
+            image.hash
+        );
+    }
+    if !dry_run && !stale.is_empty() {
+        cache.remove(&stale)?;
+    }
+    Ok(())
 }
 
 /// Folders under `$VSTAGE_HOME/logs` last written more than [`KEEP_LOGS`] ago.

@@ -50,16 +50,7 @@ pub(crate) async fn run(
     caller_umask: nix::sys::stat::Mode,
 ) -> Result<u8> {
     let ci = CiJob::from_vars(|k| std::env::var(k).ok());
-    let name = match &args.env.name {
-        Some(n) => n.clone(),
-        None => {
-            let template = &args.env.template.template;
-            let stem = Path::new(template)
-                .file_stem()
-                .map_or(template.clone(), |s| s.to_string_lossy().into_owned());
-            home::run_env_name(&stem, &std::env::current_dir()?, &ci)
-        }
-    };
+    let name = name_for(args, &ci)?;
     let mut req = super::up::request(&args.env, args.up_timeout, Some(Owner::this()))?;
     req.name = Some(&name);
     req.logs_to = args.artifacts.clone();
@@ -78,21 +69,8 @@ pub(crate) async fn run(
             info
         }
         Err(e) => {
-            note!("env {name} did not come up: {e}");
             phases.push(phase("up", started, Some(e.to_string())));
-            let code = match &e {
-                UpError::Interrupted => EXIT_INTERRUPTED,
-                UpError::Template(_) | UpError::Plan(_) | UpError::BadInput(_) => EXIT_BAD_INPUT,
-                _ => EXIT_NOT_READY,
-            };
-            if req.keep_on_failure
-                && code == EXIT_NOT_READY
-                && let Ok(dir) = home.env(&name)
-                && let Ok(info) = EnvInfo::read(&dir)
-            {
-                collect(args, &dir, &info).await;
-                kept(&name);
-            }
+            let code = up_failed(home, args, &name, e).await;
             finish(args, &name, &phases, code)?;
             return Ok(code);
         }
@@ -126,17 +104,7 @@ pub(crate) async fn run(
     let keep =
         code != 0 && args.env.keep_on_failure.is_some() && !matches!(ended, Ended::Stopped(_));
     if keep {
-        let secs = args
-            .env
-            .keep_on_failure
-            .flatten()
-            .map(|d| d.as_secs().max(1));
-        if let Ok(mut reply) =
-            api::send(&dir.join(layout::SUPERVISOR_SOCK), &Request::Keep { secs }).await
-        {
-            let _ = tokio::time::timeout(Duration::from_secs(5), reply.next()).await;
-        }
-        kept(&name);
+        keep_env(args, &dir, &name).await;
     } else {
         let started = Instant::now();
         let report = Reporter::new();
@@ -146,6 +114,52 @@ pub(crate) async fn run(
     }
     finish(args, &name, &phases, code)?;
     Ok(code)
+}
+
+/// `--name`, or one from the CI's variables (else the template and branch).
+fn name_for(args: &RunArgs, ci: &CiJob) -> Result<String> {
+    if let Some(n) = &args.env.name {
+        return Ok(n.clone());
+    }
+    let template = &args.env.template.template;
+    let stem = Path::new(template)
+        .file_stem()
+        .map_or(template.clone(), |s| s.to_string_lossy().into_owned());
+    Ok(home::run_env_name(&stem, &std::env::current_dir()?, ci))
+}
+
+/// The exit code of an env that did not come up; a failed env kept for inspection
+/// leaves its artifacts and says how to reach it.
+async fn up_failed(home: &Home, args: &RunArgs, name: &str, e: UpError) -> u8 {
+    note!("env {name} did not come up: {e}");
+    let code = match &e {
+        UpError::Interrupted => EXIT_INTERRUPTED,
+        UpError::Template(_) | UpError::Plan(_) | UpError::BadInput(_) => EXIT_BAD_INPUT,
+        _ => EXIT_NOT_READY,
+    };
+    if args.env.keep_on_failure.is_some()
+        && code == EXIT_NOT_READY
+        && let Ok(dir) = home.env(name)
+        && let Ok(info) = EnvInfo::read(&dir)
+    {
+        collect(args, &dir, &info).await;
+        kept(name);
+    }
+    code
+}
+
+/// A failed test's env stays for debugging (`--keep-on-failure`), past `run`'s end.
+async fn keep_env(args: &RunArgs, dir: &EnvDir, name: &str) {
+    let secs = args
+        .env
+        .keep_on_failure
+        .flatten()
+        .map(|d| d.as_secs().max(1));
+    let socket = dir.join(layout::SUPERVISOR_SOCK);
+    if let Ok(mut reply) = api::send(&socket, &Request::Keep { secs }).await {
+        let _ = tokio::time::timeout(Duration::from_secs(5), reply.next()).await;
+    }
+    kept(name);
 }
 
 fn phase(name: &str, started: Instant, failure: Option<String>) -> Case {

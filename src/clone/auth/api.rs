@@ -390,41 +390,7 @@ async fn issue_token(
             all_methods.push(m.clone());
         }
     }
-    let scope = match auth.get("scope") {
-        None => match st
-            .users
-            .get(&user_id)
-            .and_then(|u| u.default_project_id.clone())
-        {
-            Some(p)
-                if st
-                    .resolve_scope(&user_id, &ScopeRef::ProjectId(p.clone()))
-                    .is_ok() =>
-            {
-                ScopeRef::ProjectId(p)
-            }
-            _ => ScopeRef::Unscoped,
-        },
-        Some(Value::String(u)) if u == "unscoped" => ScopeRef::Unscoped,
-        Some(scope) => {
-            if let Some(p) = scope.get("project") {
-                match (str_at(p, &["id"]), str_at(p, &["name"])) {
-                    (Some(id), _) => ScopeRef::ProjectId(id.into()),
-                    (None, Some(name)) => ScopeRef::ProjectName {
-                        name: name.into(),
-                        domain: domain_ref(p.get("domain")).map_err(|e| s.err(e))?,
-                    },
-                    _ => return Err(s.err(bad("project scope needs an id or a name"))),
-                }
-            } else if let Some(d) = scope.get("domain") {
-                ScopeRef::Domain(domain_ref(Some(d)).map_err(|e| s.err(e))?)
-            } else if scope.get("system").is_some() {
-                ScopeRef::System
-            } else {
-                return Err(s.err(bad("unknown scope")));
-            }
-        }
-    };
+    let scope = requested_scope(&st, &user_id, auth.get("scope")).map_err(|e| s.err(e))?;
     let scope = st.resolve_scope(&user_id, &scope).map_err(|e| s.err(e))?;
     let token = st.issue(&user_id, scope, all_methods, now, expires_at);
     // Bound memory: drop long-expired tokens now and then (cheap, amortised).
@@ -442,6 +408,50 @@ async fn issue_token(
         HeaderValue::from_str(&token.id).expect("hex token"),
     );
     Ok(resp)
+}
+
+/// The scope a token request asks for: its `scope`, or else the user's default project
+/// when the user has a role there (as Keystone does), or else none.
+fn requested_scope(
+    st: &State,
+    user_id: &str,
+    scope: Option<&Value>,
+) -> Result<ScopeRef, AuthError> {
+    Ok(match scope {
+        None => match st
+            .users
+            .get(user_id)
+            .and_then(|u| u.default_project_id.clone())
+        {
+            Some(p)
+                if st
+                    .resolve_scope(user_id, &ScopeRef::ProjectId(p.clone()))
+                    .is_ok() =>
+            {
+                ScopeRef::ProjectId(p)
+            }
+            _ => ScopeRef::Unscoped,
+        },
+        Some(Value::String(u)) if u == "unscoped" => ScopeRef::Unscoped,
+        Some(scope) => {
+            if let Some(p) = scope.get("project") {
+                match (str_at(p, &["id"]), str_at(p, &["name"])) {
+                    (Some(id), _) => ScopeRef::ProjectId(id.into()),
+                    (None, Some(name)) => ScopeRef::ProjectName {
+                        name: name.into(),
+                        domain: domain_ref(p.get("domain"))?,
+                    },
+                    _ => return Err(bad("project scope needs an id or a name")),
+                }
+            } else if let Some(d) = scope.get("domain") {
+                ScopeRef::Domain(domain_ref(Some(d))?)
+            } else if scope.get("system").is_some() {
+                ScopeRef::System
+            } else {
+                return Err(bad("unknown scope"));
+            }
+        }
+    })
 }
 
 /// GET (and HEAD) /v3/auth/tokens: validate `X-Subject-Token` for the caller.
@@ -510,33 +520,33 @@ async fn auth_catalog(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply 
     ))
 }
 
+/// The projects, or domains, the caller holds a role on and may scope a token to.
 async fn auth_projects(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
     let st = s.lock();
     let t = s.caller(&st, &headers)?;
-    let projects: Vec<Value> = st
+    let items = st
         .user_projects(&t.user_id)
         .into_iter()
-        .filter(|p| p.enabled)
-        .map(|p| s.project_json(p))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"projects": projects, "links": s.list_links("auth/projects")}),
-    ))
+        .filter(|p| p.enabled);
+    let items: Vec<Value> = items.map(|p| s.project_json(p)).collect();
+    scopes(&s, "projects", items)
 }
 
 async fn auth_domains(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
     let st = s.lock();
     let t = s.caller(&st, &headers)?;
-    let domains: Vec<Value> = st
+    let items = st
         .user_domains(&t.user_id)
         .into_iter()
-        .filter(|d| d.enabled)
-        .map(|d| s.domain_json(d))
-        .collect();
+        .filter(|d| d.enabled);
+    let items: Vec<Value> = items.map(|d| s.domain_json(d)).collect();
+    scopes(&s, "domains", items)
+}
+
+fn scopes(s: &Service, kind: &str, items: Vec<Value>) -> Reply {
     Ok(json_response(
         StatusCode::OK,
-        json!({"domains": domains, "links": s.list_links("auth/domains")}),
+        json!({kind: items, "links": s.list_links(&format!("auth/{kind}"))}),
     ))
 }
 
