@@ -15,18 +15,6 @@ fn random_below(n: u64) -> u64 {
     u64::from_le_bytes(b) % n
 }
 
-/// The pid the journal of env `name` records for its supervisor, once it has one.
-fn supervisor_pid(h: &Harness, name: &str) -> Option<i32> {
-    let journal = std::fs::read_to_string(h.env_dir(name).join("journal.jsonl")).ok()?;
-    journal
-        .lines()
-        .find_map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).ok()?;
-            (v["kind"] == "pid" && v["name"] == "supervisor").then(|| v["pid"].as_i64())?
-        })
-        .map(|p| p as i32)
-}
-
 fn wait(child: &mut Child, bound: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + bound;
     loop {
@@ -119,7 +107,7 @@ fn envs_killed_at_random_moments_leave_nothing_after_gc() {
             .unwrap();
         std::thread::sleep(Duration::from_millis(random_below(3000)));
         // Half the time the CLI, half the time the env's supervisor (if it has one yet).
-        let victim = match (i % 2, supervisor_pid(&h, &name)) {
+        let victim = match (i % 2, h.supervisor_pid(&name)) {
             (1, Some(pid)) => pid,
             _ => up.id() as i32,
         };

@@ -76,16 +76,9 @@ fn ls_filters_by_state_and_label_and_gc_removes_only_the_broken() {
     h.ok(&["up", "-t", "tiny", "--name", "live", "--label", "pr=1"]);
     h.ok(&["up", "-t", "tiny", "--name", "dead", "--label", "pr=2"]);
     // Kill the second env's supervisor: its QEMUs die with it, its dir stays.
-    let sup = std::fs::read_to_string(h.env_dir("dead").join("journal.jsonl"))
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).ok()?;
-            (v["kind"] == "pid" && v["name"] == "supervisor").then(|| v["pid"].as_i64())?
-        })
-        .unwrap();
+    let sup = h.supervisor_pid("dead").expect("a supervisor");
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(sup as i32),
+        nix::unistd::Pid::from_raw(sup),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();

@@ -3,26 +3,7 @@
 
 use vstage::template::{Source, Template, TemplateError, load};
 
-const GOOD: &str = "apiVersion: vstage/v1
-name: demo
-params:
-  mem: 128
-  img: tiny
-networks:
-  - name: lan
-    cidr: 10.1.0.0/24
-nodes:
-  - name: a
-    image: ${img}
-    memory: ${mem}
-    nics:
-      - network: lan
-        ip: 10.1.0.5
-  - name: b
-    image: tiny
-    count: 2
-    nics: [{network: lan}]
-";
+const GOOD: &str = include_str!("templates/good.yaml");
 
 fn parse(text: &str) -> Result<Template, TemplateError> {
     let source = Source {

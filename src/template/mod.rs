@@ -257,26 +257,8 @@ mod tests {
         load(&source, &sets)
     }
 
-    const GOOD: &str = "apiVersion: vstage/v1
-name: demo
-params:
-  mem: 128
-  img: tiny
-networks:
-  - name: lan
-    cidr: 10.1.0.0/24
-nodes:
-  - name: a
-    image: ${img}
-    memory: ${mem}
-    nics:
-      - network: lan
-        ip: 10.1.0.5
-  - name: b
-    image: tiny
-    count: 2
-    nics: [{network: lan}]
-";
+    /// One template every field of which is valid, for the tests to spoil.
+    const GOOD: &str = include_str!("../../tests/templates/good.yaml");
 
     fn at(err: TemplateError) -> (u64, u64, String) {
         match err {

@@ -104,6 +104,18 @@ impl Harness {
         s
     }
 
+    /// The pid env `name`'s journal records for its supervisor, once it has one.
+    pub fn supervisor_pid(&self, name: &str) -> Option<i32> {
+        let journal = std::fs::read_to_string(self.env_dir(name).join("journal.jsonl")).ok()?;
+        journal
+            .lines()
+            .find_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                (v["kind"] == "pid" && v["name"] == "supervisor").then(|| v["pid"].as_i64())?
+            })
+            .map(|p| p as i32)
+    }
+
     /// Pids of live processes whose command line mentions `needle`.
     pub fn processes_mentioning(needle: &str) -> Vec<i32> {
         let mut pids = Vec::new();
