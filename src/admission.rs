@@ -185,7 +185,19 @@ pub fn admit(
     };
     let started = Instant::now();
     let mut told = false;
+    let mut last_why = String::from("other envs are queued first");
     loop {
+        if let Some(bound) = wait
+            && started.elapsed() >= bound
+        {
+            if let Some(t) = &ticket {
+                let _ = std::fs::remove_file(t);
+            }
+            return Err(AdmissionError::TimedOut {
+                waited: started.elapsed().as_secs(),
+                why: last_why,
+            });
+        }
         let first = ticket.as_ref().is_none_or(|t| first_in(&queue, t));
         if first {
             let lock = std::fs::File::create(home.state.join("admission.lock"))?;
@@ -197,23 +209,14 @@ pub fn admit(
                         ticket,
                     });
                 }
-                Some(why) => match wait {
-                    None => return Err(AdmissionError::Short(why)),
-                    Some(bound) if started.elapsed() >= bound => {
-                        if let Some(t) = &ticket {
-                            let _ = std::fs::remove_file(t);
-                        }
-                        return Err(AdmissionError::TimedOut {
-                            waited: started.elapsed().as_secs(),
-                            why,
-                        });
-                    }
-                    Some(_) if !told => {
+                Some(why) if wait.is_none() => return Err(AdmissionError::Short(why)),
+                Some(why) => {
+                    if !told {
                         waiting(&format!("waiting for capacity: {why}"));
                         told = true;
                     }
-                    Some(_) => {}
-                },
+                    last_why = why;
+                }
             }
         } else if !told {
             waiting("waiting for capacity: other envs are queued first");
@@ -231,9 +234,10 @@ fn take_ticket(queue: &Path) -> std::io::Result<PathBuf> {
         .unwrap_or(0);
     let owner = env::Owner::this();
     let path = queue.join(format!("{nanos:024}-{}", owner.pid));
-    std::fs::write(
+    // Whole or not at all: a waiter reading a half-written ticket would drop it.
+    crate::layout::write_atomic(
         &path,
-        serde_json::to_vec(&owner).map_err(std::io::Error::other)?,
+        &serde_json::to_vec(&owner).map_err(std::io::Error::other)?,
     )?;
     Ok(path)
 }

@@ -31,8 +31,8 @@ pub enum Request {
     /// Start the nodes that are down again; events until the env is ready or the
     /// repair has failed.
     Repair,
-    /// Keep the env after its owner (`vstage run`) ends: for `secs` from now, or
-    /// until its TTL (none: until `down`).
+    /// Keep the env after its owner (`vstage run`) ends: for `secs` from now, or, with
+    /// none, until its TTL (if it has one) or `down`.
     Keep {
         secs: Option<u64>,
     },

@@ -122,6 +122,25 @@ pub fn is_supervised(dir: &EnvDir) -> bool {
     held(dir, layout::LOCK)
 }
 
+/// Takes the lock file at `path`, retrying for about a second: another process may be
+/// probing it (`is_owned` takes it for an instant), which is not an owner.
+pub fn take_lock(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let file = std::fs::File::create(path)?;
+    for _ in 0..50 {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::WouldBlock,
+        format!("{} is held by another process", path.display()),
+    ))
+}
+
 fn held(dir: &EnvDir, lock: &str) -> bool {
     match std::fs::File::open(dir.join(lock)) {
         Ok(f) => match f.try_lock() {

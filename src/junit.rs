@@ -30,19 +30,32 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // XML 1.0 has no place for other control characters, even escaped.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('?'),
+            c if !allowed(c) => out.push('?'),
             c => out.push(c),
         }
     }
     out
 }
 
+/// The largest JUnit file merged (Tempest's full run is a few MiB).
+pub const MAX_JUNIT_BYTES: u64 = 64 << 20;
+
+/// Characters XML 1.0 has no place for, even escaped (terminal colours in test output).
+fn allowed(c: char) -> bool {
+    ((c as u32) >= 0x20 || matches!(c, '\t' | '\n' | '\r')) && !matches!(c, '\u{fffe}' | '\u{ffff}')
+}
+
 /// The `<testsuite>` elements of a JUnit document (the root itself when it is one),
-/// checked to be well-formed, to embed in ours.
+/// checked to be well-formed (attributes and entities too), with characters XML cannot
+/// carry replaced, to embed in ours.
 pub fn suites_of(label: &str, xml: &str) -> Result<String, JunitError> {
     use quick_xml::events::Event;
     let invalid = |e: String| JunitError::Invalid(label.to_string(), e);
+    let cleaned: String = xml
+        .chars()
+        .map(|c| if allowed(c) { c } else { '?' })
+        .collect();
+    let xml = cleaned.as_str();
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut depth = 0usize;
     let mut root: Option<String> = None;
@@ -50,7 +63,32 @@ pub fn suites_of(label: &str, xml: &str) -> Result<String, JunitError> {
     let mut body_end = None;
     loop {
         let before = reader.buffer_position() as usize;
-        match reader.read_event().map_err(|e| invalid(e.to_string()))? {
+        let event = reader.read_event().map_err(|e| invalid(e.to_string()))?;
+        // Attributes and text are parsed lazily: check them, so that nothing a reader
+        // would reject is passed on.
+        if let Event::Start(e) | Event::Empty(e) = &event {
+            for a in e.attributes() {
+                let a = a.map_err(|e| invalid(e.to_string()))?;
+                a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .map_err(|e| invalid(e.to_string()))?;
+            }
+        }
+        if let Event::Text(t) = &event {
+            quick_xml::escape::unescape(t.as_ref()).map_err(|e| invalid(e.to_string()))?;
+        }
+        if let Event::GeneralRef(r) = &event {
+            // Only XML's own entities and characters it allows: no DTD is merged.
+            let known = match r.resolve_char_ref() {
+                Ok(Some(c)) => allowed(c),
+                Ok(None) => matches!(r.as_ref(), "lt" | "gt" | "amp" | "apos" | "quot"),
+                Err(_) => false,
+            };
+            if !known {
+                let name: &str = r.as_ref();
+                return Err(invalid(format!("unknown entity &{name};")));
+            }
+        }
+        match event {
             Event::Start(e) => {
                 if depth == 0 {
                     let name = e.name().as_ref().to_string();
@@ -161,6 +199,17 @@ mod tests {
         assert!(suites_of("f", "<html><body/></html>").is_err());
         assert!(suites_of("f", "<testsuite><testcase></testsuite>").is_err());
         assert!(suites_of("f", "not xml at all").is_err());
+        // What readers reject is refused or replaced, never passed on.
+        assert!(suites_of("f", "<testsuite name=\"a & b\"/>").is_err());
+        assert!(suites_of("f", "<testsuite><testcase>&nbsp;</testcase></testsuite>").is_err());
+        let colours = suites_of(
+            "f",
+            "<testsuite><system-out>\u{1b}[31mred</system-out></testsuite>",
+        );
+        assert_eq!(
+            colours.unwrap(),
+            "<testsuite><system-out>?[31mred</system-out></testsuite>"
+        );
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub struct UpRequest<'a> {
     pub labels: BTreeMap<String, String>,
     /// The process the env dies with (`vstage run`).
     pub owner: Option<env::Owner>,
+    /// Refuse a name that exists instead of reconciling it (`vstage run`).
+    pub must_be_new: bool,
     /// How long to wait for the host to have room (none: fail at once when it has not).
     pub wait_for_capacity: Option<Duration>,
     /// Where a failed `up` keeps the env's logs (default: under `$VSTAGE_HOME/logs/`).
@@ -114,6 +116,9 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
     let config = HostConfig::load(&home.state).map_err(|e| UpError::BadInput(e.to_string()))?;
     let ttl = req.ttl.or(config.default_ttl);
     std::fs::create_dir_all(home.envs()).map_err(io("creating VSTAGE_HOME"))?;
+    if dir.path().exists() {
+        return existing(req, &dir, &name, &plan, report).await;
+    }
     // Admitted until its env.json exists, so the next `up` counts this env.
     let admitted = admission::admit(
         home,
@@ -126,14 +131,18 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             drop(admitted);
-            return reconcile(&dir, &name, &plan, report).await;
+            return existing(req, &dir, &name, &plan, report).await;
         }
         Err(e) => return Err(UpError::Io(format!("{}: {e}", dir.path().display()))),
     }
     // Owned from its first moment: `gc` must not take a dir being made for a broken env.
-    let creating = std::fs::File::create(dir.join(layout::CREATING_LOCK))
-        .and_then(|f| f.try_lock().map(|()| f).map_err(std::io::Error::other))
-        .map_err(io("creating.lock"))?;
+    let creating = match env::take_lock(&dir.join(layout::CREATING_LOCK)) {
+        Ok(lock) => lock,
+        Err(e) => {
+            let _ = std::fs::remove_dir(dir.path());
+            return Err(UpError::Io(format!("creating.lock: {e}")));
+        }
+    };
     let created_unix = env::now_unix();
     let info = EnvInfo {
         name: name.clone(),
@@ -246,7 +255,7 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(io("supervisor.log"))?)
         .stderr(log);
-    // Its own session: the env outlives this CLI, its terminal and its Ctrl-C.
+    // Its own process group: the env outlives this CLI and its terminal's Ctrl-C.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let child = cmd.spawn().map_err(io("starting the supervisor"))?;
     journal
@@ -301,6 +310,25 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
     }
 }
 
+/// `up` of a name that exists: `run` wants an env of its own; `up` reconciles.
+async fn existing(
+    req: &UpRequest<'_>,
+    dir: &EnvDir,
+    name: &str,
+    plan: &Plan,
+    report: &Reporter,
+) -> Result<EnvInfo, UpError> {
+    if req.must_be_new {
+        return Err(EnvError::Exists(
+            name.to_string(),
+            "belongs to someone else: `vstage run` makes an env of its own; pick another --name"
+                .into(),
+        )
+        .into());
+    }
+    reconcile(dir, name, plan, report).await
+}
+
 /// `up` of an env that exists: with the same plan it converges (nodes that went down
 /// start again; a ready env is left as it is); anything else is refused, saying why,
 /// and never harms the env.
@@ -345,7 +373,12 @@ async fn reconcile(
         api::Phase::Starting | api::Phase::Stopping => {
             return Err(exists("is starting or stopping: try again when it has"));
         }
-        api::Phase::Degraded | api::Phase::Failed => {}
+        api::Phase::Failed => {
+            return Err(exists(&format!(
+                "failed and is kept for inspection: `vstage down {name}` first"
+            )));
+        }
+        api::Phase::Degraded => {}
     }
     let mut reply = api::send(&socket, &Request::Repair)
         .await

@@ -68,3 +68,50 @@ fn up_starts_a_killed_node_again_and_leaves_the_other_running() {
     assert_eq!(qemu_of(&h, "r", "n2"), n2);
     h.ok(&["down", "r"]);
 }
+
+#[test]
+fn run_never_takes_an_existing_env_and_a_kept_failed_env_is_refused_at_once() {
+    let h = Harness::new();
+    h.ok(&["up", "-t", "tiny", "--name", "mine"]);
+    let n1 = qemu_of(&h, "mine", "n1");
+    // `run` makes an env of its own: an existing name is someone else's.
+    let out = h.run(&["run", "-t", "tiny", "--name", "mine", "--", "true"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("someone else"), "{}", stderr(&out));
+    assert_eq!(qemu_of(&h, "mine", "n1"), n1, "run touched the env");
+    assert!(
+        h.ok(&["status", "mine", "--output", "json"])
+            .contains("\"ready\"")
+    );
+    h.ok(&["down", "mine"]);
+
+    // A failed env kept for inspection: `up` again says so at once instead of waiting.
+    let qemu = h.hanging_qemu();
+    let out = h
+        .cmd(&[
+            "up",
+            "-t",
+            "tiny",
+            "--name",
+            "kept",
+            "--keep-on-failure",
+            "--timeout",
+            "20s",
+            "--stall-timeout",
+            "5s",
+        ])
+        .env("VSTAGE_QEMU", &qemu)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let started = Instant::now();
+    let out = h.run(&["up", "-t", "tiny", "--name", "kept"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("kept for inspection"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30), "it waited");
+    h.ok(&["down", "kept"]);
+}

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use tokio::net::UnixListener;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -123,10 +123,8 @@ pub fn run(dir: PathBuf) -> anyhow::Result<()> {
 /// The env's whole life, top to bottom (~90 lines on purpose: set up, bring up, live
 /// until the end, tear down; each stage is a call or a short arm).
 async fn serve(dir: EnvDir) -> anyhow::Result<()> {
-    let lock = std::fs::File::create(dir.join(layout::LOCK)).context("creating the env lock")?;
-    if lock.try_lock().is_err() {
-        bail!("another supervisor owns {}", dir.path().display());
-    }
+    let lock = env::take_lock(&dir.join(layout::LOCK))
+        .with_context(|| format!("another supervisor owns {}", dir.path().display()))?;
     let info = EnvInfo::read(&dir).context("reading env.json")?;
     let journal = Arc::new(Mutex::new(Journal::open(&dir.join(layout::JOURNAL))?));
     let mut driver = driver::open(&dir, &info, journal.clone())?;
@@ -285,7 +283,20 @@ async fn ready<D: Driver>(
             _ = inputs.term.recv() => return end,
             _ = inputs.int.recv() => return end,
             _ = tick.tick() => refresh(driver, info, shared),
-            Some(()) = inputs.repair.recv() => repair(driver, info, shared, access).await,
+            Some(()) = inputs.repair.recv() => {
+                // A repair may take minutes: whatever ends the env ends it meanwhile.
+                tokio::select! {
+                    _ = repair(driver, info, shared, access) => {}
+                    req = inputs.down.recv() => { end.asked(req); return end }
+                    _ = inputs.term.recv() => return end,
+                    _ = inputs.int.recv() => return end,
+                    why = lifetime_over(shared) => {
+                        shared.progress(why);
+                        end.by_itself = true;
+                        return end;
+                    }
+                }
+            }
             why = lifetime_over(shared) => {
                 shared.progress(why);
                 end.by_itself = true;

@@ -93,7 +93,7 @@ async fn handle(stream: UnixStream, shared: Arc<Shared>, inbox: Inbox) {
             shared.keep(secs);
             shared.progress(match secs {
                 Some(s) => format!("kept for debugging: the env ends in {s}s"),
-                None => "kept for debugging: the env stays until `vstage down`".into(),
+                None => "kept for debugging: the env stays until `vstage down` (or its TTL)".into(),
             });
             let status = shared.status.lock().expect("status lock").clone();
             send(&Event::Status(status)).await;

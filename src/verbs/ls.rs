@@ -49,7 +49,7 @@ fn state(
     status: &std::result::Result<Status, String>,
 ) -> &'static str {
     match (info, status) {
-        (None, _) if env::is_owned(dir) => "creating",
+        (None, _) if env::is_owned(dir) || just_made(dir) => "creating",
         (None, _) => "broken",
         (Some(_), Ok(s)) if s.expires_unix.is_some_and(|at| at <= env::now_unix()) => "expired",
         (Some(_), Ok(s)) => match s.phase {
@@ -59,9 +59,19 @@ fn state(
             Phase::Failed => "failed",
             Phase::Stopping => "stopping",
         },
-        (Some(_), Err(_)) if !env::is_supervised(dir) => "broken",
+        (Some(_), Err(_)) if !env::is_owned(dir) => "broken",
         (Some(_), Err(_)) => "unknown",
     }
+}
+
+/// A dir made in the last minute: `up` makes the dir, then takes its creating lock; in
+/// between it is nobody's yet, and must not be taken for broken.
+fn just_made(dir: &EnvDir) -> bool {
+    std::fs::metadata(dir.path())
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < std::time::Duration::from_secs(60))
 }
 
 /// Every env under `home`, with its state.

@@ -11,7 +11,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use vstage::api::{self, Request};
 use vstage::artifacts;
-use vstage::env::{EnvInfo, Owner};
+use vstage::env::{EnvError, EnvInfo, Owner};
 use vstage::home::{self, CiJob, Home};
 use vstage::junit::{self, Case};
 use vstage::layout::{self, EnvDir};
@@ -19,7 +19,7 @@ use vstage::lifecycle::{self, UpError};
 use vstage::progress::Reporter;
 
 use crate::cli::RunArgs;
-use crate::failure::{EXIT_BAD_INPUT, EXIT_INTERRUPTED, Result};
+use crate::failure::{EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, Result};
 
 /// The command ran out of its `--timeout` (as `timeout(1)` reports it).
 pub(crate) const EXIT_TIMEOUT: u8 = 124;
@@ -54,6 +54,7 @@ pub(crate) async fn run(
     let mut req = super::up::request(&args.env, args.up_timeout, Some(Owner::this()))?;
     req.name = Some(&name);
     req.logs_to = args.artifacts.clone();
+    req.must_be_new = true;
     if let Some((kind, number)) = &ci.change {
         req.labels.entry(kind.clone()).or_insert(number.clone());
     }
@@ -134,7 +135,11 @@ async fn up_failed(home: &Home, args: &RunArgs, name: &str, e: UpError) -> u8 {
     note!("env {name} did not come up: {e}");
     let code = match &e {
         UpError::Interrupted => EXIT_INTERRUPTED,
-        UpError::Template(_) | UpError::Plan(_) | UpError::BadInput(_) => EXIT_BAD_INPUT,
+        UpError::Template(_)
+        | UpError::Plan(_)
+        | UpError::BadInput(_)
+        | UpError::Env(EnvError::BadName(_)) => EXIT_BAD_INPUT,
+        UpError::Env(_) => EXIT_FAILURE,
         _ => EXIT_NOT_READY,
     };
     if args.env.keep_on_failure.is_some()
@@ -208,7 +213,7 @@ fn finish(args: &RunArgs, name: &str, phases: &[Case], code: u8) -> Result<()> {
         let mut merged = Vec::new();
         if let Some(from) = &args.junit_from {
             let label = from.display().to_string();
-            let read = std::fs::read_to_string(from)
+            let read = read_bounded(from, junit::MAX_JUNIT_BYTES)
                 .map_err(|e| format!("{label}: {e}"))
                 .and_then(|xml| junit::suites_of(&label, &xml).map_err(|e| e.to_string()));
             match read {
@@ -226,6 +231,22 @@ fn finish(args: &RunArgs, name: &str, phases: &[Case], code: u8) -> Result<()> {
         std::fs::write(file, junit::document("vstage", &cases, &merged))?;
     }
     Ok(())
+}
+
+/// A file the command wrote, read up to `max` bytes (more is refused).
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            max >> 20
+        )));
+    }
+    Ok(text)
 }
 
 /// Runs the command on the host with the env's hand-off variables, in a process group

@@ -28,6 +28,7 @@ pub(crate) fn request<'a>(
         labels: env::parse_labels(&args.labels).map_err(Failure::bad_input)?,
         owner,
         logs_to: None,
+        must_be_new: false,
         wait_for_capacity: args.wait_for_capacity,
         timeout,
         stall: args.stall_timeout,

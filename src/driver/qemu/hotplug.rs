@@ -81,13 +81,20 @@ impl Nics for Hotplug {
         )
         .await
         .map_err(|e| fail(node, e))?;
-        qmp.execute_raw(
-            "device_add",
-            json!({"driver": "virtio-net-pci", "id": format!("d-{t}"), "netdev": format!("p-{t}"),
-                   "mac": nic.mac.to_string(), "bus": slot_id(slot)}),
-        )
-        .await
-        .map_err(|e| fail(node, e))?;
+        let added = qmp
+            .execute_raw(
+                "device_add",
+                json!({"driver": "virtio-net-pci", "id": format!("d-{t}"), "netdev": format!("p-{t}"),
+                       "mac": nic.mac.to_string(), "bus": slot_id(slot)}),
+            )
+            .await;
+        if let Err(e) = added {
+            // The netdev alone would block the next attach of this port's id.
+            let _ = qmp
+                .execute_raw("netdev_del", json!({"id": format!("p-{t}")}))
+                .await;
+            return Err(fail(node, e));
+        }
         self.slots.get_mut(node).expect("inserted above")[slot] = Some(nic.id.clone());
         Ok(())
     }
