@@ -282,3 +282,89 @@ fn heavy_tempest_identity_core_passes() {
     assert_eq!(run.failed, 0, "{}", run.summary);
     assert!(run.passed >= 14, "{}", run.summary);
 }
+
+/// Keystone's revocation events: a token dies with its user's password, its role, its
+/// project; and a member's token carries `reader` (admin implies member, member reader).
+#[test]
+fn tokens_die_as_keystone_revokes_them_and_members_read() {
+    let dir = tmp();
+    let c = Clone::start(
+        &dir.path().join("auth"),
+        Some(
+            "users:\n  - {name: admin, password: adminpw, project: admin, roles: [admin]}\nprojects: [admin, demo]\nroles: [admin, member, reader]\n",
+        ),
+    );
+    let (_, admin) = c.token("admin", "adminpw", "admin");
+    let auth = [("X-Auth-Token", admin.as_str())];
+    let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap();
+    let (s, _, body) = c.http(
+        "POST",
+        "/v3/users",
+        &auth,
+        r#"{"user": {"name": "alice", "password": "pw1", "domain_id": "default"}}"#,
+    );
+    assert_eq!(s, 201, "{body}");
+    let uid = json(&body)["user"]["id"].as_str().unwrap().to_string();
+    let (_, _, body) = c.http("GET", "/v3/projects?name=demo", &auth, "");
+    let pid = json(&body)["projects"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, _, body) = c.http("GET", "/v3/roles?name=member", &auth, "");
+    let rid = json(&body)["roles"][0]["id"].as_str().unwrap().to_string();
+    let grant = format!("/v3/projects/{pid}/users/{uid}/roles/{rid}");
+    assert_eq!(c.http("PUT", &grant, &auth, "").0, 204);
+    let validate = |subject: &str| {
+        c.http(
+            "GET",
+            "/v3/auth/tokens",
+            &[("X-Auth-Token", &admin), ("X-Subject-Token", subject)],
+            "",
+        )
+    };
+
+    let (s, t1) = c.token("alice", "pw1", "demo");
+    assert_eq!(s, 201);
+    let (s, _, body) = validate(&t1);
+    assert_eq!(s, 200);
+    let roles: Vec<String> = json(&body)["token"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        roles.contains(&"member".into()) && roles.contains(&"reader".into()),
+        "{roles:?}"
+    );
+
+    // A new password ends the old tokens.
+    let user = format!("/v3/users/{uid}");
+    assert_eq!(
+        c.http("PATCH", &user, &auth, r#"{"user": {"password": "pw2"}}"#)
+            .0,
+        200
+    );
+    assert_eq!(validate(&t1).0, 404, "a token outlived its user's password");
+    let (_, t2) = c.token("alice", "pw2", "demo");
+    assert_eq!(validate(&t2).0, 200);
+    // A removed role ends them.
+    assert_eq!(c.http("DELETE", &grant, &auth, "").0, 204);
+    assert_eq!(validate(&t2).0, 404, "a token outlived its role");
+    // A disabled project ends the tokens scoped to it.
+    assert_eq!(c.http("PUT", &grant, &auth, "").0, 204);
+    let (_, t3) = c.token("alice", "pw2", "demo");
+    assert_eq!(validate(&t3).0, 200);
+    let project = format!("/v3/projects/{pid}");
+    assert_eq!(
+        c.http(
+            "PATCH",
+            &project,
+            &auth,
+            r#"{"project": {"enabled": false}}"#
+        )
+        .0,
+        200
+    );
+    assert_eq!(validate(&t3).0, 404, "a token outlived its project");
+}

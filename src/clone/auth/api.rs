@@ -778,8 +778,23 @@ async fn delete_grant(
 ) -> Reply {
     let mut st = s.lock();
     s.admin(&st, &headers, "revoke_grant")?;
-    st.revoke_grant(actor(&akind, aid), target(&kind, tid), &rid)
+    let actor = actor(&akind, aid);
+    st.revoke_grant(actor.clone(), target(&kind, tid), &rid)
         .map_err(|e| s.err(e))?;
+    // The actor's tokens go with the role, as Keystone's revocation events take them.
+    let users: Vec<String> = match &actor {
+        Actor::User(u) => vec![u.clone()],
+        Actor::Group(g) => st
+            .members
+            .iter()
+            .filter(|(group, _)| group == g)
+            .map(|(_, u)| u.clone())
+            .collect(),
+    };
+    let now = now_micros();
+    for u in users {
+        st.revoke_user_tokens(&u, now);
+    }
     s.save(&st);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -48,6 +48,11 @@ pub struct User {
     /// Attributes Keystone keeps as given (email, description, ...).
     #[serde(default)]
     pub extra: Map<String, Value>,
+    /// Tokens issued before this (microseconds) are revoked: set when the password
+    /// changes, the user is disabled or a role of theirs is removed, as Keystone's
+    /// revocation events do.
+    #[serde(default)]
+    pub revoked_before: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -394,6 +399,7 @@ impl State {
             password: password.map(hash_password).unwrap_or_default(),
             default_project_id,
             extra,
+            revoked_before: 0,
         };
         self.users.insert(u.id.clone(), u.clone());
         Ok(u)

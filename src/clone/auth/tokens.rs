@@ -33,6 +33,9 @@ pub(super) fn password_matches(stored: &str, given: &str) -> bool {
     }
 }
 
+/// Role implications Keystone's bootstrap creates: (prior role, implied role).
+pub const IMPLIED_ROLES: &[(&str, &str)] = &[("admin", "member"), ("member", "reader")];
+
 impl State {
     pub fn token_target(scope: &Scope) -> Option<Target> {
         match scope {
@@ -44,11 +47,27 @@ impl State {
     }
 
     /// Role names a token carries (none for an unscoped token).
+    /// The roles a token carries: those assigned on its scope, and those they imply
+    /// (Keystone's bootstrap makes admin imply member, and member imply reader).
     pub fn token_roles(&self, token: &Token) -> Vec<&Role> {
-        match State::token_target(&token.scope) {
+        let mut roles = match State::token_target(&token.scope) {
             Some(t) => self.roles_on(&token.user_id, &t),
             None => Vec::new(),
+        };
+        let mut i = 0;
+        while i < roles.len() {
+            let implied = IMPLIED_ROLES
+                .iter()
+                .filter(|(prior, _)| *prior == roles[i].name)
+                .filter_map(|(_, implied)| self.roles.values().find(|r| r.name == *implied));
+            for role in implied.collect::<Vec<_>>() {
+                if !roles.iter().any(|r| r.id == role.id) {
+                    roles.push(role);
+                }
+            }
+            i += 1;
         }
+        roles
     }
 
     pub fn has_role(&self, token: &Token, role: &str) -> bool {
@@ -126,13 +145,33 @@ impl State {
 
     /// A live token: known, not revoked, not expired (unless `allow_expired`), and
     /// its user still enabled.
+    /// A token that is neither expired nor revoked: explicitly, or because its user
+    /// changed password, lost a role or was disabled since, or its user's domain, its
+    /// project or the project's domain is disabled or gone.
     pub fn valid_token(&self, id: &str, now: u64, allow_expired: bool) -> Option<&Token> {
         let t = self.tokens.get(id)?;
         if t.revoked || (!allow_expired && t.expires_at <= now) {
             return None;
         }
-        self.users.get(&t.user_id).filter(|u| u.enabled)?;
+        let domain_enabled = |id: &str| self.domains.get(id).is_some_and(|d| d.enabled);
+        let user = self.users.get(&t.user_id)?;
+        if !user.enabled || t.issued_at < user.revoked_before || !domain_enabled(&user.domain_id) {
+            return None;
+        }
+        if let Scope::Project(p) = &t.scope {
+            let project = self.projects.get(p)?;
+            if !project.enabled || !domain_enabled(&project.domain_id) {
+                return None;
+            }
+        }
         Some(t)
+    }
+
+    /// Revokes every token `user_id` holds now.
+    pub fn revoke_user_tokens(&mut self, user_id: &str, now: u64) {
+        if let Some(u) = self.users.get_mut(user_id) {
+            u.revoked_before = now;
+        }
     }
 
     pub fn revoke(&mut self, id: &str) -> bool {

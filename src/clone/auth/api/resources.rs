@@ -319,13 +319,18 @@ impl Resource for User {
     }
     fn update(&mut self, o: &Map<String, Value>) {
         set(&mut self.name, o, "name");
+        let enabled = opt_bool(o, "enabled", self.enabled);
+        // A new password or a disabled user ends the user's tokens, as in Keystone.
+        if opt_str(o, "password").is_some() || !enabled {
+            self.revoked_before = super::now_micros();
+        }
         if let Some(p) = opt_str(o, "password") {
             self.password = crate::clone::auth::tokens::hash_password(&p);
         }
         if let Some(p) = opt_str(o, "default_project_id") {
             self.default_project_id = Some(p);
         }
-        self.enabled = opt_bool(o, "enabled", self.enabled);
+        self.enabled = enabled;
         for (k, v) in user_extra(o) {
             self.extra.insert(k.clone(), v.clone());
         }
