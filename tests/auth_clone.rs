@@ -368,3 +368,62 @@ fn tokens_die_as_keystone_revokes_them_and_members_read() {
     );
     assert_eq!(validate(&t3).0, 404, "a token outlived its project");
 }
+
+/// Names as Keystone's schema takes them, renames that would collide refused with 409,
+/// and `?enabled=` filtering lists.
+#[test]
+fn names_are_checked_like_keystones_and_lists_filter_on_enabled() {
+    let dir = tmp();
+    let c = Clone::start(
+        &dir.path().join("auth"),
+        Some(
+            "users:\n  - {name: admin, password: adminpw, project: admin, roles: [admin]}\nprojects: [admin, demo]\n",
+        ),
+    );
+    let (_, admin) = c.token("admin", "adminpw", "admin");
+    let auth = [("X-Auth-Token", admin.as_str())];
+    let create = |name: &str| {
+        c.http(
+            "POST",
+            "/v3/projects",
+            &auth,
+            &format!(r#"{{"project": {{"name": "{name}", "domain_id": "default"}}}}"#),
+        )
+    };
+    assert_eq!(create("").0, 400, "an empty name");
+    assert_eq!(
+        create(&"p".repeat(65)).0,
+        400,
+        "a 65-character project name"
+    );
+    assert_eq!(create(&"p".repeat(64)).0, 201);
+    let (s, _, body) = create("other");
+    assert_eq!(s, 201);
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/v3/projects/{id}");
+    let (s, _, body) = c.http("PATCH", &path, &auth, r#"{"project": {"name": "demo"}}"#);
+    assert_eq!(s, 409, "renamed onto another project: {body}");
+    assert_eq!(
+        c.http("PATCH", &path, &auth, r#"{"project": {"enabled": false}}"#)
+            .0,
+        200
+    );
+    let names = |query: &str| -> Vec<String> {
+        let (_, _, body) = c.http("GET", &format!("/v3/projects{query}"), &auth, "");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        names("?enabled=false") == vec!["other".to_string()],
+        "{:?}",
+        names("?enabled=false")
+    );
+    assert!(!names("?enabled=true").contains(&"other".to_string()));
+}

@@ -26,8 +26,19 @@ pub(super) trait Resource: Clone + Sized + Send + 'static {
     /// Showing needs the admin role (else any valid token and [`Resource::may_show`]).
     const SHOW_ADMIN: bool;
 
+    /// The longest name Keystone's schema takes for it.
+    const MAX_NAME: usize;
+
     fn map(st: &State) -> &BTreeMap<String, Self>;
     fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self>;
+    fn name(&self) -> &str;
+    /// Where names must be unique: its domain, or everywhere ("").
+    fn namespace(&self) -> &str {
+        ""
+    }
+    fn enabled(&self) -> Option<bool> {
+        None
+    }
     fn json(&self, s: &Service) -> Value;
     /// Whether it passes the list's query filters.
     fn matches(&self, q: &Query_) -> bool;
@@ -44,12 +55,54 @@ pub(super) trait Resource: Clone + Sized + Send + 'static {
         Ok(())
     }
     fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError>;
-    /// A check of a change against the others (names that must stay unique).
-    fn check_update(_st: &State, _id: &str, _o: &Map<String, Value>) -> Result<(), AuthError> {
-        Ok(())
-    }
     fn update(&mut self, o: &Map<String, Value>);
     fn delete(st: &mut State, id: &str) -> Result<(), AuthError>;
+}
+
+/// A name as Keystone's schema takes it: not blank, at most `R::MAX_NAME` long.
+fn check_name<R: Resource>(name: &str) -> Result<(), AuthError> {
+    if name.trim().is_empty() || name.chars().count() > R::MAX_NAME {
+        return Err(AuthError::BadRequest(format!(
+            "Invalid input for field 'name': a {} name is 1 to {} characters",
+            R::KIND,
+            R::MAX_NAME
+        )));
+    }
+    Ok(())
+}
+
+/// A rename must not take another's name in the same namespace (Keystone: 409).
+fn check_rename<R: Resource>(
+    st: &State,
+    id: &str,
+    o: &Map<String, Value>,
+) -> Result<(), AuthError> {
+    let Some(name) = opt_str(o, "name") else {
+        return Ok(());
+    };
+    check_name::<R>(&name)?;
+    let map = R::map(st);
+    let Some(item) = map.get(id) else {
+        return Ok(());
+    };
+    let taken = map
+        .iter()
+        .any(|(other, r)| other != id && r.name() == name && r.namespace() == item.namespace());
+    if taken {
+        return Err(AuthError::Conflict {
+            kind: R::KIND,
+            name,
+        });
+    }
+    Ok(())
+}
+
+/// `?enabled=` as Keystone reads it.
+fn enabled_is(q: &Query_, enabled: Option<bool>) -> bool {
+    match (q.get("enabled"), enabled) {
+        (Some(e), Some(enabled)) => enabled == (e != "false" && e != "0" && e != "False"),
+        _ => true,
+    }
 }
 
 fn name_is(q: &Query_, name: &str) -> bool {
@@ -89,7 +142,7 @@ pub(super) async fn list<R: Resource>(
     let items: Vec<Value> = R::map(&st)
         .values()
         .filter(|r| R::listed(&st, &t, admin, r))
-        .filter(|r| r.matches(&q))
+        .filter(|r| r.matches(&q) && enabled_is(&q, r.enabled()))
         .map(|r| r.json(&s))
         .collect();
     Ok(json_response(
@@ -129,6 +182,7 @@ pub(super) async fn create<R: Resource>(
     s.admin(&st, &headers, &format!("create_{}", R::KIND))?;
     let o = object(&s, &body, R::KIND)?;
     let name = opt_str(o, "name").ok_or_else(|| s.err(bad(format!("{} needs a name", R::KIND))))?;
+    check_name::<R>(&name).map_err(|e| s.err(e))?;
     let item = R::create(&mut st, &name, o).map_err(|e| s.err(e))?;
     s.save(&st);
     Ok(json_response(
@@ -146,7 +200,7 @@ pub(super) async fn update<R: Resource>(
     let mut st = s.lock();
     s.admin(&st, &headers, &format!("update_{}", R::KIND))?;
     let o = object(&s, &body, R::KIND)?.clone();
-    R::check_update(&st, &id, &o).map_err(|e| s.err(e))?;
+    check_rename::<R>(&st, &id, &o).map_err(|e| s.err(e))?;
     let item = R::map_mut(&mut st)
         .get_mut(&id)
         .ok_or_else(|| s.missing(R::KIND, &id))?;
@@ -177,8 +231,16 @@ impl Resource for Domain {
     const LIST_ADMIN: bool = false;
     const SHOW_ADMIN: bool = false;
 
+    const MAX_NAME: usize = 64;
+
     fn map(st: &State) -> &BTreeMap<String, Self> {
         &st.domains
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn enabled(&self) -> Option<bool> {
+        Some(self.enabled)
     }
     fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
         &mut st.domains
@@ -188,22 +250,9 @@ impl Resource for Domain {
     }
     fn matches(&self, q: &Query_) -> bool {
         name_is(q, &self.name)
-            && q.get("enabled")
-                .is_none_or(|e| self.enabled == (e != "false" && e != "0"))
     }
     fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
         st.create_domain(name, &text(o, "description"), opt_bool(o, "enabled", true))
-    }
-    fn check_update(st: &State, id: &str, o: &Map<String, Value>) -> Result<(), AuthError> {
-        match opt_str(o, "name") {
-            Some(name) if st.domains.values().any(|d| d.name == name && d.id != id) => {
-                Err(AuthError::Conflict {
-                    kind: "domain",
-                    name,
-                })
-            }
-            _ => Ok(()),
-        }
     }
     fn update(&mut self, o: &Map<String, Value>) {
         set(&mut self.name, o, "name");
@@ -221,8 +270,19 @@ impl Resource for Project {
     const LIST_ADMIN: bool = false;
     const SHOW_ADMIN: bool = false;
 
+    const MAX_NAME: usize = 64;
+
     fn map(st: &State) -> &BTreeMap<String, Self> {
         &st.projects
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn namespace(&self) -> &str {
+        &self.domain_id
+    }
+    fn enabled(&self) -> Option<bool> {
+        Some(self.enabled)
     }
     fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
         &mut st.projects
@@ -287,8 +347,19 @@ impl Resource for User {
     const LIST_ADMIN: bool = true;
     const SHOW_ADMIN: bool = false;
 
+    const MAX_NAME: usize = 255;
+
     fn map(st: &State) -> &BTreeMap<String, Self> {
         &st.users
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn namespace(&self) -> &str {
+        &self.domain_id
+    }
+    fn enabled(&self) -> Option<bool> {
+        Some(self.enabled)
     }
     fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
         &mut st.users
@@ -346,8 +417,13 @@ impl Resource for Role {
     const LIST_ADMIN: bool = false;
     const SHOW_ADMIN: bool = false;
 
+    const MAX_NAME: usize = 255;
+
     fn map(st: &State) -> &BTreeMap<String, Self> {
         &st.roles
+    }
+    fn name(&self) -> &str {
+        &self.name
     }
     fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
         &mut st.roles
@@ -376,8 +452,16 @@ impl Resource for Group {
     const LIST_ADMIN: bool = true;
     const SHOW_ADMIN: bool = true;
 
+    const MAX_NAME: usize = 64;
+
     fn map(st: &State) -> &BTreeMap<String, Self> {
         &st.groups
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn namespace(&self) -> &str {
+        &self.domain_id
     }
     fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
         &mut st.groups
