@@ -355,6 +355,11 @@ fn tokens_die_as_keystone_revokes_them_and_members_read() {
     assert_eq!(c.http("PUT", &grant, &auth, "").0, 204);
     let (_, t3) = c.token("alice", "pw2", "demo");
     assert_eq!(validate(&t3).0, 200);
+    // A role removed elsewhere (on the domain) leaves tokens scoped to the project alone.
+    let on_domain = format!("/v3/domains/default/users/{uid}/roles/{rid}");
+    assert_eq!(c.http("PUT", &on_domain, &auth, "").0, 204);
+    assert_eq!(c.http("DELETE", &on_domain, &auth, "").0, 204);
+    assert_eq!(validate(&t3).0, 200, "a domain grant's removal took a project token");
     let project = format!("/v3/projects/{pid}");
     assert_eq!(
         c.http(

@@ -779,9 +779,11 @@ async fn delete_grant(
     let mut st = s.lock();
     s.admin(&st, &headers, "revoke_grant")?;
     let actor = actor(&akind, aid);
-    st.revoke_grant(actor.clone(), target(&kind, tid), &rid)
+    let target = target(&kind, tid);
+    st.revoke_grant(actor.clone(), target.clone(), &rid)
         .map_err(|e| s.err(e))?;
-    // The actor's tokens go with the role, as Keystone's revocation events take them.
+    // The actor's tokens scoped there go with the role, as Keystone's revocation event
+    // for a grant takes them.
     let users: Vec<String> = match &actor {
         Actor::User(u) => vec![u.clone()],
         Actor::Group(g) => st
@@ -793,7 +795,7 @@ async fn delete_grant(
     };
     let now = now_micros();
     for u in users {
-        st.revoke_user_tokens(&u, now);
+        st.revoke_scoped_tokens(&u, &target, now);
     }
     s.save(&st);
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -132,8 +132,20 @@ pub struct State {
     #[serde(default)]
     pub members: BTreeSet<(String, String)>,
     pub assignments: BTreeSet<Assignment>,
+    /// A role removed from a user on a target ends the user's tokens scoped there,
+    /// issued before it (Keystone's revocation event for a grant).
+    #[serde(default)]
+    pub revoked_grants: Vec<RevokedGrant>,
     #[serde(skip)]
     pub tokens: BTreeMap<String, Token>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevokedGrant {
+    pub user_id: String,
+    pub target: Target,
+    /// Microseconds: tokens issued before it are revoked.
+    pub at: u64,
 }
 
 /// Errors with the HTTP status Keystone gives them.

@@ -164,7 +164,11 @@ impl State {
                 return None;
             }
         }
-        Some(t)
+        let target = State::token_target(&t.scope);
+        let revoked = self.revoked_grants.iter().any(|r| {
+            r.user_id == t.user_id && Some(&r.target) == target.as_ref() && t.issued_at < r.at
+        });
+        (!revoked).then_some(t)
     }
 
     /// Revokes every token `user_id` holds now.
@@ -172,6 +176,15 @@ impl State {
         if let Some(u) = self.users.get_mut(user_id) {
             u.revoked_before = now;
         }
+    }
+
+    /// Revokes `user_id`'s tokens scoped to `target` (a role of theirs there is gone).
+    pub fn revoke_scoped_tokens(&mut self, user_id: &str, target: &Target, now: u64) {
+        self.revoked_grants.push(RevokedGrant {
+            user_id: user_id.to_string(),
+            target: target.clone(),
+            at: now,
+        });
     }
 
     pub fn revoke(&mut self, id: &str) -> bool {
@@ -188,5 +201,13 @@ impl State {
     pub fn purge_tokens(&mut self, now: u64, grace: u64) {
         self.tokens
             .retain(|_, t| t.expires_at.saturating_add(grace) > now);
+        // An event older than every token left can revoke nothing more.
+        let oldest = self
+            .tokens
+            .values()
+            .map(|t| t.issued_at)
+            .min()
+            .unwrap_or(now);
+        self.revoked_grants.retain(|r| r.at > oldest);
     }
 }
