@@ -359,7 +359,11 @@ fn tokens_die_as_keystone_revokes_them_and_members_read() {
     let on_domain = format!("/v3/domains/default/users/{uid}/roles/{rid}");
     assert_eq!(c.http("PUT", &on_domain, &auth, "").0, 204);
     assert_eq!(c.http("DELETE", &on_domain, &auth, "").0, 204);
-    assert_eq!(validate(&t3).0, 200, "a domain grant's removal took a project token");
+    assert_eq!(
+        validate(&t3).0,
+        200,
+        "a domain grant's removal took a project token"
+    );
     let project = format!("/v3/projects/{pid}");
     assert_eq!(
         c.http(
