@@ -124,22 +124,7 @@ fn the_timeline_and_logs_are_there_while_the_env_lives_and_after_a_failed_up() {
     assert_eq!(code(&h.run(&["logs", "e1", "nope"])), 2);
     h.ok(&["down", "e1"]);
     // A failed up keeps its logs under $VSTAGE_HOME/logs and says where.
-    let qemu = h.hanging_qemu();
-    let out = h
-        .cmd(&[
-            "up",
-            "-t",
-            "tiny",
-            "--name",
-            "e2",
-            "--timeout",
-            "20s",
-            "--stall-timeout",
-            "5s",
-        ])
-        .env("VSTAGE_QEMU", &qemu)
-        .output()
-        .unwrap();
+    let out = h.up_hung("e2", &["--timeout", "20s", "--stall-timeout", "5s"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("logs of the failed env"),

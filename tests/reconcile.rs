@@ -86,23 +86,16 @@ fn run_never_takes_an_existing_env_and_a_kept_failed_env_is_refused_at_once() {
     h.ok(&["down", "mine"]);
 
     // A failed env kept for inspection: `up` again says so at once instead of waiting.
-    let qemu = h.hanging_qemu();
-    let out = h
-        .cmd(&[
-            "up",
-            "-t",
-            "tiny",
-            "--name",
-            "kept",
+    let out = h.up_hung(
+        "kept",
+        &[
             "--keep-on-failure",
             "--timeout",
             "20s",
             "--stall-timeout",
             "5s",
-        ])
-        .env("VSTAGE_QEMU", &qemu)
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let started = Instant::now();
     let out = h.run(&["up", "-t", "tiny", "--name", "kept"]);

@@ -80,6 +80,15 @@ impl Harness {
         )
     }
 
+    /// `vstage up -t tiny --name NAME EXTRA...` on [`Harness::hanging_qemu`]: an up
+    /// whose guests never become ready.
+    pub fn up_hung(&self, name: &str, extra: &[&str]) -> Output {
+        let qemu = self.hanging_qemu();
+        let mut args = vec!["up", "-t", "tiny", "--name", name];
+        args.extend_from_slice(extra);
+        self.cmd(&args).env("VSTAGE_QEMU", &qemu).output().unwrap()
+    }
+
     /// Writes `text` as a template file in this test's home; returns its path.
     pub fn template(&self, text: &str) -> String {
         let file = self.home.path().join("template.yaml");

@@ -105,6 +105,21 @@ fn enabled_is(q: &Query_, enabled: Option<bool>) -> bool {
     }
 }
 
+/// What every kind has the same way: where the state keeps it, and its name.
+macro_rules! kept_in {
+    ($field:ident) => {
+        fn map(st: &State) -> &BTreeMap<String, Self> {
+            &st.$field
+        }
+        fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
+            &mut st.$field
+        }
+        fn name(&self) -> &str {
+            &self.name
+        }
+    };
+}
+
 fn name_is(q: &Query_, name: &str) -> bool {
     q.get("name").is_none_or(|n| n == name)
 }
@@ -233,17 +248,9 @@ impl Resource for Domain {
 
     const MAX_NAME: usize = 64;
 
-    fn map(st: &State) -> &BTreeMap<String, Self> {
-        &st.domains
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
+    kept_in!(domains);
     fn enabled(&self) -> Option<bool> {
         Some(self.enabled)
-    }
-    fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
-        &mut st.domains
     }
     fn json(&self, s: &Service) -> Value {
         s.domain_json(self)
@@ -272,20 +279,12 @@ impl Resource for Project {
 
     const MAX_NAME: usize = 64;
 
-    fn map(st: &State) -> &BTreeMap<String, Self> {
-        &st.projects
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
+    kept_in!(projects);
     fn namespace(&self) -> &str {
         &self.domain_id
     }
     fn enabled(&self) -> Option<bool> {
         Some(self.enabled)
-    }
-    fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
-        &mut st.projects
     }
     fn json(&self, s: &Service) -> Value {
         s.project_json(self)
@@ -349,20 +348,12 @@ impl Resource for User {
 
     const MAX_NAME: usize = 255;
 
-    fn map(st: &State) -> &BTreeMap<String, Self> {
-        &st.users
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
+    kept_in!(users);
     fn namespace(&self) -> &str {
         &self.domain_id
     }
     fn enabled(&self) -> Option<bool> {
         Some(self.enabled)
-    }
-    fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
-        &mut st.users
     }
     fn json(&self, s: &Service) -> Value {
         s.user_json(self)
@@ -419,15 +410,7 @@ impl Resource for Role {
 
     const MAX_NAME: usize = 255;
 
-    fn map(st: &State) -> &BTreeMap<String, Self> {
-        &st.roles
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
-        &mut st.roles
-    }
+    kept_in!(roles);
     fn json(&self, s: &Service) -> Value {
         s.role_json(self)
     }
@@ -454,17 +437,9 @@ impl Resource for Group {
 
     const MAX_NAME: usize = 64;
 
-    fn map(st: &State) -> &BTreeMap<String, Self> {
-        &st.groups
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
+    kept_in!(groups);
     fn namespace(&self) -> &str {
         &self.domain_id
-    }
-    fn map_mut(st: &mut State) -> &mut BTreeMap<String, Self> {
-        &mut st.groups
     }
     fn json(&self, s: &Service) -> Value {
         s.group_json(self)
