@@ -4,7 +4,7 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Harness, code, stderr};
 
@@ -42,7 +42,6 @@ fn short_memory_fails_with_the_shortfall_or_waits_for_room() {
     std::thread::sleep(Duration::from_secs(3));
     assert!(!h.env_dir("b").exists(), "b started past the limit");
     h.ok(&["down", "a"]);
-    let started = Instant::now();
     let out = second.wait_with_output().unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
@@ -50,7 +49,6 @@ fn short_memory_fails_with_the_shortfall_or_waits_for_room() {
         "{}",
         stderr(&out)
     );
-    assert!(started.elapsed() < Duration::from_secs(240));
     h.ok(&["down", "b"]);
     // A limit that is not memory is bad input, where it is written.
     std::fs::write(h.home.path().join("config.yaml"), "memory_limit: lots\n").unwrap();

@@ -42,7 +42,6 @@ fn run_returns_the_commands_code_and_leaves_nothing() {
 #[test]
 fn a_command_past_its_timeout_is_stopped_with_124() {
     let h = Harness::new();
-    let started = Instant::now();
     let out = h.run(&[
         "run",
         "-t",
@@ -58,8 +57,6 @@ fn a_command_past_its_timeout_is_stopped_with_124() {
     ]);
     assert_eq!(code(&out), 124, "{}", stderr(&out));
     assert!(stderr(&out).contains("ran out"), "{}", stderr(&out));
-    // Not a wall-clock assertion on speed: only that the 600 s sleeps did not run out.
-    assert!(started.elapsed() < Duration::from_secs(300));
     nothing_left(&h, "rt");
     // The command's whole process group went, the background sleep too.
     let left = Harness::processes_mentioning("sleep 613");
