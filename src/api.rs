@@ -36,6 +36,11 @@ pub enum Request {
     Keep {
         secs: Option<u64>,
     },
+    /// Pause every node, save the env into `snapshot.partial` in its dir, and let it
+    /// run on (or stop its nodes, with `stop`); answered with `saved` or `failed`.
+    Snapshot {
+        stop: bool,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +54,8 @@ pub enum Event {
         error: String,
     },
     Status(Status),
+    /// What a snapshot saved (`Request::Snapshot`).
+    Saved(crate::snapshot::Saved),
     /// Teardown finished; the supervisor exits after sending this.
     Down,
 }

@@ -53,6 +53,20 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(
     }
 }
 
+/// Reads a whole file of at most `max` bytes as text (a manifest, a state file): a
+/// larger one is an error, not an allocation.
+pub fn read_to_string(path: &std::path::Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(std::io::Error::other(format!("larger than {max} bytes")));
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,19 @@ pub struct EnvInfo {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     pub plan: Plan,
+    /// The snapshot the nodes resume from (`up --from`), instead of booting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<Restore>,
+}
+
+/// Where a restored env's nodes come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Restore {
+    /// The snapshot's name and id (the id is what `snapshot rm` checks).
+    pub name: String,
+    pub snapshot: String,
+    pub dir: PathBuf,
+    pub nodes: Vec<crate::snapshot::SavedNode>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 use vstage::clone::standalone::StandaloneError;
 use vstage::env::EnvError;
 use vstage::lifecycle::UpError;
+use vstage::snapshot::SnapshotError;
 use vstage::template::TemplateError;
 
 pub const EXIT_FAILURE: u8 = 1;
@@ -54,10 +55,22 @@ fn up_code(e: &UpError) -> u8 {
     match e {
         UpError::Template(_) | UpError::Plan(_) | UpError::BadInput(_) => EXIT_BAD_INPUT,
         UpError::Env(e) => env_code(e),
+        UpError::Snapshot(e) => snapshot_code(e),
         UpError::Interrupted => EXIT_INTERRUPTED,
         UpError::Image(_) | UpError::Failed(_) | UpError::Io(_) | UpError::Capacity(_) => {
             EXIT_FAILURE
         }
+    }
+}
+
+fn snapshot_code(e: &SnapshotError) -> u8 {
+    match e {
+        SnapshotError::NotFound(_) => EXIT_NOT_FOUND,
+        SnapshotError::BadName(_)
+        | SnapshotError::Exists(_)
+        | SnapshotError::InUse { .. }
+        | SnapshotError::Expired { .. } => EXIT_BAD_INPUT,
+        _ => EXIT_FAILURE,
     }
 }
 
@@ -85,6 +98,7 @@ classify! {
     EnvError => env_code,
     TemplateError => |_| EXIT_BAD_INPUT,
     StandaloneError => standalone_code,
+    SnapshotError => snapshot_code,
     // Failures of the host or of vstage, with the context the verb gave them.
     anyhow::Error => |_| EXIT_FAILURE,
     std::io::Error => |_| EXIT_FAILURE,

@@ -25,11 +25,14 @@ pub fn write_ssh_config(dir: &EnvDir, ports: &[(String, u16)]) -> std::io::Resul
     write_atomic(&dir.join(layout::SSH_CONFIG), config.as_bytes())
 }
 
+/// The file in a clone's directory that holds its host URL.
+pub const CLONE_URL: &str = "url";
+
 /// A clone's host URL, in `CLONE_DIR/url`.
 pub fn write_clone_url(dir: &EnvDir, clone_dir: &str, url: &str) -> std::io::Result<()> {
     let state = dir.join(clone_dir);
     std::fs::create_dir_all(&state)?;
-    write_atomic(&state.join("url"), format!("{url}\n").as_bytes())
+    write_atomic(&state.join(CLONE_URL), format!("{url}\n").as_bytes())
 }
 
 /// The environment a host command gets from `vstage exec ENV -- CMD`.
@@ -48,7 +51,7 @@ pub fn variables(dir: &EnvDir, info: &EnvInfo) -> Vec<(&'static str, OsString)> 
             "OS_CLIENT_CONFIG_FILE",
             clone_dir.join(registry::CLOUDS_YAML).into(),
         ));
-        if let Ok(url) = std::fs::read_to_string(clone_dir.join("url")) {
+        if let Ok(url) = std::fs::read_to_string(clone_dir.join(CLONE_URL)) {
             vars.push(("VSTAGE_AUTH_URL", url.trim().into()));
         }
     }

@@ -113,6 +113,17 @@ pub fn default_env_name(template: &str, cwd: &Path) -> String {
     sanitise(&raw)
 }
 
+/// The first of `BASE-1`, `BASE-2`, ... that no env has: the name of an env restored
+/// from snapshot `BASE` when none is given (two restores at once race for a name; the
+/// loser's `up` finds the dir made and says so).
+pub fn free_env_name(home: &Home, base: &str) -> String {
+    let base: String = sanitise(base).chars().take(33).collect();
+    (1..)
+        .map(|n| format!("{base}-{n}"))
+        .find(|name| home.env(name).is_ok_and(|d| !d.path().exists()))
+        .expect("some number is free")
+}
+
 /// What a CI job tells about itself: the pull request it tests, and its own id.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CiJob {

@@ -28,6 +28,7 @@ pub mod progress;
 pub mod qmp;
 pub mod readiness;
 pub mod seed;
+pub mod snapshot;
 pub mod supervisor;
 pub mod switch;
 pub mod template;

@@ -33,6 +33,8 @@ pub enum UpError {
     Image(#[from] ImageError),
     #[error(transparent)]
     Capacity(#[from] admission::AdmissionError),
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
     #[error("{0}")]
     BadInput(String),
     #[error("{0}")]
@@ -45,6 +47,8 @@ pub enum UpError {
 
 pub struct UpRequest<'a> {
     pub template: &'a str,
+    /// A snapshot to resume instead of the template (`up --from`).
+    pub from: Option<&'a str>,
     pub name: Option<&'a str>,
     pub sets: &'a [String],
     pub keep_on_failure: bool,
@@ -95,22 +99,85 @@ pub fn detect_accel(
     Ok(accel::detect(&home.cache, &qemu, &tiny.kernel(), refresh))
 }
 
+/// What an env is made from: a template's plan, or a snapshot's.
+struct Origin {
+    /// Where it came from, as `env.json` says (a path, `builtin:NAME`, `snapshot:NAME`).
+    label: String,
+    plan: Plan,
+    restore: Option<env::Restore>,
+    /// The snapshot's images and accel, which its nodes need exactly.
+    snapshot: Option<(BTreeMap<String, std::path::PathBuf>, Accel)>,
+}
+
+fn origin(home: &Home, req: &UpRequest<'_>) -> Result<Origin, UpError> {
+    let Some(name) = req.from else {
+        let source = Source::resolve(req.template)?;
+        let template = template::load(&source, req.sets)?;
+        return Ok(Origin {
+            label: source.label.clone(),
+            plan: plan::build(&template)?,
+            restore: None,
+            snapshot: None,
+        });
+    };
+    let stored = crate::snapshot::Store::new(home).get(name)?;
+    stored.manifest.check_usable(env::now_unix())?;
+    let m = stored.manifest;
+    Ok(Origin {
+        label: format!("snapshot:{name}"),
+        plan: m.plan,
+        restore: Some(env::Restore {
+            name: name.to_string(),
+            snapshot: stored.id,
+            dir: stored.dir,
+            nodes: m.nodes,
+        }),
+        snapshot: Some((
+            m.images.into_iter().map(|(k, v)| (k, v.dir)).collect(),
+            m.accel,
+        )),
+    })
+}
+
 pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<EnvInfo, UpError> {
-    let source = Source::resolve(req.template)?;
-    let template = template::load(&source, req.sets)?;
-    let plan = plan::build(&template)?;
-    let name = match req.name {
-        Some(n) => n.to_string(),
-        None => {
+    let Origin {
+        label,
+        plan,
+        restore,
+        snapshot,
+    } = origin(home, req)?;
+    let name = match (req.name, req.from) {
+        (Some(n), _) => n.to_string(),
+        (None, Some(from)) => home::free_env_name(home, from),
+        (None, None) => {
             home::default_env_name(&plan.template, &std::env::current_dir().map_err(io("cwd"))?)
         }
     };
     let dir = home.env(&name)?;
     check_paths(home, &dir, &plan)?;
-    let images = images_for(home, &plan, report)?;
+    if req.from.is_some() && dir.path().exists() {
+        return Err(EnvError::Exists(
+            name,
+            "an env from a snapshot is always new: choose another --name".into(),
+        )
+        .into());
+    }
+    let images = match &snapshot {
+        Some((images, _)) => images.clone(),
+        None => images_for(home, &plan, report)?,
+    };
     let verdict = detect_accel(home, false, &mut |m| report.step(m))?;
     if verdict.accel == Accel::Tcg {
         report.step(&format!("accel tcg: {}", verdict.reason));
+    }
+    if let Some((_, accel)) = snapshot
+        && accel != verdict.accel
+    {
+        return Err(UpError::BadInput(format!(
+            "the snapshot was taken under {} and this host runs {}: a node's state does not move between them",
+            accel.as_str(),
+            verdict.accel.as_str()
+        )));
     }
 
     let config = HostConfig::load(&home.state).map_err(|e| UpError::BadInput(e.to_string()))?;
@@ -129,6 +196,11 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
     )?;
     match std::fs::create_dir(dir.path()) {
         Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && req.from.is_some() => {
+            return Err(
+                EnvError::Exists(name, "was made meanwhile: choose another --name".into()).into(),
+            );
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             drop(admitted);
             return existing(req, &dir, &name, &plan, report).await;
@@ -147,7 +219,7 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
     let info = EnvInfo {
         name: name.clone(),
         dir: dir.path().to_path_buf(),
-        template: source.label.clone(),
+        template: label,
         created_unix,
         accel: verdict.accel,
         images,
@@ -160,6 +232,7 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
         },
         labels: req.labels.clone(),
         plan,
+        restore,
     };
     let json = serde_json::to_vec_pretty(&info).expect("env info serialises");
     write_atomic(&dir.join(layout::ENV_JSON), &json).map_err(io("env.json"))?;
@@ -299,7 +372,7 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
                     "the env was taken down while starting".into(),
                 ));
             }
-            Ok(Event::Status(_)) => {}
+            Ok(Event::Status(_) | Event::Saved(_)) => {}
             Err(e) => {
                 return Err(UpError::Failed(format!(
                     "lost the supervisor ({e}); see {}",
@@ -389,7 +462,7 @@ async fn reconcile(
             Ok(Event::Ready) => return Ok(info),
             Ok(Event::Failed { error }) => return Err(UpError::Failed(error)),
             Ok(Event::Down) => return Err(UpError::Failed("the env was taken down".into())),
-            Ok(Event::Status(_)) => {}
+            Ok(Event::Status(_) | Event::Saved(_)) => {}
             Err(e) => return Err(UpError::Failed(format!("env {name}: {e}"))),
         }
     }

@@ -124,6 +124,7 @@ async fn run(command: Command, caller_umask: nix::sys::stat::Mode) -> Result<u8>
         Command::Doctor { refresh } => verbs::doctor::doctor(&home, refresh),
         Command::Image(cmd) => verbs::image::image_command(&home, cmd),
         Command::Clone(cmd) => verbs::clone::clone_command(&home, cmd).await,
+        Command::Snapshot(cmd) => verbs::snapshot::snapshot_command(&home, cmd).await,
         Command::Supervise { .. } | Command::Connect { .. } => {
             unreachable!("handled before the runtime starts")
         }

@@ -1,6 +1,7 @@
 //! Bring-up as an ordered list of small actions sharing one context (kind's
-//! `create/actions` is the model): networks, services (the clones), access (SSH keys and
-//! host ports), nodes (boot, then wait until ready).
+//! `create/actions` is the model): restore (a snapshot's state outside the nodes, for
+//! `up --from`), networks, services (the clones), access (SSH keys and host ports),
+//! nodes (boot, or resume from the snapshot, then wait until ready).
 //!
 //! Each action records what it creates in the env's journal *before* creating it. None
 //! undoes anything itself: teardown undoes the journal newest-first, in one place
@@ -9,6 +10,7 @@
 pub mod access;
 pub mod networks;
 pub mod nodes;
+pub mod restore;
 pub mod services;
 
 use std::collections::HashMap;
@@ -79,6 +81,7 @@ pub async fn bring_up<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionE
         plan.nodes.len(),
         ctx.info.accel.as_str()
     ));
+    restore::run(ctx)?;
     networks::run(ctx)?;
     services::run(ctx).await?;
     access::run(ctx)?;

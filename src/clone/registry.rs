@@ -79,6 +79,16 @@ pub trait Kind: Sync {
     fn parse(&self, section: &Section) -> Result<serde_json::Value, ConfigError>;
     /// Prepares the clone on a bound listener; serving is the caller's.
     fn start(&self, start: Start<'_>) -> Result<Started, StartError>;
+    /// Whether everything it knows is in its state directory, so that a copy of the
+    /// directory taken while the env is paused restores it (snapshots).
+    fn persistent(&self) -> bool {
+        false
+    }
+    /// What in a copy of its state directory stops being valid, and when (unix
+    /// seconds): what a snapshot's manifest records as its expiry.
+    fn expiry(&self, _state_dir: &std::path::Path) -> Option<(String, u64)> {
+        None
+    }
 }
 
 /// What starting a clone inside an env gets.

@@ -5,7 +5,7 @@
 pub mod qemu;
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use crate::layout::EnvDir;
 use crate::net::Mac;
 use crate::plan::NodePlan;
 use crate::readiness::Expired;
+use crate::snapshot::SavedNode;
 
 /// The driver the env's nodes run on: the one registration of a driver.
 pub type EnvDriver = qemu::Qemu;
@@ -69,6 +70,8 @@ pub enum DriverError {
     },
     #[error("node {node}: NIC: {detail}")]
     Nic { node: String, detail: String },
+    #[error("node {node}: snapshot: {detail}")]
+    Snapshot { node: String, detail: String },
     #[error("{what}: {detail}")]
     Open { what: String, detail: String },
     #[error("node {node}: {source}")]
@@ -108,6 +111,14 @@ pub trait Driver {
     fn state(&mut self, node: &str) -> NodeState;
     /// The node's host process, if it has one.
     fn pid(&self, node: &str) -> Option<i32>;
+
+    /// Pauses `nodes` together, so that none runs while another is saved.
+    async fn pause(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError>;
+    /// Saves a paused node into the snapshot directory `into`: its memory and device
+    /// state, and its disk as it is at the pause.
+    async fn save(&mut self, node: &NodePlan, into: &Path) -> Result<SavedNode, DriverError>;
+    /// Lets paused (or saved) nodes run on.
+    async fn resume(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError>;
 
     /// What attaches NICs to running nodes, for the network service's fabric.
     type Nics: Nics + Send + 'static;

@@ -6,6 +6,7 @@
 //! request, on SIGTERM, or when `up` fails.
 
 mod server;
+mod snapshot;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -109,6 +110,11 @@ impl Shared {
 }
 
 type DownRequest = (bool, oneshot::Sender<()>);
+/// `stop`, and where the outcome goes; a closed sender means its client is gone.
+type SnapshotRequest = (
+    bool,
+    oneshot::Sender<Result<crate::snapshot::Saved, String>>,
+);
 
 /// Entry point of `vstage __supervise DIR` (started detached by `vstage up`).
 pub fn run(dir: PathBuf) -> anyhow::Result<()> {
@@ -168,7 +174,7 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
     match outcome {
         Some(Ok(())) => {
             shared.ready();
-            end = ready(&mut driver, &info, &shared, &access, &mut inputs).await;
+            end = ready(&mut driver, &info, &dir, &shared, &access, &mut inputs).await;
         }
         Some(Err(error)) if info.options.keep_on_failure => {
             shared.set_phase(Phase::Failed, Some(error.clone()));
@@ -215,6 +221,7 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
 struct Inputs {
     down: mpsc::Receiver<DownRequest>,
     repair: mpsc::Receiver<()>,
+    snapshot: mpsc::Receiver<SnapshotRequest>,
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
 }
@@ -253,14 +260,17 @@ fn listen(
     let listener = UnixListener::bind(&api_path).context("binding supervisor.sock")?;
     let (down_tx, down) = mpsc::channel::<DownRequest>(4);
     let (repair_tx, repair) = mpsc::channel::<()>(4);
+    let (snapshot_tx, snapshot) = mpsc::channel::<SnapshotRequest>(4);
     let inbox = server::Inbox {
         down: down_tx,
         repair: repair_tx,
+        snapshot: snapshot_tx,
     };
     let api = tokio::spawn(server::accept(listener, shared.clone(), inbox));
     let inputs = Inputs {
         down,
         repair,
+        snapshot,
         term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
         int: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?,
     };
@@ -271,6 +281,7 @@ fn listen(
 async fn ready<D: Driver>(
     driver: &mut D,
     info: &EnvInfo,
+    dir: &EnvDir,
     shared: &Shared,
     access: &HashMap<String, crate::driver::Access>,
     inputs: &mut Inputs,
@@ -283,6 +294,22 @@ async fn ready<D: Driver>(
             _ = inputs.term.recv() => return end,
             _ = inputs.int.recv() => return end,
             _ = tick.tick() => refresh(driver, info, shared),
+            Some((stop, reply)) = inputs.snapshot.recv() => {
+                tokio::select! {
+                    saved = take_snapshot(driver, info, dir, shared, stop) => {
+                        if reply.is_closed() {
+                            shared.progress("snapshot: its client is gone, discarding it");
+                            snapshot::discard(dir);
+                        } else {
+                            let _ = reply.send(saved);
+                        }
+                        refresh(driver, info, shared);
+                    }
+                    req = inputs.down.recv() => { end.asked(req); return end }
+                    _ = inputs.term.recv() => return end,
+                    _ = inputs.int.recv() => return end,
+                }
+            }
             Some(()) = inputs.repair.recv() => {
                 // A repair may take minutes: whatever ends the env ends it meanwhile.
                 tokio::select! {
@@ -304,6 +331,27 @@ async fn ready<D: Driver>(
             }
         }
     }
+}
+
+/// A snapshot of the ready env, told in its progress and timeline.
+async fn take_snapshot<D: Driver>(
+    driver: &mut D,
+    info: &EnvInfo,
+    dir: &EnvDir,
+    shared: &Shared,
+    stop: bool,
+) -> Result<crate::snapshot::Saved, String> {
+    shared.progress(format!("snapshot: pausing {} nodes", info.plan.nodes.len()));
+    let saved = snapshot::save(driver, info, dir, stop).await;
+    match &saved {
+        Ok(s) => shared.progress(format!(
+            "snapshot: saved; nodes paused for {} ms{}",
+            s.paused_ms,
+            if stop { ", now stopped" } else { "" }
+        )),
+        Err(e) => shared.progress(format!("snapshot failed: {e}")),
+    }
+    saved
 }
 
 /// A failed env kept for inspection, until `down`, SIGTERM or its TTL.

@@ -4,18 +4,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{DownRequest, Shared};
-use crate::api::{self, Event, Request};
+use super::{DownRequest, Shared, SnapshotRequest};
+use crate::api::{self, Event, Phase, Request};
 
 /// What clients ask of the main task.
 #[derive(Clone)]
 pub(super) struct Inbox {
     pub down: mpsc::Sender<DownRequest>,
     pub repair: mpsc::Sender<()>,
+    pub snapshot: mpsc::Sender<SnapshotRequest>,
 }
 
 pub(super) async fn accept(listener: UnixListener, shared: Arc<Shared>, inbox: Inbox) {
@@ -32,7 +33,8 @@ pub(super) async fn accept(listener: UnixListener, shared: Arc<Shared>, inbox: I
 
 async fn handle(stream: UnixStream, shared: Arc<Shared>, inbox: Inbox) {
     let (r, mut w) = stream.into_split();
-    let Some(request) = api::read_request(&mut BufReader::new(r)).await else {
+    let mut reader = BufReader::new(r);
+    let Some(request) = api::read_request(&mut reader).await else {
         return;
     };
     let mut send = async |event: &Event| -> bool {
@@ -98,12 +100,52 @@ async fn handle(stream: UnixStream, shared: Arc<Shared>, inbox: Inbox) {
             let status = shared.status.lock().expect("status lock").clone();
             send(&Event::Status(status)).await;
         }
+        Request::Snapshot { stop } => {
+            let phase = shared.status.lock().expect("status lock").phase.clone();
+            if phase != Phase::Ready {
+                let error =
+                    format!("the env is {phase:?}, not ready: a snapshot needs every node running")
+                        .to_lowercase();
+                send(&Event::Failed { error }).await;
+                return;
+            }
+            let (done_tx, done_rx) = oneshot::channel();
+            if inbox.snapshot.send((stop, done_tx)).await.is_err() {
+                return;
+            }
+            tokio::select! {
+                saved = done_rx => {
+                    let event = match saved {
+                        Ok(Ok(saved)) => Event::Saved(saved),
+                        Ok(Err(error)) => Event::Failed { error },
+                        Err(_) => Event::Failed { error: "the env ended during the snapshot".into() },
+                    };
+                    send(&event).await;
+                }
+                // The client is gone: dropping `done_rx` tells the main task to discard
+                // what it saved, so nobody is left holding half a snapshot.
+                () = closed(&mut reader) => {}
+            }
+        }
         Request::Down { force } => {
             let (done_tx, done_rx) = oneshot::channel();
             if inbox.down.send((force, done_tx)).await.is_ok() {
                 let _ = done_rx.await;
             }
             send(&Event::Down).await;
+        }
+    }
+}
+
+/// Resolves when the client has closed its end.
+async fn closed(reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>) {
+    loop {
+        match reader.fill_buf().await {
+            Ok([]) | Err(_) => return,
+            Ok(bytes) => {
+                let n = bytes.len();
+                reader.consume(n);
+            }
         }
     }
 }

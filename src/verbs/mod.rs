@@ -12,6 +12,7 @@ pub mod logs;
 pub mod ls;
 pub mod manual;
 pub mod run;
+pub mod snapshot;
 pub mod ssh;
 pub mod status;
 pub mod up;

@@ -20,6 +20,7 @@ pub(crate) fn request<'a>(
 ) -> Result<UpRequest<'a>> {
     Ok(UpRequest {
         template: &args.template.template,
+        from: args.from.as_deref(),
         name: args.name.as_deref(),
         sets: &args.template.sets,
         keep_on_failure: args.keep_on_failure.is_some(),

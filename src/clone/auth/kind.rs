@@ -45,6 +45,28 @@ impl Kind for Keystone {
         5000
     }
 
+    /// Entities and tokens are written through on every change (`store`).
+    fn persistent(&self) -> bool {
+        true
+    }
+
+    /// The first of its live tokens to expire: past that, a guest still holding it
+    /// (a service's own token) gets a 401 in a restored env.
+    fn expiry(&self, state_dir: &std::path::Path) -> Option<(String, u64)> {
+        let (_, state) = super::store::Store::open(state_dir).ok()?;
+        let now = crate::env::now_unix().saturating_mul(1_000_000);
+        let first = state?
+            .tokens
+            .values()
+            .filter(|t| !t.revoked && t.expires_at > now)
+            .map(|t| t.expires_at)
+            .min()?;
+        Some((
+            "the first of the auth clone's tokens".into(),
+            first / 1_000_000,
+        ))
+    }
+
     fn parse(&self, section: &Section) -> Result<serde_json::Value, ConfigError> {
         let raw: RawAuth = section.read()?;
         let token_ttl = match raw.token_ttl {

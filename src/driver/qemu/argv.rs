@@ -31,6 +31,16 @@ pub struct Inputs<'a> {
     pub ssh_port: Option<u16>,
     /// The vstage binary QEMU runs for each guest connection to a clone.
     pub exe: &'a Path,
+    /// The snapshot the node resumes from instead of booting.
+    pub restore: Option<Restore<'a>>,
+}
+
+/// A node resumed from a snapshot: it starts paused, waiting for its state
+/// (`-incoming defer`, then `migrate-incoming` over QMP, which can set capabilities
+/// first), with its RAM mapped privately from the snapshot's file where it can be.
+pub struct Restore<'a> {
+    pub memory: &'a Path,
+    pub shared_ram_offset: Option<u64>,
 }
 
 /// The QMP option of `node`. Its socket path is in no other process's command line, so
@@ -46,7 +56,7 @@ fn path(dir: &EnvDir, relative: &str) -> String {
     dir.join(relative).display().to_string()
 }
 
-/// QEMU's command line for one node. One function on purpose (~115 lines): it reads
+/// QEMU's command line for one node. One function on purpose (~140 lines): it reads
 /// top to bottom in the order of QEMU's own documentation (machine, memory, disks,
 /// seed, agent, hot-plug slots, service network, env NICs), and its snapshot test
 /// pins the result.
@@ -62,7 +72,17 @@ pub fn argv(i: &Inputs) -> Vec<String> {
         "none",
         "-no-reboot",
     ]);
-    add(&["-machine", "q35", "-accel", i.accel.as_str()]);
+    // A restored node's RAM maps the snapshot's pages copy-on-write; the backend takes
+    // the name of `-m`'s own RAM block so the migration stream matches it.
+    let shared = i
+        .restore
+        .as_ref()
+        .and_then(|r| r.shared_ram_offset.map(|offset| (r.memory, offset)));
+    let machine = match shared {
+        Some(_) => format!("q35,memory-backend={}", super::snapshot::RAM_BLOCK),
+        None => "q35".to_string(),
+    };
+    add(&["-machine", &machine, "-accel", i.accel.as_str()]);
     if i.accel == Accel::Kvm {
         add(&["-cpu", "host"]);
     }
@@ -72,6 +92,20 @@ pub fn argv(i: &Inputs) -> Vec<String> {
         "-smp",
         &node.cpus.to_string(),
     ]);
+    if let Some((memory, offset)) = shared {
+        add(&[
+            "-object",
+            &format!(
+                "memory-backend-file,id={},size={}M,mem-path={},share=off,offset={offset}",
+                super::snapshot::RAM_BLOCK,
+                node.memory_mib,
+                memory.display()
+            ),
+        ]);
+    }
+    if i.restore.is_some() {
+        add(&["-S", "-incoming", "defer"]);
+    }
     add(&["-kernel", &i.image.kernel().display().to_string()]);
     add(&["-initrd", &i.image.initrd().display().to_string()]);
     add(&["-append", &i.image.manifest.append]);
@@ -79,6 +113,9 @@ pub fn argv(i: &Inputs) -> Vec<String> {
         "-serial",
         &format!("file:{}", path(dir, &node.files.serial)),
     ]);
+    // A generation id that QEMU changes on every start: a guest resumed from a snapshot
+    // sees it change and reseeds its RNG, so no two copies share random numbers.
+    add(&["-device", "vmgenid,guid=auto"]);
     let [flag, qmp] = qmp_option(dir, node);
     add(&[&flag, &qmp]);
     add(&["-pidfile", &path(dir, &node.files.pidfile)]);
@@ -204,6 +241,7 @@ mod tests {
                 accel: Accel::Tcg,
                 ssh_port: node.cloud_init.then_some(2200 + n as u16),
                 exe: Path::new("/usr/bin/vstage"),
+                restore: None,
             });
             out.push_str(&format!("# {}\n{}\n", node.name, argv.join("\n")));
         }
@@ -225,6 +263,54 @@ mod tests {
             "QEMU's argv changed; if intended, rerun with VSTAGE_BLESS=1 and review \
              tests/snapshots/{file}:\n{actual}"
         );
+    }
+
+    #[test]
+    fn a_restored_node_waits_for_its_state_and_maps_its_ram() {
+        let tiny = Source::resolve("tiny").unwrap();
+        let plan = crate::plan::build(&load(&tiny, &[]).unwrap()).unwrap();
+        let image = Image {
+            name: "tiny".into(),
+            hash: String::new(),
+            dir: "/cache/images/tiny".into(),
+            manifest: Manifest {
+                kernel: "vmlinuz".into(),
+                initrd: "initrd".into(),
+                append: "console=ttyS0".into(),
+                agent: true,
+                disk: None,
+                cloud_init: false,
+            },
+        };
+        let memory = Path::new("/cache/snapshots/0123/nodes/n1/memory");
+        let argv = |offset| {
+            argv(&Inputs {
+                dir: &EnvDir("/h/envs/e".into()),
+                plan: &plan,
+                node: &plan.nodes[0],
+                image: &image,
+                accel: Accel::Tcg,
+                ssh_port: None,
+                exe: Path::new("/usr/bin/vstage"),
+                restore: Some(Restore {
+                    memory,
+                    shared_ram_offset: offset,
+                }),
+            })
+            .join(" ")
+        };
+        let shared = argv(Some(1 << 20));
+        assert!(shared.contains("-S -incoming defer"), "{shared}");
+        assert!(
+            shared.contains("-machine q35,memory-backend=pc.ram"),
+            "{shared}"
+        );
+        assert!(shared.contains(
+            "memory-backend-file,id=pc.ram,size=256M,mem-path=/cache/snapshots/0123/nodes/n1/memory,share=off,offset=1048576"
+        ), "{shared}");
+        let plain = argv(None);
+        assert!(plain.contains("-S -incoming defer"), "{plain}");
+        assert!(!plain.contains("memory-backend"), "{plain}");
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! (its QMP option) and, once spawned, the start time that let a later teardown check
 //! a pid still belongs to the env.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 
 pub mod argv;
 pub mod hotplug;
+pub mod snapshot;
 pub mod version;
 
 use super::{Access, Driver, DriverError, NodeState};
@@ -26,6 +27,7 @@ use crate::plan::{NodePlan, Plan};
 use crate::qmp::Channel;
 use crate::readiness::{Sign, Watch};
 use crate::seed;
+use crate::snapshot::SavedNode;
 
 /// The QEMU binary: `$VSTAGE_QEMU`, else `qemu-system-x86_64` from `PATH`.
 pub fn binary() -> PathBuf {
@@ -59,6 +61,11 @@ pub struct Qemu {
     accel: Accel,
     journal: Arc<Mutex<Journal>>,
     nodes: HashMap<String, Running>,
+    /// The snapshot directory and saved nodes of a restored env; a node is taken out
+    /// once it has resumed, so a repair boots it from its disk like any other.
+    restore: Option<(PathBuf, HashMap<String, SavedNode>)>,
+    /// Restored nodes not yet given their fresh identity (`wait_ready` does).
+    resumed: HashSet<String>,
 }
 
 impl Qemu {
@@ -76,6 +83,8 @@ impl Qemu {
             accel,
             journal,
             nodes: HashMap::new(),
+            restore: None,
+            resumed: HashSet::new(),
         }
     }
 
@@ -105,13 +114,18 @@ impl Qemu {
                 },
             );
         }
-        Ok(Qemu::new(
-            dir.clone(),
-            info.plan.clone(),
-            images,
-            info.accel,
-            journal,
-        ))
+        let mut qemu = Qemu::new(dir.clone(), info.plan.clone(), images, info.accel, journal);
+        qemu.restore = info.restore.as_ref().map(|r| {
+            let nodes = r.nodes.iter().map(|n| (n.name.clone(), n.clone()));
+            (r.dir.clone(), nodes.collect())
+        });
+        Ok(qemu)
+    }
+
+    /// What `node` resumes from, if it is restored and has not resumed yet.
+    fn saved(&self, node: &str) -> Option<(PathBuf, &SavedNode)> {
+        let (dir, nodes) = self.restore.as_ref()?;
+        nodes.get(node).map(|n| (dir.clone(), n))
     }
 
     /// The node's files before its process: connection slots, its seed (cloud-init's
@@ -150,8 +164,13 @@ impl Qemu {
         } else {
             std::fs::write(&seed_path, seed::tiny(&self.plan, node)).map_err(io)?;
         }
+        // A restored node's disk stands on the snapshot's frozen one.
+        let base = match self.saved(&node.name) {
+            Some((dir, saved)) => saved.disk.as_ref().map(|d| dir.join(d)),
+            None => image.disk(),
+        };
         // A node started again (a repair) keeps its disk.
-        if let (Some(disk), Some(base)) = (&node.files.disk, image.disk())
+        if let (Some(disk), Some(base)) = (&node.files.disk, base)
             && !self.dir.join(disk).exists()
         {
             self.record(Entry::Path { path: disk.clone() }, &node.name)?;
@@ -188,6 +207,8 @@ impl Qemu {
 
     fn args(&self, node: &NodePlan, image: &Image, access: &Access) -> Vec<String> {
         let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("vstage"));
+        let saved = self.saved(&node.name);
+        let memory = saved.as_ref().map(|(dir, n)| dir.join(&n.memory));
         argv::argv(&argv::Inputs {
             dir: &self.dir,
             plan: &self.plan,
@@ -196,7 +217,44 @@ impl Qemu {
             accel: self.accel,
             ssh_port: access.ssh_port,
             exe: &exe,
+            restore: saved
+                .as_ref()
+                .zip(memory.as_ref())
+                .map(|((_, n), memory)| argv::Restore {
+                    memory,
+                    shared_ram_offset: n.shared_ram_offset,
+                }),
         })
+    }
+
+    /// Loads a node started paused from its snapshot and lets it run; from then on it is
+    /// a node like any other.
+    async fn resume_from_snapshot(&mut self, node: &NodePlan) -> Result<(), DriverError> {
+        let Some((dir, saved)) = self.saved(&node.name).map(|(d, n)| (d, n.clone())) else {
+            return Ok(());
+        };
+        let qmp = self.dir.join(&node.files.qmp);
+        let started = Instant::now();
+        while !qmp.exists() && started.elapsed() < Duration::from_secs(30) {
+            if let NodeState::Exited { detail } = self.state(&node.name) {
+                return Err(DriverError::Died {
+                    node: node.name.clone(),
+                    status: detail,
+                    tail: self.serial_tail(node),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut ch = snapshot::channel(&node.name, &qmp).await?;
+        let memory = dir.join(&saved.memory);
+        // `save` writes mapped-ram files only, and always finds their RAM image.
+        let mapped = saved.shared_ram_offset.is_some();
+        snapshot::restore(&mut ch, &node.name, &memory, mapped).await?;
+        if let Some((_, nodes)) = self.restore.as_mut() {
+            nodes.remove(&node.name);
+        }
+        self.resumed.insert(node.name.clone());
+        Ok(())
     }
 
     fn serial_tail(&self, node: &NodePlan) -> String {
@@ -430,7 +488,9 @@ impl Driver for Qemu {
                 state: NodeState::Booting,
             },
         );
-        Ok(())
+        // Restored nodes resume here, one right after the other, rather than each
+        // when its turn to be waited for comes.
+        self.resume_from_snapshot(node).await
     }
 
     async fn wait_ready(
@@ -445,7 +505,15 @@ impl Driver for Qemu {
             self.check_progress(node, &mut watch)?;
             if crate::agent::ping(&agent, AGENT_PING).await {
                 watch.saw(Instant::now(), Sign::Agent);
-                if node.cloud_init {
+                if self.resumed.remove(&node.name) {
+                    // Its cloud-init finished before the snapshot.
+                    snapshot::fresh_identity(&agent).await.map_err(|detail| {
+                        DriverError::Snapshot {
+                            node: node.name.clone(),
+                            detail,
+                        }
+                    })?;
+                } else if node.cloud_init {
                     self.wait_cloud_init(node, &mut watch).await?;
                 }
                 if let Some(r) = self.nodes.get_mut(&node.name) {
@@ -519,6 +587,80 @@ impl Driver for Qemu {
             .get(node)
             .and_then(|r| r.child.id())
             .map(|p| p as i32)
+    }
+
+    async fn pause(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError> {
+        for node in nodes {
+            let mut ch = snapshot::channel(&node.name, &self.dir.join(&node.files.qmp)).await?;
+            ch.execute_raw("stop", serde_json::json!({}))
+                .await
+                .map_err(|e| DriverError::Snapshot {
+                    node: node.name.clone(),
+                    detail: e.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+
+    async fn save(&mut self, node: &NodePlan, into: &Path) -> Result<SavedNode, DriverError> {
+        let io = |source| DriverError::Io {
+            node: node.name.clone(),
+            source,
+        };
+        let rel = layout::node_dir(&node.name);
+        std::fs::create_dir_all(into.join(&rel)).map_err(io)?;
+        let memory = format!("{rel}/memory");
+        let mut ch = snapshot::channel(&node.name, &self.dir.join(&node.files.qmp)).await?;
+        let mapped = snapshot::save(&mut ch, &node.name, &into.join(&memory)).await?;
+        // Paused and migrated, QEMU has flushed the disk and writes nothing to it: a
+        // copy now is the disk at the pause.
+        let disk = match &node.files.disk {
+            Some(d) => {
+                let to = format!("{rel}/disk.qcow2");
+                crate::snapshot::copy_tree(&self.dir.join(d), &into.join(&to)).map_err(|e| {
+                    DriverError::Snapshot {
+                        node: node.name.clone(),
+                        detail: e.to_string(),
+                    }
+                })?;
+                Some(to)
+            }
+            None => None,
+        };
+        let shared_ram_offset = if mapped {
+            let bytes = u64::from(node.memory_mib) << 20;
+            let block = crate::snapshot::mapped_ram::share_block(
+                &into.join(&memory),
+                snapshot::RAM_BLOCK,
+                bytes,
+            )
+            .map_err(|e| DriverError::Snapshot {
+                node: node.name.clone(),
+                detail: e.to_string(),
+            })?;
+            Some(block.pages_offset)
+        } else {
+            None
+        };
+        Ok(SavedNode {
+            name: node.name.clone(),
+            memory,
+            disk,
+            shared_ram_offset,
+        })
+    }
+
+    async fn resume(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError> {
+        for node in nodes {
+            let mut ch = snapshot::channel(&node.name, &self.dir.join(&node.files.qmp)).await?;
+            ch.execute_raw("cont", serde_json::json!({}))
+                .await
+                .map_err(|e| DriverError::Snapshot {
+                    node: node.name.clone(),
+                    detail: e.to_string(),
+                })?;
+        }
+        Ok(())
     }
 }
 

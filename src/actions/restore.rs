@@ -1,0 +1,68 @@
+//! For an env made from a snapshot (`up --from`): the state the snapshot carries that
+//! lives outside the nodes, put where the later actions look for it. The clones find
+//! their state directories filled and load them (tokens issued before the snapshot
+//! still validate); `access` finds the key pair the restored guests authorise.
+
+use super::{ActionError, Context};
+use crate::driver::Driver;
+use crate::journal::Entry;
+use crate::layout;
+use crate::snapshot;
+
+pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
+    let Some(restore) = &ctx.info.restore else {
+        return Ok(());
+    };
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        ActionError::Service(format!(
+            "restoring {what} from snapshot {}: {e}",
+            restore.name
+        ))
+    };
+    for service in &ctx.info.plan.services {
+        let from = restore.dir.join(&service.dir);
+        if !from.is_dir() {
+            continue;
+        }
+        ctx.record(Entry::Path {
+            path: service.dir.clone(),
+        })?;
+        let to = ctx.dir.join(&service.dir);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| fail(&service.name, &e))?;
+        }
+        snapshot::copy_tree(&from, &to).map_err(|e| fail(&service.name, &e))?;
+        make_writable(&to).map_err(|e| fail(&service.name, &e))?;
+    }
+    let keys = restore.dir.join(snapshot::SSH_DIR);
+    if keys.is_dir() {
+        for f in [
+            layout::SSH_KEY.to_string(),
+            format!("{}.pub", layout::SSH_KEY),
+        ] {
+            ctx.record(Entry::Path { path: f.clone() })?;
+            let to = ctx.dir.join(&f);
+            std::fs::copy(keys.join(&f), &to).map_err(|e| fail("the ssh key", &e))?;
+            make_writable(&to).map_err(|e| fail("the ssh key", &e))?;
+        }
+    }
+    (ctx.progress)(format!(
+        "restoring from snapshot {} ({})",
+        restore.name, restore.snapshot
+    ));
+    Ok(())
+}
+
+/// The snapshot's files are read-only; their copies are the env's own (0600/0700).
+fn make_writable(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::metadata(path)?;
+    let mode = if meta.is_dir() { 0o700 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            make_writable(&entry?.path())?;
+        }
+    }
+    Ok(())
+}

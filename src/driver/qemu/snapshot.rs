@@ -1,0 +1,174 @@
+//! Saving and restoring nodes over QMP: memory and device state go through QEMU's
+//! migration to a file (`mapped-ram` where QEMU has it, so the file's pages region is
+//! the guest's RAM image and restored nodes can share it, see `snapshot::mapped_ram`),
+//! and a restored guest gets a fresh identity through its agent (clock, entropy).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::driver::DriverError;
+use crate::qmp::Channel;
+
+/// The RAM block of `-m` (and of the backend a restored node maps it from).
+pub const RAM_BLOCK: &str = "pc.ram";
+/// How long one node's migration to or from a file may take.
+const MIGRATION_BOUND: Duration = Duration::from_secs(600);
+
+fn fail(node: &str, detail: impl std::fmt::Display) -> DriverError {
+    DriverError::Snapshot {
+        node: node.to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+pub async fn channel(node: &str, qmp: &Path) -> Result<Channel, DriverError> {
+    tokio::time::timeout(Duration::from_secs(10), Channel::qmp(qmp))
+        .await
+        .map_err(|_| fail(node, format!("{}: no answer", qmp.display())))?
+        .map_err(|e| fail(node, e))
+}
+
+async fn run(
+    ch: &mut Channel,
+    node: &str,
+    command: &'static str,
+    args: Value,
+) -> Result<Value, DriverError> {
+    ch.execute_raw(command, args)
+        .await
+        .map_err(|e| fail(node, e))
+}
+
+/// Turns `mapped-ram` on for the next migration; false where QEMU does not have it
+/// (before 9.0): the file is then a plain stream, restored without sharing.
+async fn mapped_ram(ch: &mut Channel) -> bool {
+    ch.execute_raw(
+        "migrate-set-capabilities",
+        json!({"capabilities": [{"capability": "mapped-ram", "state": true}]}),
+    )
+    .await
+    .is_ok()
+}
+
+/// Writes the paused node's RAM and device state to `file`; returns whether it was
+/// written as `mapped-ram`. The node stays paused.
+pub async fn save(ch: &mut Channel, node: &str, file: &Path) -> Result<bool, DriverError> {
+    let mapped = mapped_ram(ch).await;
+    // The default bandwidth cap (128 MiB/s) is for live migration over a network; a
+    // paused node written to a local file has nothing to protect.
+    run(
+        ch,
+        node,
+        "migrate-set-parameters",
+        json!({"max-bandwidth": 1u64 << 40}),
+    )
+    .await?;
+    run(
+        ch,
+        node,
+        "migrate",
+        json!({"uri": format!("file:{}", file.display())}),
+    )
+    .await?;
+    wait(ch, node).await?;
+    Ok(mapped)
+}
+
+/// Loads a node started with `-incoming defer` from `file`, and starts it.
+pub async fn restore(
+    ch: &mut Channel,
+    node: &str,
+    file: &Path,
+    mapped: bool,
+) -> Result<(), DriverError> {
+    if mapped && !mapped_ram(ch).await {
+        return Err(fail(
+            node,
+            "this QEMU cannot read a mapped-ram snapshot (QEMU 9.0 or later can)",
+        ));
+    }
+    run(
+        ch,
+        node,
+        "migrate-incoming",
+        json!({"uri": format!("file:{}", file.display())}),
+    )
+    .await?;
+    wait(ch, node).await?;
+    run(ch, node, "cont", json!({})).await?;
+    Ok(())
+}
+
+/// Waits for the current migration (either direction) to end.
+async fn wait(ch: &mut Channel, node: &str) -> Result<(), DriverError> {
+    let deadline = Instant::now() + MIGRATION_BOUND;
+    loop {
+        let info = run(ch, node, "query-migrate", json!({})).await?;
+        match info["status"].as_str().unwrap_or("") {
+            "completed" => return Ok(()),
+            "failed" | "cancelled" => {
+                return Err(fail(
+                    node,
+                    format!(
+                        "migration {}: {}",
+                        info["status"].as_str().unwrap_or(""),
+                        info["error-desc"].as_str().unwrap_or("QEMU gave no reason")
+                    ),
+                ));
+            }
+            _ if Instant::now() > deadline => {
+                let _ = ch.execute_raw("migrate_cancel", json!({})).await;
+                return Err(fail(
+                    node,
+                    format!("migration took over {}s", MIGRATION_BOUND.as_secs()),
+                ));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// Gives a guest restored from a snapshot what must differ from every other copy of it:
+/// the host's time (its clock stopped at the snapshot), and fresh entropy mixed into
+/// its RNG (the `vmgenid` device, whose id QEMU changed, makes the kernel reseed).
+pub async fn fresh_identity(agent: &Path) -> Result<(), String> {
+    let mut ch = tokio::time::timeout(Duration::from_secs(10), Channel::agent(agent))
+        .await
+        .map_err(|_| "guest agent: no answer".to_string())?
+        .map_err(|e| format!("guest agent: {e}"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    // qemu-ga sets the system clock, then runs `hwclock` for the RTC; an image without
+    // `hwclock` fails only that second half.
+    if let Err(e) = ch.execute_raw("guest-set-time", json!({"time": now})).await
+        && !e.to_string().contains("hwclock")
+    {
+        return Err(format!("setting the guest's clock: {e}"));
+    }
+    let mut seed = [0u8; 64];
+    getrandom::fill(&mut seed).map_err(|e| format!("host entropy: {e}"))?;
+    let handle = ch
+        .execute_raw(
+            "guest-file-open",
+            json!({"path": "/dev/urandom", "mode": "w"}),
+        )
+        .await
+        .map_err(|e| format!("opening /dev/urandom in the guest: {e}"))?;
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD.encode(seed);
+    let wrote = ch
+        .execute_raw(
+            "guest-file-write",
+            json!({"handle": handle, "buf-b64": data}),
+        )
+        .await;
+    let _ = ch
+        .execute_raw("guest-file-close", json!({"handle": handle}))
+        .await;
+    wrote.map_err(|e| format!("writing entropy into the guest: {e}"))?;
+    Ok(())
+}

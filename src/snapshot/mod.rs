@@ -1,0 +1,579 @@
+//! Whole-env snapshots: every node's memory, device state and disk, cut at one moment
+//! while all nodes are paused, with the clones' state, the plan and the images they
+//! stand on, kept in the cache as immutable, content-addressed directories.
+//!
+//! A snapshot is made in two halves. The env's supervisor, which owns the nodes and the
+//! clones, saves everything into [`PARTIAL`] inside the env dir (so an interrupted save
+//! goes with the env); then [`Store::commit`] hashes it, writes the manifest, and moves
+//! it into `snapshots/ID` in one rename before naming it (`snapshots/names/NAME`). A
+//! snapshot is there whole or not at all.
+//!
+//! `up --from NAME` makes a new env of the same plan whose nodes resume from it
+//! (`EnvInfo::restore`): every address inside is the plan's, so one snapshot serves any
+//! number of envs at once, each with its own overlays, sockets and ports.
+
+pub mod mapped_ram;
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+use crate::accel::Accel;
+use crate::env::{self, EnvInfo};
+use crate::home::Home;
+use crate::plan::Plan;
+
+/// Where the supervisor saves a snapshot in the env dir before it is committed.
+pub const PARTIAL: &str = "snapshot.partial";
+pub const MANIFEST: &str = "manifest.json";
+/// The env's SSH key pair, which the snapshot's guests authorise.
+pub const SSH_DIR: &str = "ssh";
+/// Names are links in here to the snapshot directories.
+const NAMES: &str = "names";
+/// Cross-filesystem commits are copied in here first (`.tmp-PID-...`).
+const TMP_PREFIX: &str = ".tmp-";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("no snapshot named '{0}' (see `vstage snapshot ls`)")]
+    NotFound(String),
+    #[error(
+        "a snapshot named '{0}' exists already: choose another name, or `vstage snapshot rm {0}` first"
+    )]
+    Exists(String),
+    #[error(
+        "'{0}' is not a valid snapshot name: lowercase letters, digits, '-', '_' and '.', at most 64"
+    )]
+    BadName(String),
+    #[error("snapshot '{name}' is used by {envs}: `vstage down` them first")]
+    InUse { name: String, envs: String },
+    #[error("snapshot '{name}' expired {ago} ago ({what}): take a new one")]
+    Expired {
+        name: String,
+        what: String,
+        ago: String,
+    },
+    #[error("snapshot '{name}' needs image {image} at {dir}, which is gone: take a new one")]
+    ImageGone {
+        name: String,
+        image: String,
+        dir: String,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("snapshot manifest {path}: {detail}")]
+    Manifest { path: String, detail: String },
+}
+
+fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> SnapshotError {
+    let what = what.to_string();
+    move |source| SnapshotError::Io { what, source }
+}
+
+/// What a snapshot holds, and what an env restored from it needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub name: String,
+    pub created_unix: u64,
+    /// The env it was taken from, and that env's template.
+    pub source_env: String,
+    pub template: String,
+    pub accel: Accel,
+    pub plan: Plan,
+    /// Every image the nodes' disks stand on, by name.
+    pub images: BTreeMap<String, ImageRef>,
+    pub nodes: Vec<SavedNode>,
+    /// What in the snapshot stops being valid, and when (tokens, certificates).
+    #[serde(default)]
+    pub expires: Vec<Expiry>,
+    /// Every file, relative to the snapshot directory, with its size and SHA-256: the
+    /// snapshot's id is the hash of this manifest.
+    pub files: BTreeMap<String, FileSum>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRef {
+    pub dir: PathBuf,
+}
+
+/// One node as its driver saved it (paths relative to the snapshot directory).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedNode {
+    pub name: String,
+    /// RAM and device state (QEMU: a migration file).
+    pub memory: String,
+    /// The frozen disk (QEMU: a qcow2 overlay on the image's disk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<String>,
+    /// Where the RAM image starts in `memory`, when it can be mapped copy-on-write by
+    /// every env restored from it (QEMU: `mapped-ram`, see `mapped_ram`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_ram_offset: Option<u64>,
+}
+
+/// What the supervisor saved into [`PARTIAL`], for the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Saved {
+    pub nodes: Vec<SavedNode>,
+    pub expires: Vec<Expiry>,
+    /// How long the nodes were paused, in milliseconds.
+    pub paused_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Expiry {
+    pub what: String,
+    pub at_unix: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileSum {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+impl Manifest {
+    /// The earliest expiry, if anything in it expires.
+    pub fn expiry(&self) -> Option<&Expiry> {
+        self.expires.iter().min_by_key(|e| e.at_unix)
+    }
+
+    /// Refuses a snapshot past its expiry, or whose images are gone.
+    pub fn check_usable(&self, now: u64) -> Result<(), SnapshotError> {
+        if let Some(e) = self.expiry()
+            && e.at_unix <= now
+        {
+            return Err(SnapshotError::Expired {
+                name: self.name.clone(),
+                what: e.what.clone(),
+                ago: format!("{}s", now - e.at_unix),
+            });
+        }
+        for (image, r) in &self.images {
+            if !r.dir.join("image.json").is_file() {
+                return Err(SnapshotError::ImageGone {
+                    name: self.name.clone(),
+                    image: image.clone(),
+                    dir: r.dir.display().to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Snapshot names: like env names, plus `.` (for versions: `openstack-2025.1`).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A snapshot in the store.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub id: String,
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    /// Disk blocks its files use (memory files are sparse).
+    pub disk_bytes: u64,
+}
+
+/// `snapshots/` in the cache.
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn new(home: &Home) -> Store {
+        Store {
+            root: home.cache.join("snapshots"),
+        }
+    }
+
+    fn name_link(&self, name: &str) -> PathBuf {
+        self.root.join(NAMES).join(name)
+    }
+
+    fn ensure_dirs(&self) -> Result<(), SnapshotError> {
+        for d in [self.root.clone(), self.root.join(NAMES)] {
+            std::fs::create_dir_all(&d).map_err(io(d.display()))?;
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))
+                .map_err(io(d.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Refuses a bad or taken name (before anything is saved).
+    pub fn check_new_name(&self, name: &str) -> Result<(), SnapshotError> {
+        if !valid_name(name) {
+            return Err(SnapshotError::BadName(name.to_string()));
+        }
+        if std::fs::symlink_metadata(self.name_link(name)).is_ok() {
+            return Err(SnapshotError::Exists(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The snapshot named `name`.
+    pub fn get(&self, name: &str) -> Result<Stored, SnapshotError> {
+        if !valid_name(name) {
+            return Err(SnapshotError::BadName(name.to_string()));
+        }
+        let target = std::fs::read_link(self.name_link(name))
+            .map_err(|_| SnapshotError::NotFound(name.to_string()))?;
+        let id = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|id| is_id(id))
+            .ok_or_else(|| SnapshotError::NotFound(name.to_string()))?;
+        self.read(&id)
+    }
+
+    fn read(&self, id: &str) -> Result<Stored, SnapshotError> {
+        let dir = self.root.join(id);
+        let path = dir.join(MANIFEST);
+        let text = crate::bounded::read_to_string(&path, MAX_MANIFEST).map_err(|e| {
+            SnapshotError::Manifest {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            }
+        })?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|e| SnapshotError::Manifest {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        let disk_bytes = manifest
+            .files
+            .keys()
+            .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+            .map(|m| m.blocks() * 512)
+            .sum();
+        Ok(Stored {
+            id: id.to_string(),
+            dir,
+            manifest,
+            disk_bytes,
+        })
+    }
+
+    /// Every named snapshot, by name.
+    pub fn list(&self) -> Result<Vec<Stored>, SnapshotError> {
+        let names = self.root.join(NAMES);
+        let entries = match std::fs::read_dir(&names) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(names.display())(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Ok(s) = self.get(&name) {
+                out.push(s);
+            }
+        }
+        out.sort_by(|a, b| a.manifest.name.cmp(&b.manifest.name));
+        Ok(out)
+    }
+
+    /// Hashes the saved `partial` directory, writes its manifest and moves it into the
+    /// store as one directory, then names it. Returns the snapshot.
+    pub fn commit(&self, partial: &Path, mut manifest: Manifest) -> Result<Stored, SnapshotError> {
+        self.ensure_dirs()?;
+        self.check_new_name(&manifest.name)?;
+        manifest.files = sums(partial)?;
+        let text = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
+        let id = hex(&sha2::Sha256::digest(&text))[..16].to_string();
+        let manifest_path = partial.join(MANIFEST);
+        std::fs::write(&manifest_path, &text).map_err(io(manifest_path.display()))?;
+        freeze(partial)?;
+        let dir = self.root.join(&id);
+        if let Err(e) = std::fs::rename(partial, &dir) {
+            if e.raw_os_error() != Some(nix::libc::EXDEV) {
+                return Err(io(format!("moving the snapshot into {}", dir.display()))(e));
+            }
+            // Another filesystem: copy next to its place, then rename into it.
+            let tmp = self
+                .root
+                .join(format!("{TMP_PREFIX}{}-{id}", std::process::id()));
+            copy_tree(partial, &tmp)?;
+            std::fs::rename(&tmp, &dir).map_err(io(dir.display()))?;
+            let _ = std::fs::remove_dir_all(partial);
+        }
+        let link = self.name_link(&manifest.name);
+        if let Err(e) = std::os::unix::fs::symlink(Path::new("..").join(&id), &link) {
+            let _ = remove_tree(&dir);
+            return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+                SnapshotError::Exists(manifest.name.clone())
+            } else {
+                io(link.display())(e)
+            });
+        }
+        self.read(&id)
+    }
+
+    /// Removes snapshot `name`, unless an env of `home` was restored from it.
+    pub fn remove(&self, home: &Home, name: &str) -> Result<u64, SnapshotError> {
+        let s = self.get(name)?;
+        let users = users(home, &s.id);
+        if !users.is_empty() {
+            return Err(SnapshotError::InUse {
+                name: name.to_string(),
+                envs: users.join(", "),
+            });
+        }
+        let link = self.name_link(name);
+        std::fs::remove_file(&link).map_err(io(link.display()))?;
+        remove_tree(&s.dir)?;
+        Ok(s.disk_bytes)
+    }
+
+    /// Copies left by commits that died midway (their process is gone).
+    pub fn stale_temporaries(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let pid: i32 = name
+                    .strip_prefix(TMP_PREFIX)?
+                    .split('-')
+                    .next()?
+                    .parse()
+                    .ok()?;
+                let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+                (!alive).then(|| e.path())
+            })
+            .collect()
+    }
+}
+
+/// A manifest is small: the plan and a line per file.
+const MAX_MANIFEST: u64 = 4 << 20;
+
+fn is_id(s: &str) -> bool {
+    s.len() == 16 && s.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// The envs of `home` restored from snapshot `id`.
+pub fn users(home: &Home, id: &str) -> Vec<String> {
+    home.env_names()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|name| {
+            home.env(name)
+                .ok()
+                .and_then(|dir| EnvInfo::read(&dir).ok())
+                .and_then(|info| info.restore)
+                .is_some_and(|r| r.snapshot == id)
+        })
+        .collect()
+}
+
+/// Whether snapshot `s` can go in a `gc`: past its expiry and used by no env.
+pub fn collectable(home: &Home, s: &Stored) -> bool {
+    s.manifest
+        .expiry()
+        .is_some_and(|e| e.at_unix <= env::now_unix())
+        && users(home, &s.id).is_empty()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every regular file under `dir`, relative, with its size and hash.
+fn sums(dir: &Path) -> Result<BTreeMap<String, FileSum>, SnapshotError> {
+    let mut out = BTreeMap::new();
+    for path in files(dir)? {
+        let rel = path
+            .strip_prefix(dir)
+            .expect("under dir")
+            .to_string_lossy()
+            .into_owned();
+        if rel == MANIFEST {
+            continue;
+        }
+        let mut file = std::fs::File::open(&path).map_err(io(path.display()))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut bytes = 0u64;
+        loop {
+            let n = file.read(&mut buf).map_err(io(path.display()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            bytes += n as u64;
+        }
+        out.insert(
+            rel,
+            FileSum {
+                bytes,
+                sha256: hex(&hasher.finalize()),
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn files(dir: &Path) -> Result<Vec<PathBuf>, SnapshotError> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(io(d.display()))? {
+            let entry = entry.map_err(io(d.display()))?;
+            let kind = entry.file_type().map_err(io(entry.path().display()))?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                out.push(entry.path());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Files read-only (0400), directories 0500: a snapshot never changes once made.
+fn freeze(dir: &Path) -> Result<(), SnapshotError> {
+    for f in files(dir)? {
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o400))
+            .map_err(io(f.display()))?;
+    }
+    set_dir_modes(dir, 0o500)
+}
+
+fn set_dir_modes(dir: &Path, mode: u32) -> Result<(), SnapshotError> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(io(d.display()))?.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(entry.path());
+            }
+        }
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode))
+            .map_err(io(d.display()))?;
+    }
+    Ok(())
+}
+
+/// Removes a frozen tree (its directories are read-only).
+pub fn remove_tree(dir: &Path) -> Result<(), SnapshotError> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    set_dir_modes(dir, 0o700)?;
+    std::fs::remove_dir_all(dir).map_err(io(dir.display()))
+}
+
+/// Copies a tree keeping holes (memory files are mostly holes).
+pub fn copy_tree(from: &Path, to: &Path) -> Result<(), SnapshotError> {
+    let out = std::process::Command::new("cp")
+        .args(["-a", "--sparse=always", "--reflink=auto", "-T"])
+        .arg(from)
+        .arg(to)
+        .output()
+        .map_err(io("cp"))?;
+    if !out.status.success() {
+        return Err(io(format!(
+            "copying {} to {}",
+            from.display(),
+            to.display()
+        ))(std::io::Error::other(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        for good in ["warm", "openstack-2025.1", "a_b"] {
+            assert!(valid_name(good), "{good}");
+        }
+        for bad in ["", ".hidden", "a/b", "..", "Warm", &"x".repeat(65), "a b"] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+
+    fn manifest(name: &str) -> Manifest {
+        let source = crate::template::Source::resolve("tiny").unwrap();
+        let plan = crate::plan::build(&crate::template::load(&source, &[]).unwrap()).unwrap();
+        Manifest {
+            name: name.into(),
+            created_unix: 1,
+            source_env: "e".into(),
+            template: "builtin:tiny".into(),
+            accel: Accel::Tcg,
+            plan,
+            images: BTreeMap::new(),
+            nodes: Vec::new(),
+            expires: Vec::new(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_commit_is_whole_named_and_frozen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = Home {
+            state: tmp.path().join("state"),
+            cache: tmp.path().join("cache"),
+        };
+        let store = Store::new(&home);
+        let partial = tmp.path().join("partial");
+        std::fs::create_dir_all(partial.join("nodes/n1")).unwrap();
+        std::fs::write(partial.join("nodes/n1/memory"), b"ram").unwrap();
+        let s = store.commit(&partial, manifest("warm")).unwrap();
+        assert!(!partial.exists());
+        assert_eq!(s.manifest.files["nodes/n1/memory"].bytes, 3);
+        assert_eq!(store.get("warm").unwrap().id, s.id);
+        let mode = std::fs::metadata(s.dir.join("nodes/n1/memory"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o400);
+        // The name is taken now.
+        std::fs::create_dir_all(&partial).unwrap();
+        assert!(matches!(
+            store.commit(&partial, manifest("warm")),
+            Err(SnapshotError::Exists(_))
+        ));
+        assert_eq!(store.list().unwrap().len(), 1);
+        store.remove(&home, "warm").unwrap();
+        assert!(!s.dir.exists());
+        assert!(matches!(store.get("warm"), Err(SnapshotError::NotFound(_))));
+    }
+
+    #[test]
+    fn expired_snapshots_are_refused() {
+        let mut m = manifest("warm");
+        m.expires.push(Expiry {
+            what: "auth tokens".into(),
+            at_unix: 100,
+        });
+        assert!(m.check_usable(99).is_ok());
+        assert!(matches!(
+            m.check_usable(100),
+            Err(SnapshotError::Expired { .. })
+        ));
+    }
+}

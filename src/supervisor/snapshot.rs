@@ -1,0 +1,145 @@
+//! The supervisor's half of a snapshot: one consistent cut of the whole env, saved into
+//! `snapshot.partial` in the env dir (`snapshot::Store::commit` makes it a snapshot).
+//!
+//! Every node is paused before the first is saved, and the clones' state is copied
+//! while they are paused, so memory, disks and services all show the same moment.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::clone::registry;
+use crate::driver::Driver;
+use crate::env::EnvInfo;
+use crate::layout::{self, EnvDir};
+use crate::snapshot::{self, Expiry, Saved};
+
+/// Saves the env; its nodes run on afterwards, or are stopped with `stop`. On failure
+/// the partial directory goes and the nodes run on.
+pub async fn save<D: Driver>(
+    driver: &mut D,
+    info: &EnvInfo,
+    dir: &EnvDir,
+    stop: bool,
+) -> Result<Saved, String> {
+    refuse_unsaveable(info, dir)?;
+    let partial = dir.join(snapshot::PARTIAL);
+    discard(dir);
+    std::fs::create_dir(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+    let nodes = &info.plan.nodes;
+    let paused = Instant::now();
+    let saved = async {
+        driver.pause(nodes).await.map_err(|e| e.to_string())?;
+        let mut saved = Vec::new();
+        for node in nodes {
+            saved.push(
+                driver
+                    .save(node, &partial)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        copy_services(info, dir, &partial)?;
+        copy_ssh_key(dir, &partial)?;
+        Ok::<_, String>(saved)
+    }
+    .await;
+    let paused_ms = paused.elapsed().as_millis() as u64;
+    if stop && saved.is_ok() {
+        driver.stop(nodes, std::time::Duration::ZERO).await;
+    } else if let Err(e) = driver.resume(nodes).await {
+        discard(dir);
+        return Err(format!("resuming the nodes after the snapshot: {e}"));
+    }
+    let saved = saved.inspect_err(|_| discard(dir))?;
+    Ok(Saved {
+        nodes: saved,
+        expires: expiries(info, &partial),
+        paused_ms,
+    })
+}
+
+/// Removes what a save left in the env dir (failed, or not taken by its client).
+pub fn discard(dir: &EnvDir) {
+    let _ = snapshot::remove_tree(&dir.join(snapshot::PARTIAL));
+}
+
+/// What a snapshot cannot carry yet, refused before anything is paused.
+fn refuse_unsaveable(info: &EnvInfo, dir: &EnvDir) -> Result<(), String> {
+    for service in &info.plan.services {
+        if registry::kind(&service.kind).is_some_and(|k| !k.persistent()) {
+            return Err(format!(
+                "service {} ({}) keeps its state in memory only, so a snapshot cannot carry it yet",
+                service.name, service.kind
+            ));
+        }
+    }
+    let attached: Vec<String> = std::fs::read_dir(dir.join(layout::SOCKETS))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| layout::is_attached_nic_socket(n))
+        .collect();
+    if !attached.is_empty() {
+        return Err(format!(
+            "nodes have NICs attached through the network service ({}), which a snapshot cannot carry yet",
+            attached.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// The clones' state directories, as they are while the nodes are paused; request logs
+/// stay with the env they record.
+fn copy_services(info: &EnvInfo, dir: &EnvDir, partial: &Path) -> Result<(), String> {
+    for service in &info.plan.services {
+        let from = dir.join(&service.dir);
+        if !from.is_dir() {
+            continue;
+        }
+        let to = partial.join(&service.dir);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        snapshot::copy_tree(&from, &to).map_err(|e| e.to_string())?;
+        for own in [
+            crate::actions::services::REQUEST_LOG,
+            crate::handoff::CLONE_URL,
+        ] {
+            let _ = std::fs::remove_file(to.join(own));
+        }
+    }
+    Ok(())
+}
+
+/// The key the guests authorise, so that `vstage ssh` reaches restored nodes.
+fn copy_ssh_key(dir: &EnvDir, partial: &Path) -> Result<(), String> {
+    let key = dir.join(layout::SSH_KEY);
+    if !key.exists() {
+        return Ok(());
+    }
+    let to = partial.join(snapshot::SSH_DIR);
+    std::fs::create_dir_all(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for f in [
+        layout::SSH_KEY.to_string(),
+        format!("{}.pub", layout::SSH_KEY),
+    ] {
+        std::fs::copy(dir.join(&f), to.join(&f)).map_err(|e| format!("{f}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn expiries(info: &EnvInfo, partial: &Path) -> Vec<Expiry> {
+    info.plan
+        .services
+        .iter()
+        .filter_map(|s| {
+            let kind = registry::kind(&s.kind)?;
+            let (what, at_unix) = kind.expiry(&partial.join(&s.dir))?;
+            Some(Expiry {
+                what: format!("{}: {what}", s.name),
+                at_unix,
+            })
+        })
+        .collect()
+}
