@@ -41,8 +41,9 @@ pub enum Command {
         #[arg(value_parser = humantime::parse_duration)]
         by: Duration,
     },
-    /// Remove expired and broken envs, logs of failed envs older than a week, and images
-    /// no recipe makes any more that no env boots from.
+    /// Remove expired and broken envs, logs of failed envs older than a week, images
+    /// no recipe makes any more that no env boots from, and expired snapshots no env
+    /// was restored from.
     Gc {
         /// Say what would go, remove nothing.
         #[arg(long)]

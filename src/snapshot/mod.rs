@@ -339,27 +339,43 @@ impl Store {
         Ok(s.disk_bytes)
     }
 
-    /// Copies left by commits that died midway (their process is gone).
-    pub fn stale_temporaries(&self) -> Vec<PathBuf> {
+    /// What commits killed midway left: copies whose process is gone, and snapshot
+    /// directories that no name reaches (killed between the rename and the link) once
+    /// they are older than any commit takes.
+    pub fn leftovers(&self) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(&self.root) else {
             return Vec::new();
         };
+        let named: Vec<String> = self
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
         entries
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
-                let pid: i32 = name
-                    .strip_prefix(TMP_PREFIX)?
-                    .split('-')
-                    .next()?
-                    .parse()
-                    .ok()?;
-                let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
-                (!alive).then(|| e.path())
+                if let Some(rest) = name.strip_prefix(TMP_PREFIX) {
+                    let pid: i32 = rest.split('-').next()?.parse().ok()?;
+                    let alive =
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+                    return (!alive).then(|| e.path());
+                }
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > UNNAMED_GRACE);
+                (is_id(&name) && !named.contains(&name) && old).then(|| e.path())
             })
             .collect()
     }
 }
+
+/// Longer than a commit takes between moving a snapshot in and naming it.
+const UNNAMED_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// A manifest is small: the plan and a line per file.
 const MAX_MANIFEST: u64 = 4 << 20;
@@ -407,27 +423,51 @@ fn sums(dir: &Path) -> Result<BTreeMap<String, FileSum>, SnapshotError> {
         if rel == MANIFEST {
             continue;
         }
-        let mut file = std::fs::File::open(&path).map_err(io(path.display()))?;
-        let mut hasher = sha2::Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut bytes = 0u64;
-        loop {
-            let n = file.read(&mut buf).map_err(io(path.display()))?;
+        out.insert(rel, sum(&path).map_err(io(path.display()))?);
+    }
+    Ok(out)
+}
+
+/// A file's size and the SHA-256 of its data extents, each as its offset, length and
+/// bytes: holes (most of a memory file) are skipped rather than read as zeros, and a
+/// hole moved or filled still changes the sum.
+fn sum(path: &Path) -> std::io::Result<FileSum> {
+    use nix::unistd::{Whence, lseek};
+    use std::io::{Seek as _, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let bytes = file.metadata()?.len();
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at: u64 = 0;
+    while at < bytes {
+        let data = match lseek(&file, at as i64, Whence::SeekData) {
+            Ok(o) => o as u64,
+            Err(nix::errno::Errno::ENXIO) => break, // only a hole from here on
+            Err(e) => return Err(e.into()),
+        };
+        let end = match lseek(&file, data as i64, Whence::SeekHole) {
+            Ok(o) => (o as u64).min(bytes),
+            Err(e) => return Err(e.into()),
+        };
+        hasher.update(data.to_be_bytes());
+        hasher.update((end - data).to_be_bytes());
+        file.seek(SeekFrom::Start(data))?;
+        let mut left = end - data;
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            let n = file.read(&mut buf[..want])?;
             if n == 0 {
                 break;
             }
             hasher.update(&buf[..n]);
-            bytes += n as u64;
+            left -= n as u64;
         }
-        out.insert(
-            rel,
-            FileSum {
-                bytes,
-                sha256: hex(&hasher.finalize()),
-            },
-        );
+        at = end;
     }
-    Ok(out)
+    Ok(FileSum {
+        bytes,
+        sha256: hex(&hasher.finalize()),
+    })
 }
 
 fn files(dir: &Path) -> Result<Vec<PathBuf>, SnapshotError> {

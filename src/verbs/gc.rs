@@ -11,6 +11,7 @@ use vstage::home::Home;
 use vstage::image::Cache;
 use vstage::lifecycle;
 use vstage::progress::Reporter;
+use vstage::snapshot;
 
 use super::ls::{has_labels, rows};
 use crate::Out;
@@ -54,17 +55,25 @@ pub(crate) async fn gc(home: &Home, dry_run: bool, all: bool, labels: &[String])
             }
         }
         stale_images(home, dry_run).await?;
+        snapshots(home, dry_run)?;
     }
     Ok(if failed > 0 { 1 } else { 0 })
 }
 
-/// Images built from recipes this vstage no longer has, that no env boots from.
+/// Images built from recipes this vstage no longer has, that no env boots from and no
+/// snapshot stands on.
 async fn stale_images(home: &Home, dry_run: bool) -> Result<()> {
     let in_use: HashSet<PathBuf> = rows(home)
         .await?
         .into_iter()
         .filter_map(|r| r.info)
         .flat_map(|i| i.images.into_values())
+        .chain(
+            snapshot::Store::new(home)
+                .list()?
+                .into_iter()
+                .flat_map(|s| s.manifest.images.into_values().map(|r| r.dir)),
+        )
         .collect();
     let cache = Cache::new(home.images());
     let stale: Vec<_> = cache
@@ -82,6 +91,31 @@ async fn stale_images(home: &Home, dry_run: bool) -> Result<()> {
     }
     if !dry_run && !stale.is_empty() {
         cache.remove(&stale)?;
+    }
+    Ok(())
+}
+
+/// Snapshots past their expiry that no env was restored from, and what interrupted
+/// commits left in the store.
+fn snapshots(home: &Home, dry_run: bool) -> Result<()> {
+    let store = snapshot::Store::new(home);
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for s in store.list()? {
+        if snapshot::collectable(home, &s) {
+            if !dry_run {
+                store.remove(home, &s.manifest.name)?;
+            }
+            say!("{verb} snapshot {} (expired)", s.manifest.name);
+        }
+    }
+    for left in store.leftovers() {
+        if !dry_run {
+            snapshot::remove_tree(&left)?;
+        }
+        say!(
+            "{verb} {} (left by an interrupted snapshot)",
+            left.display()
+        );
     }
     Ok(())
 }

@@ -122,7 +122,11 @@ fn name_for(args: &RunArgs, ci: &CiJob) -> Result<String> {
     if let Some(n) = &args.env.name {
         return Ok(n.clone());
     }
-    let template = &args.env.template.template;
+    let template = args
+        .env
+        .from
+        .as_ref()
+        .unwrap_or(&args.env.template.template);
     let stem = Path::new(template)
         .file_stem()
         .map_or(template.clone(), |s| s.to_string_lossy().into_owned());

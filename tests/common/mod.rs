@@ -96,6 +96,18 @@ impl Harness {
         file.display().to_string()
     }
 
+    /// A snapshot name of this test's own: snapshots live in the cache all tests share,
+    /// and go when the harness does.
+    pub fn snapshot_name(&self, base: &str) -> String {
+        format!("{base}-{}", self.suffix())
+    }
+
+    fn suffix(&self) -> String {
+        let id = self.home.path().file_name().unwrap().to_string_lossy();
+        id.to_ascii_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+    }
+
     pub fn env_dir(&self, name: &str) -> PathBuf {
         self.home.path().join("envs").join(name)
     }
@@ -149,6 +161,16 @@ impl Drop for Harness {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let _ = self.cmd(&["down", "--force", &name]).output();
+            }
+        }
+        let suffix = format!("-{}", self.suffix());
+        if let Ok(out) = self.cmd(&["snapshot", "ls", "-o", "json"]).output()
+            && let Ok(rows) = serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout)
+        {
+            for name in rows.iter().filter_map(|r| r["name"].as_str()) {
+                if name.ends_with(&suffix) {
+                    let _ = self.cmd(&["snapshot", "rm", name]).output();
+                }
             }
         }
         // Belt and braces: nothing this test started may outlive it.

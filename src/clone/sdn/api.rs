@@ -32,6 +32,9 @@ pub struct Service {
     /// Extension aliases `GET /v2.0/extensions` advertises.
     pub extensions: Vec<String>,
     pub public_url: String,
+    /// Where the state is written through after every change (inside an env), so that
+    /// a copy of the directory is the service (snapshots).
+    store: Option<std::path::PathBuf>,
 }
 
 type Shared = Arc<Service>;
@@ -67,6 +70,7 @@ impl Service {
         public_url: String,
         fabric: Option<UnboundedSender<FabricEvent>>,
         plugged: Option<UnboundedSender<(String, String)>>,
+        store: Option<std::path::PathBuf>,
     ) -> Service {
         Service {
             state: Mutex::new(state),
@@ -75,6 +79,7 @@ impl Service {
             plugged,
             extensions,
             public_url,
+            store,
         }
     }
 
@@ -87,6 +92,8 @@ impl Service {
             fabric: self.fabric.as_ref(),
             plugged: self.plugged.as_ref(),
             before,
+            store: self.store.as_deref(),
+            changed: false,
         }
     }
 }
@@ -157,6 +164,9 @@ pub(super) struct Locked<'a> {
     fabric: Option<&'a UnboundedSender<FabricEvent>>,
     plugged: Option<&'a UnboundedSender<(String, String)>>,
     before: Option<Fabric>,
+    store: Option<&'a std::path::Path>,
+    /// Borrowed mutably: written through on release.
+    changed: bool,
 }
 
 impl std::ops::Deref for Locked<'_> {
@@ -168,12 +178,18 @@ impl std::ops::Deref for Locked<'_> {
 
 impl std::ops::DerefMut for Locked<'_> {
     fn deref_mut(&mut self) -> &mut State {
+        self.changed = true;
         &mut self.guard
     }
 }
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
+        if let (Some(path), true) = (self.store, self.changed)
+            && let Err(e) = super::save(path, &self.guard)
+        {
+            eprintln!("sdn clone: writing {}: {e}", path.display());
+        }
         let Some(before) = &self.before else { return };
         for event in before.changes(&Fabric::of(&self.guard)) {
             if let (Some(tx), FabricEvent::PortBound { id, .. }) = (self.plugged, &event)

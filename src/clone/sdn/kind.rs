@@ -49,6 +49,11 @@ impl Kind for Neutron {
         9696
     }
 
+    /// Its state is written through on every change (`STATE_JSON`).
+    fn persistent(&self) -> bool {
+        true
+    }
+
     fn needs(&self) -> Option<Role> {
         // Every request's token is checked with the env's identity service.
         Some(Role::Identity)
@@ -102,8 +107,28 @@ impl Kind for Neutron {
         } else {
             None
         };
-        let (state, networks) = state_from_topology(start.topology);
+        // A state directory that has a state (an env restored from a snapshot) is the
+        // service as it was; a new one starts from the template's topology.
+        let store = start.state_dir.join(super::STATE_JSON);
+        let failed = |e: std::io::Error| StartError::failed(start.name, e);
+        let (state, networks) = match super::load(&store).map_err(failed)? {
+            Some(state) => {
+                let networks = template_networks(&state, start.topology);
+                (state, networks)
+            }
+            None => {
+                let (state, networks) = state_from_topology(start.topology);
+                super::save(&store, &state).map_err(failed)?;
+                (state, networks)
+            }
+        };
         let (events, rx) = tokio::sync::mpsc::unbounded_channel();
+        // Networks made through the API before a snapshot get their segments again.
+        for id in state.networks.keys() {
+            if !networks.values().any(|t| t == id) {
+                let _ = events.send(super::FabricEvent::NetworkCreated { id: id.clone() });
+            }
+        }
         let running = super::start_on(
             start.listener,
             state,
@@ -111,6 +136,7 @@ impl Kind for Neutron {
             settings.extensions,
             Some(events),
             vif_events,
+            Some(store),
         )
         .map_err(|e| StartError::failed(start.name, e))?;
         Ok(Started {
@@ -127,6 +153,18 @@ impl Kind for Neutron {
 /// The env's own fabric as the API shows it: each network with its subnet (shared, so
 /// every project sees it), and each node's NIC as a bound, active port with the MAC and
 /// address the guest uses. Returns it with the id given to each network (by name).
+/// The ids a saved state gives the template's networks, by name.
+fn template_networks(state: &model::State, topology: &Topology) -> HashMap<String, String> {
+    topology
+        .networks
+        .iter()
+        .filter_map(|(name, _)| {
+            let n = state.networks.values().find(|n| &n.name == name)?;
+            Some((name.clone(), n.id.clone()))
+        })
+        .collect()
+}
+
 pub fn state_from_topology(topology: &Topology) -> (model::State, HashMap<String, String>) {
     let mut st = model::State::default();
     let mut ids = HashMap::new();

@@ -19,6 +19,28 @@ use std::sync::Arc;
 use crate::clone::Running;
 pub use crate::clone::registry::FabricEvent;
 
+/// The state file in the clone's directory, inside an env.
+pub const STATE_JSON: &str = "state.json";
+/// A state file is a few entries per network and port.
+const MAX_STATE: u64 = 64 << 20;
+
+/// Writes the state where [`load`] finds it, whole or not at all.
+pub fn save(path: &std::path::Path, state: &model::State) -> std::io::Result<()> {
+    let text = serde_json::to_vec(state).map_err(std::io::Error::other)?;
+    crate::layout::write_atomic(path, &text)
+}
+
+/// The state written by [`save`], if there is one.
+pub fn load(path: &std::path::Path) -> std::io::Result<Option<model::State>> {
+    match crate::bounded::read_to_string(path, MAX_STATE) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(std::io::Error::other),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Extensions advertised by default: none, which Nova handles best (contract §3).
 pub const DEFAULT_EXTENSIONS: &[&str] = &[];
 
@@ -37,6 +59,7 @@ pub async fn start(
         extensions,
         None,
         vif_events,
+        None,
     )
 }
 
@@ -48,6 +71,7 @@ pub fn start_on(
     extensions: Vec<String>,
     fabric: Option<tokio::sync::mpsc::UnboundedSender<FabricEvent>>,
     vif_events: Option<notify::VifEvents>,
+    store: Option<std::path::PathBuf>,
 ) -> std::io::Result<Running> {
     let mut state = state;
     state.vif_plugged_event = vif_events.is_some();
@@ -66,6 +90,7 @@ pub fn start_on(
         url.clone(),
         fabric,
         plugged,
+        store,
     ));
     if let (Some(cfg), Some(rx)) = (vif_events, rx) {
         tokio::spawn(notify::run(service.clone(), cfg, rx));

@@ -170,5 +170,51 @@ pub async fn fresh_identity(agent: &Path) -> Result<(), String> {
         .execute_raw("guest-file-close", json!({"handle": handle}))
         .await;
     wrote.map_err(|e| format!("writing entropy into the guest: {e}"))?;
-    Ok(())
+    reseed(&mut ch).await
+}
+
+/// `RNDRESEEDCRNG` (`_IO('R', 7)`): what was written to `/dev/urandom` only joins the
+/// input pool; the kernel draws on it at its next reseed, up to a minute away, and
+/// until then every copy would hand out the same numbers. Kernels without a `vmgenid`
+/// driver (Debian's cloud kernel) need this. Perl is in every Debian (perl-base is
+/// essential); an image without it (the busybox one) is left to the written entropy.
+const RESEED: &str = r#"open(my $f, ">", "/dev/urandom") or die "$!\n"; ioctl($f, 0x5207, 0) or die "RNDRESEEDCRNG: $!\n""#;
+
+async fn reseed(ch: &mut Channel) -> Result<(), String> {
+    let started = ch
+        .execute_raw(
+            "guest-exec",
+            json!({"path": "perl", "arg": ["-e", RESEED], "capture-output": true}),
+        )
+        .await;
+    let Ok(started) = started else {
+        return Ok(()); // no perl in this image
+    };
+    let pid = started["pid"].clone();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let status = ch
+            .execute_raw("guest-exec-status", json!({"pid": pid}))
+            .await
+            .map_err(|e| format!("reseeding the guest's RNG: {e}"))?;
+        if status["exited"].as_bool() == Some(true) {
+            return match status["exitcode"].as_i64() {
+                Some(0) => Ok(()),
+                code => Err(format!(
+                    "reseeding the guest's RNG: perl exited with {code:?}: {}",
+                    decode(&status["err-data"])
+                )),
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("reseeding the guest's RNG: no answer within 60s".into())
+}
+
+fn decode(b64: &Value) -> String {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.as_str().unwrap_or(""))
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).trim().to_string()
 }
