@@ -155,6 +155,29 @@ impl Bench {
     }
 }
 
+/// A bench that fails midway still takes its envs down (before its home goes) and
+/// removes its snapshots from the cache.
+impl Drop for Bench {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(self.home.path().join("envs")) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let _ = self.vstage(&["down", "--force", &name]).output();
+            }
+        }
+        let suffix = format!("-{}", std::process::id());
+        if let Ok(out) = self.vstage(&["snapshot", "ls", "-o", "json"]).output()
+            && let Ok(rows) = serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout)
+        {
+            for name in rows.iter().filter_map(|r| r["name"].as_str()) {
+                if name.starts_with("bench-") && name.ends_with(&suffix) {
+                    let _ = self.vstage(&["snapshot", "rm", name]).output();
+                }
+            }
+        }
+    }
+}
+
 /// Directory of the built tiny image (builds it if the cache lacks it).
 fn image_dir(bin: &Path) -> PathBuf {
     let out = Command::new(bin)
@@ -184,6 +207,134 @@ fn pid_of(needle: &str) -> Option<i32> {
         }
     }
     None
+}
+
+/// Host memory of an env's guests: the proportional set size (shared pages divided
+/// among the processes that map them) of each of its QEMUs, summed, in MiB.
+fn env_pss_mib(bench: &Bench, env: &str) -> f64 {
+    let dir = bench.env_dir(env).display().to_string();
+    let mut kib = 0.0;
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(c) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let c = String::from_utf8_lossy(&c).replace('\0', " ");
+        if c.starts_with("qemu-system") && c.contains(&format!("{dir}/s/")) {
+            let rollup = std::fs::read_to_string(e.path().join("smaps_rollup")).unwrap_or_default();
+            kib += rollup
+                .lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0);
+        }
+    }
+    kib / 1024.0
+}
+
+/// Starts `names` at once with `args` (the env name appended as `--name`); waits for all.
+fn up_at_once(bench: &Bench, args: &[&str], names: &[String]) {
+    let children: Vec<_> = names
+        .iter()
+        .map(|n| {
+            let mut all = args.to_vec();
+            all.extend(["--name", n]);
+            bench
+                .vstage(&all)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `up --from` against a cold `up` of the same template, in the same run; the host
+/// memory of 4 envs restored from one snapshot against 4 cold envs; what a snapshot
+/// costs to make and keep.
+fn snapshot_rows(bench: &Bench, rows: &mut Vec<Row>) {
+    for template in ["tiny", "debian"] {
+        let name = format!("bench-{template}-{}", std::process::id());
+        let (mut cold, mut warm, mut create, mut size) = (vec![], vec![], vec![], vec![]);
+        for r in 0..bench.runs {
+            eprintln!(
+                "bench: snapshot of {template}, run {}/{}",
+                r + 1,
+                bench.runs
+            );
+            cold.push(bench.timed_ok(&["up", "-t", template, "--name", "sc"]));
+            let t = Instant::now();
+            let out = bench
+                .vstage(&["snapshot", "create", "sc", &name, "-o", "json"])
+                .output()
+                .unwrap();
+            create.push(t.elapsed().as_secs_f64() * 1000.0);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            size.push(made["disk_bytes"].as_f64().unwrap() / (1 << 20) as f64);
+            bench.timed_ok(&["down", "--force", "sc"]);
+            warm.push(bench.timed_ok(&["up", "--from", &name, "--name", "sw"]));
+            bench.timed_ok(&["down", "--force", "sw"]);
+            if r + 1 < bench.runs {
+                bench.timed_ok(&["snapshot", "rm", &name]);
+            }
+        }
+        let four: Vec<String> = (1..=4).map(|i| format!("m{i}")).collect();
+        eprintln!("bench: 4 {template} envs restored at once");
+        up_at_once(bench, &["up", "--from", &name], &four);
+        let restored: f64 = four.iter().map(|e| env_pss_mib(bench, e)).sum();
+        for e in &four {
+            bench.timed_ok(&["down", "--force", e]);
+        }
+        eprintln!("bench: 4 cold {template} envs at once");
+        up_at_once(bench, &["up", "-t", template], &four);
+        let cold4: f64 = four.iter().map(|e| env_pss_mib(bench, e)).sum();
+        for e in &four {
+            bench.timed_ok(&["down", "--force", e]);
+        }
+        bench.timed_ok(&["snapshot", "rm", &name]);
+        let nodes = if template == "tiny" {
+            "2 × 256 MiB"
+        } else {
+            "2 × 1 GiB"
+        };
+        rows.push(Row {
+            figure: format!("up --from snapshot, {template} ({nodes}), to ready"),
+            unit: "ms",
+            vstage: Stat::of(warm),
+            baseline: Some((format!("cold up of {template}"), Stat::of(cold))),
+            note: "memory mapped copy-on-write from the snapshot; agent answers, clock set, RNG reseeded".into(),
+        });
+        rows.push(Row {
+            figure: format!("snapshot create, {template}, until stored"),
+            unit: "ms",
+            vstage: Stat::of(create),
+            baseline: None,
+            note: format!(
+                "nodes paused, saved, hashed and committed; {:.0} MiB on disk (memory files are sparse)",
+                Stat::of(size).median
+            ),
+        });
+        rows.push(Row {
+            figure: format!("host memory (PSS) of 4 {template} envs restored from one snapshot"),
+            unit: "MiB",
+            vstage: Stat::of(vec![restored]),
+            baseline: Some((format!("4 cold {template} envs"), Stat::of(vec![cold4]))),
+            note: "QEMU processes only; measured once, right after ready".into(),
+        });
+    }
 }
 
 /// A `/proc/PID/status` field in KiB (VmHWM: peak RSS; VmRSS: current).
@@ -222,11 +373,17 @@ fn main() {
 
     let mut rows: Vec<Row> = Vec::new();
     // BENCH_ONLY=auth measures only the auth clone (e.g. against a real Keystone).
-    let only_auth = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "auth");
-    if !only_auth {
+    // BENCH_ONLY=snapshot only the snapshot figures.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() {
         lifecycle_rows(&bench, tiny3, &mut rows);
     }
-    rows.extend(auth_rows(&bench));
+    if only.is_empty() || only == "snapshot" {
+        snapshot_rows(&bench, &mut rows);
+    }
+    if only.is_empty() || only == "auth" {
+        rows.extend(auth_rows(&bench));
+    }
 
     println!();
     println!("| figure | vstage | baseline | ratio | note |");

@@ -94,6 +94,51 @@ impl<N: Nics + Send + 'static> Fabric<N> {
             .map_err(FabricError::Journal)
     }
 
+    /// Joins a port's NIC on `host` to its network's segment; with `plug`, the driver
+    /// attaches the NIC first (a restored node has it already).
+    async fn bind(
+        &mut self,
+        id: String,
+        network_id: String,
+        host: String,
+        mac: crate::net::Mac,
+        plug: bool,
+    ) -> Result<(), FabricError> {
+        if self.plan.node(&host).is_none() {
+            return Ok(()); // bound to a host that is not a node of this env
+        }
+        let seg = self
+            .segments
+            .get(&network_id)
+            .ok_or_else(|| FabricError::NoSegment(network_id.clone()))?;
+        let rel = layout::attached_nic_socket(&host, &id);
+        self.record(Entry::Nic {
+            node: host.clone(),
+            port: id.clone(),
+            socket: rel.clone(),
+        })?;
+        let nic = HotNic {
+            id: id.clone(),
+            mac,
+            socket: self.dir.join(&rel),
+            segment: seg.socket.clone(),
+        };
+        seg.ports.add(nic.socket.clone());
+        if plug && let Err(e) = self.nics.attach(&host, &nic).await {
+            seg.ports.remove(&nic.socket);
+            return Err(e.into());
+        }
+        self.attached.insert(
+            id,
+            Attachment {
+                node: host,
+                network_id,
+                nic,
+            },
+        );
+        Ok(())
+    }
+
     async fn apply(&mut self, event: FabricEvent) -> Result<(), FabricError> {
         match event {
             FabricEvent::NetworkCreated { id } => {
@@ -122,41 +167,13 @@ impl<N: Nics + Send + 'static> Fabric<N> {
                 network_id,
                 host,
                 mac,
-            } => {
-                if self.plan.node(&host).is_none() {
-                    return Ok(()); // bound to a host that is not a node of this env
-                }
-                let seg = self
-                    .segments
-                    .get(&network_id)
-                    .ok_or_else(|| FabricError::NoSegment(network_id.clone()))?;
-                let rel = layout::attached_nic_socket(&host, &id);
-                self.record(Entry::Nic {
-                    node: host.clone(),
-                    port: id.clone(),
-                    socket: rel.clone(),
-                })?;
-                let nic = HotNic {
-                    id: id.clone(),
-                    mac,
-                    socket: self.dir.join(&rel),
-                    segment: seg.socket.clone(),
-                };
-                seg.ports.add(nic.socket.clone());
-                if let Err(e) = self.nics.attach(&host, &nic).await {
-                    seg.ports.remove(&nic.socket);
-                    return Err(e.into());
-                }
-                self.attached.insert(
-                    id,
-                    Attachment {
-                        node: host,
-                        network_id,
-                        nic,
-                    },
-                );
-                Ok(())
-            }
+            } => self.bind(id, network_id, host, mac, true).await,
+            FabricEvent::PortRestored {
+                id,
+                network_id,
+                host,
+                mac,
+            } => self.bind(id, network_id, host, mac, false).await,
             FabricEvent::PortUnbound { id, .. } => {
                 let Some(a) = self.attached.remove(&id) else {
                     return Ok(());

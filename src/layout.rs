@@ -92,10 +92,6 @@ pub fn attached_nic_socket(node: &str, port_id: &str) -> String {
         .collect();
     format!("{SOCKETS}/{node}.p-{short}.nic")
 }
-/// Whether a file name in [`SOCKETS`] is a NIC attached for a port.
-pub fn is_attached_nic_socket(file_name: &str) -> bool {
-    file_name.contains(".p-") && file_name.ends_with(".nic")
-}
 /// A clone's state, and the hand-off files it writes (`clouds.yaml`, `openrc-USER`, ...).
 pub fn clone_dir(clone: &str) -> String {
     format!("clones/{clone}")

@@ -368,3 +368,112 @@ fn heavy_debian_snapshot_resumes_twice_with_fresh_clocks_and_entropy() {
     }
     assert!(Harness::processes_mentioning(&h.home.path().display().to_string()).is_empty());
 }
+
+const FABRIC: &str = "apiVersion: vstage/v1
+name: fabric
+networks: [{name: net0, cidr: 10.0.0.0/24}]
+nodes:
+  - {name: n1, image: tiny, nics: [{network: net0}]}
+  - {name: n2, image: tiny, nics: [{network: net0}]}
+services:
+  auth: {clone: keystone}
+  sdn: {clone: neutron}
+";
+
+/// The name of the interface with MAC `mac` in `node`, once it is (or is no longer) there.
+fn iface(h: &Harness, env: &str, node: &str, mac: &str, present: bool) -> String {
+    let find = format!(
+        "for d in /sys/class/net/*; do [ \"$(cat $d/address)\" = {mac} ] && echo ${{d##*/}}; done; true"
+    );
+    let start = Instant::now();
+    loop {
+        let name = sh(h, env, node, &find).trim().to_string();
+        if name.is_empty() != present {
+            return name;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{env}/{node}: NIC {mac} present={present} not reached\n{}",
+            h.logs()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// A network made through the SDN clone and NICs it hot-plugged come back in a
+/// restored env: the segment carries traffic, and the restored clone can unplug them.
+#[test]
+fn nics_attached_through_the_network_service_come_back_after_restore() {
+    let h = Harness::new();
+    let template = h.template(FABRIC);
+    h.ok(&["up", "-t", &template, "--name", "src"]);
+    let osc = |env: &str, args: &[&str]| {
+        let mut all = vec!["exec", env, "--", "openstack", "--os-cloud", "demo"];
+        all.extend_from_slice(args);
+        h.ok(&all).trim().to_string()
+    };
+    osc("src", &["network", "create", "blue"]);
+    osc(
+        "src",
+        &[
+            "subnet",
+            "create",
+            "--network",
+            "blue",
+            "--subnet-range",
+            "10.50.0.0/24",
+            "blue-sub",
+        ],
+    );
+    let mut ports = Vec::new();
+    for (node, ip) in [("n1", "10.50.0.21"), ("n2", "10.50.0.22")] {
+        let id = osc(
+            "src",
+            &[
+                "port",
+                "create",
+                "--network",
+                "blue",
+                "--host",
+                node,
+                "--fixed-ip",
+                &format!("ip-address={ip}"),
+                node,
+                "-f",
+                "value",
+                "-c",
+                "id",
+            ],
+        );
+        let mac = osc(
+            "src",
+            &["port", "show", &id, "-f", "value", "-c", "mac_address"],
+        );
+        let dev = iface(&h, "src", node, &mac, true);
+        sh(
+            &h,
+            "src",
+            node,
+            &format!("ip addr add {ip}/24 dev {dev} && ip link set {dev} up"),
+        );
+        ports.push((node, id, mac, ip));
+    }
+    sh(&h, "src", "n1", "ping -c 1 -W 5 10.50.0.22");
+
+    let name = h.snapshot_name("fabric");
+    h.ok(&["snapshot", "create", "src", &name]);
+    h.ok(&["up", "--from", &name, "--name", "r"]);
+    // The NICs are there with their addresses, and the segment carries traffic.
+    for (node, _, mac, _) in &ports {
+        iface(&h, "r", node, mac, true);
+    }
+    let ping = sh(&h, "r", "n1", "ping -c 1 -W 5 10.50.0.22");
+    assert!(ping.contains("1 packets received"), "{ping}");
+    assert!(osc("r", &["network", "list", "-f", "value", "-c", "Name"]).contains("blue"));
+    // The restored clone drives the restored fabric: deleting a port unplugs its NIC
+    // in this env only.
+    osc("r", &["port", "delete", &ports[0].1]);
+    iface(&h, "r", "n1", &ports[0].2, false);
+    iface(&h, "src", "n1", &ports[0].2, true);
+    sh(&h, "src", "n1", "ping -c 1 -W 5 10.50.0.22");
+}

@@ -188,6 +188,14 @@ pub enum FabricEvent {
         id: String,
         host: String,
     },
+    /// A port that was bound to `host` when the snapshot this env was restored from was
+    /// taken: its NIC came back with the node, so only the segment must know it again.
+    PortRestored {
+        id: String,
+        network_id: String,
+        host: String,
+        mac: Mac,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -114,9 +114,13 @@ pub trait Driver {
 
     /// Pauses `nodes` together, so that none runs while another is saved.
     async fn pause(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError>;
-    /// Saves a paused node into the snapshot directory `into`: its memory and device
-    /// state, and its disk as it is at the pause.
-    async fn save(&mut self, node: &NodePlan, into: &Path) -> Result<SavedNode, DriverError>;
+    /// Saves paused nodes into the snapshot directory `into`: each one's memory and
+    /// device state, and its disk as it is at the pause.
+    async fn save(
+        &mut self,
+        nodes: &[NodePlan],
+        into: &Path,
+    ) -> Result<Vec<SavedNode>, DriverError>;
     /// Lets paused (or saved) nodes run on.
     async fn resume(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError>;
 

@@ -116,6 +116,23 @@ pub struct SavedNode {
     /// every env restored from it (QEMU: `mapped-ram`, see `mapped_ram`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_ram_offset: Option<u64>,
+    /// NICs attached while it ran (for the network service's ports): a restored node
+    /// has them from its start, where they were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hot_nics: Vec<SavedNic>,
+}
+
+/// A NIC attached to a running node, as a snapshot keeps it (paths relative to the
+/// env dir: the restored env's are the same names in its own).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedNic {
+    /// The port's id.
+    pub id: String,
+    pub mac: crate::net::Mac,
+    /// Which spare slot (QEMU: PCIe root port) holds it.
+    pub slot: usize,
+    pub socket: String,
+    pub segment: String,
 }
 
 /// What the supervisor saved into [`PARTIAL`], for the manifest.

@@ -21,7 +21,7 @@ pub async fn save<D: Driver>(
     dir: &EnvDir,
     stop: bool,
 ) -> Result<Saved, String> {
-    refuse_unsaveable(info, dir)?;
+    refuse_unsaveable(info)?;
     let partial = dir.join(snapshot::PARTIAL);
     discard(dir);
     std::fs::create_dir(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
@@ -29,15 +29,10 @@ pub async fn save<D: Driver>(
     let paused = Instant::now();
     let saved = async {
         driver.pause(nodes).await.map_err(|e| e.to_string())?;
-        let mut saved = Vec::new();
-        for node in nodes {
-            saved.push(
-                driver
-                    .save(node, &partial)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
-        }
+        let saved = driver
+            .save(nodes, &partial)
+            .await
+            .map_err(|e| e.to_string())?;
         copy_services(info, dir, &partial)?;
         copy_ssh_key(dir, &partial)?;
         Ok::<_, String>(saved)
@@ -64,7 +59,7 @@ pub fn discard(dir: &EnvDir) {
 }
 
 /// What a snapshot cannot carry yet, refused before anything is paused.
-fn refuse_unsaveable(info: &EnvInfo, dir: &EnvDir) -> Result<(), String> {
+fn refuse_unsaveable(info: &EnvInfo) -> Result<(), String> {
     for service in &info.plan.services {
         if registry::kind(&service.kind).is_some_and(|k| !k.persistent()) {
             return Err(format!(
@@ -72,19 +67,6 @@ fn refuse_unsaveable(info: &EnvInfo, dir: &EnvDir) -> Result<(), String> {
                 service.name, service.kind
             ));
         }
-    }
-    let attached: Vec<String> = std::fs::read_dir(dir.join(layout::SOCKETS))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| layout::is_attached_nic_socket(n))
-        .collect();
-    if !attached.is_empty() {
-        return Err(format!(
-            "nodes have NICs attached through the network service ({}), which a snapshot cannot carry yet",
-            attached.join(", ")
-        ));
     }
     Ok(())
 }

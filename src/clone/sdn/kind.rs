@@ -123,10 +123,22 @@ impl Kind for Neutron {
             }
         };
         let (events, rx) = tokio::sync::mpsc::unbounded_channel();
-        // Networks made through the API before a snapshot get their segments again.
+        // Networks made through the API before a snapshot get their segments again, and
+        // ports it bound to nodes rejoin them: their NICs come back with the nodes.
         for id in state.networks.keys() {
             if !networks.values().any(|t| t == id) {
                 let _ = events.send(super::FabricEvent::NetworkCreated { id: id.clone() });
+            }
+        }
+        let template_macs: Vec<_> = start.topology.nics.iter().map(|n| n.mac).collect();
+        for p in state.ports.values() {
+            if !p.host_id.is_empty() && !template_macs.contains(&p.mac) {
+                let _ = events.send(super::FabricEvent::PortRestored {
+                    id: p.id.clone(),
+                    network_id: p.network_id.clone(),
+                    host: p.host_id.clone(),
+                    mac: p.mac,
+                });
             }
         }
         let running = super::start_on(

@@ -41,6 +41,8 @@ pub struct Inputs<'a> {
 pub struct Restore<'a> {
     pub memory: &'a Path,
     pub shared_ram_offset: Option<u64>,
+    /// NICs that were hot-plugged when the snapshot was taken, back in their slots.
+    pub nics: &'a [crate::snapshot::SavedNic],
 }
 
 /// The QMP option of `node`. Its socket path is in no other process's command line, so
@@ -156,6 +158,25 @@ pub fn argv(i: &Inputs) -> Vec<String> {
             );
             add(&["-device", &port]);
         }
+    }
+    for nic in i.restore.as_ref().map_or(&[][..], |r| r.nics) {
+        let t = super::hotplug::tag(&nic.id);
+        add(&[
+            "-netdev",
+            &format!(
+                "dgram,id=p-{t},local.type=unix,local.path={},remote.type=unix,remote.path={}",
+                path(dir, &nic.socket),
+                path(dir, &nic.segment)
+            ),
+        ]);
+        add(&[
+            "-device",
+            &format!(
+                "virtio-net-pci,id=d-{t},netdev=p-{t},mac={},bus={}",
+                nic.mac,
+                slot_id(nic.slot)
+            ),
+        ]);
     }
     if let Some(nic) = &node.service_nic {
         // The service network: user-mode, isolated from the host's networks
@@ -295,6 +316,7 @@ mod tests {
                 restore: Some(Restore {
                     memory,
                     shared_ram_offset: offset,
+                    nics: &[],
                 }),
             })
             .join(" ")

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
@@ -14,17 +15,20 @@ use crate::layout::EnvDir;
 use crate::plan::Plan;
 use crate::qmp::Channel;
 
+/// Node -> the NIC each of its spare slots holds. Shared with the driver, which saves
+/// them with a snapshot and fills them in for a restored node.
+pub type Slots = Arc<Mutex<HashMap<String, [Option<HotNic>; SPARE_SLOTS]>>>;
+
 /// Attaches and detaches NICs over each node's QMP socket; owns the spare slots.
 pub struct Hotplug {
     dir: EnvDir,
     /// Node -> its QMP socket (relative to the env dir).
     qmp: HashMap<String, String>,
-    /// Node -> which spare slot holds which NIC id.
-    slots: HashMap<String, [Option<String>; SPARE_SLOTS]>,
+    slots: Slots,
 }
 
 impl Hotplug {
-    pub fn new(dir: EnvDir, plan: &Plan) -> Hotplug {
+    pub fn new(dir: EnvDir, plan: &Plan, slots: Slots) -> Hotplug {
         Hotplug {
             dir,
             qmp: plan
@@ -32,7 +36,7 @@ impl Hotplug {
                 .iter()
                 .map(|n| (n.name.clone(), n.files.qmp.clone()))
                 .collect(),
-            slots: HashMap::new(),
+            slots,
         }
     }
 
@@ -57,7 +61,7 @@ fn fail(node: &str, e: impl std::fmt::Display) -> DriverError {
 }
 
 /// Ids are UUIDs; QEMU ids take their first 8 hex digits.
-fn tag(id: &str) -> String {
+pub fn tag(id: &str) -> String {
     id.chars()
         .filter(|c| c.is_ascii_hexdigit())
         .take(8)
@@ -66,8 +70,13 @@ fn tag(id: &str) -> String {
 
 impl Nics for Hotplug {
     async fn attach(&mut self, node: &str, nic: &HotNic) -> Result<(), DriverError> {
-        let slots = self.slots.entry(node.to_string()).or_default();
-        let slot = slots
+        // The fabric attaches one NIC at a time, so the slot stays free until taken below.
+        let slot = self
+            .slots
+            .lock()
+            .expect("slots lock")
+            .entry(node.to_string())
+            .or_default()
             .iter()
             .position(Option::is_none)
             .ok_or_else(|| fail(node, format!("no free slot left ({SPARE_SLOTS} spare)")))?;
@@ -95,7 +104,11 @@ impl Nics for Hotplug {
                 .await;
             return Err(fail(node, e));
         }
-        self.slots.get_mut(node).expect("inserted above")[slot] = Some(nic.id.clone());
+        self.slots
+            .lock()
+            .expect("slots lock")
+            .entry(node.to_string())
+            .or_default()[slot] = Some(nic.clone());
         Ok(())
     }
 
@@ -116,8 +129,10 @@ impl Nics for Hotplug {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        if let Some(slots) = self.slots.get_mut(node)
-            && let Some(slot) = slots.iter_mut().find(|s| s.as_deref() == Some(&nic.id))
+        if let Some(slots) = self.slots.lock().expect("slots lock").get_mut(node)
+            && let Some(slot) = slots
+                .iter_mut()
+                .find(|s| s.as_ref().is_some_and(|s| s.id == nic.id))
         {
             *slot = None;
         }

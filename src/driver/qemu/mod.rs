@@ -66,6 +66,8 @@ pub struct Qemu {
     restore: Option<(PathBuf, HashMap<String, SavedNode>)>,
     /// Restored nodes not yet given their fresh identity (`wait_ready` does).
     resumed: HashSet<String>,
+    /// The NICs hot-plugged into each node's spare slots (shared with `Hotplug`).
+    hot: hotplug::Slots,
 }
 
 impl Qemu {
@@ -85,6 +87,7 @@ impl Qemu {
             nodes: HashMap::new(),
             restore: None,
             resumed: HashSet::new(),
+            hot: hotplug::Slots::default(),
         }
     }
 
@@ -119,6 +122,21 @@ impl Qemu {
             let nodes = r.nodes.iter().map(|n| (n.name.clone(), n.clone()));
             (r.dir.clone(), nodes.collect())
         });
+        // A restored node starts with the NICs it had, in the slots they had.
+        for saved in info.restore.iter().flat_map(|r| &r.nodes) {
+            let mut hot = qemu.hot.lock().expect("slots lock");
+            let slots = hot.entry(saved.name.clone()).or_default();
+            for nic in &saved.hot_nics {
+                if let Some(slot) = slots.get_mut(nic.slot) {
+                    *slot = Some(crate::driver::HotNic {
+                        id: nic.id.clone(),
+                        mac: nic.mac,
+                        socket: dir.join(&nic.socket),
+                        segment: dir.join(&nic.segment),
+                    });
+                }
+            }
+        }
         Ok(qemu)
     }
 
@@ -223,6 +241,7 @@ impl Qemu {
                 .map(|((_, n), memory)| argv::Restore {
                     memory,
                     shared_ram_offset: n.shared_ram_offset,
+                    nics: &n.hot_nics,
                 }),
         })
     }
@@ -233,9 +252,16 @@ impl Qemu {
         let Some((dir, saved)) = self.saved(&node.name).map(|(d, n)| (d, n.clone())) else {
             return Ok(());
         };
+        // QEMU binds its monitor's socket a moment before it listens on it: retry a
+        // refused connection while QEMU lives, for as long as a loaded host may take.
         let qmp = self.dir.join(&node.files.qmp);
         let started = Instant::now();
-        while !qmp.exists() && started.elapsed() < Duration::from_secs(30) {
+        let mut ch = loop {
+            match snapshot::channel(&node.name, &qmp).await {
+                Ok(ch) => break ch,
+                Err(e) if started.elapsed() > Duration::from_secs(60) => return Err(e),
+                Err(_) => {}
+            }
             if let NodeState::Exited { detail } = self.state(&node.name) {
                 return Err(DriverError::Died {
                     node: node.name.clone(),
@@ -243,9 +269,8 @@ impl Qemu {
                     tail: self.serial_tail(node),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let mut ch = snapshot::channel(&node.name, &qmp).await?;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         let memory = dir.join(&saved.memory);
         // `save` writes mapped-ram files only, and always finds their RAM image.
         let mapped = saved.shared_ram_offset.is_some();
@@ -419,7 +444,7 @@ impl Driver for Qemu {
     type Nics = hotplug::Hotplug;
 
     fn nics(&self) -> hotplug::Hotplug {
-        hotplug::Hotplug::new(self.dir.clone(), &self.plan)
+        hotplug::Hotplug::new(self.dir.clone(), &self.plan, self.hot.clone())
     }
 
     async fn boot(&mut self, node: &NodePlan, access: &Access) -> Result<(), DriverError> {
@@ -448,6 +473,20 @@ impl Driver for Qemu {
             self.record(
                 Entry::Path {
                     path: nic.socket.clone(),
+                },
+                &node.name,
+            )?;
+        }
+        let restored_nics = self
+            .saved(&node.name)
+            .map(|(_, n)| n.hot_nics.clone())
+            .unwrap_or_default();
+        for nic in restored_nics {
+            self.record(
+                Entry::Nic {
+                    node: node.name.clone(),
+                    port: nic.id,
+                    socket: nic.socket,
                 },
                 &node.name,
             )?;
@@ -602,16 +641,57 @@ impl Driver for Qemu {
         Ok(())
     }
 
-    async fn save(&mut self, node: &NodePlan, into: &Path) -> Result<SavedNode, DriverError> {
-        let io = |source| DriverError::Io {
-            node: node.name.clone(),
-            source,
-        };
+    async fn save(
+        &mut self,
+        nodes: &[NodePlan],
+        into: &Path,
+    ) -> Result<Vec<SavedNode>, DriverError> {
+        // Every node is paused and writes a file of its own: all migrations run at once.
+        let mut running = Vec::new();
+        for node in nodes {
+            let rel = layout::node_dir(&node.name);
+            std::fs::create_dir_all(into.join(&rel)).map_err(|source| DriverError::Io {
+                node: node.name.clone(),
+                source,
+            })?;
+            let memory = into.join(format!("{rel}/memory"));
+            let mut ch = snapshot::channel(&node.name, &self.dir.join(&node.files.qmp)).await?;
+            let mapped = snapshot::start_save(&mut ch, &node.name, &memory).await?;
+            running.push((node, ch, mapped));
+        }
+        let mut saved = Vec::new();
+        for (node, mut ch, mapped) in running {
+            snapshot::wait(&mut ch, &node.name).await?;
+            saved.push(self.saved_node(node, into, mapped)?);
+        }
+        Ok(saved)
+    }
+
+    async fn resume(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError> {
+        for node in nodes {
+            let mut ch = snapshot::channel(&node.name, &self.dir.join(&node.files.qmp)).await?;
+            ch.execute_raw("cont", serde_json::json!({}))
+                .await
+                .map_err(|e| DriverError::Snapshot {
+                    node: node.name.clone(),
+                    detail: e.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+}
+
+impl Qemu {
+    /// The rest of a node's save once its memory file is written: its disk, where its
+    /// RAM image is in that file, the NICs attached to it.
+    fn saved_node(
+        &self,
+        node: &NodePlan,
+        into: &Path,
+        mapped: bool,
+    ) -> Result<SavedNode, DriverError> {
         let rel = layout::node_dir(&node.name);
-        std::fs::create_dir_all(into.join(&rel)).map_err(io)?;
         let memory = format!("{rel}/memory");
-        let mut ch = snapshot::channel(&node.name, &self.dir.join(&node.files.qmp)).await?;
-        let mapped = snapshot::save(&mut ch, &node.name, &into.join(&memory)).await?;
         // Paused and migrated, QEMU has flushed the disk and writes nothing to it: a
         // copy now is the disk at the pause.
         let disk = match &node.files.disk {
@@ -642,25 +722,36 @@ impl Driver for Qemu {
         } else {
             None
         };
+        let relative = |p: &Path| {
+            p.strip_prefix(self.dir.path())
+                .map(|r| r.display().to_string())
+                .unwrap_or_default()
+        };
+        let hot_nics = self
+            .hot
+            .lock()
+            .expect("slots lock")
+            .get(&node.name)
+            .into_iter()
+            .flat_map(|slots| slots.iter().enumerate())
+            .filter_map(|(slot, nic)| {
+                let nic = nic.as_ref()?;
+                Some(crate::snapshot::SavedNic {
+                    id: nic.id.clone(),
+                    mac: nic.mac,
+                    slot,
+                    socket: relative(&nic.socket),
+                    segment: relative(&nic.segment),
+                })
+            })
+            .collect();
         Ok(SavedNode {
             name: node.name.clone(),
             memory,
             disk,
             shared_ram_offset,
+            hot_nics,
         })
-    }
-
-    async fn resume(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError> {
-        for node in nodes {
-            let mut ch = snapshot::channel(&node.name, &self.dir.join(&node.files.qmp)).await?;
-            ch.execute_raw("cont", serde_json::json!({}))
-                .await
-                .map_err(|e| DriverError::Snapshot {
-                    node: node.name.clone(),
-                    detail: e.to_string(),
-                })?;
-        }
-        Ok(())
     }
 }
 

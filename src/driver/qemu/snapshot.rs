@@ -52,9 +52,9 @@ async fn mapped_ram(ch: &mut Channel) -> bool {
     .is_ok()
 }
 
-/// Writes the paused node's RAM and device state to `file`; returns whether it was
-/// written as `mapped-ram`. The node stays paused.
-pub async fn save(ch: &mut Channel, node: &str, file: &Path) -> Result<bool, DriverError> {
+/// Starts writing the paused node's RAM and device state to `file` ([`wait`] for the
+/// end); returns whether it is written as `mapped-ram`. The node stays paused.
+pub async fn start_save(ch: &mut Channel, node: &str, file: &Path) -> Result<bool, DriverError> {
     let mapped = mapped_ram(ch).await;
     // The default bandwidth cap (128 MiB/s) is for live migration over a network; a
     // paused node written to a local file has nothing to protect.
@@ -72,7 +72,6 @@ pub async fn save(ch: &mut Channel, node: &str, file: &Path) -> Result<bool, Dri
         json!({"uri": format!("file:{}", file.display())}),
     )
     .await?;
-    wait(ch, node).await?;
     Ok(mapped)
 }
 
@@ -102,7 +101,7 @@ pub async fn restore(
 }
 
 /// Waits for the current migration (either direction) to end.
-async fn wait(ch: &mut Channel, node: &str) -> Result<(), DriverError> {
+pub async fn wait(ch: &mut Channel, node: &str) -> Result<(), DriverError> {
     let deadline = Instant::now() + MIGRATION_BOUND;
     loop {
         let info = run(ch, node, "query-migrate", json!({})).await?;
