@@ -232,13 +232,15 @@ fn env_pss_mib(bench: &Bench, env: &str) -> f64 {
     kib / 1024.0
 }
 
-/// Starts `names` at once with `args` (the env name appended as `--name`); waits for all.
-fn up_at_once(bench: &Bench, args: &[&str], names: &[String]) {
+/// Starts `names` at once with `args` (the env name appended as `--name`); waits for
+/// all; returns how many came up. Eight Debian guests on two cores under TCG go silent
+/// for minutes, so the stall bound is wide: this measures memory, not patience.
+fn up_at_once(bench: &Bench, args: &[&str], names: &[String]) -> usize {
     let children: Vec<_> = names
         .iter()
         .map(|n| {
             let mut all = args.to_vec();
-            all.extend(["--name", n]);
+            all.extend(["--name", n, "--stall-timeout", "20m", "--timeout", "60m"]);
             bench
                 .vstage(&all)
                 .stdout(Stdio::null())
@@ -247,14 +249,16 @@ fn up_at_once(bench: &Bench, args: &[&str], names: &[String]) {
                 .unwrap()
         })
         .collect();
+    let mut ready = 0;
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if out.status.success() {
+            ready += 1;
+        } else {
+            eprintln!("bench: {}", String::from_utf8_lossy(&out.stderr));
+        }
     }
+    ready
 }
 
 /// `up --from` against a cold `up` of the same template, in the same run; the host
@@ -293,13 +297,13 @@ fn snapshot_rows(bench: &Bench, rows: &mut Vec<Row>) {
         }
         let four: Vec<String> = (1..=4).map(|i| format!("m{i}")).collect();
         eprintln!("bench: 4 {template} envs restored at once");
-        up_at_once(bench, &["up", "--from", &name], &four);
+        let ready_warm = up_at_once(bench, &["up", "--from", &name], &four);
         let restored: f64 = four.iter().map(|e| env_pss_mib(bench, e)).sum();
         for e in &four {
             bench.timed_ok(&["down", "--force", e]);
         }
         eprintln!("bench: 4 cold {template} envs at once");
-        up_at_once(bench, &["up", "-t", template], &four);
+        let ready_cold = up_at_once(bench, &["up", "-t", template], &four);
         let cold4: f64 = four.iter().map(|e| env_pss_mib(bench, e)).sum();
         for e in &four {
             bench.timed_ok(&["down", "--force", e]);
@@ -332,7 +336,9 @@ fn snapshot_rows(bench: &Bench, rows: &mut Vec<Row>) {
             unit: "MiB",
             vstage: Stat::of(vec![restored]),
             baseline: Some((format!("4 cold {template} envs"), Stat::of(vec![cold4]))),
-            note: "QEMU processes only; measured once, right after ready".into(),
+            note: format!(
+                "QEMU processes only; measured once, right after ready ({ready_warm}/4 restored, {ready_cold}/4 cold envs up)"
+            ),
         });
     }
 }

@@ -36,6 +36,35 @@ const RECIPES: &[Recipe] = &[
         ],
         cloud_init: true,
     },
+    Recipe {
+        name: "openstack-zed",
+        files: &[
+            ("build.sh", include_str!("../images/openstack-zed/build.sh")),
+            (
+                "openstack.sh",
+                include_str!("../images/openstack/openstack.sh"),
+            ),
+            ("schemas.sh", include_str!("../images/openstack/schemas.sh")),
+            ("cloud.cfg", include_str!("../images/debian-12/cloud.cfg")),
+        ],
+        cloud_init: true,
+    },
+    Recipe {
+        name: "openstack-epoxy",
+        files: &[
+            (
+                "build.sh",
+                include_str!("../images/openstack-epoxy/build.sh"),
+            ),
+            (
+                "openstack.sh",
+                include_str!("../images/openstack/openstack.sh"),
+            ),
+            ("schemas.sh", include_str!("../images/openstack/schemas.sh")),
+            ("cloud.cfg", include_str!("../images/debian-12/cloud.cfg")),
+        ],
+        cloud_init: true,
+    },
 ];
 
 pub fn recipe(name: &str) -> Option<&'static Recipe> {

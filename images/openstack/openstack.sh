@@ -1,0 +1,82 @@
+#!/bin/sh
+# The OpenStack images (`openstack-zed` on bookworm, `openstack-epoxy` on trixie): one
+# root file system for every node role of templates/openstack.yaml. Debian's OpenStack
+# packages without their recommends, debconf preseeded so that no package configures a
+# database, registers an endpoint or starts a service; every service disabled, for the
+# template's cloud-init to start what a node's role runs.
+#
+# What does not depend on the env is done here, natively, because under TCG every
+# minute of work at boot costs ten (DESIGN §4): the databases and their schemas exist
+# (the addresses they name are the template's fixed hostnames, the same in every env),
+# and the cell mappings point at `controller`.
+#
+# Sourced by a release's build.sh with SUITE and RELEASE set; OUT and WORK come from
+# `vstage image build`.
+set -eu
+: "${OUT:?}" "${WORK:?}" "${SUITE:?}" "${RELEASE:?}"
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "missing $1: run 'make setup' ($2)" >&2; exit 1; }; }
+need mmdebstrap mmdebstrap
+need mkfs.ext4 e2fsprogs
+need qemu-img qemu-utils
+[ "$(id -u)" = 0 ] || { echo "the OpenStack images are built as root (mmdebstrap root mode, ownership in the image)" >&2; exit 1; }
+
+base=systemd,systemd-sysv,udev,dbus,ifupdown,cloud-init,openssh-server,qemu-guest-agent,iproute2,iputils-ping,sudo,python3,linux-image-cloud-amd64,initramfs-tools,ca-certificates,bridge-utils
+openstack=nova-api,nova-conductor,nova-scheduler,nova-compute-kvm,placement-api,glance,mariadb-server,rabbitmq-server,libvirt-daemon-system,qemu-system-x86,python3-openstackclient,python3-pymysql
+
+# Answers for every package that would otherwise set up a database (dbconfig-common),
+# talk to Keystone or RabbitMQ while installing.
+cat > "$WORK/preseed" <<'SEED'
+nova-common nova/configure_db boolean false
+nova-common nova/configure_rabbit boolean false
+nova-common nova/configure_ksat boolean false
+nova-api nova/register-endpoint boolean false
+nova-api nova/configure_db boolean false
+placement-common placement/configure_db boolean false
+placement-api placement/register-endpoint boolean false
+glance-common glance/configure_db boolean false
+glance-common glance/configure_rabbit boolean false
+glance-common glance/configure_ksat boolean false
+glance-api glance/register-endpoint boolean false
+SEED
+
+root=$WORK/root
+mmdebstrap --mode=root --variant=apt --format=directory \
+  --include="$base,$openstack" \
+  --aptopt='APT::Install-Recommends "false"' \
+  --essential-hook="chroot \"\$1\" debconf-set-selections < '$WORK/preseed'" \
+  --customize-hook="cp '$here/cloud.cfg' \"\$1/etc/cloud/cloud.cfg.d/90-vstage.cfg\"" \
+  --customize-hook='echo "/dev/vda / ext4 defaults,errors=remount-ro 0 1" > "$1/etc/fstab"' \
+  --customize-hook='rm -f "$1/etc/hostname" "$1/etc/machine-id" && touch "$1/etc/machine-id"' \
+  --customize-hook="sh '$here/schemas.sh' \"\$1\"" \
+  "$SUITE" "$root"
+
+# Every OpenStack and infrastructure service off: a node's role starts its own.
+for unit in nova-api nova-conductor nova-scheduler nova-compute nova-novncproxy \
+    nova-serialproxy nova-spicehtml5proxy placement-api glance-api mariadb mysql \
+    rabbitmq-server libvirtd virtlogd virtlockd apache2; do
+  chroot "$root" systemctl disable "$unit" >/dev/null 2>&1 || true
+done
+
+chroot "$root" dpkg-query -W -f '${Package}=${Version}\n' | LC_ALL=C sort > "$OUT/packages.txt"
+echo "$RELEASE" > "$OUT/release"
+kernel=$(ls "$root"/boot/vmlinuz-* | head -n 1)
+initrd=$(ls "$root"/boot/initrd.img-* | head -n 1)
+cp "$kernel" "$OUT/vmlinuz"
+cp "$initrd" "$OUT/initrd.img"
+rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+
+mkfs.ext4 -q -L root -d "$root" "$WORK/root.img" 8G
+qemu-img convert -f raw -O qcow2 "$WORK/root.img" "$OUT/disk.qcow2"
+
+# no_timer_check: see images/tiny/build.sh (the IO-APIC timer check fails under load).
+cat > "$OUT/image.json" <<JSON
+{
+  "kernel": "vmlinuz",
+  "initrd": "initrd.img",
+  "disk": "disk.qcow2",
+  "append": "root=/dev/vda rw console=ttyS0 no_timer_check",
+  "agent": true,
+  "cloud_init": true
+}
+JSON
