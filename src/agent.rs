@@ -34,6 +34,31 @@ pub async fn ping(socket: &Path, bound: Duration) -> bool {
         .is_some()
 }
 
+/// Writes `bytes` to `path` in the guest (created or truncated) through the agent's
+/// file calls: no process in the guest.
+pub async fn write_file(ch: &mut Channel, path: &str, bytes: &[u8]) -> Result<(), AgentError> {
+    use base64::Engine as _;
+    let handle = ch
+        .execute_raw(
+            "guest-file-open",
+            serde_json::json!({"path": path, "mode": "w"}),
+        )
+        .await?;
+    let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let wrote = ch
+        .execute_raw(
+            "guest-file-write",
+            serde_json::json!({"handle": handle, "buf-b64": data}),
+        )
+        .await;
+    let closed = ch
+        .execute_raw("guest-file-close", serde_json::json!({"handle": handle}))
+        .await;
+    wrote?;
+    closed?;
+    Ok(())
+}
+
 /// How a command ended, in shell terms.
 pub fn exit_code(status: &qga::GuestExecStatus) -> i32 {
     match (status.exitcode, status.signal) {

@@ -56,6 +56,20 @@ fn a_snapshot_resumes_as_two_isolated_envs_at_once() {
     }
     assert_eq!(sh(&h, "r1", "n1", "cat /tmp/mine").trim(), "r1");
     assert_eq!(sh(&h, "r2", "n1", "cat /tmp/mine").trim(), "r2");
+    // Every node has an id of its own, new with each restore.
+    let ids: Vec<String> = ["src", "r1", "r2"]
+        .iter()
+        .map(|env| {
+            sh(&h, env, "n1", "cat /run/vstage-instance-id")
+                .trim()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids[0].len(), 32, "{ids:?}");
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
+        "{ids:?}"
+    );
     assert_eq!(
         sh(&h, "src", "n1", "cat /tmp/mine 2>/dev/null; true").trim(),
         ""

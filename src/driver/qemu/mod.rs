@@ -555,6 +555,12 @@ impl Driver for Qemu {
                 } else if node.cloud_init {
                     self.wait_cloud_init(node, &mut watch).await?;
                 }
+                snapshot::write_instance_id(&agent)
+                    .await
+                    .map_err(|detail| DriverError::Start {
+                        node: node.name.clone(),
+                        detail,
+                    })?;
                 if let Some(r) = self.nodes.get_mut(&node.name) {
                     r.state = NodeState::Ready;
                 }

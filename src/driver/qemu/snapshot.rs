@@ -150,26 +150,29 @@ pub async fn fresh_identity(agent: &Path) -> Result<(), String> {
     }
     let mut seed = [0u8; 64];
     getrandom::fill(&mut seed).map_err(|e| format!("host entropy: {e}"))?;
-    let handle = ch
-        .execute_raw(
-            "guest-file-open",
-            json!({"path": "/dev/urandom", "mode": "w"}),
-        )
+    crate::agent::write_file(&mut ch, "/dev/urandom", &seed)
         .await
-        .map_err(|e| format!("opening /dev/urandom in the guest: {e}"))?;
-    use base64::Engine as _;
-    let data = base64::engine::general_purpose::STANDARD.encode(seed);
-    let wrote = ch
-        .execute_raw(
-            "guest-file-write",
-            json!({"handle": handle, "buf-b64": data}),
-        )
-        .await;
-    let _ = ch
-        .execute_raw("guest-file-close", json!({"handle": handle}))
-        .await;
-    wrote.map_err(|e| format!("writing entropy into the guest: {e}"))?;
+        .map_err(|e| format!("writing entropy into the guest: {e}"))?;
     reseed(&mut ch).await
+}
+
+/// Where every node finds an id of its own, new at each boot and at each restore: two
+/// envs restored from one snapshot share `/proc/sys/kernel/random/boot_id` (the kernel
+/// made it before the snapshot), never this.
+pub const INSTANCE_ID: &str = "/run/vstage-instance-id";
+
+/// Writes a fresh [`INSTANCE_ID`] into the guest.
+pub async fn write_instance_id(agent: &Path) -> Result<(), String> {
+    let mut ch = tokio::time::timeout(Duration::from_secs(10), Channel::agent(agent))
+        .await
+        .map_err(|_| "guest agent: no answer".to_string())?
+        .map_err(|e| format!("guest agent: {e}"))?;
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| format!("host entropy: {e}"))?;
+    let text: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    crate::agent::write_file(&mut ch, INSTANCE_ID, format!("{text}\n").as_bytes())
+        .await
+        .map_err(|e| format!("writing {INSTANCE_ID}: {e}"))
 }
 
 /// `RNDRESEEDCRNG` (`_IO('R', 7)`): what was written to `/dev/urandom` only joins the
