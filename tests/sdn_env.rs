@@ -4,58 +4,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::Harness;
-
-const TEMPLATE: &str = "apiVersion: vstage/v1
-name: fabric
-networks: [{name: net0, cidr: 10.0.0.0/24}]
-nodes:
-  - {name: n1, image: tiny, nics: [{network: net0}]}
-  - {name: n2, image: tiny, nics: [{network: net0}]}
-services:
-  auth: {clone: keystone}
-  sdn: {clone: neutron}
-";
-
-/// Shell that prints the name of the interface with MAC `mac` (nothing if none).
-fn iface_with(mac: &str) -> String {
-    format!(
-        "for d in /sys/class/net/*; do [ \"$(cat $d/address)\" = {mac} ] && echo ${{d##*/}}; done; true"
-    )
-}
-
-fn wait_for(h: &Harness, node: &str, mac: &str, present: bool) -> String {
-    let start = Instant::now();
-    loop {
-        let name = h.ok(&[
-            "exec",
-            "fab",
-            "--node",
-            node,
-            "--",
-            "sh",
-            "-c",
-            &iface_with(mac),
-        ]);
-        if name.trim().is_empty() != present {
-            return name.trim().to_string();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{node}: NIC {mac} present={present} not reached\n{}",
-            h.logs()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
 
 #[test]
 fn api_networks_are_segments_and_bound_ports_attach_nodes() {
     let h = Harness::new();
     let file = h.home.path().join("fabric.yaml");
-    std::fs::write(&file, TEMPLATE).unwrap();
+    std::fs::write(&file, common::FABRIC).unwrap();
     h.ok(&["up", "-t", &file.display().to_string(), "--name", "fab"]);
     let osc = |args: &[&str]| {
         let mut all = vec!["exec", "fab", "--", "openstack", "--os-cloud", "demo"];
@@ -99,7 +54,7 @@ fn api_networks_are_segments_and_bound_ports_attach_nodes() {
     // Each node gets a NIC with its port's MAC; configured with the port's address,
     // the two reach each other over the new segment.
     for (node, _, mac, ip) in &ports {
-        let dev = wait_for(&h, node, mac, true);
+        let dev = h.wait_for_nic("fab", node, mac, true);
         h.ok(&[
             "exec",
             "fab",
@@ -127,7 +82,7 @@ fn api_networks_are_segments_and_bound_ports_attach_nodes() {
     assert!(ping.contains("1 packets received"), "{ping}");
     // Deleting the port unplugs the NIC.
     osc(&["port", "delete", &ports[0].1]);
-    wait_for(&h, "n1", &ports[0].2, false);
+    h.wait_for_nic("fab", "n1", &ports[0].2, false);
     let dir = h.env_dir("fab").display().to_string();
     h.ok(&["down", "fab"]);
     assert!(Harness::processes_mentioning(&dir).is_empty());

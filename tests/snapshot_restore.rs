@@ -31,20 +31,7 @@ fn a_snapshot_resumes_as_two_isolated_envs_at_once() {
     assert_eq!(made["name"], name.as_str());
 
     // Two restores at the same time.
-    let restores: Vec<_> = ["r1", "r2"]
-        .iter()
-        .map(|env| {
-            h.cmd(&["up", "--from", &name, "--name", env])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in restores {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}\n{}", stderr(&out), h.logs());
-    }
+    h.restore_at_once(&name, &["r1", "r2"]);
 
     for env in ["r1", "r2"] {
         assert_eq!(sh(&h, env, "n1", "cat /tmp/marker").trim(), "before");
@@ -326,20 +313,7 @@ fn heavy_debian_snapshot_resumes_twice_with_fresh_clocks_and_entropy() {
     sh(&h, "src", "d2", "nohup sleep 4242 >/dev/null 2>&1 &");
     let name = h.snapshot_name("deb");
     h.ok(&["snapshot", "create", "src", &name]);
-    let restores: Vec<_> = ["r1", "r2"]
-        .iter()
-        .map(|env| {
-            h.cmd(&["up", "--from", &name, "--name", env])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in restores {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}\n{}", stderr(&out), h.logs());
-    }
+    h.restore_at_once(&name, &["r1", "r2"]);
     let mut random = Vec::new();
     for env in ["r1", "r2"] {
         assert_eq!(sh(&h, env, "d1", "cat /root/marker").trim(), "before");
@@ -383,43 +357,12 @@ fn heavy_debian_snapshot_resumes_twice_with_fresh_clocks_and_entropy() {
     assert!(Harness::processes_mentioning(&h.home.path().display().to_string()).is_empty());
 }
 
-const FABRIC: &str = "apiVersion: vstage/v1
-name: fabric
-networks: [{name: net0, cidr: 10.0.0.0/24}]
-nodes:
-  - {name: n1, image: tiny, nics: [{network: net0}]}
-  - {name: n2, image: tiny, nics: [{network: net0}]}
-services:
-  auth: {clone: keystone}
-  sdn: {clone: neutron}
-";
-
-/// The name of the interface with MAC `mac` in `node`, once it is (or is no longer) there.
-fn iface(h: &Harness, env: &str, node: &str, mac: &str, present: bool) -> String {
-    let find = format!(
-        "for d in /sys/class/net/*; do [ \"$(cat $d/address)\" = {mac} ] && echo ${{d##*/}}; done; true"
-    );
-    let start = Instant::now();
-    loop {
-        let name = sh(h, env, node, &find).trim().to_string();
-        if name.is_empty() != present {
-            return name;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{env}/{node}: NIC {mac} present={present} not reached\n{}",
-            h.logs()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
 /// A network made through the SDN clone and NICs it hot-plugged come back in a
 /// restored env: the segment carries traffic, and the restored clone can unplug them.
 #[test]
 fn nics_attached_through_the_network_service_come_back_after_restore() {
     let h = Harness::new();
-    let template = h.template(FABRIC);
+    let template = h.template(common::FABRIC);
     h.ok(&["up", "-t", &template, "--name", "src"]);
     let osc = |env: &str, args: &[&str]| {
         let mut all = vec!["exec", env, "--", "openstack", "--os-cloud", "demo"];
@@ -463,7 +406,7 @@ fn nics_attached_through_the_network_service_come_back_after_restore() {
             "src",
             &["port", "show", &id, "-f", "value", "-c", "mac_address"],
         );
-        let dev = iface(&h, "src", node, &mac, true);
+        let dev = h.wait_for_nic("src", node, &mac, true);
         sh(
             &h,
             "src",
@@ -479,7 +422,7 @@ fn nics_attached_through_the_network_service_come_back_after_restore() {
     h.ok(&["up", "--from", &name, "--name", "r"]);
     // The NICs are there with their addresses, and the segment carries traffic.
     for (node, _, mac, _) in &ports {
-        iface(&h, "r", node, mac, true);
+        h.wait_for_nic("r", node, mac, true);
     }
     let ping = sh(&h, "r", "n1", "ping -c 1 -W 5 10.50.0.22");
     assert!(ping.contains("1 packets received"), "{ping}");
@@ -487,7 +430,7 @@ fn nics_attached_through_the_network_service_come_back_after_restore() {
     // The restored clone drives the restored fabric: deleting a port unplugs its NIC
     // in this env only.
     osc("r", &["port", "delete", &ports[0].1]);
-    iface(&h, "r", "n1", &ports[0].2, false);
-    iface(&h, "src", "n1", &ports[0].2, true);
+    h.wait_for_nic("r", "n1", &ports[0].2, false);
+    h.wait_for_nic("src", "n1", &ports[0].2, true);
     sh(&h, "src", "n1", "ping -c 1 -W 5 10.50.0.22");
 }

@@ -108,6 +108,46 @@ impl Harness {
             .replace(|c: char| !c.is_ascii_alphanumeric(), "")
     }
 
+    /// `vstage up --from SNAPSHOT --name ENV` for every env at the same time; asserts
+    /// that each came up.
+    pub fn restore_at_once(&self, snapshot: &str, envs: &[&str]) {
+        let children: Vec<_> = envs
+            .iter()
+            .map(|env| {
+                self.cmd(&["up", "--from", snapshot, "--name", env])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}\n{}", stderr(&out), self.logs());
+        }
+    }
+
+    /// The name of the interface with MAC `mac` in `node` of `env`, once it is there
+    /// (`present`), or once it is gone (then empty).
+    pub fn wait_for_nic(&self, env: &str, node: &str, mac: &str, present: bool) -> String {
+        let find = format!(
+            "for d in /sys/class/net/*; do [ \"$(cat $d/address)\" = {mac} ] && echo ${{d##*/}}; done; true"
+        );
+        let start = std::time::Instant::now();
+        loop {
+            let name = self.ok(&["exec", env, "--node", node, "--", "sh", "-c", &find]);
+            if name.trim().is_empty() != present {
+                return name.trim().to_string();
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "{env}/{node}: NIC {mac} present={present} not reached\n{}",
+                self.logs()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    }
+
     pub fn env_dir(&self, name: &str) -> PathBuf {
         self.home.path().join("envs").join(name)
     }
@@ -180,6 +220,18 @@ impl Drop for Harness {
         }
     }
 }
+
+/// Two tiny nodes with the auth and SDN clones: the env's fabric follows the SDN API.
+pub const FABRIC: &str = "apiVersion: vstage/v1
+name: fabric
+networks: [{name: net0, cidr: 10.0.0.0/24}]
+nodes:
+  - {name: n1, image: tiny, nics: [{network: net0}]}
+  - {name: n2, image: tiny, nics: [{network: net0}]}
+services:
+  auth: {clone: keystone}
+  sdn: {clone: neutron}
+";
 
 /// A template of tiny nodes `n1`, `n2`, ... on one network, with the auth clone.
 pub fn tiny_with_auth(nodes: usize) -> String {

@@ -635,16 +635,7 @@ impl Driver for Qemu {
     }
 
     async fn pause(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError> {
-        for node in nodes {
-            let mut ch = snapshot::channel(&node.name, &self.dir.join(&node.files.qmp)).await?;
-            ch.execute_raw("stop", serde_json::json!({}))
-                .await
-                .map_err(|e| DriverError::Snapshot {
-                    node: node.name.clone(),
-                    detail: e.to_string(),
-                })?;
-        }
-        Ok(())
+        snapshot::each(&self.dir, nodes, "stop").await
     }
 
     async fn save(
@@ -674,16 +665,7 @@ impl Driver for Qemu {
     }
 
     async fn resume(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError> {
-        for node in nodes {
-            let mut ch = snapshot::channel(&node.name, &self.dir.join(&node.files.qmp)).await?;
-            ch.execute_raw("cont", serde_json::json!({}))
-                .await
-                .map_err(|e| DriverError::Snapshot {
-                    node: node.name.clone(),
-                    detail: e.to_string(),
-                })?;
-        }
-        Ok(())
+        snapshot::each(&self.dir, nodes, "cont").await
     }
 }
 

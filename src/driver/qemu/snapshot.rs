@@ -30,6 +30,19 @@ pub async fn channel(node: &str, qmp: &Path) -> Result<Channel, DriverError> {
         .map_err(|e| fail(node, e))
 }
 
+/// Runs `command` (no arguments) on every node's monitor, in order.
+pub async fn each(
+    dir: &crate::layout::EnvDir,
+    nodes: &[crate::plan::NodePlan],
+    command: &'static str,
+) -> Result<(), DriverError> {
+    for node in nodes {
+        let mut ch = channel(&node.name, &dir.join(&node.files.qmp)).await?;
+        run(&mut ch, &node.name, command, json!({})).await?;
+    }
+    Ok(())
+}
+
 async fn run(
     ch: &mut Channel,
     node: &str,
