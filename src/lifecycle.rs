@@ -215,6 +215,12 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
             return Err(UpError::Io(format!("creating.lock: {e}")));
         }
     };
+    if let Some(r) = &restore
+        && let Err(e) = crate::snapshot::Store::new(home).add_user(&r.snapshot, dir.path())
+    {
+        let _ = std::fs::remove_dir_all(dir.path());
+        return Err(e.into());
+    }
     let created_unix = env::now_unix();
     let info = EnvInfo {
         name: name.clone(),

@@ -15,6 +15,21 @@ fn sh(h: &Harness, env: &str, node: &str, command: &str) -> String {
     h.ok(&["exec", env, "--node", node, "--", "sh", "-c", command])
 }
 
+/// Saves the supervisor has made in the env dir that no client has committed yet.
+fn saves_in_progress(h: &Harness, env: &str) -> usize {
+    std::fs::read_dir(h.env_dir(env))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with("snapshot.partial")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 fn snapshots(h: &Harness) -> Vec<serde_json::Value> {
     serde_json::from_str(&h.ok(&["snapshot", "ls", "-o", "json"])).unwrap()
 }
@@ -253,12 +268,16 @@ fn a_killed_snapshot_leaves_nothing_and_the_env_runs_on() {
             h.ok(&["snapshot", "rm", &name]);
         }
         // The supervisor drops a save its client left, and the nodes run on.
-        let partial = h.env_dir("src").join("snapshot.partial");
         let start = Instant::now();
-        while partial.exists() && start.elapsed() < Duration::from_secs(60) {
+        while saves_in_progress(&h, "src") > 0 && start.elapsed() < Duration::from_secs(60) {
             std::thread::sleep(Duration::from_millis(100));
         }
-        assert!(!partial.exists(), "after {delay_ms} ms\n{}", h.logs());
+        assert_eq!(
+            saves_in_progress(&h, "src"),
+            0,
+            "after {delay_ms} ms\n{}",
+            h.logs()
+        );
         let status = h.ok(&["status", "src", "-o", "json"]);
         assert!(status.contains("\"ready\""), "{status}");
         sh(&h, "src", "n1", "true");
@@ -279,9 +298,8 @@ fn a_supervisor_killed_during_a_snapshot_leaves_an_env_down_removes() {
         .spawn()
         .unwrap();
     // As soon as the save has begun (its directory exists), the supervisor dies.
-    let partial = h.env_dir("src").join("snapshot.partial");
     let start = Instant::now();
-    while !partial.exists() && start.elapsed() < Duration::from_secs(30) {
+    while saves_in_progress(&h, "src") == 0 && start.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(5));
     }
     let pid = h.supervisor_pid("src").unwrap();
@@ -433,4 +451,26 @@ fn nics_attached_through_the_network_service_come_back_after_restore() {
     h.wait_for_nic("r", "n1", &ports[0].2, false);
     h.wait_for_nic("src", "n1", &ports[0].2, true);
     sh(&h, "src", "n1", "ping -c 1 -W 5 10.50.0.22");
+}
+
+/// The snapshot store is in the cache, which homes share: an env another home restored
+/// from a snapshot keeps it from being removed.
+#[test]
+fn an_env_of_another_home_keeps_its_snapshot() {
+    let a = Harness::new();
+    let b = Harness::new();
+    assert_eq!(a.cache, b.cache);
+    a.ok(&["up", "-t", "tiny", "--name", "src"]);
+    let name = a.snapshot_name("shared");
+    a.ok(&["snapshot", "create", "src", &name]);
+    b.ok(&["up", "--from", &name, "--name", "elsewhere"]);
+    let refused = a.run(&["snapshot", "rm", &name]);
+    assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("elsewhere"),
+        "{}",
+        stderr(&refused)
+    );
+    b.ok(&["down", "elsewhere"]);
+    a.ok(&["snapshot", "rm", &name]);
 }

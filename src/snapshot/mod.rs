@@ -27,13 +27,17 @@ use crate::env::{self, EnvInfo};
 use crate::home::Home;
 use crate::plan::Plan;
 
-/// Where the supervisor saves a snapshot in the env dir before it is committed.
+/// Where the supervisor saves a snapshot in the env dir before it is committed: a
+/// directory of this prefix, one per save (`Saved::partial` names it).
 pub const PARTIAL: &str = "snapshot.partial";
 pub const MANIFEST: &str = "manifest.json";
 /// The env's SSH key pair, which the snapshot's guests authorise.
 pub const SSH_DIR: &str = "ssh";
 /// Names are links in here to the snapshot directories.
 const NAMES: &str = "names";
+/// `users/ID/` holds a link to every env dir restored from snapshot ID, in whatever
+/// home: the cache is shared, so `snapshot rm` must see envs of other homes too.
+const USERS: &str = "users";
 /// Cross-filesystem commits are copied in here first (`.tmp-PID-...`).
 const TMP_PREFIX: &str = ".tmp-";
 
@@ -135,9 +139,12 @@ pub struct SavedNic {
     pub segment: String,
 }
 
-/// What the supervisor saved into [`PARTIAL`], for the manifest.
+/// What the supervisor saved, for the manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Saved {
+    /// The directory in the env dir that holds it, for the client to commit. The
+    /// supervisor removes it if the client goes away without taking it.
+    pub partial: String,
     pub nodes: Vec<SavedNode>,
     pub expires: Vec<Expiry>,
     /// How long the nodes were paused, in milliseconds.
@@ -353,7 +360,24 @@ impl Store {
         let link = self.name_link(name);
         std::fs::remove_file(&link).map_err(io(link.display()))?;
         remove_tree(&s.dir)?;
+        let _ = std::fs::remove_dir_all(self.root.join(USERS).join(&s.id));
         Ok(s.disk_bytes)
+    }
+
+    /// Records that the env at `env_dir` is being restored from snapshot `id`, before its
+    /// `env.json` says so (so no `rm` can fall between the two).
+    pub fn add_user(&self, id: &str, env_dir: &Path) -> Result<(), SnapshotError> {
+        self.ensure_dirs()?;
+        let dir = self.root.join(USERS).join(id);
+        std::fs::create_dir_all(&dir).map_err(io(dir.display()))?;
+        let key = hex(&sha2::Sha256::digest(
+            env_dir.as_os_str().as_encoded_bytes(),
+        ));
+        let link = dir.join(&key[..16]);
+        match std::os::unix::fs::symlink(env_dir, &link) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(io(link.display())(e)),
+            _ => Ok(()),
+        }
     }
 
     /// What commits killed midway left: copies whose process is gone, and snapshot
@@ -401,19 +425,23 @@ fn is_id(s: &str) -> bool {
     s.len() == 16 && s.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-/// The envs of `home` restored from snapshot `id`.
+/// The envs restored from snapshot `id`, in any home that shares this cache: each
+/// `Store::add_user` link whose env dir still says it was restored from `id`.
 pub fn users(home: &Home, id: &str) -> Vec<String> {
-    home.env_names()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|name| {
-            home.env(name)
-                .ok()
-                .and_then(|dir| EnvInfo::read(&dir).ok())
-                .and_then(|info| info.restore)
-                .is_some_and(|r| r.snapshot == id)
+    let dir = Store::new(home).root.join(USERS).join(id);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            let target = std::fs::read_link(e.path()).ok()?;
+            let info = EnvInfo::read(&crate::layout::EnvDir(target)).ok()?;
+            (info.restore?.snapshot == id).then_some(info.name)
         })
-        .collect()
+        .collect();
+    names.sort();
+    names
 }
 
 /// Whether snapshot `s` can go in a `gc`: past its expiry and used by no env.

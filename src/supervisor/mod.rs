@@ -33,14 +33,17 @@ struct Shared {
     timeline: Mutex<Option<std::fs::File>>,
     /// The process the env dies with, until it is kept (`Request::Keep`).
     owner: Mutex<Option<crate::env::Owner>>,
+    /// The env dir, for what API tasks clean up after their clients.
+    dir: EnvDir,
     events: broadcast::Sender<Event>,
     status: Mutex<Status>,
 }
 
 impl Shared {
     /// Every node planned, none started yet.
-    fn new(info: &EnvInfo, timeline: Option<std::fs::File>) -> Shared {
+    fn new(info: &EnvInfo, dir: &EnvDir, timeline: Option<std::fs::File>) -> Shared {
         Shared {
+            dir: dir.clone(),
             history: Mutex::new(Vec::new()),
             timeline: Mutex::new(timeline),
             owner: Mutex::new(info.options.owner.clone()),
@@ -142,7 +145,7 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
         .append(true)
         .open(dir.join(layout::EVENTS))
         .ok();
-    let shared = Arc::new(Shared::new(&info, timeline));
+    let shared = Arc::new(Shared::new(&info, &dir, timeline));
     let (api, api_path, mut inputs) = listen(&dir, &journal, &shared)?;
 
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
@@ -297,9 +300,9 @@ async fn ready<D: Driver>(
             Some((stop, reply)) = inputs.snapshot.recv() => {
                 tokio::select! {
                     saved = take_snapshot(driver, info, dir, shared, stop) => {
-                        if reply.is_closed() {
+                        if let (true, Ok(s)) = (reply.is_closed(), &saved) {
                             shared.progress("snapshot: its client is gone, discarding it");
-                            snapshot::discard(dir);
+                            snapshot::discard(dir, &s.partial);
                         } else {
                             let _ = reply.send(saved);
                         }
@@ -408,7 +411,7 @@ async fn repair<D: Driver>(
 }
 
 /// Milliseconds since the epoch, for the timeline.
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

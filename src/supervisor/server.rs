@@ -113,18 +113,34 @@ async fn handle(stream: UnixStream, shared: Arc<Shared>, inbox: Inbox) {
             if inbox.snapshot.send((stop, done_tx)).await.is_err() {
                 return;
             }
-            tokio::select! {
-                saved = done_rx => {
-                    let event = match saved {
-                        Ok(Ok(saved)) => Event::Saved(saved),
-                        Ok(Err(error)) => Event::Failed { error },
-                        Err(_) => Event::Failed { error: "the env ended during the snapshot".into() },
-                    };
-                    send(&event).await;
-                }
+            let saved = tokio::select! {
+                saved = done_rx => saved,
                 // The client is gone: dropping `done_rx` tells the main task to discard
-                // what it saved, so nobody is left holding half a snapshot.
-                () = closed(&mut reader) => {}
+                // what it saves, so nobody is left holding half a snapshot.
+                () = closed(&mut reader) => return,
+            };
+            let partial = match saved {
+                Ok(Ok(saved)) => {
+                    let partial = saved.partial.clone();
+                    send(&Event::Saved(saved)).await;
+                    partial
+                }
+                Ok(Err(error)) => {
+                    send(&Event::Failed { error }).await;
+                    return;
+                }
+                Err(_) => {
+                    let error = "the env ended during the snapshot".into();
+                    send(&Event::Failed { error }).await;
+                    return;
+                }
+            };
+            // The client holds the connection until it has moved the save into the
+            // store; if it closes and the save is still here, it died first.
+            closed(&mut reader).await;
+            if shared.dir.join(&partial).exists() {
+                shared.progress("snapshot: its client left it uncommitted, discarding it");
+                super::snapshot::discard(&shared.dir, &partial);
             }
         }
         Request::Down { force } => {

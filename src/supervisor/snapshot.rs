@@ -22,8 +22,10 @@ pub async fn save<D: Driver>(
     stop: bool,
 ) -> Result<Saved, String> {
     refuse_unsaveable(info)?;
-    let partial = dir.join(snapshot::PARTIAL);
-    discard(dir);
+    // A directory of its own per save: a client that vanished after an earlier save
+    // has its leftover removed by its own connection's task, never this one's.
+    let name = format!("{}-{}", snapshot::PARTIAL, super::now_ms());
+    let partial = dir.join(&name);
     std::fs::create_dir(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
     let nodes = &info.plan.nodes;
     let paused = Instant::now();
@@ -42,11 +44,12 @@ pub async fn save<D: Driver>(
     if stop && saved.is_ok() {
         driver.stop(nodes, std::time::Duration::ZERO).await;
     } else if let Err(e) = driver.resume(nodes).await {
-        discard(dir);
+        discard(dir, &name);
         return Err(format!("resuming the nodes after the snapshot: {e}"));
     }
-    let saved = saved.inspect_err(|_| discard(dir))?;
+    let saved = saved.inspect_err(|_| discard(dir, &name))?;
     Ok(Saved {
+        partial: name.clone(),
         nodes: saved,
         expires: expiries(info, &partial),
         paused_ms,
@@ -54,8 +57,8 @@ pub async fn save<D: Driver>(
 }
 
 /// Removes what a save left in the env dir (failed, or not taken by its client).
-pub fn discard(dir: &EnvDir) {
-    let _ = snapshot::remove_tree(&dir.join(snapshot::PARTIAL));
+pub fn discard(dir: &EnvDir, partial: &str) {
+    let _ = snapshot::remove_tree(&dir.join(partial));
 }
 
 /// What a snapshot cannot carry yet, refused before anything is paused.

@@ -76,7 +76,10 @@ async fn create(
         expires: saved.expires,
         files: Default::default(),
     };
-    let stored = store.commit(&dir.join(snapshot::PARTIAL), manifest)?;
+    // `reply` stays open until the save is committed: the supervisor discards a save
+    // whose client closed the connection without taking it.
+    let stored = store.commit(&dir.join(&saved.partial), manifest)?;
+    drop(reply);
     let total_ms = started.elapsed().as_millis();
     match output {
         Output::Json => {
