@@ -3,8 +3,8 @@
 //! stand on, kept in the cache as immutable, content-addressed directories.
 //!
 //! A snapshot is made in two halves. The env's supervisor, which owns the nodes and the
-//! clones, saves everything into [`PARTIAL`] inside the env dir (so an interrupted save
-//! goes with the env); then [`Store::commit`] hashes it, writes the manifest, and moves
+//! clones, saves everything into a [`PARTIAL`] directory inside the env dir (so an
+//! interrupted save goes with the env); then [`Store::commit`] hashes it, writes the manifest, and moves
 //! it into `snapshots/ID` in one rename before naming it (`snapshots/names/NAME`). A
 //! snapshot is there whole or not at all.
 //!
@@ -333,7 +333,7 @@ impl Store {
                 .join(format!("{TMP_PREFIX}{}-{id}", std::process::id()));
             copy_tree(partial, &tmp)?;
             std::fs::rename(&tmp, &dir).map_err(io(dir.display()))?;
-            let _ = std::fs::remove_dir_all(partial);
+            let _ = remove_tree(partial);
         }
         let link = self.name_link(&manifest.name);
         if let Err(e) = std::os::unix::fs::symlink(Path::new("..").join(&id), &link) {

@@ -1,5 +1,6 @@
 //! The supervisor's half of a snapshot: one consistent cut of the whole env, saved into
-//! `snapshot.partial` in the env dir (`snapshot::Store::commit` makes it a snapshot).
+//! a `snapshot.partial-*` directory in the env dir (`snapshot::Store::commit` makes it
+//! a snapshot).
 //!
 //! Every node is paused before the first is saved, and the clones' state is copied
 //! while they are paused, so memory, disks and services all show the same moment.
@@ -49,7 +50,7 @@ pub async fn save<D: Driver>(
     }
     let saved = saved.inspect_err(|_| discard(dir, &name))?;
     Ok(Saved {
-        partial: name.clone(),
+        partial: name,
         nodes: saved,
         expires: expiries(info, &partial),
         paused_ms,
