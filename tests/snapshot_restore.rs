@@ -15,6 +15,13 @@ fn sh(h: &Harness, env: &str, node: &str, command: &str) -> String {
     h.ok(&["exec", env, "--node", node, "--", "sh", "-c", command])
 }
 
+/// `openstack --os-cloud CLOUD ARGS` on the host against env `env`'s clones; its stdout.
+fn osc(h: &Harness, env: &str, cloud: &str, args: &[&str]) -> String {
+    let mut all = vec!["exec", env, "--", "openstack", "--os-cloud", cloud];
+    all.extend_from_slice(args);
+    h.ok(&all).trim().to_string()
+}
+
 /// Saves the supervisor has made in the env dir that no client has committed yet.
 fn saves_in_progress(h: &Harness, env: &str) -> usize {
     std::fs::read_dir(h.env_dir(env))
@@ -137,23 +144,12 @@ fn a_token_issued_before_the_snapshot_validates_after_restore() {
     let h = Harness::new();
     let template = h.template(&common::tiny_with_auth(1));
     h.ok(&["up", "-t", &template, "--name", "src"]);
-    let token = h
-        .ok(&[
-            "exec",
-            "src",
-            "--",
-            "openstack",
-            "--os-cloud",
-            "demo",
-            "token",
-            "issue",
-            "-f",
-            "value",
-            "-c",
-            "id",
-        ])
-        .trim()
-        .to_string();
+    let token = osc(
+        &h,
+        "src",
+        "demo",
+        &["token", "issue", "-f", "value", "-c", "id"],
+    );
     let name = h.snapshot_name("auth");
     h.ok(&["snapshot", "create", "src", &name]);
     let inspect: serde_json::Value =
@@ -177,31 +173,13 @@ fn a_token_issued_before_the_snapshot_validates_after_restore() {
     assert_eq!(status, 200, "{body}");
     // The restored clone is a clone of its own: new tokens too, and the source's
     // state no longer changes with it.
-    h.ok(&[
-        "exec",
-        "r",
-        "--",
-        "openstack",
-        "--os-cloud",
-        "admin",
-        "project",
-        "create",
-        "only-in-r",
-    ]);
-    let src = h.ok(&[
-        "exec",
+    osc(&h, "r", "admin", &["project", "create", "only-in-r"]);
+    let src = osc(
+        &h,
         "src",
-        "--",
-        "openstack",
-        "--os-cloud",
         "admin",
-        "project",
-        "list",
-        "-f",
-        "value",
-        "-c",
-        "Name",
-    ]);
+        &["project", "list", "-f", "value", "-c", "Name"],
+    );
     assert!(!src.contains("only-in-r"), "{src}");
 }
 
@@ -212,16 +190,7 @@ fn a_snapshot_past_its_expiry_is_refused() {
         &common::tiny_with_auth(1).replace("clone: keystone", "clone: keystone\n    token_ttl: 2"),
     );
     h.ok(&["up", "-t", &template, "--name", "src"]);
-    h.ok(&[
-        "exec",
-        "src",
-        "--",
-        "openstack",
-        "--os-cloud",
-        "demo",
-        "token",
-        "issue",
-    ]);
+    osc(&h, "src", "demo", &["token", "issue"]);
     let name = h.snapshot_name("short");
     h.ok(&["snapshot", "create", "src", &name]);
     let start = Instant::now();
@@ -382,11 +351,7 @@ fn nics_attached_through_the_network_service_come_back_after_restore() {
     let h = Harness::new();
     let template = h.template(common::FABRIC);
     h.ok(&["up", "-t", &template, "--name", "src"]);
-    let osc = |env: &str, args: &[&str]| {
-        let mut all = vec!["exec", env, "--", "openstack", "--os-cloud", "demo"];
-        all.extend_from_slice(args);
-        h.ok(&all).trim().to_string()
-    };
+    let osc = |env: &str, args: &[&str]| osc(&h, env, "demo", args);
     osc("src", &["network", "create", "blue"]);
     osc(
         "src",
