@@ -439,3 +439,22 @@ fn an_env_of_another_home_keeps_its_snapshot() {
     b.ok(&["down", "elsewhere"]);
     a.ok(&["snapshot", "rm", &name]);
 }
+
+/// `image rm` refuses the image a snapshot's disks stand on (in a cache of its own: the
+/// shared one's images must stay).
+#[test]
+fn an_image_a_snapshot_stands_on_is_kept() {
+    let h = Harness::new();
+    let cache = h.home.path().join("cache");
+    let run = |args: &[&str]| h.cmd(args).env("VSTAGE_CACHE", &cache).output().unwrap();
+    let up = run(&["up", "-t", "tiny", "--name", "src"]);
+    assert!(up.status.success(), "{}", stderr(&up));
+    assert!(run(&["snapshot", "create", "src", "kept"]).status.success());
+    assert!(run(&["down", "src"]).status.success());
+    let refused = run(&["image", "rm", "tiny"]);
+    assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("kept"), "{}", stderr(&refused));
+    assert!(run(&["snapshot", "rm", "kept"]).status.success());
+    let removed = run(&["image", "rm", "tiny"]);
+    assert!(removed.status.success(), "{}", stderr(&removed));
+}

@@ -19,8 +19,8 @@ pub(crate) fn image_command(home: &Home, cmd: ImageCommand) -> Result<u8> {
             force,
             output,
         } => build(&cache, name, all, force, output),
-        ImageCommand::Rm { images } => remove(&cache, &images),
-        ImageCommand::Prune => prune(&cache),
+        ImageCommand::Rm { images } => remove(&cache, &images, &kept_by_snapshots(home)?),
+        ImageCommand::Prune => prune(&cache, &kept_by_snapshots(home)?),
         ImageCommand::Diff { a, b } => diff(&cache, &a, &b),
         ImageCommand::Ls(out) => ls(&cache, out.output),
     }
@@ -79,10 +79,31 @@ fn build(
     Ok(0)
 }
 
-fn remove(cache: &Cache, images: &[String]) -> Result<u8> {
+/// Image directories that snapshots stand on: their frozen disks are overlays on them.
+fn kept_by_snapshots(home: &Home) -> Result<std::collections::HashMap<std::path::PathBuf, String>> {
+    let mut kept = std::collections::HashMap::new();
+    for s in vstage::snapshot::Store::new(home).list()? {
+        for r in s.manifest.images.into_values() {
+            kept.insert(r.dir, s.manifest.name.clone());
+        }
+    }
+    Ok(kept)
+}
+
+fn remove(
+    cache: &Cache,
+    images: &[String],
+    kept: &std::collections::HashMap<std::path::PathBuf, String>,
+) -> Result<u8> {
     let mut found = Vec::new();
     for spec in images {
         match cache.find(spec)? {
+            Some(i) if kept.contains_key(&i.dir) => {
+                return Err(Failure::bad_input(format!(
+                    "image '{spec}' is what snapshot '{}' stands on: `vstage snapshot rm` it first",
+                    kept[&i.dir]
+                )));
+            }
             Some(i) => found.push(i),
             None => {
                 return Err(Failure::bad_input(format!(
@@ -100,8 +121,15 @@ fn remove(cache: &Cache, images: &[String]) -> Result<u8> {
     Ok(0)
 }
 
-fn prune(cache: &Cache) -> Result<u8> {
-    let stale: Vec<_> = cache.list()?.into_iter().filter(|i| !i.current).collect();
+fn prune(
+    cache: &Cache,
+    kept: &std::collections::HashMap<std::path::PathBuf, String>,
+) -> Result<u8> {
+    let stale: Vec<_> = cache
+        .list()?
+        .into_iter()
+        .filter(|i| !i.current && !kept.contains_key(&i.dir))
+        .collect();
     let freed = cache.remove(&stale)?;
     say!(
         "removed {} image(s), {:.1} MiB",
