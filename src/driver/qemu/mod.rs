@@ -583,18 +583,28 @@ impl Driver for Qemu {
                 .cloned()
                 .collect()
         };
-        // 1. ACPI power button for every node at once, then one shared wait.
+        // 1. ACPI power button for every node at once, then one shared wait. A paused
+        // guest (a restore that never reached `cont`, a snapshot cut short) cannot answer
+        // the button, so it is not waited for.
         let mut left = running(self);
         if !graceful.is_zero() && !left.is_empty() {
+            let mut pressed = Vec::new();
             for node in &left {
                 if let Some(mut ch) = self.qmp(node).await {
-                    let _ = ch.execute(&qapi::qmp::system_powerdown {}).await;
+                    let status = ch.execute_raw("query-status", serde_json::json!({})).await;
+                    let paused = status.is_ok_and(|s| s["running"] == false);
+                    if !paused {
+                        let _ = ch.execute(&qapi::qmp::system_powerdown {}).await;
+                        pressed.push(node.name.clone());
+                    }
                 }
             }
+            left.retain(|n| pressed.contains(&n.name));
             let deadline = Instant::now() + graceful;
             while !left.is_empty() && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 left = running(self);
+                left.retain(|n| pressed.contains(&n.name));
             }
         }
         // 2. `quit`: QEMU exits at once, whatever the guest does.
