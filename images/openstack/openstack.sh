@@ -21,7 +21,7 @@ need mkfs.ext4 e2fsprogs
 need qemu-img qemu-utils
 [ "$(id -u)" = 0 ] || { echo "the OpenStack images are built as root (mmdebstrap root mode, ownership in the image)" >&2; exit 1; }
 
-base=systemd,systemd-sysv,udev,dbus,ifupdown,cloud-init,openssh-server,qemu-guest-agent,iproute2,iputils-ping,sudo,python3,linux-image-cloud-amd64,initramfs-tools,ca-certificates,bridge-utils
+base=systemd,systemd-sysv,udev,dbus,ifupdown,cloud-init,openssh-server,qemu-guest-agent,iproute2,iputils-ping,sudo,python3,linux-image-cloud-amd64,initramfs-tools,ca-certificates,bridge-utils,busybox-static
 openstack=nova-api,nova-conductor,nova-scheduler,nova-compute-kvm,placement-api,glance,mariadb-server,rabbitmq-server,libvirt-daemon-system,qemu-system-x86,python3-openstackclient,python3-pymysql
 
 # Answers for every package that would otherwise set up a database (dbconfig-common),
@@ -49,14 +49,17 @@ mmdebstrap --mode=root --variant=apt --format=directory \
   --customize-hook='echo "/dev/vda / ext4 defaults,errors=remount-ro 0 1" > "$1/etc/fstab"' \
   --customize-hook='rm -f "$1/etc/hostname" "$1/etc/machine-id" && touch "$1/etc/machine-id"' \
   --customize-hook="sh '$here/schemas.sh' \"\$1\"" \
+  --customize-hook="sh '$here/tenant.sh' \"\$1\"" \
   "$SUITE" "$root"
 
 # Every OpenStack and infrastructure service off: a node's role starts its own. Also
 # off: what a throwaway VM has no use for and TCG makes slow (e2scrub_reap alone took
-# 4 min 43 s of a 5 min 48 s first boot of this image).
-for unit in nova-api nova-conductor nova-scheduler nova-compute nova-novncproxy \
-    nova-serialproxy nova-spicehtml5proxy placement-api glance-api mariadb mysql \
-    rabbitmq-server libvirtd virtlogd virtlockd apache2 \
+# 4 min 43 s of a 5 min 48 s first boot of this image). nova-api-metadata is off too:
+# its unit Wants mysql and rabbitmq-server, which started them on every node.
+for unit in nova-api nova-api-metadata nova-conductor nova-scheduler nova-compute \
+    nova-novncproxy nova-serialproxy nova-spicehtml5proxy placement-api glance-api \
+    mariadb mysql rabbitmq-server epmd.socket libvirtd virtlogd virtlockd \
+    libvirt-guests iscsid.socket open-iscsi apache2 \
     e2scrub_reap.service e2scrub_all.timer apt-daily.timer apt-daily-upgrade.timer \
     man-db.timer fstrim.timer; do
   chroot "$root" systemctl disable "$unit" >/dev/null 2>&1 || true
