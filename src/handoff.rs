@@ -25,6 +25,92 @@ pub fn write_ssh_config(dir: &EnvDir, ports: &[(String, u16)]) -> std::io::Resul
     write_atomic(&dir.join(layout::SSH_CONFIG), config.as_bytes())
 }
 
+/// The identity clone's Tempest configuration, in its directory.
+pub const TEMPEST_CONF: &str = "tempest.conf";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IniError {
+    #[error("line {0}: expected '[section]', 'key = value' or a comment")]
+    Line(usize),
+    #[error("line {0}: a key before any [section]")]
+    NoSection(usize),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// An INI file as Tempest (oslo.config) reads it: sections of `key = value`, in order.
+type Ini = Vec<(String, Vec<(String, String)>)>;
+
+fn parse_ini(text: &str) -> Result<Ini, IniError> {
+    let mut ini: Ini = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let name = name.trim();
+            if name.is_empty() || name.contains(['[', ']']) {
+                return Err(IniError::Line(n + 1));
+            }
+            if !ini.iter().any(|(s, _)| s == name) {
+                ini.push((name.to_string(), Vec::new()));
+            }
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(IniError::Line(n + 1));
+        };
+        let key = key.trim();
+        if key.is_empty() || key.contains(['[', ']']) {
+            return Err(IniError::Line(n + 1));
+        }
+        let Some((_, entries)) = ini.last_mut() else {
+            return Err(IniError::NoSection(n + 1));
+        };
+        entries.retain(|(k, _)| k != key);
+        entries.push((key.to_string(), value.trim().to_string()));
+    }
+    Ok(ini)
+}
+
+/// Merges `fragment`'s sections over the `tempest.conf` at `path` (its keys win), and
+/// writes it back. Lines of the fragment are checked one by one: it comes from a guest.
+pub fn merge_tempest_conf(path: &std::path::Path, fragment: &str) -> Result<(), IniError> {
+    let base = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let mut merged = parse_ini(&base)?;
+    for (section, entries) in parse_ini(fragment)? {
+        let at = match merged.iter().position(|(s, _)| *s == section) {
+            Some(i) => i,
+            None => {
+                merged.push((section, Vec::new()));
+                merged.len() - 1
+            }
+        };
+        for (key, value) in entries {
+            let kept = &mut merged[at].1;
+            match kept.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = value,
+                None => kept.push((key, value)),
+            }
+        }
+    }
+    let mut text = String::new();
+    for (section, entries) in &merged {
+        text.push_str(&format!("[{section}]\n"));
+        for (key, value) in entries {
+            text.push_str(&format!("{key} = {value}\n"));
+        }
+        text.push('\n');
+    }
+    write_atomic(path, text.as_bytes())?;
+    Ok(())
+}
+
 /// The file in a clone's directory that holds its host URL.
 pub const CLONE_URL: &str = "url";
 
@@ -51,6 +137,10 @@ pub fn variables(dir: &EnvDir, info: &EnvInfo) -> Vec<(&'static str, OsString)> 
             "OS_CLIENT_CONFIG_FILE",
             clone_dir.join(registry::CLOUDS_YAML).into(),
         ));
+        if clone_dir.join(TEMPEST_CONF).exists() {
+            vars.push(("TEMPEST_CONFIG_DIR", clone_dir.clone().into()));
+            vars.push(("TEMPEST_CONFIG", TEMPEST_CONF.into()));
+        }
         if let Ok(url) = std::fs::read_to_string(clone_dir.join(CLONE_URL)) {
             vars.push(("VSTAGE_AUTH_URL", url.trim().into()));
         }
@@ -64,4 +154,45 @@ pub fn identity(info: &EnvInfo) -> Option<&ServicePlan> {
         .services
         .iter()
         .find(|s| registry::kind(&s.kind).is_some_and(|k| k.role() == Role::Identity))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fragment_overrides_and_adds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tempest.conf");
+        std::fs::write(
+            &path,
+            "[auth]\nadmin_username = admin\n[service_available]\nnova = false\n",
+        )
+        .unwrap();
+        merge_tempest_conf(
+            &path,
+            "# from the controller\n[service_available]\nnova = true\n[compute]\nimage_ref = abc\n",
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "[auth]\nadmin_username = admin\n\n[service_available]\nnova = true\n\n[compute]\nimage_ref = abc\n\n"
+        );
+    }
+
+    #[test]
+    fn a_guest_fragment_is_checked_line_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tempest.conf");
+        assert!(matches!(
+            merge_tempest_conf(&path, "key = before\n"),
+            Err(IniError::NoSection(1))
+        ));
+        assert!(matches!(
+            merge_tempest_conf(&path, "[a]\nnot ini\n"),
+            Err(IniError::Line(2))
+        ));
+        assert!(!path.exists());
+    }
 }

@@ -46,7 +46,10 @@ const RECIPES: &[Recipe] = &[
             ),
             ("schemas.sh", include_str!("../images/openstack/schemas.sh")),
             ("tenant.sh", include_str!("../images/openstack/tenant.sh")),
-            ("tenant-init", include_str!("../images/openstack/tenant-init")),
+            (
+                "tenant-init",
+                include_str!("../images/openstack/tenant-init"),
+            ),
             ("cloud.cfg", include_str!("../images/debian-12/cloud.cfg")),
         ],
         cloud_init: true,
@@ -64,7 +67,10 @@ const RECIPES: &[Recipe] = &[
             ),
             ("schemas.sh", include_str!("../images/openstack/schemas.sh")),
             ("tenant.sh", include_str!("../images/openstack/tenant.sh")),
-            ("tenant-init", include_str!("../images/openstack/tenant-init")),
+            (
+                "tenant-init",
+                include_str!("../images/openstack/tenant-init"),
+            ),
             ("cloud.cfg", include_str!("../images/debian-12/cloud.cfg")),
         ],
         cloud_init: true,

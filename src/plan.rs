@@ -32,6 +32,11 @@ pub struct Plan {
     /// nodes boot with room for them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hotplug: bool,
+    /// The template's gates, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<crate::template::Gate>,
+    #[serde(default, skip_serializing_if = "crate::template::Handoff::is_empty")]
+    pub handoff: crate::template::Handoff,
 }
 
 /// The service network: a user-mode NIC per node on which clones answer at fixed
@@ -93,6 +98,9 @@ pub struct NodePlan {
     /// The template's user-data for this node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_data: Option<serde_json::Value>,
+    /// Guest TCP ports forwarded from the host (through the service NIC).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<u16>,
     pub files: NodeFiles,
 }
 
@@ -214,11 +222,12 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
             });
         }
         let cloud_init = crate::image::recipe(&node.image).is_some_and(|r| r.cloud_init);
-        let service_nic = (!template.services.is_empty() || cloud_init).then(|| ServiceNic {
-            mac: Mac::for_nic(small(ordinal), SERVICE_NIC_INDEX),
-            ip: SERVICE_GUEST_IP,
-            prefix: 24,
-        });
+        let service_nic = (!template.services.is_empty() || cloud_init || !node.ports.is_empty())
+            .then(|| ServiceNic {
+                mac: Mac::for_nic(small(ordinal), SERVICE_NIC_INDEX),
+                ip: SERVICE_GUEST_IP,
+                prefix: 24,
+            });
         nodes.push(NodePlan {
             name: name.clone(),
             image: node.image.clone(),
@@ -228,6 +237,7 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
             service_nic,
             cloud_init,
             user_data: node.cloud_init.clone(),
+            ports: node.ports.clone(),
             files: NodeFiles::of(name, cloud_init),
         });
     }
@@ -253,6 +263,8 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
         hosts,
         services,
         hotplug,
+        gates: template.gates.clone(),
+        handoff: template.handoff.clone(),
     })
 }
 

@@ -199,3 +199,43 @@ fn no_nodes_non_utf8_and_endless_files_are_located_or_refused() {
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("not a template"), "{}", stderr(&out));
 }
+
+#[test]
+fn ports_are_forwarded_once_each() {
+    let h = Harness::new();
+    check(
+        &h,
+        &BASE.replace("    cpus: 1\n", "    cpus: 1\n    ports: [8774, 8774]\n"),
+        "10:19",
+        "ports: 8774 is forwarded already",
+    );
+    check(
+        &h,
+        &BASE.replace("    cpus: 1\n", "    cpus: 1\n    ports: [70000]\n"),
+        "10:13",
+        "out of range",
+    );
+}
+
+#[test]
+fn a_gate_runs_on_an_instance_of_the_env() {
+    let h = Harness::new();
+    check(
+        &h,
+        &format!("{BASE}gates:\n  - {{name: up, node: n9, run: \"true\"}}\n"),
+        "13:22",
+        "gates: node: 'n9' is not an instance of this env (instances: n1)",
+    );
+    check(
+        &h,
+        &format!("{BASE}gates:\n  - {{name: up, node: n1, run: \"true\", timeout: 0}}\n"),
+        "13:48",
+        "timeout: 0 is out of range",
+    );
+    check(
+        &h,
+        &format!("{BASE}handoff:\n  tempest_conf: {{node: n1, path: etc/t.conf}}\n"),
+        "13:34",
+        "is not an absolute path in the guest",
+    );
+}

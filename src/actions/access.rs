@@ -1,15 +1,23 @@
 //! How the host reaches the nodes: the env's SSH key pair and, for every node that runs
 //! sshd (cloud-init images), a host port forwarded to its port 22; the hand-off writes
-//! `ssh_config` naming them.
+//! `ssh_config` naming them. Each of a node's `ports:` gets a host port too.
 
 use super::{ActionError, Context};
-use crate::driver::{Access, Driver};
+use crate::driver::Driver;
 use crate::handoff;
 use crate::journal::Entry;
 use crate::layout;
 
 pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
     let info = ctx.info;
+    for node in info.plan.nodes.iter().filter(|n| !n.ports.is_empty()) {
+        let mut forwards = Vec::new();
+        for &guest in &node.ports {
+            let port = free_port(ctx, format!("{} {guest}", node.name))?;
+            forwards.push((guest, port));
+        }
+        ctx.access.entry(node.name.clone()).or_default().forwards = forwards;
+    }
     if !info.plan.nodes.iter().any(|n| n.cloud_init) {
         return Ok(());
     }
@@ -40,24 +48,11 @@ pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
         .map_err(|e| ActionError::Access(format!("{}: {e}", key.display())))?;
     let mut ports = Vec::new();
     for node in info.plan.nodes.iter().filter(|n| n.cloud_init) {
-        // The kernel picks a free port; QEMU binds it right after. Envs never share one
-        // because each is taken from the kernel while free.
-        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(|e| ActionError::Access(format!("allocating an ssh port: {e}")))?;
-        ctx.record(Entry::Port {
-            name: format!("ssh {}", node.name),
-            port,
-        })?;
+        let port = free_port(ctx, format!("ssh {}", node.name))?;
         ports.push((node.name.clone(), port));
-        ctx.access.insert(
-            node.name.clone(),
-            Access {
-                ssh_port: Some(port),
-                ssh_public_key: public_key.clone(),
-            },
-        );
+        let access = ctx.access.entry(node.name.clone()).or_default();
+        access.ssh_port = Some(port);
+        access.ssh_public_key = public_key.clone();
     }
     handoff::write_ssh_config(ctx.dir, &ports)
         .map_err(|e| ActionError::Access(format!("ssh_config: {e}")))?;
@@ -66,4 +61,16 @@ pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
         ctx.dir.join(layout::SSH_CONFIG).display()
     ));
     Ok(())
+}
+
+/// A loopback port for QEMU to forward, recorded under `name`. The kernel picks a free
+/// one and QEMU binds it right after: envs never share one, because each is taken from
+/// the kernel while free.
+fn free_port<D: Driver>(ctx: &Context<'_, D>, name: String) -> Result<u16, ActionError> {
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| ActionError::Access(format!("allocating a host port for {name}: {e}")))?;
+    ctx.record(Entry::Port { name, port })?;
+    Ok(port)
 }

@@ -8,6 +8,8 @@
 //! (`journal::undo`), for a failed `up`, for `down` and after a crash alike.
 
 pub mod access;
+pub mod gates;
+pub mod handoff;
 pub mod networks;
 pub mod nodes;
 pub mod restore;
@@ -36,6 +38,10 @@ pub enum ActionError {
     /// A clone could not be started or handed off.
     #[error("{0}")]
     Service(String),
+    #[error("{0}")]
+    Gate(String),
+    #[error("hand-off: {0}")]
+    Handoff(String),
     #[error("ssh access: {0}")]
     Access(String),
     #[error(transparent)]
@@ -83,7 +89,10 @@ pub async fn bring_up<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionE
     ));
     restore::run(ctx)?;
     networks::run(ctx)?;
-    services::run(ctx).await?;
+    // Access first: the identity clone's catalog names the host ports of nodes' `ports:`.
     access::run(ctx)?;
-    nodes::run(ctx).await
+    services::run(ctx).await?;
+    nodes::run(ctx).await?;
+    gates::run(ctx).await?;
+    handoff::run(ctx).await
 }

@@ -8,7 +8,7 @@ use tokio::net::{TcpListener, UnixListener};
 use super::{ActionError, Context};
 use crate::clone::Running;
 use crate::clone::registry::{
-    self, CatalogEntry, Identity, Kind, Role, Start, Topology, TopologyNic,
+    self, CatalogEntry, Forward, Identity, Kind, Role, Start, Topology, TopologyNic,
 };
 use crate::driver::Driver;
 use crate::fabric::{Fabric, Segment};
@@ -60,6 +60,17 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
         .collect();
     bound.sort_by_key(|(_, kind, _, _)| kind.role() != Role::Identity);
     let topology = topology(plan);
+    let forwards: Vec<Forward> = ctx
+        .access
+        .iter()
+        .flat_map(|(node, access)| {
+            access.forwards.iter().map(|&(guest, host)| Forward {
+                node: node.clone(),
+                guest,
+                host,
+            })
+        })
+        .collect();
     let mut identity: Option<Identity> = None;
     for (service, kind, listener, _) in bound {
         let state_dir = ctx.dir.join(&service.dir);
@@ -76,6 +87,7 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
                 identity: identity.as_ref(),
                 catalog: &catalog,
                 topology: &topology,
+                forwards: &forwards,
             })
             .map_err(|e| ActionError::Service(format!("{} clone: {e}", service.name)))?;
         if let Some(feed) = started.fabric {

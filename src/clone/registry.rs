@@ -108,6 +108,29 @@ pub struct Start<'a> {
     pub catalog: &'a [CatalogEntry],
     /// The env's networks and nodes' NICs, for a network service's initial state.
     pub topology: &'a Topology,
+    /// Nodes' ports forwarded to the host.
+    pub forwards: &'a [Forward],
+}
+
+/// A node's guest port, forwarded from a port on the host's loopback.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forward {
+    pub node: String,
+    pub guest: u16,
+    pub host: u16,
+}
+
+/// The URL a host caller uses for `url` (`http://NODE:PORT/...` as guests write it), when
+/// the node forwards that port to the host.
+pub fn host_url(url: &str, forwards: &[Forward]) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = authority.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let f = forwards
+        .iter()
+        .find(|f| f.node == host && f.guest == port)?;
+    Some(format!("{scheme}://127.0.0.1:{}{path}", f.host))
 }
 
 /// A started clone, ready to serve.

@@ -88,6 +88,8 @@ pub struct Access {
     pub ssh_port: Option<u16>,
     /// The key its cloud-init seed authorises.
     pub ssh_public_key: String,
+    /// The node's `ports:`, each as (guest port, host port).
+    pub forwards: Vec<(u16, u16)>,
 }
 
 /// What a driver does for one node at a time; the actions order the calls.

@@ -76,6 +76,51 @@ pub struct Template {
     pub nodes: Vec<Node>,
     /// Clones of other teams' services the env runs (DESIGN §6), by name.
     pub services: Vec<Service>,
+    /// What must hold, in order, before the env counts as ready.
+    pub gates: Vec<Gate>,
+    pub handoff: Handoff,
+}
+
+/// How long a gate may take when the template does not say (seconds).
+pub const DEFAULT_GATE_TIMEOUT: u32 = 900;
+/// The longest a gate may take (seconds).
+pub const MAX_GATE_TIMEOUT: u32 = 4 * 3600;
+pub const MAX_GATES: usize = 32;
+pub const MAX_PORTS: usize = 16;
+
+/// `gates:`: a shell command run on a node through its guest agent until it exits 0,
+/// or its timeout passes; then the tails of its `logs` say why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Gate {
+    pub name: String,
+    /// The instance it runs on.
+    pub node: String,
+    pub run: String,
+    pub timeout_s: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<String>,
+}
+
+/// `handoff:`: files nodes write for the host's tools, read once the gates pass.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Handoff {
+    /// Sections merged over the identity clone's `tempest.conf` (what only the
+    /// deployment knows: image and flavor ids, networks, enabled services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tempest_conf: Option<NodeFile>,
+}
+
+impl Handoff {
+    pub fn is_empty(&self) -> bool {
+        self.tempest_conf.is_none()
+    }
+}
+
+/// A file on one of the env's instances.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NodeFile {
+    pub node: String,
+    pub path: String,
 }
 
 /// `services.<name>`: a clone of the registered kind its `clone:` names.
@@ -109,6 +154,8 @@ pub struct Node {
     pub nics: Vec<Nic>,
     /// User-data (a mapping) merged into the node's cloud-init seed.
     pub cloud_init: Option<serde_json::Value>,
+    /// Guest TCP ports forwarded from the host's loopback (`ports:`).
+    pub ports: Vec<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -22,6 +22,38 @@ pub(super) struct RawTemplate {
     pub(super) nodes: Spanned<Vec<RawNode>>,
     #[serde(default)]
     pub(super) services: Option<BTreeMap<String, RawServiceHead>>,
+    #[serde(default)]
+    pub(super) gates: Vec<RawGate>,
+    #[serde(default)]
+    pub(super) handoff: Option<RawHandoff>,
+}
+
+/// `gates:`: a readiness check the env must pass, in order, after its nodes are up.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGate {
+    pub(super) name: Spanned<Scalar>,
+    pub(super) node: Spanned<Scalar>,
+    pub(super) run: Spanned<Scalar>,
+    #[serde(default)]
+    pub(super) timeout: Option<Spanned<Scalar>>,
+    #[serde(default)]
+    pub(super) logs: Vec<Spanned<Scalar>>,
+}
+
+/// `handoff:`: files the env's nodes write for the tools on the host.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHandoff {
+    #[serde(default)]
+    pub(super) tempest_conf: Option<RawNodeFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNodeFile {
+    pub(super) node: Spanned<Scalar>,
+    pub(super) path: Spanned<Scalar>,
 }
 
 /// Of a `services.<name>` section, what the template reads itself: the kind. The
@@ -53,6 +85,8 @@ pub(super) struct RawNode {
     pub(super) nics: Vec<RawNic>,
     #[serde(default)]
     pub(super) cloud_init: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    pub(super) ports: Vec<Spanned<Scalar>>,
 }
 
 #[derive(Deserialize)]

@@ -6,10 +6,13 @@ use std::net::Ipv4Addr;
 use serde_saphyr::Spanned;
 
 use super::params::{Params, is_name};
-use super::raw::{RawNetwork, RawNic, RawNode, RawServiceHead, RawTemplate, Scalar};
+use super::raw::{
+    RawGate, RawHandoff, RawNetwork, RawNic, RawNode, RawServiceHead, RawTemplate, Scalar,
+};
 use super::{
-    API_VERSION, Ctx, MAX_INSTANCES, MAX_NICS, Network, Nic, Node, SERVICE_CIDR, Service, Template,
-    TemplateError,
+    API_VERSION, Ctx, DEFAULT_GATE_TIMEOUT, Gate, Handoff, MAX_GATE_TIMEOUT, MAX_GATES,
+    MAX_INSTANCES, MAX_NICS, MAX_PORTS, Network, Nic, Node, NodeFile, SERVICE_CIDR, Service,
+    Template, TemplateError,
 };
 use crate::clone::registry::{self, Role};
 use crate::clone::section::Section;
@@ -58,11 +61,15 @@ impl RawTemplate {
             ));
         }
         let services = services(ctx, self.services.unwrap_or_default(), &instances)?;
+        let gates = gates(ctx, &params, &self.gates, &instances)?;
+        let handoff = handoff(ctx, &params, self.handoff.as_ref(), &instances)?;
         Ok(Template {
             name,
             networks,
             nodes,
             services,
+            gates,
+            handoff,
         })
     }
 }
@@ -161,8 +168,10 @@ fn node(
     }
     let nics = nics(ctx, params, &raw.nics, networks, count)?;
     let cloud_init = cloud_init(ctx, raw, &image)?;
+    let ports = ports(ctx, params, &raw.ports)?;
     Ok(Node {
         cloud_init,
+        ports,
         at: ctx.location(&raw.name.referenced),
         name,
         image,
@@ -233,6 +242,136 @@ fn nics(
         });
     }
     Ok(nics)
+}
+
+/// A node's `ports:`: guest TCP ports, each forwarded once from the host's loopback.
+fn ports(ctx: &Ctx, params: &Params, raw: &[Spanned<Scalar>]) -> Result<Vec<u16>, TemplateError> {
+    if let Some(extra) = raw.get(MAX_PORTS) {
+        return Err(ctx.at(
+            &extra.referenced,
+            format!("ports: a node may forward at most {MAX_PORTS} ports"),
+        ));
+    }
+    let mut ports = Vec::new();
+    for p in raw {
+        let port = params.number(ctx, "ports", Some(p), 0, 1..=65535)?;
+        let port = u16::try_from(port).expect("bounded to 65535 above");
+        if port == 22 || ports.contains(&port) {
+            return Err(ctx.at(
+                &p.referenced,
+                format!(
+                    "ports: {port} is forwarded already (22 is the node's ssh, always forwarded)"
+                ),
+            ));
+        }
+        ports.push(port);
+    }
+    Ok(ports)
+}
+
+/// `gates:`: names unique, each on an instance of the env.
+fn gates(
+    ctx: &Ctx,
+    params: &Params,
+    raw: &[RawGate],
+    instances: &[String],
+) -> Result<Vec<Gate>, TemplateError> {
+    if let Some(extra) = raw.get(MAX_GATES) {
+        return Err(ctx.at(
+            &extra.name.referenced,
+            format!("gates: an env may have at most {MAX_GATES} gates"),
+        ));
+    }
+    let mut gates: Vec<Gate> = Vec::new();
+    for g in raw {
+        let name = params.name(ctx, "gate name", &g.name)?;
+        if gates.iter().any(|x| x.name == name) {
+            return Err(ctx.at(
+                &g.name.referenced,
+                format!("gate '{name}' is declared twice"),
+            ));
+        }
+        let node = instance(ctx, params, "gates: node", &g.node, instances)?;
+        let run = params.text(ctx, "run", &g.run)?;
+        let timeout_s = params.number(
+            ctx,
+            "timeout",
+            g.timeout.as_ref(),
+            DEFAULT_GATE_TIMEOUT,
+            1..=MAX_GATE_TIMEOUT,
+        )?;
+        let logs = g
+            .logs
+            .iter()
+            .map(|l| guest_path(ctx, params, "logs", l))
+            .collect::<Result<_, _>>()?;
+        gates.push(Gate {
+            name,
+            node,
+            run,
+            timeout_s,
+            logs,
+        });
+    }
+    Ok(gates)
+}
+
+/// `handoff:`.
+fn handoff(
+    ctx: &Ctx,
+    params: &Params,
+    raw: Option<&RawHandoff>,
+    instances: &[String],
+) -> Result<Handoff, TemplateError> {
+    let Some(raw) = raw else {
+        return Ok(Handoff::default());
+    };
+    let tempest_conf = match &raw.tempest_conf {
+        None => None,
+        Some(f) => Some(NodeFile {
+            node: instance(ctx, params, "handoff: node", &f.node, instances)?,
+            path: guest_path(ctx, params, "path", &f.path)?,
+        }),
+    };
+    Ok(Handoff { tempest_conf })
+}
+
+/// The name of one of the env's instances (`compute-2` for the second of `count: 2`).
+fn instance(
+    ctx: &Ctx,
+    params: &Params,
+    field: &str,
+    s: &Spanned<Scalar>,
+    instances: &[String],
+) -> Result<String, TemplateError> {
+    let name = params.text(ctx, field, s)?;
+    if !instances.contains(&name) {
+        return Err(ctx.at(
+            &s.referenced,
+            format!(
+                "{field}: '{name}' is not an instance of this env (instances: {})",
+                instances.join(", ")
+            ),
+        ));
+    }
+    Ok(name)
+}
+
+/// An absolute path inside a guest.
+fn guest_path(
+    ctx: &Ctx,
+    params: &Params,
+    field: &str,
+    s: &Spanned<Scalar>,
+) -> Result<String, TemplateError> {
+    let path = params.text(ctx, field, s)?;
+    if !path.starts_with('/') || path.contains('\0') || path.len() > 4096 {
+        return Err(ctx.at(
+            &s.referenced,
+            format!("{field}: '{path}' is not an absolute path in the guest"),
+        ));
+    }
+    Ok(path)
 }
 
 /// A node's `cloud_init:` user-data: a mapping, for an image that runs cloud-init.

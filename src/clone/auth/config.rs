@@ -262,7 +262,7 @@ pub fn write_handoff(
     }
     if let Some(admin) = creds.iter().find(|c| c.admin && c.project.is_some()) {
         write_atomic(
-            &dir.join("tempest.conf"),
+            &dir.join(crate::handoff::TEMPEST_CONF),
             tempest_conf(auth_url, region, admin).as_bytes(),
         )?;
     }

@@ -96,6 +96,12 @@ impl Kind for Keystone {
 
     fn start(&self, start: Start<'_>) -> Result<Started, StartError> {
         let mut config: Config = registry::settings(&start)?;
+        // A template's entry naming a node's forwarded port is reachable from the host.
+        for seed in &mut config.catalog {
+            if seed.host_url.is_none() {
+                seed.host_url = registry::host_url(&seed.url, start.forwards);
+            }
+        }
         config
             .catalog
             .extend(start.catalog.iter().map(|entry| ServiceSeed {

@@ -29,6 +29,8 @@ pub struct Inputs<'a> {
     pub accel: Accel,
     /// The host port forwarded to the node's sshd.
     pub ssh_port: Option<u16>,
+    /// The node's other forwards: (guest port, host port).
+    pub forwards: &'a [(u16, u16)],
     /// The vstage binary QEMU runs for each guest connection to a clone.
     pub exe: &'a Path,
     /// The snapshot the node resumes from instead of booting.
@@ -185,6 +187,9 @@ pub fn argv(i: &Inputs) -> Vec<String> {
         if let Some(port) = i.ssh_port {
             netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{port}-{}:22", nic.ip));
         }
+        for (guest, host) in i.forwards {
+            netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-{}:{guest}", nic.ip));
+        }
         // QEMU hands each guest connection to a clone's address to `vstage __connect`,
         // which joins it to the clone's socket in the env dir while the node has a free
         // connection slot.
@@ -261,6 +266,7 @@ mod tests {
                 image: &image,
                 accel: Accel::Tcg,
                 ssh_port: node.cloud_init.then_some(2200 + n as u16),
+                forwards: &[],
                 exe: Path::new("/usr/bin/vstage"),
                 restore: None,
             });
@@ -312,6 +318,7 @@ mod tests {
                 image: &image,
                 accel: Accel::Tcg,
                 ssh_port: None,
+                forwards: &[],
                 exe: Path::new("/usr/bin/vstage"),
                 restore: Some(Restore {
                     memory,

@@ -234,6 +234,7 @@ impl Qemu {
             image,
             accel: self.accel,
             ssh_port: access.ssh_port,
+            forwards: &access.forwards,
             exe: &exe,
             restore: saved
                 .as_ref()
