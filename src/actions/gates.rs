@@ -23,9 +23,7 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
         let node = ctx
             .info
             .plan
-            .nodes
-            .iter()
-            .find(|n| n.name == gate.node)
+            .node(&gate.node)
             .expect("the template checked every gate's node");
         let socket = ctx.dir.join(&node.files.agent);
         (ctx.progress)(format!("gate {}: waiting (on {})", gate.name, gate.node));

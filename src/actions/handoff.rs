@@ -19,9 +19,7 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
     let node = ctx
         .info
         .plan
-        .nodes
-        .iter()
-        .find(|n| n.name == file.node)
+        .node(&file.node)
         .expect("the template checked the hand-off's node");
     let Some(identity) = handoff::identity(ctx.info) else {
         return Err(ActionError::Handoff(
