@@ -19,6 +19,30 @@ pub enum AgentError {
     Agent(#[from] QmpError),
     #[error("writing output: {0}")]
     Output(std::io::Error),
+    #[error("the command did not end within {0:?}")]
+    TimedOut(Duration),
+}
+
+/// What a command run with [`output`] gave.
+pub struct Output {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Runs `argv` in the guest for at most `bound`, collecting its output. For commands
+/// whose output is small by construction (the caller bounds it, e.g. with `head -c`).
+pub async fn output(socket: &Path, argv: &[String], bound: Duration) -> Result<Output, AgentError> {
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let code = tokio::time::timeout(bound, exec(socket, argv, &mut stdout, &mut stderr))
+        .await
+        .map_err(|_| AgentError::TimedOut(bound))??;
+    Ok(Output {
+        code,
+        stdout,
+        stderr,
+    })
 }
 
 /// Whether the guest agent at `socket` answers `guest-ping` within `bound`.

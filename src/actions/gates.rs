@@ -58,16 +58,12 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
 /// One run of `command`, bounded by `left`; `Err` says how it failed.
 async fn attempt(socket: &std::path::Path, command: &str, left: Duration) -> Result<(), String> {
     let argv = ["/bin/sh".to_string(), "-c".into(), command.into()];
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let ran = tokio::time::timeout(left, agent::exec(socket, &argv, &mut out, &mut err)).await;
-    match ran {
-        Err(_) => Err("the command did not end in time".into()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Ok(Ok(0)) => Ok(()),
-        Ok(Ok(code)) => {
-            out.extend_from_slice(&err);
-            Err(format!("exit {code}: {}", tail(&out)))
+    match agent::output(socket, &argv, left).await {
+        Err(e) => Err(e.to_string()),
+        Ok(ran) if ran.code == 0 => Ok(()),
+        Ok(mut ran) => {
+            ran.stdout.extend_from_slice(&ran.stderr);
+            Err(format!("exit {}: {}", ran.code, tail(&ran.stdout)))
         }
     }
 }
@@ -82,18 +78,12 @@ async fn logs(socket: &std::path::Path, gate: &Gate) -> String {
             LOG_LINES.to_string(),
             log.clone(),
         ];
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        let ran = tokio::time::timeout(
-            Duration::from_secs(30),
-            agent::exec(socket, &argv, &mut out, &mut err),
-        )
-        .await;
-        out.extend_from_slice(&err);
-        let shown = match ran {
-            Ok(Ok(_)) => tail(&out),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "no answer in 30s".into(),
+        let shown = match agent::output(socket, &argv, Duration::from_secs(30)).await {
+            Ok(mut ran) => {
+                ran.stdout.extend_from_slice(&ran.stderr);
+                tail(&ran.stdout)
+            }
+            Err(e) => e.to_string(),
         };
         text.push_str(&format!(
             "\n--- {}:{log} ---\n{}",

@@ -33,22 +33,17 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
         (MAX_FILE + 1).to_string(),
         file.path.clone(),
     ];
-    let mut out = Vec::new();
-    let mut err = Vec::new();
     let what = format!("{}:{}", file.node, file.path);
-    let code = tokio::time::timeout(
-        Duration::from_secs(60),
-        agent::exec(&socket, &argv, &mut out, &mut err),
-    )
-    .await
-    .map_err(|_| ActionError::Handoff(format!("{what}: no answer in 60s")))?
-    .map_err(|e| ActionError::Handoff(format!("{what}: {e}")))?;
-    if code != 0 {
+    let ran = agent::output(&socket, &argv, Duration::from_secs(60))
+        .await
+        .map_err(|e| ActionError::Handoff(format!("{what}: {e}")))?;
+    if ran.code != 0 {
         return Err(ActionError::Handoff(format!(
             "{what}: {}",
-            String::from_utf8_lossy(&err).trim()
+            String::from_utf8_lossy(&ran.stderr).trim()
         )));
     }
+    let out = ran.stdout;
     if out.len() > MAX_FILE {
         return Err(ActionError::Handoff(format!(
             "{what}: larger than {} KiB",
