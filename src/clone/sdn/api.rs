@@ -113,7 +113,7 @@ impl Fabric {
             bound: st
                 .ports
                 .values()
-                .filter(|p| !p.host_id.is_empty())
+                .filter(|p| p.plugs_a_nic())
                 .map(|p| {
                     (
                         p.id.clone(),

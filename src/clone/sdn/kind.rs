@@ -132,7 +132,7 @@ impl Kind for Neutron {
         }
         let template_macs: Vec<_> = start.topology.nics.iter().map(|n| n.mac).collect();
         for p in state.ports.values() {
-            if !p.host_id.is_empty() && !template_macs.contains(&p.mac) {
+            if p.plugs_a_nic() && !template_macs.contains(&p.mac) {
                 let _ = events.send(super::FabricEvent::PortRestored {
                     id: p.id.clone(),
                     network_id: p.network_id.clone(),
@@ -204,7 +204,7 @@ pub fn state_from_topology(topology: &Topology) -> (model::State, HashMap<String
                     mac: Some(nic.mac),
                     fixed_ips: vec![(Some(subnet.id.clone()), Some(nic.ip))],
                     device_id: nic.node.clone(),
-                    device_owner: "compute:vstage".into(),
+                    device_owner: model::NODE_OWNER.into(),
                     security_groups: Some(Vec::new()),
                     admin_state_up: true,
                     description: "a NIC of a vstage node".into(),

@@ -60,6 +60,20 @@ pub struct Port {
     pub description: String,
 }
 
+/// The owner of the ports of the template's own NICs.
+pub const NODE_OWNER: &str = "compute:vstage";
+
+impl Port {
+    /// Whether the node it is bound to gets a NIC of its own for it. A port Nova binds
+    /// (`compute:<zone>`) belongs to a server *inside* that node, a hypervisor, which
+    /// reaches the network through its uplink: a NIC with the server's MAC there would
+    /// shadow the server on the node's bridge.
+    pub fn plugs_a_nic(&self) -> bool {
+        !self.host_id.is_empty()
+            && (self.device_owner == NODE_OWNER || !self.device_owner.starts_with("compute:"))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SecurityGroup {
     pub id: String,
@@ -478,6 +492,21 @@ mod tests {
             admin_state_up: true,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn only_ports_of_nodes_themselves_plug_a_nic() {
+        let (mut s, net, _) = net_with_subnet("10.0.0.0/24");
+        let mut p = s.create_port(port(&net)).unwrap();
+        assert!(!p.plugs_a_nic(), "unbound");
+        p.host_id = "n1".into();
+        assert!(p.plugs_a_nic(), "bound, no owner: a NIC of n1");
+        p.device_owner = NODE_OWNER.into();
+        assert!(p.plugs_a_nic(), "a template NIC");
+        p.device_owner = "compute:nova".into();
+        assert!(!p.plugs_a_nic(), "a server inside the hypervisor n1");
+        p.device_owner = "network:router_interface".into();
+        assert!(p.plugs_a_nic());
     }
 
     #[test]
