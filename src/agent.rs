@@ -99,10 +99,7 @@ pub async fn exec(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<i32, AgentError> {
-    let mut ch = tokio::time::timeout(Duration::from_secs(10), Channel::agent(socket))
-        .await
-        .map_err(|_| AgentError::Unreachable("no answer within 10s".into()))?
-        .map_err(|e| AgentError::Unreachable(e.to_string()))?;
+    let mut ch = connect(socket).await?;
     let base = format!(
         "/tmp/vstage-exec-{}-{}",
         std::process::id(),
@@ -126,6 +123,10 @@ pub async fn exec(
 
     let mut stdout = Tail::new(format!("{base}.out"));
     let mut stderr = Tail::new(format!("{base}.err"));
+    // Short commands answer at once; long ones (a gate's, minutes under TCG) are polled
+    // less often, since every poll costs the guest agent CPU that the guest's own
+    // services are short of.
+    let mut poll = Duration::from_millis(50);
     let code = loop {
         let status = ch
             .execute(&qga::guest_exec_status { pid: started.pid })
@@ -136,7 +137,13 @@ pub async fn exec(
         if status.exited {
             break exit_code(&status);
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The agent serves one connection at a time: let go of it between polls, so
+        // that a long command (a readiness gate) does not lock out `vstage exec`.
+        // Its pid and file handles belong to the agent, not to the connection.
+        drop(ch);
+        tokio::time::sleep(poll).await;
+        poll = (poll * 2).min(Duration::from_millis(800));
+        ch = connect(socket).await?;
     };
     stdout.close(&mut ch).await;
     stderr.close(&mut ch).await;
@@ -154,6 +161,15 @@ pub async fn exec(
         })
         .await;
     Ok(code)
+}
+
+/// A connection to the agent at `socket`, waiting up to 10 s for it to answer (or for
+/// another client to let go).
+pub async fn connect(socket: &Path) -> Result<Channel, AgentError> {
+    tokio::time::timeout(Duration::from_secs(10), Channel::agent(socket))
+        .await
+        .map_err(|_| AgentError::Unreachable("no answer within 10s".into()))?
+        .map_err(|e| AgentError::Unreachable(e.to_string()))
 }
 
 /// A guest file read from where the last read stopped.

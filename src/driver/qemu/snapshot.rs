@@ -146,10 +146,9 @@ pub async fn wait(ch: &mut Channel, node: &str) -> Result<(), DriverError> {
 /// the host's time (its clock stopped at the snapshot), and fresh entropy mixed into
 /// its RNG (the `vmgenid` device, whose id QEMU changed, makes the kernel reseed).
 pub async fn fresh_identity(agent: &Path) -> Result<(), String> {
-    let mut ch = tokio::time::timeout(Duration::from_secs(10), Channel::agent(agent))
+    let mut ch = crate::agent::connect(agent)
         .await
-        .map_err(|_| "guest agent: no answer".to_string())?
-        .map_err(|e| format!("guest agent: {e}"))?;
+        .map_err(|e| e.to_string())?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -176,10 +175,9 @@ pub const INSTANCE_ID: &str = "/run/vstage-instance-id";
 
 /// Writes a fresh [`INSTANCE_ID`] into the guest.
 pub async fn write_instance_id(agent: &Path) -> Result<(), String> {
-    let mut ch = tokio::time::timeout(Duration::from_secs(10), Channel::agent(agent))
+    let mut ch = crate::agent::connect(agent)
         .await
-        .map_err(|_| "guest agent: no answer".to_string())?
-        .map_err(|e| format!("guest agent: {e}"))?;
+        .map_err(|e| e.to_string())?;
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| format!("host entropy: {e}"))?;
     let text: String = id.iter().map(|b| format!("{b:02x}")).collect();
