@@ -25,6 +25,43 @@ pub fn write_ssh_config(dir: &EnvDir, ports: &[(String, u16)]) -> std::io::Resul
     write_atomic(&dir.join(layout::SSH_CONFIG), config.as_bytes())
 }
 
+/// An Ansible inventory (INI) of the nodes that run sshd, grouped by the template node
+/// each is an instance of, reached as `ssh_config` reaches them; `vstage_ip` is a node's
+/// first address inside the env.
+pub fn write_inventory(
+    dir: &EnvDir,
+    nodes: &[crate::plan::NodePlan],
+    ports: &[(String, u16)],
+) -> std::io::Result<()> {
+    let mut groups: Vec<(&str, String)> = Vec::new();
+    for (name, port) in ports {
+        let Some(node) = nodes.iter().find(|n| &n.name == name) else {
+            continue;
+        };
+        let group = node.group.as_deref().unwrap_or(&node.name);
+        let ip = node.nics.first().map(|n| n.ip.to_string());
+        let line = format!(
+            "{name} ansible_host=127.0.0.1 ansible_port={port}{}\n",
+            ip.map(|ip| format!(" vstage_ip={ip}")).unwrap_or_default()
+        );
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, hosts)) => hosts.push_str(&line),
+            None => groups.push((group, line)),
+        }
+    }
+    let mut ini = String::new();
+    for (group, hosts) in &groups {
+        ini.push_str(&format!("[{group}]\n{hosts}\n"));
+    }
+    ini.push_str(&format!(
+        "[all:vars]\nansible_user={user}\nansible_become=true\nansible_ssh_private_key_file={key}\n\
+         ansible_ssh_common_args='-o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n",
+        user = crate::seed::LOGIN_USER,
+        key = dir.join(layout::SSH_KEY).display(),
+    ));
+    write_atomic(&dir.join(layout::INVENTORY), ini.as_bytes())
+}
+
 /// The identity clone's Tempest configuration, in its directory.
 pub const TEMPEST_CONF: &str = "tempest.conf";
 
@@ -130,6 +167,9 @@ pub fn variables(dir: &EnvDir, info: &EnvInfo) -> Vec<(&'static str, OsString)> 
     ];
     if dir.join(layout::SSH_CONFIG).exists() {
         vars.push(("VSTAGE_SSH_CONFIG", dir.join(layout::SSH_CONFIG).into()));
+    }
+    if dir.join(layout::INVENTORY).exists() {
+        vars.push(("ANSIBLE_INVENTORY", dir.join(layout::INVENTORY).into()));
     }
     if let Some(identity) = identity(info) {
         let clone_dir = dir.join(&identity.dir);

@@ -47,6 +47,8 @@ pub fn disk(node: &str) -> String {
 /// The env's SSH key pair (`id_ed25519`, `id_ed25519.pub`) and `ssh_config`.
 pub const SSH_KEY: &str = "id_ed25519";
 pub const SSH_CONFIG: &str = "ssh_config";
+/// The Ansible inventory of the nodes that run sshd.
+pub const INVENTORY: &str = "inventory.ini";
 /// What QEMU printed on stderr (why it refused to start, mostly).
 pub fn qemu_stderr(node: &str) -> String {
     format!("{NODES}/{node}/qemu.stderr")

@@ -85,6 +85,10 @@ pub struct NetworkPlan {
 pub struct NodePlan {
     /// Instance name, also the hostname: `n1`, or `compute-2` for `count: 2`.
     pub name: String,
+    /// The template node it is an instance of, where that differs from `name`
+    /// (`compute` for `compute-2`): a group of the Ansible inventory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     pub image: String,
     pub cpus: u32,
     pub memory_mib: u32,
@@ -230,6 +234,7 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
             });
         nodes.push(NodePlan {
             name: name.clone(),
+            group: (*name != node.name).then(|| node.name.clone()),
             image: node.image.clone(),
             cpus: node.cpus,
             memory_mib: node.memory_mib,

@@ -56,6 +56,8 @@ pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
     }
     handoff::write_ssh_config(ctx.dir, &ports)
         .map_err(|e| ActionError::Access(format!("ssh_config: {e}")))?;
+    handoff::write_inventory(ctx.dir, &info.plan.nodes, &ports)
+        .map_err(|e| ActionError::Access(format!("inventory: {e}")))?;
     (ctx.progress)(format!(
         "ssh: ssh -F {} NODE",
         ctx.dir.join(layout::SSH_CONFIG).display()

@@ -134,6 +134,9 @@ pub struct Credential {
     pub password: String,
     pub project: Option<String>,
     pub admin: bool,
+    /// The roles granted on `project`.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 /// Builds the initial state from `config`; returns it with every user's credentials.
@@ -210,6 +213,7 @@ pub fn seed(config: &Config) -> Result<(State, Vec<Credential>), String> {
             password,
             project: u.project.clone(),
             admin: u.roles.iter().any(|r| r == "admin"),
+            roles: u.roles.clone(),
         });
     }
     Ok((s, creds))
@@ -260,13 +264,40 @@ pub fn write_handoff(
         writeln!(rc, "export OS_REGION_NAME={}", sh(region)).expect("String");
         write_atomic(&dir.join(format!("openrc-{}", c.user)), rc.as_bytes())?;
     }
+    write_atomic(&dir.join(ACCOUNTS_YAML), accounts_yaml(creds).as_bytes())?;
     if let Some(admin) = creds.iter().find(|c| c.admin && c.project.is_some()) {
+        let accounts = dir.join(ACCOUNTS_YAML);
         write_atomic(
             &dir.join(crate::handoff::TEMPEST_CONF),
-            tempest_conf(auth_url, region, admin).as_bytes(),
+            tempest_conf(auth_url, region, admin, &accounts).as_bytes(),
         )?;
     }
     Ok(())
+}
+
+/// Tempest's pre-provisioned credentials, beside its `tempest.conf`.
+pub const ACCOUNTS_YAML: &str = "accounts.yaml";
+
+/// Tempest's `accounts.yaml`: every seeded user with a project, but the services' own
+/// (project `service`), which tests must not borrow.
+fn accounts_yaml(creds: &[Credential]) -> String {
+    let q = |s: &str| serde_json::to_string(s).expect("strings serialise");
+    let mut yaml = String::new();
+    for c in creds {
+        let Some(project) = c.project.as_deref().filter(|p| *p != "service") else {
+            continue;
+        };
+        let roles: Vec<String> = c.roles.iter().map(|r| q(r)).collect();
+        writeln!(yaml, "- username: {}", q(&c.user)).expect("String");
+        writeln!(yaml, "  password: {}", q(&c.password)).expect("String");
+        writeln!(yaml, "  project_name: {}", q(project)).expect("String");
+        writeln!(yaml, "  domain_name: \"Default\"").expect("String");
+        writeln!(yaml, "  roles: [{}]", roles.join(", ")).expect("String");
+    }
+    if yaml.is_empty() {
+        yaml.push_str("[]\n");
+    }
+    yaml
 }
 
 /// A `clouds.yaml` with one cloud per user, named after it, for `auth_url`.
@@ -298,11 +329,12 @@ pub fn write_clouds(
 
 /// A `tempest.conf` for the identity API of this clone (dynamic credentials through
 /// its admin user; features the clone does not implement switched off).
-pub fn tempest_conf(auth_url: &str, region: &str, admin: &Credential) -> String {
+pub fn tempest_conf(auth_url: &str, region: &str, admin: &Credential, accounts: &Path) -> String {
     let project = admin.project.as_deref().unwrap_or("admin");
     format!(
         "[auth]
 use_dynamic_credentials = true
+test_accounts_file = {accounts}
 create_isolated_networks = false
 admin_username = {user}
 admin_password = {password}
@@ -333,6 +365,7 @@ placement = false
 ",
         user = admin.user,
         password = admin.password,
+        accounts = accounts.display(),
     )
 }
 
@@ -348,6 +381,21 @@ mod tests {
         let admin = s.users.values().find(|u| u.name == "admin").unwrap();
         assert_eq!(s.roles_on(&admin.id, &Target::System).len(), 1);
         assert_eq!(s.user_projects(&admin.id)[0].name, "admin");
+    }
+
+    #[test]
+    fn accounts_leave_out_the_services_own_users() {
+        let config = Config::from_yaml(
+            "c.yaml",
+            "users:\n  - {name: demo, project: demo, roles: [member]}\n  \
+             - {name: nova, password: 'no', project: service, roles: [admin, service]}\n",
+        )
+        .unwrap();
+        let (_, creds) = seed(&config).unwrap();
+        let yaml = accounts_yaml(&creds);
+        assert!(yaml.starts_with("- username: \"demo\"\n"), "{yaml}");
+        assert!(yaml.contains("  roles: [\"member\"]\n"), "{yaml}");
+        assert!(!yaml.contains("nova"), "{yaml}");
     }
 
     #[test]
