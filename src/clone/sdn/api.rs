@@ -102,8 +102,10 @@ impl Service {
 #[derive(PartialEq)]
 struct Fabric {
     networks: BTreeSet<String>,
-    /// port id -> (host, network id, MAC)
+    /// port id -> (host, network id, MAC), of ports that give their node a NIC
     bound: BTreeMap<String, (String, String, Mac)>,
+    /// Every bound port, NIC or not: each new one is a VIF Nova may wait for.
+    hosted: BTreeMap<String, String>,
 }
 
 impl Fabric {
@@ -121,7 +123,22 @@ impl Fabric {
                     )
                 })
                 .collect(),
+            hosted: st
+                .ports
+                .values()
+                .filter(|p| !p.host_id.is_empty())
+                .map(|p| (p.id.clone(), p.host_id.clone()))
+                .collect(),
         }
+    }
+
+    /// Ports bound, or bound elsewhere, since `self`.
+    fn newly_hosted<'a>(&'a self, after: &'a Fabric) -> impl Iterator<Item = &'a String> {
+        after
+            .hosted
+            .iter()
+            .filter(|(id, host)| self.hosted.get(*id) != Some(*host))
+            .map(|(id, _)| id)
     }
 
     /// The events that turn `self` into `after`, in an order the supervisor can follow.
@@ -191,13 +208,16 @@ impl Drop for Locked<'_> {
             eprintln!("sdn clone: writing {}: {e}", path.display());
         }
         let Some(before) = &self.before else { return };
-        for event in before.changes(&Fabric::of(&self.guard)) {
-            if let (Some(tx), FabricEvent::PortBound { id, .. }) = (self.plugged, &event)
-                && let Some(port) = self.guard.ports.get(id)
-            {
-                let _ = tx.send((id.clone(), port.device_id.clone()));
+        let after = Fabric::of(&self.guard);
+        if let Some(tx) = self.plugged {
+            for id in before.newly_hosted(&after) {
+                if let Some(port) = self.guard.ports.get(id) {
+                    let _ = tx.send((id.clone(), port.device_id.clone()));
+                }
             }
-            if let Some(tx) = self.fabric {
+        }
+        if let Some(tx) = self.fabric {
+            for event in before.changes(&after) {
                 let _ = tx.send(event);
             }
         }
