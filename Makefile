@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: setup build install test test-fast test-slow lint unit bench clean
+.PHONY: setup build install test test-fast test-slow lint unit bench e2e clean
 
 PREFIX ?= /usr/local
 
@@ -52,6 +52,11 @@ unit:
 # BENCH_RUNS=5 make bench for more runs per figure.
 bench:
 	$(CARGO) bench --bench lifecycle
+
+# OpenStack end to end, per release (RELEASES="zed epoxy"): image build, `vstage run -t
+# openstack` with Tempest's compute server tests, each phase's duration (ci/e2e.sh).
+e2e: build
+	bash ci/e2e.sh
 
 clean:
 	$(CARGO) clean

@@ -21,7 +21,7 @@ need mkfs.ext4 e2fsprogs
 need qemu-img qemu-utils
 [ "$(id -u)" = 0 ] || { echo "the OpenStack images are built as root (mmdebstrap root mode, ownership in the image)" >&2; exit 1; }
 
-base=systemd,systemd-sysv,udev,dbus,ifupdown,cloud-init,openssh-server,qemu-guest-agent,iproute2,iputils-ping,sudo,python3,linux-image-cloud-amd64,initramfs-tools,ca-certificates,bridge-utils,busybox-static
+base=systemd,systemd-sysv,udev,dbus,ifupdown,cloud-init,openssh-server,qemu-guest-agent,iproute2,iputils-ping,sudo,python3,curl,jq,linux-image-cloud-amd64,initramfs-tools,ca-certificates,bridge-utils,busybox-static
 openstack=nova-api,nova-conductor,nova-scheduler,nova-compute-kvm,placement-api,glance,mariadb-server,rabbitmq-server,libvirt-daemon-system,qemu-system-x86,python3-openstackclient,python3-pymysql
 
 # Answers for every package that would otherwise set up a database (dbconfig-common),
@@ -64,6 +64,26 @@ for unit in nova-api nova-api-metadata nova-conductor nova-scheduler nova-comput
     man-db.timer fstrim.timer; do
   chroot "$root" systemctl disable "$unit" >/dev/null 2>&1 || true
 done
+
+# Under TCG these Python and Erlang services take longer to start than their units
+# allow (nova-conductor and nova-compute failed with "a timeout was exceeded" at about
+# 6 min after boot): a node's role starts them with --no-block, and readiness gates,
+# not systemd's start timeout, say when the deployment is usable.
+for unit in nova-api nova-conductor nova-scheduler nova-compute placement-api glance-api \
+    mariadb rabbitmq-server libvirtd virtlogd; do
+  mkdir -p "$root/etc/systemd/system/$unit.service.d"
+  printf '[Service]\nTimeoutStartSec=infinity\n' > "$root/etc/systemd/system/$unit.service.d/vstage-tcg.conf"
+done
+# Debian's uWSGI apps start a process per core or more; under TCG each one is a minute
+# of imports, and two serve a test run.
+for ini in "$root"/etc/*/*-uwsgi.ini; do
+  [ -f "$ini" ] && sed -i -E 's/^(processes|workers)[[:space:]]*=.*/\1 = 2/' "$ini"
+done
+# RabbitMQ's guest user, reachable over the env's network: the env is isolated, and a
+# user made at boot would have to wait minutes for RabbitMQ under TCG first. The cell
+# mapping made at build time names it (schemas.sh).
+mkdir -p "$root/etc/rabbitmq"
+echo 'loopback_users = none' >> "$root/etc/rabbitmq/rabbitmq.conf"
 
 chroot "$root" dpkg-query -W -f '${Package}=${Version}\n' | LC_ALL=C sort > "$OUT/packages.txt"
 echo "$RELEASE" > "$OUT/release"

@@ -42,7 +42,7 @@ GRANT ALL ON glance.* TO 'glance'@'127.0.0.1';
 SQL
 
 db() { echo "mysql+pymysql://$1:$pw@127.0.0.1/$2"; }
-mq="rabbit://openstack:$pw@controller:5672/"
+mq="rabbit://guest:guest@controller:5672/"
 cat > "$root/tmp/nova-schema.conf" <<CONF
 [DEFAULT]
 transport_url = $mq

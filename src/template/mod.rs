@@ -24,6 +24,7 @@ pub const API_VERSION: &str = "vstage/v1";
 const BUILTIN: &[(&str, &str)] = &[
     ("tiny", include_str!("../../templates/tiny.yaml")),
     ("debian", include_str!("../../templates/debian.yaml")),
+    ("openstack", include_str!("../../templates/openstack.yaml")),
 ];
 
 /// Names of the built-in templates.

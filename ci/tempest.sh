@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Tempest against the env that `vstage run` or `vstage exec` hands over: the env's
+# tempest.conf (TEMPEST_CONFIG_DIR/TEMPEST_CONFIG), a workspace of its own in a temporary
+# directory (Tempest keeps its workspace registry under HOME), and the results left in
+# OUT as JUnit (for `vstage run --junit-from`), subunit and tempest.log.
+#   ci/tempest.sh OUT REGEX [tempest run options...]
+set -euo pipefail
+out=$1 regex=$2
+shift 2
+: "${TEMPEST_CONFIG_DIR:?run me through vstage run or vstage exec}"
+mkdir -p "$out"
+home=$(mktemp -d)
+trap 'rm -rf "$home"' EXIT
+export HOME=$home
+tempest init "$home/ws" >/dev/null
+cd "$home/ws"
+rc=0
+tempest run --serial --regex "$regex" "$@" || rc=$?
+stestr last --subunit > "$out/tempest.subunit" 2>/dev/null || true
+subunit2junitxml < "$out/tempest.subunit" > "$out/tempest.xml" 2>/dev/null || true
+cp tempest.log "$out/" 2>/dev/null || true
+exit "$rc"
