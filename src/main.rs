@@ -120,6 +120,9 @@ async fn run(command: Command, caller_umask: nix::sys::stat::Mode) -> Result<u8>
         Command::Exec { env, node, command } => {
             verbs::exec::exec(&home, &env, node.as_deref(), &command, caller_umask).await
         }
+        Command::Sync { env, node, force } => {
+            verbs::sync::sync(&home, &env, node.as_deref(), force).await
+        }
         Command::Ssh { env, node, command } => verbs::ssh::ssh(&home, &env, &node, &command),
         Command::Doctor { refresh } => verbs::doctor::doctor(&home, refresh),
         Command::Image(cmd) => verbs::image::image_command(&home, cmd),

@@ -105,7 +105,24 @@ pub struct NodePlan {
     /// Guest TCP ports forwarded from the host (through the service NIC).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<u16>,
+    /// Host directories shared into the node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<MountPlan>,
     pub files: NodeFiles,
+}
+
+/// A host directory shared into a node (virtiofs, read-only), under virtiofs tag `tag`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MountPlan {
+    pub tag: String,
+    pub source: std::path::PathBuf,
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restart: Vec<String>,
+    /// virtiofsd's socket.
+    pub socket: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -243,6 +260,22 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
             cloud_init,
             user_data: node.cloud_init.clone(),
             ports: node.ports.clone(),
+            mounts: node
+                .mounts
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let tag = format!("vstage{i}");
+                    MountPlan {
+                        socket: layout::mount_socket(name, &tag),
+                        tag,
+                        source: m.source.clone(),
+                        target: m.target.clone(),
+                        install: m.install.clone(),
+                        restart: m.restart.clone(),
+                    }
+                })
+                .collect(),
             files: NodeFiles::of(name, cloud_init),
         });
     }

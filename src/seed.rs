@@ -19,7 +19,22 @@ pub fn tiny(plan: &Plan, node: &NodePlan) -> String {
     for host in &plan.hosts {
         writeln!(s, "host {} {}", host.ip, host.name).expect("writing to a String");
     }
+    for m in &node.mounts {
+        writeln!(s, "mount {} {}", m.tag, m.target).expect("writing to a String");
+    }
     s
+}
+
+/// The command that mounts `m` in the guest, read-only.
+pub fn mount_command(m: &crate::plan::MountPlan) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        r#"mkdir -p "$2" && mount -t virtiofs -o ro "$1" "$2""#.into(),
+        "mount".into(),
+        m.tag.clone(),
+        m.target.clone(),
+    ]
 }
 
 #[cfg(test)]
@@ -84,6 +99,19 @@ pub fn cloud_init(
         }],
         "write_files": [{"path": "/etc/hosts", "content": hosts, "permissions": "0644"}],
     });
+    let mut ours = ours;
+    if !node.mounts.is_empty() {
+        // Mounted on every boot, early; installed before the template's runcmd, which
+        // starts what the image left stopped.
+        ours["bootcmd"] = json!(node.mounts.iter().map(mount_command).collect::<Vec<_>>());
+        ours["runcmd"] = json!(
+            node.mounts
+                .iter()
+                .filter_map(|m| m.install.as_ref())
+                .map(|i| json!(["sh", "-c", i]))
+                .collect::<Vec<_>>()
+        );
+    }
     let mut merged: Map<String, Value> =
         user.and_then(Value::as_object).cloned().unwrap_or_default();
     for (key, value) in ours.as_object().expect("an object").clone() {
@@ -169,4 +197,32 @@ pub fn cidata_iso(seed: &CloudInit) -> std::io::Result<Vec<u8>> {
     IsoImageWriter::format_new(&mut image, files, options)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(image.into_inner())
+}
+
+#[cfg(test)]
+mod mount_tests {
+    use crate::template::{Source, load};
+
+    /// Mounted early, installed before the template's own runcmd (which starts services).
+    #[test]
+    fn mounts_are_mounted_at_boot_and_installed_before_the_templates_runcmd() {
+        let text = "apiVersion: vstage/v1\nname: m\nnodes:\n  - name: c\n    image: debian-12\n    mounts:\n      - {source: /, target: /opt/src, install: make install, restart: [app]}\n    cloud_init:\n      runcmd: [[systemctl, start, app]]\n";
+        let source = Source {
+            label: "t.yaml".into(),
+            text: text.into(),
+        };
+        let plan = crate::plan::build(&load(&source, &[]).unwrap()).unwrap();
+        let node = &plan.nodes[0];
+        let seed = super::cloud_init(&plan, node, "ssh-ed25519 AAAA k", node.user_data.as_ref());
+        let data: serde_json::Value =
+            serde_json::from_str(seed.user_data.trim_start_matches("#cloud-config\n")).unwrap();
+        assert_eq!(
+            data["bootcmd"],
+            serde_json::json!([super::mount_command(&node.mounts[0])])
+        );
+        assert_eq!(
+            data["runcmd"],
+            serde_json::json!([["sh", "-c", "make install"], ["systemctl", "start", "app"]])
+        );
+    }
 }

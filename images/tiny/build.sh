@@ -57,7 +57,7 @@ visit() {
   for d in $(deps "$1"); do visit "$d"; done
   echo "$1" >> "$WORK/order"
 }
-for m in virtio_pci virtio_net virtio_console qemu_fw_cfg button evdev; do
+for m in virtio_pci virtio_net virtio_console qemu_fw_cfg button evdev virtiofs; do
   [ -n "$(modpath "$m")" ] || { echo "module $m not in $kpkg" >&2; exit 1; }
   visit "$m"
 done

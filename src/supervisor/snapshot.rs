@@ -72,6 +72,14 @@ fn refuse_unsaveable(info: &EnvInfo) -> Result<(), String> {
             ));
         }
     }
+    if let Some(node) = info.plan.nodes.iter().find(|n| !n.mounts.is_empty()) {
+        // A host directory is not part of the env, and QEMU cannot migrate a virtiofs
+        // device's state.
+        return Err(format!(
+            "node {} has mounts (host directories): an env with mounts cannot be snapshotted",
+            node.name
+        ));
+    }
     Ok(())
 }
 

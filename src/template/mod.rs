@@ -88,6 +88,7 @@ pub const DEFAULT_GATE_TIMEOUT: u32 = 900;
 pub const MAX_GATE_TIMEOUT: u32 = 4 * 3600;
 pub const MAX_GATES: usize = 32;
 pub const MAX_PORTS: usize = 16;
+pub const MAX_MOUNTS: usize = 4;
 
 /// `gates:`: a shell command run on a node through its guest agent until it exits 0,
 /// or its timeout passes; then the tails of its `logs` say why.
@@ -157,6 +158,23 @@ pub struct Node {
     pub cloud_init: Option<serde_json::Value>,
     /// Guest TCP ports forwarded from the host's loopback (`ports:`).
     pub ports: Vec<u16>,
+    /// Host directories shared into the node (`mounts:`).
+    pub mounts: Vec<Mount>,
+}
+
+/// A host directory shared read-only into a node (virtiofs): the branch's own code in
+/// the env. `install` runs in the node before the template's `runcmd` (so before the
+/// services it starts) and again on `vstage sync` when the directory changed, followed
+/// by a restart of `restart`'s units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    /// Absolute, canonical.
+    pub source: std::path::PathBuf,
+    /// Absolute path in the guest.
+    pub target: String,
+    pub install: Option<String>,
+    /// systemd units.
+    pub restart: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

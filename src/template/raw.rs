@@ -87,6 +87,20 @@ pub(super) struct RawNode {
     pub(super) cloud_init: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
     pub(super) ports: Vec<Spanned<Scalar>>,
+    #[serde(default)]
+    pub(super) mounts: Vec<RawMount>,
+}
+
+/// `mounts:`: a host directory shared read-only into the node.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMount {
+    pub(super) source: Spanned<Scalar>,
+    pub(super) target: Spanned<Scalar>,
+    #[serde(default)]
+    pub(super) install: Option<Spanned<Scalar>>,
+    #[serde(default)]
+    pub(super) restart: Vec<Spanned<Scalar>>,
 }
 
 #[derive(Deserialize)]

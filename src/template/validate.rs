@@ -7,12 +7,12 @@ use serde_saphyr::Spanned;
 
 use super::params::{Params, is_name};
 use super::raw::{
-    RawGate, RawHandoff, RawNetwork, RawNic, RawNode, RawServiceHead, RawTemplate, Scalar,
+    RawGate, RawHandoff, RawMount, RawNetwork, RawNic, RawNode, RawServiceHead, RawTemplate, Scalar,
 };
 use super::{
     API_VERSION, Ctx, DEFAULT_GATE_TIMEOUT, Gate, Handoff, MAX_GATE_TIMEOUT, MAX_GATES,
-    MAX_INSTANCES, MAX_NICS, MAX_PORTS, Network, Nic, Node, NodeFile, SERVICE_CIDR, Service,
-    Template, TemplateError,
+    MAX_INSTANCES, MAX_MOUNTS, MAX_NICS, MAX_PORTS, Mount, Network, Nic, Node, NodeFile,
+    SERVICE_CIDR, Service, Template, TemplateError,
 };
 use crate::clone::registry::{self, Role};
 use crate::clone::section::Section;
@@ -169,9 +169,11 @@ fn node(
     let nics = nics(ctx, params, &raw.nics, networks, count)?;
     let cloud_init = cloud_init(ctx, raw, &image)?;
     let ports = ports(ctx, params, &raw.ports)?;
+    let mounts = mounts(ctx, params, &raw.mounts, image_runs_cloud_init(&image))?;
     Ok(Node {
         cloud_init,
         ports,
+        mounts,
         at: ctx.location(&raw.name.referenced),
         name,
         image,
@@ -267,6 +269,97 @@ fn ports(ctx: &Ctx, params: &Params, raw: &[Spanned<Scalar>]) -> Result<Vec<u16>
         ports.push(port);
     }
     Ok(ports)
+}
+
+fn image_runs_cloud_init(image: &str) -> bool {
+    image::recipe(image).is_some_and(|r| r.cloud_init)
+}
+
+/// A node's `mounts:`. A `source` that is empty after parameters leaves its mount out, so
+/// a template can offer one (`source: ${nova_src}`) that is off by default.
+fn mounts(
+    ctx: &Ctx,
+    params: &Params,
+    raw: &[RawMount],
+    cloud_init: bool,
+) -> Result<Vec<Mount>, TemplateError> {
+    if let Some(extra) = raw.get(MAX_MOUNTS) {
+        return Err(ctx.at(
+            &extra.source.referenced,
+            format!("mounts: a node may have at most {MAX_MOUNTS} mounts"),
+        ));
+    }
+    let mut mounts: Vec<Mount> = Vec::new();
+    for m in raw {
+        let source = params.expand(ctx, &m.source)?;
+        if source.is_empty() {
+            continue;
+        }
+        let source = std::fs::canonicalize(&source)
+            .ok()
+            .filter(|p| p.is_dir())
+            .ok_or_else(|| {
+                ctx.at(
+                    &m.source.referenced,
+                    format!("source: '{source}' is not a directory on this host"),
+                )
+            })?;
+        if source.to_str().is_none_or(|s| s.contains([',', '\n'])) {
+            return Err(ctx.at(
+                &m.source.referenced,
+                format!(
+                    "source: '{}' must be UTF-8 without ',' or a newline (QEMU and virtiofsd options)",
+                    source.display()
+                ),
+            ));
+        }
+        let target = guest_path(ctx, params, "target", &m.target)?;
+        if target == "/" || mounts.iter().any(|o| o.target == target) {
+            return Err(ctx.at(
+                &m.target.referenced,
+                format!("target: '{target}' is the root or another mount's target"),
+            ));
+        }
+        if !cloud_init
+            && let Some(at) = m
+                .install
+                .as_ref()
+                .map(|i| &i.referenced)
+                .or(m.restart.first().map(|r| &r.referenced))
+        {
+            return Err(ctx.at(
+                at,
+                "install and restart need an image that runs cloud-init; this node's only mounts the directory",
+            ));
+        }
+        let install = m
+            .install
+            .as_ref()
+            .map(|i| params.text(ctx, "install", i))
+            .transpose()?;
+        let mut restart = Vec::new();
+        for unit in &m.restart {
+            let name = params.text(ctx, "restart", unit)?;
+            if !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"@._:-".contains(&b))
+                || name.starts_with('-')
+            {
+                return Err(ctx.at(
+                    &unit.referenced,
+                    format!("restart: '{name}' is not a systemd unit name"),
+                ));
+            }
+            restart.push(name);
+        }
+        mounts.push(Mount {
+            source,
+            target,
+            install,
+            restart,
+        });
+    }
+    Ok(mounts)
 }
 
 /// `gates:`: names unique, each on an instance of the env.

@@ -36,6 +36,11 @@ pub(crate) fn doctor(home: &Home, refresh: bool) -> Result<u8> {
             );
         }
     }
+    // Optional: only templates with `mounts:` need it.
+    match vstage::driver::qemu::virtiofsd::find_binary() {
+        Some(p) => say!("virtiofsd: {}", p.display()),
+        None => say!("virtiofsd: not found (templates with mounts: need it; 'make setup')"),
+    }
     say!("home:     {}", home.state.display());
     say!("cache:    {}", home.cache.display());
     let cache = Cache::new(home.images());

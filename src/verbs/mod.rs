@@ -15,6 +15,7 @@ pub mod run;
 pub mod snapshot;
 pub mod ssh;
 pub mod status;
+pub mod sync;
 pub mod up;
 
 use std::time::Duration;

@@ -82,9 +82,11 @@ pub fn argv(i: &Inputs) -> Vec<String> {
         .restore
         .as_ref()
         .and_then(|r| r.shared_ram_offset.map(|offset| (r.memory, offset)));
-    let machine = match shared {
-        Some(_) => format!("q35,memory-backend={}", super::snapshot::RAM_BLOCK),
-        None => "q35".to_string(),
+    // vhost-user devices (virtiofsd) map guest RAM: it must be shareable memory.
+    let mounts = !node.mounts.is_empty();
+    let machine = match (shared, mounts) {
+        (Some(_), _) | (None, true) => format!("q35,memory-backend={}", super::snapshot::RAM_BLOCK),
+        (None, false) => "q35".to_string(),
     };
     add(&["-machine", &machine, "-accel", i.accel.as_str()]);
     if i.accel == Accel::Kvm {
@@ -104,6 +106,16 @@ pub fn argv(i: &Inputs) -> Vec<String> {
                 super::snapshot::RAM_BLOCK,
                 node.memory_mib,
                 memory.display()
+            ),
+        ]);
+    }
+    if mounts && shared.is_none() {
+        add(&[
+            "-object",
+            &format!(
+                "memory-backend-memfd,id={},size={}M,share=on",
+                super::snapshot::RAM_BLOCK,
+                node.memory_mib
             ),
         ]);
     }
@@ -149,6 +161,16 @@ pub fn argv(i: &Inputs) -> Vec<String> {
         add(&[
             "-device",
             "virtserialport,chardev=qga,name=org.qemu.guest_agent.0",
+        ]);
+    }
+    for (n, m) in node.mounts.iter().enumerate() {
+        add(&[
+            "-chardev",
+            &format!("socket,id=fs{n},path={}", path(dir, &m.socket)),
+        ]);
+        add(&[
+            "-device",
+            &format!("vhost-user-fs-pci,chardev=fs{n},tag={}", m.tag),
         ]);
     }
     if i.plan.hotplug {
@@ -289,6 +311,31 @@ mod tests {
             actual == expected,
             "QEMU's argv changed; if intended, rerun with VSTAGE_BLESS=1 and review \
              tests/snapshots/{file}:\n{actual}"
+        );
+    }
+
+    #[test]
+    fn a_mount_is_a_vhost_user_fs_device_over_shared_ram() {
+        let text = "apiVersion: vstage/v1\nname: m\nnodes:\n  - name: n1\n    image: tiny\n    memory: 256\n    mounts:\n      - {source: /, target: /mnt/host}\n";
+        let argv = render(text, "tiny", None);
+        let lines: Vec<&str> = argv.lines().collect();
+        let after =
+            |flag: &str, value: &str| lines.windows(2).any(|w| w[0] == flag && w[1] == value);
+        assert!(after("-machine", "q35,memory-backend=pc.ram"), "{argv}");
+        assert!(
+            after(
+                "-object",
+                "memory-backend-memfd,id=pc.ram,size=256M,share=on"
+            ),
+            "{argv}"
+        );
+        assert!(
+            after("-chardev", "socket,id=fs0,path=/h/envs/e/s/n1.vstage0.fs"),
+            "{argv}"
+        );
+        assert!(
+            after("-device", "vhost-user-fs-pci,chardev=fs0,tag=vstage0"),
+            "{argv}"
         );
     }
 

@@ -16,6 +16,7 @@ pub mod argv;
 pub mod hotplug;
 pub mod snapshot;
 pub mod version;
+pub mod virtiofsd;
 
 use super::{Access, Driver, DriverError, NodeState};
 use crate::accel::Accel;
@@ -68,6 +69,8 @@ pub struct Qemu {
     resumed: HashSet<String>,
     /// The NICs hot-plugged into each node's spare slots (shared with `Hotplug`).
     hot: hotplug::Slots,
+    /// Each node's virtiofsd daemons, one per mount.
+    daemons: HashMap<String, Vec<Child>>,
 }
 
 impl Qemu {
@@ -88,6 +91,7 @@ impl Qemu {
             restore: None,
             resumed: HashSet::new(),
             hot: hotplug::Slots::default(),
+            daemons: HashMap::new(),
         }
     }
 
@@ -210,6 +214,61 @@ impl Qemu {
         }
 
         Ok(())
+    }
+
+    /// A virtiofsd per mount of `node`, each recorded before it exists, serving before
+    /// QEMU connects.
+    async fn start_mounts(&self, node: &NodePlan) -> Result<Vec<Child>, DriverError> {
+        if node.mounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let start = |detail: String| DriverError::Start {
+            node: node.name.clone(),
+            detail,
+        };
+        let bin = virtiofsd::find_binary().ok_or_else(|| {
+            start(
+                "mounts: need virtiofsd (`make setup` installs it; or set VSTAGE_VIRTIOFSD)".into(),
+            )
+        })?;
+        let mut daemons = Vec::new();
+        for m in &node.mounts {
+            let log = layout::virtiofsd_log(&node.name, &m.tag);
+            self.record(Entry::Path { path: log.clone() }, &node.name)?;
+            self.record(
+                Entry::Path {
+                    path: m.socket.clone(),
+                },
+                &node.name,
+            )?;
+            let name = format!("virtiofsd {} {}", node.name, m.tag);
+            self.record(
+                Entry::Process {
+                    name: name.clone(),
+                    argv: virtiofsd::identity(&self.dir, m),
+                },
+                &node.name,
+            )?;
+            let file =
+                std::fs::File::create(self.dir.join(&log)).map_err(|source| DriverError::Io {
+                    node: node.name.clone(),
+                    source,
+                })?;
+            let child = virtiofsd::spawn(&bin, &self.dir, m, file)
+                .await
+                .map_err(|e| {
+                    let log = std::fs::read_to_string(self.dir.join(&log)).unwrap_or_default();
+                    start(format!("mount {}: {e}\n{}", m.target, log.trim()))
+                })?;
+            self.record(Entry::pid(name, child.id().unwrap_or(0) as i32), &node.name)?;
+            daemons.push(child);
+            // What the node installs as it boots: `vstage sync` compares with it.
+            let seen = layout::mount_seen(&node.name, &m.tag);
+            self.record(Entry::Path { path: seen }, &node.name)?;
+            crate::mounts::record_seen(&self.dir, &node.name, m)
+                .map_err(|e| start(format!("mount {}: {e}", m.target)))?;
+        }
+        Ok(daemons)
     }
 
     fn record(&self, entry: Entry, node: &str) -> Result<(), DriverError> {
@@ -492,6 +551,7 @@ impl Driver for Qemu {
                 &node.name,
             )?;
         }
+        let daemons = self.start_mounts(node).await?;
         self.record(
             Entry::Process {
                 name: name.clone(),
@@ -528,6 +588,7 @@ impl Driver for Qemu {
                 state: NodeState::Booting,
             },
         );
+        self.daemons.insert(node.name.clone(), daemons);
         // Restored nodes resume here, one right after the other, rather than each
         // when its turn to be waited for comes.
         self.resume_from_snapshot(node).await
@@ -622,6 +683,10 @@ impl Driver for Qemu {
         for node in nodes {
             if let Some(mut r) = self.nodes.remove(&node.name) {
                 let _ = r.child.kill().await;
+            }
+            // Their QEMU is gone: nothing is left for them to serve.
+            for mut d in self.daemons.remove(&node.name).unwrap_or_default() {
+                let _ = d.kill().await;
             }
         }
     }

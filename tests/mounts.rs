@@ -1,0 +1,139 @@
+//! `mounts:`: host directories in tiny guests over virtiofs, read-only and live, `vstage
+//! sync`, and what teardown leaves.
+
+mod common;
+
+use common::{Harness, code, stderr};
+
+fn template(source: &str) -> String {
+    format!(
+        "apiVersion: vstage/v1\nname: m\nparams:\n  src: \"{source}\"\nnodes:\n  - name: n1\n    image: tiny\n    memory: 256\n    mounts:\n      - source: ${{src}}\n        target: /mnt/src\n"
+    )
+}
+
+/// Reads `path` in the guest until it says `want` (virtiofs caches for about a second).
+fn wait_for_content(h: &Harness, env: &str, path: &str, want: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..50 {
+        let out = h.run(&["exec", env, "--node", "n1", "--", "cat", path]);
+        last = String::from_utf8_lossy(&out.stdout).into_owned();
+        if last == want {
+            return last;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    last
+}
+
+#[test]
+fn a_host_directory_is_live_and_read_only_in_the_node_and_gone_after_down() {
+    let h = Harness::new();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::create_dir(src.path().join("pkg")).unwrap();
+    std::fs::write(src.path().join("pkg/code.txt"), "first\n").unwrap();
+    let file = h.template(&template(&src.path().display().to_string()));
+    h.ok(&["up", "-t", &file, "--name", "m1"]);
+    let dir = h.env_dir("m1");
+
+    assert_eq!(
+        wait_for_content(&h, "m1", "/mnt/src/pkg/code.txt", "first\n"),
+        "first\n"
+    );
+    // Read-only: the guest cannot write into the host's directory, not even as root.
+    let out = h.run(&[
+        "exec",
+        "m1",
+        "--node",
+        "n1",
+        "--",
+        "sh",
+        "-c",
+        "echo x > /mnt/src/new",
+    ]);
+    assert_ne!(code(&out), 0, "a write succeeded");
+    assert!(!src.path().join("new").exists());
+    h.run(&[
+        "exec",
+        "m1",
+        "--node",
+        "n1",
+        "--",
+        "mount",
+        "-o",
+        "remount,rw",
+        "/mnt/src",
+    ]);
+    let out = h.run(&[
+        "exec",
+        "m1",
+        "--node",
+        "n1",
+        "--",
+        "sh",
+        "-c",
+        "echo x > /mnt/src/new2",
+    ]);
+    assert_ne!(code(&out), 0, "a write after remount succeeded");
+    assert!(
+        !src.path().join("new2").exists(),
+        "virtiofsd itself is read-only"
+    );
+
+    let out = h.ok(&["sync", "m1"]);
+    assert!(out.contains("n1 /mnt/src: unchanged"), "{out}");
+    std::fs::write(src.path().join("pkg/code.txt"), "second change\n").unwrap();
+    assert_eq!(
+        wait_for_content(&h, "m1", "/mnt/src/pkg/code.txt", "second change\n"),
+        "second change\n",
+        "the host's change is live in the guest"
+    );
+    let out = h.ok(&["sync", "m1"]);
+    assert!(out.contains("n1 /mnt/src: changed"), "{out}");
+    let out = h.ok(&["sync", "m1"]);
+    assert!(out.contains("n1 /mnt/src: unchanged"), "{out}");
+
+    let dir_text = dir.display().to_string();
+    // Supervisor, QEMU and one virtiofsd, which as root serves from a child in
+    // namespaces of its own.
+    let n = Harness::processes_mentioning(&dir_text).len();
+    assert!((3..=4).contains(&n), "{n} processes");
+    let out = h.run(&["snapshot", "create", "m1", &h.snapshot_name("m")]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("has mounts"), "{}", stderr(&out));
+
+    h.ok(&["down", "m1"]);
+    assert!(!dir.exists());
+    assert!(Harness::processes_mentioning(&dir_text).is_empty());
+    assert_eq!(
+        std::fs::read_to_string(src.path().join("pkg/code.txt")).unwrap(),
+        "second change\n",
+        "teardown leaves the host's directory alone"
+    );
+}
+
+#[test]
+fn mounts_are_checked_where_they_are_written() {
+    let h = Harness::new();
+    let file = h.template(&template("/nonexistent/vstage-src"));
+    let out = h.run(&["up", "-t", &file, "--name", "bad"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(":10:") && stderr(&out).contains("not a directory on this host"),
+        "{}",
+        stderr(&out)
+    );
+    // An empty source leaves the mount out.
+    let plan = h.ok(&["plan", "-t", &file, "--set", "src="]);
+    assert!(!plan.contains("\"mounts\""), "{plan}");
+    // Install needs cloud-init: the tiny image has none.
+    let src = tempfile::tempdir().unwrap();
+    let text = template(&src.path().display().to_string()) + "        install: make install\n";
+    let file = h.template(&text);
+    let out = h.run(&["plan", "-t", &file]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("need an image that runs cloud-init"),
+        "{}",
+        stderr(&out)
+    );
+}
