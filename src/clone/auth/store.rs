@@ -2,7 +2,9 @@
 //!
 //! Entities are small and change rarely: `state.json`, rewritten atomically on change.
 //! Tokens are many and made on every login: appended to `tokens.jsonl` (issued and
-//! revoked lines) and replayed on start, so issuing stays O(1).
+//! revoked lines) and replayed on start, so issuing stays O(1); the start also compacts
+//! it to the tokens still kept (expired ones go after their grace), so it does not grow
+//! across restarts without bound.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -54,6 +56,7 @@ impl Store {
                     .map(|d| d.as_micros() as u64)
                     .unwrap_or(0);
                 state.purge_tokens(now, EXPIRED_GRACE_MICROS);
+                compact(&dir.join(TOKENS), &state)?;
                 Some(state)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -96,6 +99,19 @@ impl Store {
     }
 }
 
+/// Rewrites the token log as one line per token `state` keeps (revoked ones with their
+/// mark), atomically.
+fn compact(path: &Path, state: &State) -> std::io::Result<()> {
+    let mut text = String::new();
+    for t in state.tokens.values() {
+        text.push_str(
+            &serde_json::to_string(&TokenLine::Issue(t.clone())).map_err(std::io::Error::other)?,
+        );
+        text.push('\n');
+    }
+    write_atomic(path, text.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::model::{DEFAULT_DOMAIN_ID, Scope};
@@ -130,5 +146,12 @@ mod tests {
         assert!(again.users.contains_key(&u.id));
         assert!(again.valid_token(&kept.id, 2, false).is_some());
         assert!(again.valid_token(&gone.id, 2, false).is_none());
+        // Compacted: one line per token, and the revocation holds across another start.
+        let log = std::fs::read_to_string(dir.path().join(TOKENS)).unwrap();
+        assert_eq!(log.lines().count(), 2, "{log}");
+        let (_, third) = Store::open(dir.path()).unwrap();
+        let third = third.unwrap();
+        assert!(third.valid_token(&kept.id, 2, false).is_some());
+        assert!(third.valid_token(&gone.id, 2, false).is_none());
     }
 }
