@@ -388,7 +388,10 @@ fn main() {
         snapshot_rows(&bench, &mut rows);
     }
     if only.is_empty() || only == "auth" {
-        rows.extend(auth_rows(&bench));
+        // bcrypt's cost: the clone's default, and Keystone's.
+        for rounds in [4, 12] {
+            rows.extend(auth_rows(&bench, rounds));
+        }
     }
 
     println!();
@@ -532,13 +535,13 @@ fn rate(
 /// Tokens issued and validated per second by the auth clone (release build), beside
 /// the same server's cheapest call (`GET /v3`, discovery) as the floor. To run the same
 /// load against a real Keystone: BENCH_AUTH_URL=http://HOST:PORT BENCH_AUTH_PASSWORD=...
-/// (user admin, project admin, domain Default).
-fn auth_rows(bench: &Bench) -> Vec<Row> {
-    let state = bench.home.path().join("auth");
-    let config = bench.home.path().join("auth.yaml");
+/// (user admin, project admin, domain Default). `rounds`: bcrypt's cost for passwords.
+fn auth_rows(bench: &Bench, rounds: u32) -> Vec<Row> {
+    let state = bench.home.path().join(format!("auth-{rounds}"));
+    let config = bench.home.path().join(format!("auth-{rounds}.yaml"));
     std::fs::write(
         &config,
-        "users:\n  - {name: admin, password: benchpw, project: admin, roles: [admin]}\n",
+        format!("password_hash_rounds: {rounds}\nusers:\n  - {{name: admin, password: benchpw, project: admin, roles: [admin]}}\n"),
     )
     .unwrap();
     let (mut child, url) = match std::env::var("BENCH_AUTH_URL") {
@@ -613,14 +616,18 @@ fn auth_rows(bench: &Bench) -> Vec<Row> {
     let note = format!("{threads} keep-alive connections, {secs} s per run, {url}");
     vec![
         Row {
-            figure: "auth clone: tokens issued per second (password, project scope)".into(),
+            figure: format!(
+                "auth clone: tokens issued per second (password, project scope, bcrypt cost {rounds})"
+            ),
             unit: "/s",
             vstage: Stat::of(issue),
             baseline: Some(("GET /v3 on the same server".into(), floor.clone())),
             note: note.clone(),
         },
         Row {
-            figure: "auth clone: tokens validated per second (GET /v3/auth/tokens)".into(),
+            figure: format!(
+                "auth clone: tokens validated per second (GET /v3/auth/tokens, bcrypt cost {rounds})"
+            ),
             unit: "/s",
             vstage: Stat::of(validate),
             baseline: Some(("GET /v3 on the same server".into(), floor)),

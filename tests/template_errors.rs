@@ -179,6 +179,9 @@ fn token_ttl_is_bounded() {
     let text = BASE.to_string()
         + "services:\n  auth:\n    clone: keystone\n    token_ttl: 18446744073709551615\n";
     check_once(&h, &text, "15:16", "token_ttl");
+    let text =
+        BASE.to_string() + "services:\n  auth:\n    clone: keystone\n    password_hash_rounds: 3\n";
+    check_once(&h, &text, "15:27", "out of bcrypt's range 4..=31");
 }
 
 #[test]

@@ -354,10 +354,9 @@ async fn issue_token(
                 .collect()
         })
         .unwrap_or_default();
-    let now = now_micros();
-    let mut st = s.lock();
-    // Who: a password, or an existing token (rescoping keeps its expiry and methods).
-    let (user_id, mut all_methods, expires_at) = if methods.iter().any(|m| m == "password") {
+    // A password is checked before the state is locked for the token: bcrypt takes its
+    // time by design, and other requests must not wait for it.
+    let password_login = if methods.iter().any(|m| m == "password") {
         let u = identity
             .pointer("/password/user")
             .ok_or_else(|| s.err(bad("password needs user")))?;
@@ -370,7 +369,28 @@ async fn issue_token(
             },
             _ => return Err(s.err(bad("user needs an id or a name"))),
         };
-        let id = st.check_password(&user, password).map_err(|e| s.err(e))?;
+        let (id, hash) = s.lock().login_hash(&user).map_err(|e| s.err(e))?;
+        let (given, stored) = (password.to_string(), hash.clone());
+        let matches =
+            tokio::task::spawn_blocking(move || super::tokens::password_matches(&stored, &given))
+                .await
+                .unwrap_or(false);
+        if !matches {
+            return Err(s.err(AuthError::Unauthorized));
+        }
+        Some((id, hash))
+    } else {
+        None
+    };
+    let now = now_micros();
+    let mut st = s.lock();
+    // Who: a password, or an existing token (rescoping keeps its expiry and methods).
+    let (user_id, mut all_methods, expires_at) = if let Some((id, hash)) = password_login {
+        // Still the same password, and still allowed to log in, now that it is locked.
+        match st.login_hash(&UserRef::Id(id.clone())) {
+            Ok((_, now_hash)) if now_hash == hash => {}
+            _ => return Err(s.err(AuthError::Unauthorized)),
+        }
         (
             id,
             vec!["password".to_string()],

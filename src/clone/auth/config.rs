@@ -21,6 +21,9 @@ pub struct Config {
     /// Token lifetime in seconds.
     #[serde(default = "default_ttl")]
     pub token_ttl: u64,
+    /// bcrypt's cost for passwords (Keystone's `[identity] password_hash_rounds`).
+    #[serde(default = "default_hash_rounds")]
+    pub password_hash_rounds: u32,
     #[serde(default)]
     pub projects: Vec<String>,
     #[serde(default)]
@@ -70,6 +73,10 @@ fn default_ttl() -> u64 {
     3600
 }
 
+fn default_hash_rounds() -> u32 {
+    super::tokens::DEFAULT_HASH_ROUNDS
+}
+
 impl Default for Config {
     /// An admin and a member user, as a developer or Tempest expects them.
     fn default() -> Config {
@@ -82,6 +89,7 @@ impl Default for Config {
         Config {
             region: default_region(),
             token_ttl: default_ttl(),
+            password_hash_rounds: default_hash_rounds(),
             projects: vec!["admin".into(), "demo".into(), "service".into()],
             roles: vec![
                 "admin".into(),
@@ -115,7 +123,7 @@ impl Config {
     }
 
     pub fn from_yaml(label: &str, text: &str) -> Result<Config, String> {
-        serde_saphyr::from_str::<Config>(text)
+        let config = serde_saphyr::from_str::<Config>(text)
             .map(Config::with_defaults)
             .map_err(|e| {
                 let loc = e
@@ -123,7 +131,17 @@ impl Config {
                     .map(|l| format!(":{}:{}", l.line(), l.column()))
                     .unwrap_or_default();
                 format!("{label}{loc}: {}", e.without_snippet())
-            })
+            })?;
+        let rounds = super::tokens::HASH_ROUNDS;
+        if !rounds.contains(&config.password_hash_rounds) {
+            return Err(format!(
+                "{label}: password_hash_rounds: {} is out of bcrypt's range {}..={}",
+                config.password_hash_rounds,
+                rounds.start(),
+                rounds.end()
+            ));
+        }
+        Ok(config)
     }
 }
 
@@ -142,6 +160,9 @@ pub struct Credential {
 /// Builds the initial state from `config`; returns it with every user's credentials.
 pub fn seed(config: &Config) -> Result<(State, Vec<Credential>), String> {
     let mut s = State::new();
+    s.hashing = super::tokens::Hashing {
+        rounds: config.password_hash_rounds,
+    };
     let mut projects: Vec<String> = config.projects.clone();
     let mut roles: Vec<String> = config.roles.clone();
     for u in &config.users {

@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::config::{self, Config, ServiceSeed, UserSeed};
+use super::tokens::HASH_ROUNDS;
 use crate::clone::registry::{self, Admin, Identity, Kind, Role, Start, StartError, Started};
 use crate::clone::section::{ConfigError, Section};
 
@@ -22,6 +23,8 @@ struct RawAuth {
     region: Option<String>,
     #[serde(default)]
     token_ttl: Option<Spanned<u64>>,
+    #[serde(default)]
+    password_hash_rounds: Option<Spanned<u32>>,
     #[serde(default)]
     projects: Vec<String>,
     #[serde(default)]
@@ -82,9 +85,26 @@ impl Kind for Keystone {
                 ));
             }
         };
+        let password_hash_rounds = match raw.password_hash_rounds {
+            None => Config::default().password_hash_rounds,
+            Some(r) if HASH_ROUNDS.contains(&r.value) => r.value,
+            Some(r) => {
+                return Err(ConfigError::at(
+                    &r.referenced,
+                    format!(
+                        "services.{}.password_hash_rounds: {} is out of bcrypt's range {}..={}",
+                        section.name,
+                        r.value,
+                        HASH_ROUNDS.start(),
+                        HASH_ROUNDS.end()
+                    ),
+                ));
+            }
+        };
         let config = Config {
             region: raw.region.unwrap_or_else(|| Config::default().region),
             token_ttl,
+            password_hash_rounds,
             projects: raw.projects,
             roles: raw.roles,
             users: raw.users,

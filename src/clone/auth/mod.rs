@@ -65,7 +65,7 @@ pub fn start_on(
         source,
     };
     let (store, saved) = store::Store::open(state_dir).map_err(state_err)?;
-    let state = match saved {
+    let mut state = match saved {
         Some(state) => state,
         None => {
             let (state, creds) = config::seed(&config).map_err(CloneError::Seed)?;
@@ -73,6 +73,9 @@ pub fn start_on(
             store.save(&state).map_err(state_err)?;
             state
         }
+    };
+    state.hashing = tokens::Hashing {
+        rounds: config.password_hash_rounds,
     };
     // Written on every start: the URL may differ from the last one (a new port).
     let creds = config::load_credentials(state_dir).map_err(state_err)?;

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::tokens::hash_password;
+use super::tokens::Hashing;
 use crate::clone::new_id;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -138,6 +138,9 @@ pub struct State {
     pub revoked_grants: Vec<RevokedGrant>,
     #[serde(skip)]
     pub tokens: BTreeMap<String, Token>,
+    /// From the config, on every start.
+    #[serde(skip)]
+    pub hashing: Hashing,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -408,7 +411,7 @@ impl State {
             name: name.into(),
             domain_id: domain_id.into(),
             enabled,
-            password: password.map(hash_password).unwrap_or_default(),
+            password: password.map(|p| self.hashing.hash(p)).unwrap_or_default(),
             default_project_id,
             extra,
             revoked_before: 0,
@@ -498,6 +501,14 @@ impl State {
 mod tests {
     use super::*;
 
+    fn sha256_hex(text: &str) -> String {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     fn seeded() -> (State, String, String) {
         let mut s = State::new();
         let p = s
@@ -530,11 +541,17 @@ mod tests {
             name: "alice".into(),
             domain: DomainRef::Name("Default".into()),
         };
-        assert_eq!(s.check_password(&by_name, "pw").unwrap(), uid);
-        assert_eq!(
-            s.check_password(&by_name, "nope"),
-            Err(AuthError::Unauthorized)
+        let (id, hash) = s.login_hash(&by_name).unwrap();
+        assert_eq!(id, uid);
+        assert!(
+            hash.starts_with("$2b$04$"),
+            "bcrypt at the default cost: {hash}"
         );
+        assert!(super::super::tokens::password_matches(&hash, "pw"));
+        assert!(!super::super::tokens::password_matches(&hash, "nope"));
+        // A hash saved before bcrypt (salted SHA-256) still logs in.
+        let legacy = "s4lt$".to_string() + &sha256_hex("s4ltpw");
+        assert!(super::super::tokens::password_matches(&legacy, "pw"));
         let scope = s
             .resolve_scope(
                 &uid,

@@ -1,4 +1,4 @@
-//! Passwords and tokens of the auth clone: salted hashes, scopes resolved from what a
+//! Passwords and tokens of the auth clone: bcrypt hashes, scopes resolved from what a
 //! client asks for, tokens issued, validated, revoked and purged.
 
 use sha2::{Digest, Sha256};
@@ -14,19 +14,46 @@ pub fn new_audit_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-pub fn hash_password(password: &str) -> String {
-    let salt = new_id();
-    format!("{salt}${}", digest(&salt, password))
+/// Keystone's `[identity] password_hash_rounds` for bcrypt: its default is 12, which
+/// costs a quarter of a second per login; a throwaway env's default is the cheapest.
+pub const DEFAULT_HASH_ROUNDS: u32 = 4;
+/// bcrypt's own bounds on the cost.
+pub const HASH_ROUNDS: std::ops::RangeInclusive<u32> = 4..=31;
+
+/// How passwords are hashed: bcrypt at a cost (Keystone's `password_hash_rounds`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hashing {
+    pub rounds: u32,
 }
 
-pub(super) fn digest(salt: &str, password: &str) -> String {
+impl Default for Hashing {
+    fn default() -> Hashing {
+        Hashing {
+            rounds: DEFAULT_HASH_ROUNDS,
+        }
+    }
+}
+
+impl Hashing {
+    pub fn hash(&self, password: &str) -> String {
+        bcrypt::hash(password, self.rounds).expect("rounds are checked where they are set")
+    }
+}
+
+/// Salted SHA-256, as states saved before bcrypt have it: still accepted.
+fn digest(salt: &str, password: &str) -> String {
     let mut h = Sha256::new();
     h.update(salt.as_bytes());
     h.update(password.as_bytes());
     h.finalize().iter().map(|x| format!("{x:02x}")).collect()
 }
 
-pub(super) fn password_matches(stored: &str, given: &str) -> bool {
+/// Whether `given` is the password `stored` is the hash of. bcrypt takes time by design:
+/// call it without holding the state's lock.
+pub fn password_matches(stored: &str, given: &str) -> bool {
+    if stored.starts_with("$2") {
+        return bcrypt::verify(given, stored).unwrap_or(false);
+    }
     match stored.split_once('$') {
         Some((salt, hash)) => digest(salt, given) == hash,
         None => false,
@@ -77,13 +104,15 @@ impl State {
     // ---- tokens -----------------------------------------------------------
 
     /// Password authentication: the user, if enabled and the password matches.
-    pub fn check_password(&self, user: &UserRef, password: &str) -> Result<String, AuthError> {
+    /// The id and password hash of a user who may log in (enabled, in an enabled
+    /// domain), for [`password_matches`] outside the lock.
+    pub fn login_hash(&self, user: &UserRef) -> Result<(String, String), AuthError> {
         let user = self.user(user).map_err(|_| AuthError::Unauthorized)?;
         let domain_enabled = self.domains.get(&user.domain_id).is_some_and(|d| d.enabled);
-        if !user.enabled || !domain_enabled || !password_matches(&user.password, password) {
+        if !user.enabled || !domain_enabled || user.password.is_empty() {
             return Err(AuthError::Unauthorized);
         }
-        Ok(user.id.clone())
+        Ok((user.id.clone(), user.password.clone()))
     }
 
     /// Resolves a requested scope for `user_id`; the user needs a role on it.

@@ -13,6 +13,7 @@ use super::{Q, Reply, Service, Shared, bad, json_response, object, opt_bool, opt
 use crate::clone::auth::model::{
     AuthError, DEFAULT_DOMAIN_ID, Domain, Group, Project, Role, Scope, State, Token, User,
 };
+use crate::clone::auth::tokens::Hashing;
 
 type Query_ = std::collections::HashMap<String, String>;
 
@@ -55,7 +56,8 @@ pub(super) trait Resource: Clone + Sized + Send + 'static {
         Ok(())
     }
     fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError>;
-    fn update(&mut self, o: &Map<String, Value>);
+    /// `hashing`: for a new password.
+    fn update(&mut self, o: &Map<String, Value>, hashing: &Hashing);
     fn delete(st: &mut State, id: &str) -> Result<(), AuthError>;
 }
 
@@ -216,10 +218,11 @@ pub(super) async fn update<R: Resource>(
     s.admin(&st, &headers, &format!("update_{}", R::KIND))?;
     let o = object(&s, &body, R::KIND)?.clone();
     check_rename::<R>(&st, &id, &o).map_err(|e| s.err(e))?;
+    let hashing = st.hashing;
     let item = R::map_mut(&mut st)
         .get_mut(&id)
         .ok_or_else(|| s.missing(R::KIND, &id))?;
-    item.update(&o);
+    item.update(&o, &hashing);
     let item = item.clone();
     s.save(&st);
     Ok(json_response(
@@ -261,7 +264,7 @@ impl Resource for Domain {
     fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
         st.create_domain(name, &text(o, "description"), opt_bool(o, "enabled", true))
     }
-    fn update(&mut self, o: &Map<String, Value>) {
+    fn update(&mut self, o: &Map<String, Value>, _: &Hashing) {
         set(&mut self.name, o, "name");
         set(&mut self.description, o, "description");
         self.enabled = opt_bool(o, "enabled", self.enabled);
@@ -314,7 +317,7 @@ impl Resource for Project {
             opt_bool(o, "enabled", true),
         )
     }
-    fn update(&mut self, o: &Map<String, Value>) {
+    fn update(&mut self, o: &Map<String, Value>, _: &Hashing) {
         set(&mut self.name, o, "name");
         set(&mut self.description, o, "description");
         self.enabled = opt_bool(o, "enabled", self.enabled);
@@ -379,7 +382,7 @@ impl Resource for User {
             extra,
         )
     }
-    fn update(&mut self, o: &Map<String, Value>) {
+    fn update(&mut self, o: &Map<String, Value>, hashing: &Hashing) {
         set(&mut self.name, o, "name");
         let enabled = opt_bool(o, "enabled", self.enabled);
         // A new password or a disabled user ends the user's tokens, as in Keystone.
@@ -387,7 +390,7 @@ impl Resource for User {
             self.revoked_before = super::now_micros();
         }
         if let Some(p) = opt_str(o, "password") {
-            self.password = crate::clone::auth::tokens::hash_password(&p);
+            self.password = hashing.hash(&p);
         }
         if let Some(p) = opt_str(o, "default_project_id") {
             self.default_project_id = Some(p);
@@ -420,7 +423,7 @@ impl Resource for Role {
     fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
         st.create_role(name, &text(o, "description"))
     }
-    fn update(&mut self, o: &Map<String, Value>) {
+    fn update(&mut self, o: &Map<String, Value>, _: &Hashing) {
         set(&mut self.name, o, "name");
         set(&mut self.description, o, "description");
     }
@@ -450,7 +453,7 @@ impl Resource for Group {
     fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
         st.create_group(name, &domain_of(o), &text(o, "description"))
     }
-    fn update(&mut self, o: &Map<String, Value>) {
+    fn update(&mut self, o: &Map<String, Value>, _: &Hashing) {
         set(&mut self.name, o, "name");
         set(&mut self.description, o, "description");
     }
