@@ -338,3 +338,61 @@ fn vif_plugged_events_go_to_nova_before_ports_turn_active() {
         serde_json::json!({"events": [{"name": "network-vif-plugged", "server_uuid": server, "tag": id, "status": "completed"}]})
     );
 }
+
+/// openstacksdk pages with `limit` and follows `networks_links` (it gave up with
+/// "Endless pagination loop" while the clone ignored `marker`); sorting is the
+/// server's; a subnet of an admin's external, unshared network stays the admin's.
+#[test]
+fn openstacksdk_pages_and_sorts_and_external_subnets_stay_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = start(dir.path());
+    for name in ["n-b", "n-c", "n-a"] {
+        c.osc("demo", &["network", "create", name]);
+    }
+    c.osc("admin", &["network", "create", "--external", "ext"]);
+    c.osc(
+        "admin",
+        &[
+            "subnet",
+            "create",
+            "--network",
+            "ext",
+            "--subnet-range",
+            "10.60.0.0/24",
+            "ext-sub",
+        ],
+    );
+    let script = r#"
+import openstack, sys
+demo = openstack.connect(cloud="demo")
+paged = [n.name for n in demo.network.networks(limit=1)]
+print(sorted(paged) == sorted(n.name for n in demo.network.networks()), len(paged), len(set(paged)))
+got = demo.network.get("/networks?sort_key=name&sort_dir=desc").json()["networks"]
+print(",".join(n["name"] for n in got if n["name"].startswith("n-")))
+print([s.name for s in demo.network.subnets()], "ext" in [n.name for n in demo.network.networks()])
+"#;
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .env("OS_CLIENT_CONFIG_FILE", &c.clouds)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("True "),
+        "paging lists every network once: {text}"
+    );
+    let (_, counts) = lines[0].split_once(' ').unwrap();
+    let mut counts = counts.split(' ');
+    assert_eq!(counts.next(), counts.next(), "no network twice: {text}");
+    assert_eq!(lines[1], "n-c,n-b,n-a", "{text}");
+    assert_eq!(
+        lines[2], "[] True",
+        "the external network is seen, its subnet not: {text}"
+    );
+}

@@ -1,7 +1,6 @@
 //! The SDN clone's HTTP API: Neutron v2.0 as `shared/docs/clone-contracts.md` §3
 //! measured Nova and the clients using it.
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::FabricEvent;
+use super::listing::{self, pairs};
 use super::model::{PortRequest, SdnError, State};
 use super::token::{Caller, Validator};
 use super::view::rule_json;
@@ -228,97 +228,6 @@ fn ok(status: StatusCode, body: Value) -> Reply {
     Ok((status, axum::Json(body)).into_response())
 }
 
-/// List handling shared by every collection: `?key=value` filters (repeatable keys
-/// mean "any of"), `fields=` projection. Filters compare the rendered JSON.
-fn list(items: Vec<Value>, query: &[(String, String)]) -> Vec<Value> {
-    let mut filters: HashMap<&str, Vec<&str>> = HashMap::new();
-    let mut fields: Vec<&str> = Vec::new();
-    for (k, v) in query {
-        match k.as_str() {
-            "fields" => fields.push(v),
-            "limit" | "marker" | "sort_key" | "sort_dir" | "page_reverse" => {}
-            _ => filters.entry(k).or_default().push(v),
-        }
-    }
-    items
-        .into_iter()
-        .filter(|item| {
-            filters
-                .iter()
-                .all(|(k, wanted)| wanted.iter().any(|w| matches(item, k, w)))
-        })
-        .map(|item| {
-            if fields.is_empty() {
-                return item;
-            }
-            let obj: Map<String, Value> = item
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(k, _)| fields.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            Value::Object(obj)
-        })
-        .collect()
-}
-
-fn matches(item: &Value, key: &str, wanted: &str) -> bool {
-    // `fixed_ips=ip_address=10.0.0.5` and `fixed_ips=subnet_id=...`
-    if key == "fixed_ips" {
-        let Some((sub, value)) = wanted.split_once('=') else {
-            return false;
-        };
-        return item["fixed_ips"]
-            .as_array()
-            .is_some_and(|ips| ips.iter().any(|ip| ip[sub].as_str() == Some(value)));
-    }
-    match item.get(key) {
-        Some(Value::String(s)) => s == wanted,
-        Some(Value::Bool(b)) => wanted.eq_ignore_ascii_case(&b.to_string()),
-        Some(Value::Number(n)) => n.to_string() == wanted,
-        Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(wanted)),
-        Some(Value::Null) => wanted.is_empty(),
-        _ => false,
-    }
-}
-
-/// Raw query pairs (repeatable keys kept), which `Query<HashMap>` would collapse.
-fn pairs(uri: &axum::http::Uri) -> Vec<(String, String)> {
-    uri.query()
-        .map(|q| {
-            q.split('&')
-                .filter(|p| !p.is_empty())
-                .map(|p| {
-                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    (decode(k), decode(v))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                Ok(b) => {
-                    out.push(b);
-                    i += 2;
-                }
-                Err(_) => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Whatever belongs to a project.
 trait Owned {
     fn tenant(&self) -> &str;
@@ -485,6 +394,7 @@ async fn list_networks(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
     uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
 ) -> Reply {
     let st = svc.lock();
     let items = st
@@ -493,10 +403,7 @@ async fn list_networks(
         .filter(|n| visible(&caller, &n.tenant_id, n.shared || n.external))
         .map(|n| st.network_json(n))
         .collect();
-    ok(
-        StatusCode::OK,
-        json!({"networks": list(items, &pairs(&uri))}),
-    )
+    listed(&svc, "networks", items, &uri, &headers)
 }
 
 fn create_network_one(
@@ -546,18 +453,38 @@ async fn show_network(
     shown("network", st.network_json(n), &uri)
 }
 
-/// One resource as a show answers it: only the `fields=` asked for.
+/// One resource as a show answers it: only the `fields=` asked for (a show takes no
+/// filters).
 fn shown(kind: &str, item: Value, uri: &axum::http::Uri) -> Reply {
-    let item = list(vec![item], &only_fields(uri)).remove(0);
-    ok(StatusCode::OK, json!({kind: item}))
+    let query = pairs(uri);
+    let fields: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| k == "fields")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    ok(
+        StatusCode::OK,
+        json!({kind: listing::project(item, &fields)}),
+    )
 }
 
-/// `fields=` only (a show takes no filters).
-fn only_fields(uri: &axum::http::Uri) -> Vec<(String, String)> {
-    pairs(uri)
-        .into_iter()
-        .filter(|(k, _)| k == "fields")
-        .collect()
+/// A list's body (`listing`), with links in the caller's terms: the scheme and
+/// authority it reached the clone at (its Host header), as Neutron builds them.
+fn listed(
+    svc: &Service,
+    collection: &str,
+    items: Vec<Value>,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+) -> Reply {
+    let base = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+        .map(|h| format!("http://{h}"))
+        .unwrap_or_else(|| svc.public_url.clone());
+    let body = listing::listing(collection, items, &pairs(uri), &base, uri.path())?;
+    ok(StatusCode::OK, body)
 }
 
 async fn update_network(
@@ -592,6 +519,7 @@ async fn list_subnets(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
     uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
 ) -> Reply {
     let st = svc.lock();
     let items = st
@@ -603,15 +531,14 @@ async fn list_subnets(
                 &s.tenant_id,
                 st.networks
                     .get(&s.network_id)
-                    .is_some_and(|n| n.shared || n.external),
+                    // An external network is seen by all, its subnets only by
+                    // its project (Neutron), unless the network is shared.
+                    .is_some_and(|n| n.shared),
             )
         })
         .map(|s| st.subnet_json(s))
         .collect();
-    ok(
-        StatusCode::OK,
-        json!({"subnets": list(items, &pairs(&uri))}),
-    )
+    listed(&svc, "subnets", items, &uri, &headers)
 }
 
 fn create_subnet_one(
@@ -710,9 +637,7 @@ async fn show_subnet(
 ) -> Reply {
     let st = svc.lock();
     let sub = seen(&st.subnets, "subnet", &id, &caller, |sub| {
-        st.networks
-            .get(&sub.network_id)
-            .is_some_and(|n| n.shared || n.external)
+        st.networks.get(&sub.network_id).is_some_and(|n| n.shared)
     })?;
     shown("subnet", st.subnet_json(sub), &uri)
 }
@@ -762,6 +687,7 @@ async fn list_ports(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
     uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
 ) -> Reply {
     let st = svc.lock();
     let items = st
@@ -770,7 +696,7 @@ async fn list_ports(
         .filter(|p| visible(&caller, &p.tenant_id, false))
         .map(|p| st.port_json(p))
         .collect();
-    ok(StatusCode::OK, json!({"ports": list(items, &pairs(&uri))}))
+    listed(&svc, "ports", items, &uri, &headers)
 }
 
 fn create_port_one(
@@ -909,6 +835,7 @@ async fn list_groups(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
     uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
 ) -> Reply {
     let mut st = svc.lock();
     // Every project sees its `default` group, as Neutron makes it on first use.
@@ -919,10 +846,7 @@ async fn list_groups(
         .filter(|g| visible(&caller, &g.tenant_id, false))
         .map(|g| st.group_json(g))
         .collect();
-    ok(
-        StatusCode::OK,
-        json!({"security_groups": list(items, &pairs(&uri))}),
-    )
+    listed(&svc, "security_groups", items, &uri, &headers)
 }
 
 async fn create_group(
@@ -984,6 +908,7 @@ async fn list_rules(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
     uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
 ) -> Reply {
     let st = svc.lock();
     let items = st
@@ -992,10 +917,7 @@ async fn list_rules(
         .filter(|r| visible(&caller, &r.tenant_id, false))
         .map(rule_json)
         .collect();
-    ok(
-        StatusCode::OK,
-        json!({"security_group_rules": list(items, &pairs(&uri))}),
-    )
+    listed(&svc, "security_group_rules", items, &uri, &headers)
 }
 
 async fn create_rule(

@@ -8,6 +8,7 @@
 pub mod addresses;
 pub mod api;
 pub mod kind;
+mod listing;
 pub mod model;
 pub mod notify;
 pub mod token;
