@@ -70,6 +70,9 @@ osc compute service list --service nova-compute -f value -c Host -c State | tee 
 start=$(t)
 osc server create --image vstage-tenant --flavor m1.vstage --network tenant \
   --availability-zone nova:compute-1 --wait s1 -f value -c id >/dev/null
+active() { [ "$(osc server show "$1" -f value -c status)" = ACTIVE ] ||
+  fail "server $1: $(osc server show "$1" -f value -c status -c fault)"; }
+active s1
 say "server s1 ACTIVE on compute-1: $(took "$start")"
 ip1=$(osc server show s1 -f json -c addresses | python3 -c \
   'import json,sys; a=json.load(sys.stdin)["addresses"]; print(list(a.values())[0][0] if isinstance(a, dict) else a.split("=")[1])')
@@ -77,6 +80,7 @@ printf '#!/bin/sh\nping -c 3 -W 5 %s\n' "$ip1" > "$out/ping.sh"
 start=$(t)
 osc server create --image vstage-tenant --flavor m1.vstage --network tenant \
   --availability-zone nova:compute-2 --user-data "$out/ping.sh" --wait s2 -f value -c id >/dev/null
+active s2
 say "server s2 ACTIVE on compute-2: $(took "$start")"
 for host in s1 s2; do osc server show "$host" -f value -c OS-EXT-SRV-ATTR:host -c status; done | tee "$out/servers.txt"
 for _ in $(seq 120); do
