@@ -25,6 +25,13 @@ fn wait_for_content(h: &Harness, env: &str, path: &str, want: &str) -> String {
     last
 }
 
+/// Runs `command` in node n1 of env m1.
+fn in_n1(h: &Harness, command: &[&str]) -> std::process::Output {
+    let mut args = vec!["exec", "m1", "--node", "n1", "--"];
+    args.extend_from_slice(command);
+    h.run(&args)
+}
+
 #[test]
 fn a_host_directory_is_live_and_read_only_in_the_node_and_gone_after_down() {
     let h = Harness::new();
@@ -40,39 +47,11 @@ fn a_host_directory_is_live_and_read_only_in_the_node_and_gone_after_down() {
         "first\n"
     );
     // Read-only: the guest cannot write into the host's directory, not even as root.
-    let out = h.run(&[
-        "exec",
-        "m1",
-        "--node",
-        "n1",
-        "--",
-        "sh",
-        "-c",
-        "echo x > /mnt/src/new",
-    ]);
+    let out = in_n1(&h, &["sh", "-c", "echo x > /mnt/src/new"]);
     assert_ne!(code(&out), 0, "a write succeeded");
     assert!(!src.path().join("new").exists());
-    h.run(&[
-        "exec",
-        "m1",
-        "--node",
-        "n1",
-        "--",
-        "mount",
-        "-o",
-        "remount,rw",
-        "/mnt/src",
-    ]);
-    let out = h.run(&[
-        "exec",
-        "m1",
-        "--node",
-        "n1",
-        "--",
-        "sh",
-        "-c",
-        "echo x > /mnt/src/new2",
-    ]);
+    in_n1(&h, &["mount", "-o", "remount,rw", "/mnt/src"]);
+    let out = in_n1(&h, &["sh", "-c", "echo x > /mnt/src/new2"]);
     assert_ne!(code(&out), 0, "a write after remount succeeded");
     assert!(
         !src.path().join("new2").exists(),

@@ -43,9 +43,14 @@ pub fn find_binary() -> Option<PathBuf> {
     if bin.components().count() > 1 {
         return bin.exists().then_some(bin);
     }
+    on_path(&bin)
+}
+
+/// `name` resolved through `PATH`, as a shell would find it.
+pub fn on_path(name: &Path) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
-            .map(|dir| dir.join(&bin))
+            .map(|dir| dir.join(name))
             .find(|p| p.is_file())
     })
 }

@@ -22,12 +22,7 @@ pub fn find_binary() -> Option<PathBuf> {
     if let Some(bin) = std::env::var_os("VSTAGE_VIRTIOFSD") {
         return Some(PathBuf::from(bin)).filter(|p| p.is_file());
     }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("virtiofsd"))
-            .find(|p| p.is_file())
-    });
-    on_path.or_else(|| {
+    super::on_path(std::path::Path::new("virtiofsd")).or_else(|| {
         ["/usr/libexec/virtiofsd", "/usr/lib/qemu/virtiofsd"]
             .into_iter()
             .map(PathBuf::from)
