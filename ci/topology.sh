@@ -55,7 +55,15 @@ start=$(t)
 "$vstage" up -t openstack --set "release=$release" --set computes=2 --set "nova_src=$src" \
   --name "$env" --ttl 3h 2>&1 | tee "$out/up.log"
 say "up: $(took "$start")"
-trap '"$vstage" down "$env" >/dev/null 2>&1 || true' EXIT
+# On the way out, whatever happened: the services' logs of every node, then down.
+keep_logs() {
+  for n in controller compute-1 compute-2; do
+    "$vstage" exec "$env" --node "$n" -- sh -c \
+      'for f in /var/log/nova/*.log /var/log/libvirt/qemu/*.log; do [ -f "$f" ] && echo "== $f" && tail -n 500 "$f"; done' \
+      > "$out/$n.logs" 2>&1 || true
+  done
+}
+trap 'keep_logs; "$vstage" down "$env" >/dev/null 2>&1 || true' EXIT
 osc() { "$vstage" exec "$env" -- openstack --os-cloud admin "$@"; }
 header() {
   "$vstage" exec "$env" --node controller -- curl -si http://controller:8774/ |
@@ -107,6 +115,7 @@ say "sync: X-Vstage-Branch: change-2, no node rebooted"
 
 # 5. Down leaves nothing.
 trap - EXIT
+keep_logs
 dir=$VSTAGE_HOME/envs/$env
 start=$(t)
 "$vstage" down "$env"

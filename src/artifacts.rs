@@ -1,6 +1,7 @@
 //! What an env leaves for whoever debugs it: every node's serial log, the QEMU and
-//! supervisor logs, cloud-init's logs from inside the guests (through the guest agent,
-//! while the env still runs), the plan and the timeline. `vstage run --artifacts`
+//! supervisor logs, cloud-init's logs and the files a node's `logs:` names from inside
+//! the guests (through the guest agent, while the env still runs), the plan and the
+//! timeline. `vstage run --artifacts`
 //! collects them always; a failed `up` keeps them under `$VSTAGE_HOME/logs/`.
 
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -69,45 +70,131 @@ fn copy_tail(from: &Path, to: &Path) -> std::io::Result<bool> {
     Ok(true)
 }
 
-/// cloud-init's logs from each node that runs it, read through its guest agent (the
-/// env must still run). A node that does not answer gets a note instead.
+/// Guest files copied from one node at most, after its `logs:` patterns are expanded.
+pub const MAX_GUEST_LOG_FILES: usize = 64;
+
+/// Guest files read through each node's agent (the env must still run): cloud-init's
+/// logs where the node runs it, as `nodes/NODE/cloud-init*.log`, and whatever the
+/// node's `logs:` patterns match, under `nodes/NODE/` at their guest path. What a node
+/// cannot give gets a note in place of the file.
 pub async fn collect_guest_logs(dir: &EnvDir, info: &EnvInfo, dest: &Path) -> Vec<PathBuf> {
     let mut copied = Vec::new();
-    for node in info.plan.nodes.iter().filter(|n| n.cloud_init) {
-        for log in ["cloud-init.log", "cloud-init-output.log"] {
-            let to = dest.join(format!("nodes/{}/{log}", node.name));
+    for node in &info.plan.nodes {
+        let socket = dir.join(&node.files.agent);
+        let base = dest.join("nodes").join(&node.name);
+        let mut files: Vec<(String, PathBuf)> = Vec::new();
+        if node.cloud_init {
+            for log in ["cloud-init.log", "cloud-init-output.log"] {
+                files.push((format!("/var/log/{log}"), base.join(log)));
+            }
+        }
+        if !node.logs.is_empty() {
+            match expand(&socket, &node.logs).await {
+                Ok(found) => files.extend(
+                    found
+                        .into_iter()
+                        .filter_map(|p| Some((p.clone(), base.join(relative(&p)?)))),
+                ),
+                Err(note) => {
+                    if write_artifact(&base.join("logs.note"), note.as_bytes()) {
+                        copied.push(base.join("logs.note"));
+                    }
+                }
+            }
+        }
+        for (from, to) in files.into_iter().take(MAX_GUEST_LOG_FILES) {
             let argv = vec![
                 "tail".to_string(),
                 "-c".to_string(),
                 MAX_GUEST_LOG_BYTES.to_string(),
-                format!("/var/log/{log}"),
+                from,
             ];
-            let mut out = Capped::default();
-            let mut err = Capped::default();
-            let socket = dir.join(&node.files.agent);
-            let read = tokio::time::timeout(
-                Duration::from_secs(30),
-                crate::agent::exec(&socket, &argv, &mut out, &mut err),
-            )
-            .await;
-            let text = match read {
-                Ok(Ok(0)) => out.0,
-                Ok(Ok(code)) => {
-                    format!("(tail exited {code}: {})", String::from_utf8_lossy(&err.0))
-                        .into_bytes()
+            let text = match guest_run(&socket, &argv).await {
+                Ok((0, out, _)) => out,
+                Ok((code, _, err)) => {
+                    format!("(tail exited {code}: {})", String::from_utf8_lossy(&err)).into_bytes()
                 }
-                Ok(Err(e)) => format!("(not collected: {e})").into_bytes(),
-                Err(_) => b"(not collected: the guest agent did not answer within 30s)".to_vec(),
+                Err(note) => format!("(not collected: {note})").into_bytes(),
             };
-            if let Some(parent) = to.parent()
-                && std::fs::create_dir_all(parent).is_ok()
-                && std::fs::write(&to, text).is_ok()
-            {
+            if write_artifact(&to, &text) {
                 copied.push(to);
             }
         }
     }
     copied
+}
+
+/// The regular files `patterns` match in the guest, each once, in the guest shell's
+/// order. Patterns are plain paths by validation (`template::Node::logs`), so the
+/// shell's field splitting leaves them whole and only expands their `*` and `?`.
+async fn expand(socket: &Path, patterns: &[String]) -> Result<Vec<String>, String> {
+    let mut argv: Vec<String> = [
+        "/bin/sh",
+        "-c",
+        r#"for p in "$@"; do for f in $p; do [ -f "$f" ] && printf '%s\n' "$f"; done; done; true"#,
+        "sh",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.extend(patterns.iter().cloned());
+    let (code, out, err) = guest_run(socket, &argv).await?;
+    if code != 0 {
+        return Err(format!(
+            "expanding logs: exited {code}: {}",
+            String::from_utf8_lossy(&err)
+        ));
+    }
+    let mut found: Vec<String> = Vec::new();
+    for line in String::from_utf8_lossy(&out).lines() {
+        if !found.iter().any(|f| f == line) {
+            found.push(line.to_string());
+        }
+    }
+    Ok(found)
+}
+
+/// A guest path as a path under a node's artifacts: `None` for anything that is not
+/// absolute and plain (the guest answered it, so it may be anything).
+fn relative(guest: &str) -> Option<PathBuf> {
+    use std::path::Component;
+    if !guest.starts_with('/') || guest.len() > 4096 {
+        return None;
+    }
+    let mut rel = PathBuf::new();
+    for c in Path::new(guest).components() {
+        match c {
+            Component::RootDir => {}
+            Component::Normal(part) => rel.push(part),
+            _ => return None,
+        }
+    }
+    (!rel.as_os_str().is_empty()).then_some(rel)
+}
+
+/// Runs `argv` in the guest for at most 30 s, keeping at most [`MAX_GUEST_LOG_BYTES`]
+/// of each stream: exit code, stdout, stderr.
+async fn guest_run(socket: &Path, argv: &[String]) -> Result<(i32, Vec<u8>, Vec<u8>), String> {
+    let mut out = Capped::default();
+    let mut err = Capped::default();
+    match tokio::time::timeout(
+        Duration::from_secs(30),
+        crate::agent::exec(socket, argv, &mut out, &mut err),
+    )
+    .await
+    {
+        Ok(Ok(code)) => Ok((code, out.0, err.0)),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the guest agent did not answer within 30s".to_string()),
+    }
+}
+
+/// Writes `bytes` to `to` (owner-only by the process umask), making its parents; false
+/// where that failed (the collector goes on: one missing artifact must not hide the rest).
+fn write_artifact(to: &Path, bytes: &[u8]) -> bool {
+    to.parent()
+        .is_some_and(|parent| std::fs::create_dir_all(parent).is_ok())
+        && std::fs::write(to, bytes).is_ok()
 }
 
 /// A sink that keeps the first [`MAX_GUEST_LOG_BYTES`] and drops the rest (the guest
@@ -123,5 +210,22 @@ impl Write for Capped {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_absolute_guest_paths_become_artifact_paths() {
+        assert_eq!(
+            relative("/var/log/nova/nova-compute.log"),
+            Some(PathBuf::from("var/log/nova/nova-compute.log"))
+        );
+        assert_eq!(relative("//var/./log"), Some(PathBuf::from("var/log")));
+        for bad in ["var/log/x", "/var/../../etc/passwd", "/", "", "/a/.."] {
+            assert_eq!(relative(bad), None, "{bad}");
+        }
     }
 }

@@ -108,6 +108,9 @@ pub struct NodePlan {
     /// Host directories shared into the node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<MountPlan>,
+    /// Guest files `vstage run --artifacts` copies (patterns, `template::Node::logs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<String>,
     pub files: NodeFiles,
 }
 
@@ -276,6 +279,7 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
                     }
                 })
                 .collect(),
+            logs: node.logs.clone(),
             files: NodeFiles::of(name, cloud_init),
         });
     }

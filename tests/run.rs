@@ -311,3 +311,48 @@ fn the_clones_requests_are_in_the_artifacts() {
     assert_eq!(line["method"], "GET");
     nothing_left(&h, "ra");
 }
+
+#[test]
+fn a_nodes_logs_are_copied_into_the_artifacts_at_their_guest_path() {
+    let h = Harness::new();
+    let template = h.template(
+        "apiVersion: vstage/v1\nname: tinylogs\nnetworks:\n  - name: net0\n    cidr: 10.0.0.0/24\n\
+         nodes:\n  - name: n1\n    image: tiny\n    nics: [{network: net0}]\n\
+         \x20   logs: [/tmp/app/*.log, /tmp/none/*.log, /tmp/app/a.log]\n",
+    );
+    let artifacts = h.home.path().join("artifacts");
+    // The command writes two logs in the guest; run collects them before teardown.
+    let write = format!(
+        "{} exec \"$VSTAGE_ENV\" --node n1 -- sh -c 'mkdir -p /tmp/app && echo hello-a > /tmp/app/a.log && echo hello-b > /tmp/app/b.log && echo no > /tmp/app/c.txt'",
+        common::bin()
+    );
+    let out = h.run(&[
+        "run",
+        "-t",
+        &template,
+        "--name",
+        "rl",
+        "--artifacts",
+        &artifacts.display().to_string(),
+        "--",
+        "sh",
+        "-c",
+        &write,
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    nothing_left(&h, "rl");
+    let node = artifacts.join("nodes/n1");
+    let read = |rel: &str| {
+        std::fs::read_to_string(node.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    };
+    assert_eq!(read("tmp/app/a.log"), "hello-a\n");
+    assert_eq!(read("tmp/app/b.log"), "hello-b\n");
+    assert!(
+        !node.join("tmp/app/c.txt").exists(),
+        "only what the patterns match"
+    );
+    assert!(
+        !node.join("tmp/none").exists(),
+        "a pattern that matches nothing copies nothing"
+    );
+}

@@ -89,6 +89,8 @@ pub const MAX_GATE_TIMEOUT: u32 = 4 * 3600;
 pub const MAX_GATES: usize = 32;
 pub const MAX_PORTS: usize = 16;
 pub const MAX_MOUNTS: usize = 4;
+/// Patterns of a node's `logs:`.
+pub const MAX_NODE_LOGS: usize = 16;
 
 /// `gates:`: a shell command run on a node through its guest agent until it exits 0,
 /// or its timeout passes; then the tails of its `logs` say why.
@@ -160,6 +162,9 @@ pub struct Node {
     pub ports: Vec<u16>,
     /// Host directories shared into the node (`mounts:`).
     pub mounts: Vec<Mount>,
+    /// Guest files (absolute paths, `*` and `?` allowed) that `vstage run --artifacts`
+    /// copies from each instance (`logs:`).
+    pub logs: Vec<String>,
 }
 
 /// A host directory shared read-only into a node (virtiofs): the branch's own code in
@@ -413,5 +418,36 @@ mod tests {
         let text = GOOD.replace("vstage/v1", "vstage/v9");
         let (line, col, _) = at(parse(&text, &[]).unwrap_err());
         assert_eq!((line, col), (1, 13));
+    }
+
+    #[test]
+    fn logs_take_plain_paths_and_file_name_patterns() {
+        let with = |logs: &str| {
+            GOOD.replace(
+                "    memory: ${mem}\n",
+                &format!("    memory: ${{mem}}\n    logs: {logs}\n"),
+            )
+        };
+        let t = parse(
+            &with("[/var/log/nova/*.log, /var/log/syslog, /var/log/syslog]"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(t.nodes[0].logs, ["/var/log/nova/*.log", "/var/log/syslog"]);
+        assert!(t.nodes[1].logs.is_empty());
+        for bad in [
+            "var/log/x",
+            "/var/log/$(reboot)",
+            "/var/*/x.log",
+            "/var/log/../../etc/shadow",
+            "\"/var/log/a b\"",
+        ] {
+            let (line, col, msg) = at(parse(&with(&format!("[{bad}]")), &[]).unwrap_err());
+            assert_eq!((line, col), (13, 12), "{bad}: {msg}");
+            assert!(msg.starts_with("logs: "), "{bad}: {msg}");
+        }
+        let many = format!("[{}]", vec!["/x"; MAX_NODE_LOGS + 1].join(", "));
+        let (_, _, msg) = at(parse(&with(&many), &[]).unwrap_err());
+        assert!(msg.contains("at most 16"), "{msg}");
     }
 }

@@ -89,6 +89,8 @@ pub(super) struct RawNode {
     pub(super) ports: Vec<Spanned<Scalar>>,
     #[serde(default)]
     pub(super) mounts: Vec<RawMount>,
+    #[serde(default)]
+    pub(super) logs: Vec<Spanned<Scalar>>,
 }
 
 /// `mounts:`: a host directory shared read-only into the node.

@@ -11,8 +11,8 @@ use super::raw::{
 };
 use super::{
     API_VERSION, Ctx, DEFAULT_GATE_TIMEOUT, Gate, Handoff, MAX_GATE_TIMEOUT, MAX_GATES,
-    MAX_INSTANCES, MAX_MOUNTS, MAX_NICS, MAX_PORTS, Mount, Network, Nic, Node, NodeFile,
-    SERVICE_CIDR, Service, Template, TemplateError,
+    MAX_INSTANCES, MAX_MOUNTS, MAX_NICS, MAX_NODE_LOGS, MAX_PORTS, Mount, Network, Nic, Node,
+    NodeFile, SERVICE_CIDR, Service, Template, TemplateError,
 };
 use crate::clone::registry::{self, Role};
 use crate::clone::section::Section;
@@ -170,10 +170,12 @@ fn node(
     let cloud_init = cloud_init(ctx, raw, &image)?;
     let ports = ports(ctx, params, &raw.ports)?;
     let mounts = mounts(ctx, params, &raw.mounts, image_runs_cloud_init(&image))?;
+    let logs = logs(ctx, params, &raw.logs)?;
     Ok(Node {
         cloud_init,
         ports,
         mounts,
+        logs,
         at: ctx.location(&raw.name.referenced),
         name,
         image,
@@ -360,6 +362,39 @@ fn mounts(
         });
     }
     Ok(mounts)
+}
+
+/// A node's `logs:`: absolute guest paths whose last component may hold `*` or `?`.
+/// The collector expands them with the guest's shell, so anything that shell would
+/// read as more than a path (spaces, quotes, `$`, `;`) is refused here.
+fn logs(ctx: &Ctx, params: &Params, raw: &[Spanned<Scalar>]) -> Result<Vec<String>, TemplateError> {
+    if let Some(extra) = raw.get(MAX_NODE_LOGS) {
+        return Err(ctx.at(
+            &extra.referenced,
+            format!("logs: a node may name at most {MAX_NODE_LOGS} logs"),
+        ));
+    }
+    let mut logs = Vec::new();
+    for s in raw {
+        let path = guest_path(ctx, params, "logs", s)?;
+        let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+@%=:,".contains(c);
+        let (dir, file) = path.rsplit_once('/').unwrap_or(("", &path));
+        if !dir.chars().all(plain)
+            || !file.chars().all(|c| plain(c) || c == '*' || c == '?')
+            || path.split('/').any(|c| c == "..")
+        {
+            return Err(ctx.at(
+                &s.referenced,
+                format!(
+                    "logs: '{path}' is not a plain guest path: use letters, digits and ./_-+@%=:, (and * or ? in the file name)"
+                ),
+            ));
+        }
+        if !logs.contains(&path) {
+            logs.push(path);
+        }
+    }
+    Ok(logs)
 }
 
 /// `gates:`: names unique, each on an instance of the env.
