@@ -22,7 +22,10 @@ need qemu-img qemu-utils
 [ "$(id -u)" = 0 ] || { echo "the OpenStack images are built as root (mmdebstrap root mode, ownership in the image)" >&2; exit 1; }
 
 base=systemd,systemd-sysv,udev,dbus,ifupdown,cloud-init,openssh-server,qemu-guest-agent,iproute2,iputils-ping,sudo,python3,curl,jq,linux-image-cloud-amd64,initramfs-tools,ca-certificates,bridge-utils,busybox-static
-openstack=nova-api,nova-conductor,nova-scheduler,nova-compute-kvm,placement-api,glance,mariadb-server,rabbitmq-server,libvirt-daemon-system,qemu-system-x86,python3-openstackclient,python3-pymysql
+# genisoimage writes Nova's config drive: trixie's nova-compute depends on it, bookworm's
+# only recommends it (without it every zed server ended in ERROR: "No such file or
+# directory: 'genisoimage'").
+openstack=nova-api,nova-conductor,nova-scheduler,nova-compute-kvm,placement-api,glance,mariadb-server,rabbitmq-server,libvirt-daemon-system,qemu-system-x86,python3-openstackclient,python3-pymysql,genisoimage
 
 # Answers for every package that would otherwise set up a database (dbconfig-common),
 # talk to Keystone or RabbitMQ while installing.

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The tenant test image in the OpenStack image at ROOT ($1), for the env to register in
 # Glance: the image's own kernel (AKI), a busybox initramfs with tenant-init (ARI) and a
-# 1 MiB empty root disk (AMI), in /var/lib/vstage/tenant/. Nova's libvirt driver boots
+# 1 MiB empty raw root disk, in /var/lib/vstage/tenant/. Nova's libvirt driver boots
 # such a server with the kernel and initramfs directly, so nothing needs a bootloader.
 set -eu
 root=${1:?}
