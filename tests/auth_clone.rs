@@ -376,6 +376,24 @@ fn tokens_die_as_keystone_revokes_them_and_members_read() {
         200
     );
     assert_eq!(validate(&t3).0, 404, "a token outlived its project");
+    // Enabled again, the project does not bring the old token back (Keystone revoked it).
+    assert_eq!(
+        c.http(
+            "PATCH",
+            &project,
+            &auth,
+            r#"{"project": {"enabled": true}}"#
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        validate(&t3).0,
+        404,
+        "re-enabling the project revived a token"
+    );
+    let (_, t4) = c.token("alice", "pw2", "demo");
+    assert_eq!(validate(&t4).0, 200);
 }
 
 /// Names as Keystone's schema takes them, renames that would collide refused with 409,

@@ -23,6 +23,11 @@ pub struct Domain {
     #[serde(default)]
     pub description: String,
     pub enabled: bool,
+    /// Tokens issued before this (microseconds) are revoked: set when the domain is
+    /// disabled, so enabling it again does not bring them back (Keystone's revocation
+    /// event on the domain).
+    #[serde(default)]
+    pub revoked_before: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +38,9 @@ pub struct Project {
     #[serde(default)]
     pub description: String,
     pub enabled: bool,
+    /// As [`Domain::revoked_before`], for the tokens scoped to the project.
+    #[serde(default)]
+    pub revoked_before: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -230,6 +238,7 @@ impl State {
                 name: DEFAULT_DOMAIN_NAME.into(),
                 description: "The default domain".into(),
                 enabled: true,
+                revoked_before: 0,
             },
         );
         s
@@ -296,6 +305,7 @@ impl State {
             name: name.into(),
             description: description.into(),
             enabled,
+            revoked_before: 0,
         };
         self.domains.insert(d.id.clone(), d.clone());
         Ok(d)
@@ -363,6 +373,7 @@ impl State {
             domain_id: domain_id.into(),
             description: description.into(),
             enabled,
+            revoked_before: 0,
         };
         self.projects.insert(p.id.clone(), p.clone());
         Ok(p)
@@ -578,6 +589,22 @@ mod tests {
         assert!(s.revoke(&t.id));
         assert!(s.valid_token(&t.id, 150, true).is_none(), "revoked");
         assert_eq!(s.token_roles(&t).len(), 1);
+    }
+
+    #[test]
+    fn a_domain_disabled_once_keeps_its_old_tokens_revoked() {
+        let (mut s, uid, pid) = seeded();
+        let d = s.users[&uid].domain_id.clone();
+        let pw = || vec!["password".to_string()];
+        let t = s.issue(&uid, Scope::Project(pid), pw(), 100, u64::MAX);
+        let domain = s.domains.get_mut(&d).unwrap();
+        domain.enabled = false;
+        domain.revoked_before = 150;
+        assert!(s.valid_token(&t.id, 160, false).is_none());
+        s.domains.get_mut(&d).unwrap().enabled = true;
+        assert!(s.valid_token(&t.id, 160, false).is_none(), "revived");
+        let t2 = s.issue(&uid, Scope::Domain(d), pw(), 200, u64::MAX);
+        assert!(s.valid_token(&t2.id, 210, false).is_some());
     }
 
     #[test]

@@ -182,16 +182,27 @@ impl State {
         if t.revoked || (!allow_expired && t.expires_at <= now) {
             return None;
         }
-        let domain_enabled = |id: &str| self.domains.get(id).is_some_and(|d| d.enabled);
+        let domain_holds = |id: &str| {
+            self.domains
+                .get(id)
+                .is_some_and(|d| d.enabled && t.issued_at >= d.revoked_before)
+        };
         let user = self.users.get(&t.user_id)?;
-        if !user.enabled || t.issued_at < user.revoked_before || !domain_enabled(&user.domain_id) {
+        if !user.enabled || t.issued_at < user.revoked_before || !domain_holds(&user.domain_id) {
             return None;
         }
-        if let Scope::Project(p) = &t.scope {
-            let project = self.projects.get(p)?;
-            if !project.enabled || !domain_enabled(&project.domain_id) {
-                return None;
+        match &t.scope {
+            Scope::Project(p) => {
+                let project = self.projects.get(p)?;
+                if !project.enabled
+                    || t.issued_at < project.revoked_before
+                    || !domain_holds(&project.domain_id)
+                {
+                    return None;
+                }
             }
+            Scope::Domain(d) if !domain_holds(d) => return None,
+            _ => {}
         }
         let target = State::token_target(&t.scope);
         let revoked = self.revoked_grants.iter().any(|r| {

@@ -268,6 +268,10 @@ impl Resource for Domain {
         set(&mut self.name, o, "name");
         set(&mut self.description, o, "description");
         self.enabled = opt_bool(o, "enabled", self.enabled);
+        // Disabling ends the tokens for good, as Keystone's revocation event does.
+        if !self.enabled {
+            self.revoked_before = super::now_micros();
+        }
     }
     fn delete(st: &mut State, id: &str) -> Result<(), AuthError> {
         st.delete_domain(id)
@@ -321,6 +325,10 @@ impl Resource for Project {
         set(&mut self.name, o, "name");
         set(&mut self.description, o, "description");
         self.enabled = opt_bool(o, "enabled", self.enabled);
+        // Disabling ends the tokens for good, as Keystone's revocation event does.
+        if !self.enabled {
+            self.revoked_before = super::now_micros();
+        }
     }
     fn delete(st: &mut State, id: &str) -> Result<(), AuthError> {
         st.delete_project(id)
