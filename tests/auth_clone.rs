@@ -265,8 +265,8 @@ fn keystonemiddleware_accepts_the_clone() {
     assert!(stdout.contains("all middleware checks passed"), "{stdout}");
 }
 
-/// Tempest's identity tests named in clone-contracts.md §4, with the tempest.conf the
-/// clone writes.
+/// Tempest's identity tests named in clone-contracts.md §4 and the application
+/// credential tests, with the tempest.conf the clone writes.
 #[test]
 fn heavy_tempest_identity_core_passes() {
     let dir = tmp();
@@ -275,12 +275,13 @@ fn heavy_tempest_identity_core_passes() {
     let run = common::tempest(
         dir.path(),
         &conf,
-        r"^tempest\.api\.identity\.(v3\.(test_api_discovery|test_tokens|test_catalog|test_domains\.DefaultDomainTestJSON|test_projects)|admin\.v3\.test_tokens)",
+        r"^tempest\.api\.identity\.(v3\.(test_api_discovery|test_tokens|test_catalog|test_domains\.DefaultDomainTestJSON|test_projects|test_application_credentials)|admin\.v3\.(test_tokens|test_application_credentials))",
         None,
     );
     assert!(run.ok, "tempest failed:\n{}", run.summary);
     assert_eq!(run.failed, 0, "{}", run.summary);
-    assert!(run.passed >= 14, "{}", run.summary);
+    // 14 of the core, 5 of application credentials (access rules skip).
+    assert!(run.passed >= 19, "{}", run.summary);
 }
 
 /// Keystone's revocation events: a token dies with its user's password, its role, its
@@ -453,4 +454,133 @@ fn names_are_checked_like_keystones_and_lists_filter_on_enabled() {
         names("?enabled=false")
     );
     assert!(!names("?enabled=true").contains(&"other".to_string()));
+}
+
+#[test]
+fn application_credentials_log_in_as_keystone_s_do_and_go_with_their_secret() {
+    let dir = tmp();
+    let c = Clone::start(&dir.path().join("auth"), None);
+    let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+    // openstackclient makes one with the admin's project-scoped token.
+    let made = json(&c.osc_ok(
+        "admin",
+        &[
+            "application",
+            "credential",
+            "create",
+            "ci",
+            "--description",
+            "for CI",
+            "-f",
+            "json",
+        ],
+    ));
+    let (id, secret) = (
+        made["id"].as_str().unwrap(),
+        made["secret"].as_str().unwrap(),
+    );
+    assert_eq!(made["unrestricted"], false, "{made}");
+    // ... and logs in with it, as CI tooling does.
+    let clouds = dir.path().join("clouds-ci.yaml");
+    std::fs::write(
+        &clouds,
+        format!(
+            "clouds:\n  ci:\n    auth_type: v3applicationcredential\n    identity_api_version: 3\n    auth:\n      auth_url: {}/v3\n      application_credential_id: {id}\n      application_credential_secret: {secret}\n",
+            c.url
+        ),
+    )
+    .unwrap();
+    let token = json(&common::osc_ok(
+        &clouds,
+        "ci",
+        &["token", "issue", "-f", "json"],
+    ));
+    assert_eq!(token["project_id"], made["project_id"], "{token}");
+    let list = c.osc_ok(
+        "admin",
+        &[
+            "application",
+            "credential",
+            "list",
+            "-f",
+            "value",
+            "-c",
+            "Name",
+        ],
+    );
+    assert_eq!(list.trim(), "ci");
+
+    // The secret is shown once; the token says which credential made it; a restricted
+    // credential's token may not make another.
+    let (_, admin) = c.token("admin", &c.password("admin"), "admin");
+    let admin_h = [("X-Auth-Token", admin.as_str())];
+    let user_id = made["user_id"].as_str().unwrap();
+    let path = format!("/v3/users/{user_id}/application_credentials/{id}");
+    let (s, _, body) = c.http("GET", &path, &admin_h, "");
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        json(&body)["application_credential"]
+            .get("secret")
+            .is_none(),
+        "{body}"
+    );
+    let login = format!(
+        r#"{{"auth":{{"identity":{{"methods":["application_credential"],"application_credential":{{"name":"ci","secret":"{secret}","user":{{"name":"admin","domain":{{"name":"Default"}}}}}}}}}}}}"#
+    );
+    let (s, head, body) = c.http("POST", "/v3/auth/tokens", &[], &login);
+    assert_eq!(s, 201, "{body}");
+    let t = json(&body)["token"].clone();
+    assert_eq!(t["methods"], serde_json::json!(["application_credential"]));
+    assert_eq!(t["application_credential"]["id"], id);
+    assert_eq!(t["application_credential"]["restricted"], true);
+    let from_cred = vstage::clone::http::header(&head, "x-subject-token")
+        .unwrap()
+        .to_string();
+    let (s, _, body) = c.http(
+        "POST",
+        &format!("/v3/users/{user_id}/application_credentials"),
+        &[("X-Auth-Token", &from_cred)],
+        r#"{"application_credential": {"name": "more"}}"#,
+    );
+    assert_eq!(s, 403, "{body}");
+    // A wrong secret, a scope in the request: 401.
+    let wrong = login.replace(secret, "nope");
+    assert_eq!(c.http("POST", "/v3/auth/tokens", &[], &wrong).0, 401);
+    let mut scoped = json(&login);
+    scoped["auth"]["scope"] =
+        serde_json::json!({"project": {"name": "admin", "domain": {"name": "Default"}}});
+    let scoped = scoped.to_string();
+    assert_eq!(
+        c.http("POST", "/v3/auth/tokens", &[], &scoped).0,
+        401,
+        "{scoped}"
+    );
+    // expires_at comes back as it was given (Tempest compares the strings).
+    let (s, _, body) = c.http(
+        "POST",
+        &format!("/v3/users/{user_id}/application_credentials"),
+        &admin_h,
+        r#"{"application_credential": {"name": "later", "expires_at": "2030-01-02T03:04:05.123456"}}"#,
+    );
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(
+        json(&body)["application_credential"]["expires_at"],
+        "2030-01-02T03:04:05.123456"
+    );
+    let (s, _, _) = c.http(
+        "POST",
+        &format!("/v3/users/{user_id}/application_credentials"),
+        &admin_h,
+        r#"{"application_credential": {"name": "later"}}"#,
+    );
+    assert_eq!(s, 409, "a second credential of that name");
+
+    // Deleted, it logs in no more and its tokens end.
+    assert_eq!(c.http("DELETE", &path, &admin_h, "").0, 204);
+    assert_eq!(c.http("POST", "/v3/auth/tokens", &[], &login).0, 401);
+    let validate = [
+        ("X-Auth-Token", admin.as_str()),
+        ("X-Subject-Token", from_cred.as_str()),
+    ];
+    assert_eq!(c.http("GET", "/v3/auth/tokens", &validate, "").0, 404);
 }

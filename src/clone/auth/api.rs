@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
+use super::app_credentials::AppCredentialRef;
 use super::config::Config;
 use super::model::{
     Actor, AuthError, Domain, DomainRef, EXPIRED_GRACE_MICROS, Group, Project, Role, Scope,
@@ -17,6 +18,7 @@ use super::model::{
 };
 use super::store::Store;
 
+mod app_credentials;
 mod resources;
 
 use resources::{create, delete, list, show, update};
@@ -266,6 +268,14 @@ impl Service {
             .map(|r| json!({"id": r.id, "name": r.name}))
             .collect();
         body["roles"] = Value::Array(roles);
+        if let Some(c) = t
+            .app_credential
+            .as_ref()
+            .and_then(|c| st.app_credentials.get(c))
+        {
+            body["application_credential"] =
+                json!({"id": c.id, "name": c.name, "restricted": !c.unrestricted});
+        }
         if with_catalog {
             body["catalog"] = self.catalog();
         }
@@ -356,7 +366,56 @@ async fn issue_token(
         .unwrap_or_default();
     // A password is checked before the state is locked for the token: bcrypt takes its
     // time by design, and other requests must not wait for it.
-    let password_login = if methods.iter().any(|m| m == "password") {
+    // An application credential's secret is a password too, and checked the same way.
+    let app_login = if methods.iter().any(|m| m == "application_credential") {
+        let c = identity
+            .get("application_credential")
+            .ok_or_else(|| s.err(bad("application_credential needs id or name, and secret")))?;
+        let secret = c
+            .get("secret")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let which = match (str_at(c, &["id"]), str_at(c, &["name"])) {
+            (Some(id), _) => AppCredentialRef::Id(id.into()),
+            (None, Some(name)) => {
+                let u = c
+                    .get("user")
+                    .ok_or_else(|| s.err(bad("an application credential's name needs its user")))?;
+                let user = match (str_at(u, &["id"]), str_at(u, &["name"])) {
+                    (Some(id), _) => UserRef::Id(id.into()),
+                    (None, Some(name)) => UserRef::Name {
+                        name: name.into(),
+                        domain: domain_ref(u.get("domain")).map_err(|e| s.err(e))?,
+                    },
+                    _ => return Err(s.err(bad("user needs an id or a name"))),
+                };
+                AppCredentialRef::Name {
+                    name: name.into(),
+                    user,
+                }
+            }
+            _ => return Err(s.err(bad("application_credential needs an id or a name"))),
+        };
+        let cred = s
+            .lock()
+            .app_credential_login(&which, now_micros())
+            .map_err(|e| s.err(e))?;
+        let stored = cred.secret_hash.clone();
+        let matches =
+            tokio::task::spawn_blocking(move || super::tokens::password_matches(&stored, &secret))
+                .await
+                .unwrap_or(false);
+        if !matches {
+            return Err(s.err(AuthError::Unauthorized));
+        }
+        Some(cred)
+    } else {
+        None
+    };
+    let password_login = if app_login.is_some() {
+        None
+    } else if methods.iter().any(|m| m == "password") {
         let u = identity
             .pointer("/password/user")
             .ok_or_else(|| s.err(bad("password needs user")))?;
@@ -384,6 +443,28 @@ async fn issue_token(
     };
     let now = now_micros();
     let mut st = s.lock();
+    if let Some(cred) = app_login {
+        // Scoped to its project, always: Keystone refuses a scope in the request.
+        if auth.get("scope").is_some() {
+            return Err(s.err(AuthError::Unauthorized));
+        }
+        // Still there (not deleted meanwhile) now that the state is locked.
+        if !st.app_credentials.contains_key(&cred.id) {
+            return Err(s.err(AuthError::Unauthorized));
+        }
+        let lifetime = now + s.config.token_ttl * 1_000_000;
+        let expires_at = cred.expires_at.map_or(lifetime, |e| e.min(lifetime));
+        let mut token = st.issue(
+            &cred.user_id,
+            Scope::Project(cred.project_id.clone()),
+            vec!["application_credential".to_string()],
+            now,
+            expires_at,
+        );
+        token.app_credential = Some(cred.id.clone());
+        st.tokens.insert(token.id.clone(), token.clone());
+        return s.issued(st, &token, !q.contains_key("nocatalog"));
+    }
     // Who: a password, or an existing token (rescoping keeps its expiry and methods).
     let (user_id, mut all_methods, expires_at) = if let Some((id, hash)) = password_login {
         // Still the same password, and still allowed to log in, now that it is locked.
@@ -403,7 +484,9 @@ async fn issue_token(
             .ok_or_else(|| s.err(AuthError::Unauthorized))?;
         (t.user_id.clone(), t.methods.clone(), t.expires_at)
     } else {
-        return Err(s.err(bad("supported methods: password, token")));
+        return Err(s.err(bad(
+            "supported methods: password, token, application_credential",
+        )));
     };
     for m in &methods {
         if !all_methods.contains(m) {
@@ -413,21 +496,33 @@ async fn issue_token(
     let scope = requested_scope(&st, &user_id, auth.get("scope")).map_err(|e| s.err(e))?;
     let scope = st.resolve_scope(&user_id, &scope).map_err(|e| s.err(e))?;
     let token = st.issue(&user_id, scope, all_methods, now, expires_at);
-    // Bound memory: drop long-expired tokens now and then (cheap, amortised).
-    if st.tokens.len() % 4096 == 0 {
-        st.purge_tokens(now, EXPIRED_GRACE_MICROS);
+    s.issued(st, &token, !q.contains_key("nocatalog"))
+}
+
+impl Service {
+    /// The answer to a token request that issued `token`: recorded, with its body.
+    fn issued(
+        &self,
+        mut st: std::sync::MutexGuard<'_, State>,
+        token: &Token,
+        with_catalog: bool,
+    ) -> Reply {
+        // Bound memory: drop long-expired tokens now and then (cheap, amortised).
+        if st.tokens.len().is_multiple_of(4096) {
+            st.purge_tokens(token.issued_at, EXPIRED_GRACE_MICROS);
+        }
+        let body = self.token_json(&st, token, with_catalog);
+        drop(st);
+        if let Err(e) = self.store.lock().expect("store lock").issued(token) {
+            eprintln!("auth clone: recording a token: {e}");
+        }
+        let mut resp = json_response(StatusCode::CREATED, body);
+        resp.headers_mut().insert(
+            "X-Subject-Token",
+            HeaderValue::from_str(&token.id).expect("hex token"),
+        );
+        Ok(resp)
     }
-    let body = s.token_json(&st, &token, !q.contains_key("nocatalog"));
-    drop(st);
-    if let Err(e) = s.store.lock().expect("store lock").issued(&token) {
-        eprintln!("auth clone: recording a token: {e}");
-    }
-    let mut resp = json_response(StatusCode::CREATED, body);
-    resp.headers_mut().insert(
-        "X-Subject-Token",
-        HeaderValue::from_str(&token.id).expect("hex token"),
-    );
-    Ok(resp)
 }
 
 /// The scope a token request asks for: its `scope`, or else the user's default project
@@ -702,6 +797,7 @@ async fn member(
                     id: uid,
                 }));
             }
+            st.prune_app_credentials();
             s.save(&st);
         }
         _ => {
@@ -965,6 +1061,14 @@ pub fn router(service: Shared) -> Router {
                 .delete(delete::<User>),
         )
         .route("/v3/users/{id}/projects", get(user_projects))
+        .route(
+            "/v3/users/{id}/application_credentials",
+            get(app_credentials::list).post(app_credentials::create),
+        )
+        .route(
+            "/v3/users/{id}/application_credentials/{cred}",
+            get(app_credentials::show).delete(app_credentials::delete),
+        )
         .route("/v3/roles", get(list::<Role>).post(create::<Role>))
         .route(
             "/v3/roles/{id}",

@@ -87,6 +87,7 @@ impl State {
         if !self.assignments.remove(&a) {
             return Err(not_found("role assignment", role_id));
         }
+        self.prune_app_credentials();
         Ok(())
     }
 

@@ -370,7 +370,7 @@ region = {region}
 [identity-feature-enabled]
 api_v2 = false
 api_v3 = true
-application_credentials = false
+application_credentials = true
 access_rules = false
 security_compliance = false
 trust = false

@@ -1,6 +1,7 @@
 //! The auth clone: a Keystone v3-compatible identity service.
 
 pub mod api;
+pub mod app_credentials;
 pub mod assignments;
 pub mod config;
 pub mod kind;

@@ -126,6 +126,10 @@ pub struct Token {
     pub audit_id: String,
     #[serde(default)]
     pub revoked: bool,
+    /// The application credential it was issued for: the token has that credential's
+    /// roles, and ends with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_credential: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -144,6 +148,8 @@ pub struct State {
     /// issued before it (Keystone's revocation event for a grant).
     #[serde(default)]
     pub revoked_grants: Vec<RevokedGrant>,
+    #[serde(default)]
+    pub app_credentials: BTreeMap<String, super::app_credentials::AppCredential>,
     #[serde(skip)]
     pub tokens: BTreeMap<String, Token>,
     /// From the config, on every start.
@@ -342,6 +348,7 @@ impl State {
         }
         self.assignments
             .retain(|a| a.target != Target::Domain(id.into()));
+        self.prune_app_credentials();
         Ok(())
     }
 
@@ -390,6 +397,7 @@ impl State {
                 t.revoked = true;
             }
         }
+        self.prune_app_credentials();
         Ok(())
     }
 
@@ -441,6 +449,7 @@ impl State {
                 t.revoked = true;
             }
         }
+        self.prune_app_credentials();
         Ok(())
     }
 
@@ -463,6 +472,7 @@ impl State {
     pub fn delete_role(&mut self, id: &str) -> Result<(), AuthError> {
         self.roles.remove(id).ok_or_else(|| not_found("role", id))?;
         self.assignments.retain(|a| a.role_id != id);
+        self.prune_app_credentials();
         Ok(())
     }
 
@@ -504,6 +514,7 @@ impl State {
         self.members.retain(|(g, _)| g != id);
         self.assignments
             .retain(|a| a.actor != Actor::Group(id.into()));
+        self.prune_app_credentials();
         Ok(())
     }
 }

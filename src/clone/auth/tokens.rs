@@ -77,9 +77,12 @@ impl State {
     /// The roles a token carries: those assigned on its scope, and those they imply
     /// (Keystone's bootstrap makes admin imply member, and member imply reader).
     pub fn token_roles(&self, token: &Token) -> Vec<&Role> {
-        let mut roles = match State::token_target(&token.scope) {
-            Some(t) => self.roles_on(&token.user_id, &t),
-            None => Vec::new(),
+        let mut roles = match (&token.app_credential, State::token_target(&token.scope)) {
+            (Some(c), _) => self.app_credentials.get(c).map_or(Vec::new(), |c| {
+                c.roles.iter().filter_map(|r| self.roles.get(r)).collect()
+            }),
+            (None, Some(t)) => self.roles_on(&token.user_id, &t),
+            (None, None) => Vec::new(),
         };
         let mut i = 0;
         while i < roles.len() {
@@ -167,6 +170,7 @@ impl State {
             expires_at,
             audit_id: new_audit_id(),
             revoked: false,
+            app_credential: None,
         };
         self.tokens.insert(token.id.clone(), token.clone());
         token
@@ -180,6 +184,11 @@ impl State {
     pub fn valid_token(&self, id: &str, now: u64, allow_expired: bool) -> Option<&Token> {
         let t = self.tokens.get(id)?;
         if t.revoked || (!allow_expired && t.expires_at <= now) {
+            return None;
+        }
+        if let Some(c) = &t.app_credential
+            && !self.app_credentials.contains_key(c)
+        {
             return None;
         }
         let domain_holds = |id: &str| {
