@@ -584,3 +584,38 @@ fn application_credentials_log_in_as_keystone_s_do_and_go_with_their_secret() {
     ];
     assert_eq!(c.http("GET", "/v3/auth/tokens", &validate, "").0, 404);
 }
+
+/// A body that is not JSON gets Keystone's JSON 400, not a plain-text 415 or 422.
+#[test]
+fn bodies_that_are_not_json_get_keystone_s_400() {
+    let dir = tmp();
+    let c = Clone::start(&dir.path().join("auth"), None);
+    let (_, admin) = c.token("admin", &c.password("admin"), "admin");
+    let typed = [
+        ("X-Auth-Token", admin.as_str()),
+        ("Content-Type", "text/plain"),
+    ];
+    let plain = [("X-Auth-Token", admin.as_str())];
+    for (headers, body, says) in [
+        (
+            &typed[..],
+            r#"{"project": {"name": "p"}}"#,
+            "Expecting to find application/json in Content-Type header",
+        ),
+        (&plain[..], r#"{"project": {"name": "#, "malformed"),
+    ] {
+        let (s, head, text) = c.http("POST", "/v3/projects", headers, body);
+        assert_eq!(s, 400, "{text}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{head}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"]["code"], 400, "{text}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(says),
+            "{text}"
+        );
+    }
+}

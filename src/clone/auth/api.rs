@@ -53,6 +53,27 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A request's JSON body. What is not JSON, or not declared `application/json`, gets
+/// Keystone's JSON 400 (axum's own extractor answers in plain text, 415 or 422).
+pub struct Body(pub Value);
+
+const NOT_JSON: &str = "the server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.";
+
+impl axum::extract::FromRequest<Shared> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, s: &Shared) -> Result<Body, ApiError> {
+        use axum::extract::rejection::JsonRejection;
+        match axum::Json::<Value>::from_request(req, s).await {
+            Ok(axum::Json(v)) => Ok(Body(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(s.err(bad(format!(
+                "Expecting to find application/json in Content-Type header - {NOT_JSON}"
+            )))),
+            Err(e) => Err(s.err(bad(format!("{} - {NOT_JSON}", e.body_text())))),
+        }
+    }
+}
+
 fn now_micros() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -347,7 +368,7 @@ async fn version(AxState(s): AxState<Shared>) -> Response {
 async fn issue_token(
     AxState(s): AxState<Shared>,
     Query(q): Query<std::collections::HashMap<String, String>>,
-    axum::Json(req): axum::Json<Value>,
+    Body(req): Body,
 ) -> Reply {
     let auth = req
         .get("auth")

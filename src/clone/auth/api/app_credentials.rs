@@ -6,7 +6,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::{Q, Reply, Service, Shared, bad, json_response, now_micros, object, opt_bool, opt_str};
+use super::{
+    Body, Q, Reply, Service, Shared, bad, json_response, now_micros, object, opt_bool, opt_str,
+};
 use crate::clone::auth::app_credentials::{AppCredential, MAX_NAME, NewAppCredential};
 use crate::clone::auth::model::{AuthError, State, Token};
 
@@ -80,7 +82,7 @@ pub(super) async fn create(
     AxState(s): AxState<Shared>,
     headers: HeaderMap,
     Path(user_id): Path<String>,
-    axum::Json(body): axum::Json<Value>,
+    Body(body): Body,
 ) -> Reply {
     let o = object(&s, &body, "application_credential")?;
     let mut st = s.lock();

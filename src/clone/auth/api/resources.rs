@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 
-use super::{Q, Reply, Service, Shared, bad, json_response, object, opt_bool, opt_str};
+use super::{Body, Q, Reply, Service, Shared, bad, json_response, object, opt_bool, opt_str};
 use crate::clone::auth::model::{
     AuthError, DEFAULT_DOMAIN_ID, Domain, Group, Project, Role, Scope, State, Token, User,
 };
@@ -193,7 +193,7 @@ pub(super) async fn show<R: Resource>(
 pub(super) async fn create<R: Resource>(
     AxState(s): AxState<Shared>,
     headers: HeaderMap,
-    axum::Json(body): axum::Json<Value>,
+    Body(body): Body,
 ) -> Reply {
     let mut st = s.lock();
     s.admin(&st, &headers, &format!("create_{}", R::KIND))?;
@@ -212,7 +212,7 @@ pub(super) async fn update<R: Resource>(
     AxState(s): AxState<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    axum::Json(body): axum::Json<Value>,
+    Body(body): Body,
 ) -> Reply {
     let mut st = s.lock();
     s.admin(&st, &headers, &format!("update_{}", R::KIND))?;
