@@ -619,3 +619,71 @@ fn bodies_that_are_not_json_get_keystone_s_400() {
         );
     }
 }
+
+/// The catalog as deployment tooling writes it: `openstack service/endpoint/region
+/// create`, what it made in new tokens' catalogs, the seeded part read-only.
+#[test]
+fn openstackclient_writes_the_catalog_as_deployment_tooling_does() {
+    let dir = tmp();
+    let c = Clone::start(&dir.path().join("auth"), None);
+    let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+    let osc = |args: &[&str]| c.osc_ok("admin", args);
+    osc(&["region", "create", "RegionTwo", "--description", "second"]);
+    let svc = json(&osc(&[
+        "service",
+        "create",
+        "--name",
+        "cinderv3",
+        "--description",
+        "Block Storage",
+        "volumev3",
+        "-f",
+        "json",
+    ]));
+    let sid = svc["id"].as_str().unwrap();
+    for iface in ["public", "internal", "admin"] {
+        osc(&[
+            "endpoint",
+            "create",
+            "--region",
+            "RegionTwo",
+            "cinderv3",
+            iface,
+            "http://block:8776/v3/%(project_id)s",
+        ]);
+    }
+    // Found by name (one match, not "Multiple service matches found") and by type.
+    let shown = json(&osc(&["service", "show", "cinderv3", "-f", "json"]));
+    assert_eq!(shown["id"], sid);
+    let shown = json(&osc(&["service", "show", "identity", "-f", "json"]));
+    assert_eq!(shown["type"], "identity");
+    let listed = osc(&[
+        "endpoint",
+        "list",
+        "--service",
+        "cinderv3",
+        "-f",
+        "value",
+        "-c",
+        "Interface",
+    ]);
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    let catalog = osc(&["catalog", "show", "volumev3", "-f", "json"]);
+    assert!(catalog.contains("http://block:8776/v3/"), "{catalog}");
+
+    // The template's part stays as the template says.
+    let out = c.openstack("admin", &["service", "delete", "identity"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("seeded"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A service goes with its endpoints; a region with none left goes too.
+    osc(&["service", "delete", "cinderv3"]);
+    let left = osc(&["endpoint", "list", "-f", "value", "-c", "Region"]);
+    assert!(!left.contains("RegionTwo"), "{left}");
+    osc(&["region", "delete", "RegionTwo"]);
+    let regions = osc(&["region", "list", "-f", "value", "-c", "Region"]);
+    assert_eq!(regions.trim(), "RegionOne");
+}

@@ -19,6 +19,7 @@ use super::model::{
 use super::store::Store;
 
 mod app_credentials;
+mod catalog;
 mod resources;
 
 use resources::{create, delete, list, show, update};
@@ -212,40 +213,6 @@ impl Service {
                "options": {}, "links": self.link(&format!("roles/{}", r.id))})
     }
 
-    fn catalog(&self) -> Value {
-        let region = &self.config.region;
-        let endpoints = |id: &str, public: &str, internal: &str, admin: &str| {
-            let one = |iface: &str, url: &str| {
-                json!({"id": format!("{id}-{iface}"), "interface": iface, "region": region,
-                       "region_id": region, "url": url})
-            };
-            vec![
-                one("public", public),
-                one("internal", internal),
-                one("admin", admin),
-            ]
-        };
-        let mut services = vec![json!({
-            "id": "identity", "type": "identity", "name": "keystone",
-            "endpoints": endpoints("identity", &self.base(), &self.base(), &self.base()),
-        })];
-        // A caller that reached the clone at its host URL is on the host.
-        let on_host = self.base() == self.public_url;
-        for s in &self.config.catalog {
-            let url = match &s.host_url {
-                Some(h) if on_host => h,
-                _ => &s.url,
-            };
-            let internal = s.internal.as_deref().unwrap_or(url);
-            let admin = s.admin.as_deref().unwrap_or(url);
-            services.push(json!({
-                "id": s.name, "type": s.kind, "name": s.name,
-                "endpoints": endpoints(&s.name, url, internal, admin),
-            }));
-        }
-        Value::Array(services)
-    }
-
     fn token_json(&self, st: &State, t: &Token, with_catalog: bool) -> Value {
         let user = st.users.get(&t.user_id);
         let domain_of = |id: &str| {
@@ -298,7 +265,7 @@ impl Service {
                 json!({"id": c.id, "name": c.name, "restricted": !c.unrestricted});
         }
         if with_catalog {
-            body["catalog"] = self.catalog();
+            body["catalog"] = self.catalog(st);
         }
         json!({"token": body})
     }
@@ -652,7 +619,7 @@ async fn auth_catalog(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply 
     }
     Ok(json_response(
         StatusCode::OK,
-        json!({"catalog": s.catalog(), "links": s.link("auth/catalog")}),
+        json!({"catalog": s.catalog(&st), "links": s.link("auth/catalog")}),
     ))
 }
 
@@ -1000,52 +967,6 @@ async fn role_assignments(AxState(s): AxState<Shared>, headers: HeaderMap, Query
 
 // Catalog as resources (read-only: the catalog comes from the config)
 
-async fn list_services(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
-    let st = s.lock();
-    s.caller(&st, &headers)?;
-    let items: Vec<Value> = s
-        .catalog()
-        .as_array()
-        .expect("catalog is a list")
-        .iter()
-        .map(|svc| json!({"id": svc["id"], "type": svc["type"], "name": svc["name"], "enabled": true,
-                          "links": s.link(&format!("services/{}", svc["id"].as_str().unwrap_or("")))}))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"services": items, "links": s.list_links("services")}),
-    ))
-}
-
-async fn list_endpoints(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
-    let st = s.lock();
-    s.caller(&st, &headers)?;
-    let mut items = Vec::new();
-    for svc in s.catalog().as_array().expect("catalog is a list") {
-        for e in svc["endpoints"].as_array().into_iter().flatten() {
-            let mut e = e.clone();
-            e["service_id"] = svc["id"].clone();
-            e["enabled"] = json!(true);
-            items.push(e);
-        }
-    }
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"endpoints": items, "links": s.list_links("endpoints")}),
-    ))
-}
-
-async fn list_regions(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
-    let st = s.lock();
-    s.caller(&st, &headers)?;
-    let r = &s.config.region;
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"regions": [{"id": r, "description": "", "parent_region_id": null,
-        "links": s.link(&format!("regions/{r}"))}], "links": s.list_links("regions")}),
-    ))
-}
-
 /// The Keystone v3 routes.
 pub fn router(service: Shared) -> Router {
     Router::new()
@@ -1119,9 +1040,37 @@ pub fn router(service: Shared) -> Router {
             get(check_grant).put(put_grant).delete(delete_grant),
         )
         .route("/v3/role_assignments", get(role_assignments))
-        .route("/v3/services", get(list_services))
-        .route("/v3/endpoints", get(list_endpoints))
-        .route("/v3/regions", get(list_regions))
+        .route(
+            "/v3/services",
+            get(catalog::list_services).post(catalog::create_service),
+        )
+        .route(
+            "/v3/services/{id}",
+            get(catalog::show_service)
+                .patch(catalog::update_service)
+                .delete(catalog::delete_service),
+        )
+        .route(
+            "/v3/endpoints",
+            get(catalog::list_endpoints).post(catalog::create_endpoint),
+        )
+        .route(
+            "/v3/endpoints/{id}",
+            get(catalog::show_endpoint)
+                .patch(catalog::update_endpoint)
+                .delete(catalog::delete_endpoint),
+        )
+        .route(
+            "/v3/regions",
+            get(catalog::list_regions).post(catalog::create_region),
+        )
+        .route(
+            "/v3/regions/{id}",
+            get(catalog::show_region)
+                .put(catalog::put_region)
+                .patch(catalog::update_region)
+                .delete(catalog::delete_region),
+        )
         .layer(axum::middleware::from_fn_with_state(
             service.clone(),
             with_base,

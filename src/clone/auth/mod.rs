@@ -3,6 +3,7 @@
 pub mod api;
 pub mod app_credentials;
 pub mod assignments;
+pub mod catalog;
 pub mod config;
 pub mod kind;
 pub mod model;

@@ -150,6 +150,13 @@ pub struct State {
     pub revoked_grants: Vec<RevokedGrant>,
     #[serde(default)]
     pub app_credentials: BTreeMap<String, super::app_credentials::AppCredential>,
+    /// The catalog made through the API (`catalog.rs`); the seeded part is the config's.
+    #[serde(default)]
+    pub services: BTreeMap<String, super::catalog::CatalogService>,
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, super::catalog::Endpoint>,
+    #[serde(default)]
+    pub regions: BTreeMap<String, super::catalog::Region>,
     #[serde(skip)]
     pub tokens: BTreeMap<String, Token>,
     /// From the config, on every start.

@@ -1,0 +1,507 @@
+//! `/v3/services`, `/v3/endpoints`, `/v3/regions` and the catalog tokens carry: what the
+//! template seeds (rendered in the caller's terms, read-only) and what the API made
+//! (`catalog.rs`), together. Reads take any valid token; changes take the admin role.
+
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use super::{Body, Q, Reply, Service, Shared, json_response, object, opt_bool, opt_str};
+use crate::clone::auth::catalog::{CatalogService, Endpoint, Region, Seeded, seeded_refusal};
+use crate::clone::auth::model::State;
+
+/// A service of the catalog as the API shows it, with its endpoints.
+struct Entry {
+    service: CatalogService,
+    endpoints: Vec<Endpoint>,
+}
+
+impl Service {
+    pub(super) fn seeded(&self) -> Seeded<'_> {
+        let mut services = vec!["identity"];
+        services.extend(self.config.catalog.iter().map(|s| s.name.as_str()));
+        Seeded {
+            services,
+            region: &self.config.region,
+        }
+    }
+
+    /// Every service, seeded first, each with every endpoint it has.
+    fn entries(&self, st: &State) -> Vec<Entry> {
+        let region = &self.config.region;
+        let endpoints = |id: &str, public: &str, internal: &str, admin: &str| {
+            [("public", public), ("internal", internal), ("admin", admin)]
+                .into_iter()
+                .map(|(iface, url)| Endpoint {
+                    id: format!("{id}-{iface}"),
+                    service_id: id.into(),
+                    interface: iface.into(),
+                    url: url.into(),
+                    region_id: Some(region.clone()),
+                    enabled: true,
+                })
+                .collect::<Vec<_>>()
+        };
+        let seeded = |id: &str, kind: &str, name: &str| CatalogService {
+            id: id.into(),
+            kind: kind.into(),
+            name: name.into(),
+            description: String::new(),
+            enabled: true,
+        };
+        let base = self.base();
+        let mut entries = vec![Entry {
+            service: seeded("identity", "identity", "keystone"),
+            endpoints: endpoints("identity", &base, &base, &base),
+        }];
+        // A caller that reached the clone at its host URL is on the host.
+        let on_host = base == self.public_url;
+        for s in &self.config.catalog {
+            let url = match &s.host_url {
+                Some(h) if on_host => h,
+                _ => &s.url,
+            };
+            let internal = s.internal.as_deref().unwrap_or(url);
+            let admin = s.admin.as_deref().unwrap_or(url);
+            entries.push(Entry {
+                service: seeded(&s.name, &s.kind, &s.name),
+                endpoints: endpoints(&s.name, url, internal, admin),
+            });
+        }
+        entries.extend(st.services.values().map(|s| Entry {
+            service: s.clone(),
+            endpoints: Vec::new(),
+        }));
+        for e in st.endpoints.values() {
+            if let Some(entry) = entries.iter_mut().find(|x| x.service.id == e.service_id) {
+                entry.endpoints.push(e.clone());
+            }
+        }
+        entries
+    }
+
+    /// The catalog of a token: enabled services with their enabled endpoints.
+    pub(super) fn catalog(&self, st: &State) -> Value {
+        let services: Vec<Value> = self
+            .entries(st)
+            .into_iter()
+            .filter(|x| x.service.enabled)
+            .map(|x| {
+                let endpoints: Vec<Value> = x
+                    .endpoints
+                    .iter()
+                    .filter(|e| e.enabled)
+                    .map(|e| {
+                        json!({"id": e.id, "interface": e.interface, "region": e.region_id,
+                                    "region_id": e.region_id, "url": e.url})
+                    })
+                    .collect();
+                json!({"id": x.service.id, "type": x.service.kind, "name": x.service.name,
+                       "endpoints": endpoints})
+            })
+            .collect();
+        Value::Array(services)
+    }
+
+    fn service_json(&self, s: &CatalogService) -> Value {
+        json!({"id": s.id, "type": s.kind, "name": s.name, "description": s.description,
+               "enabled": s.enabled, "links": self.link(&format!("services/{}", s.id))})
+    }
+
+    fn endpoint_json(&self, e: &Endpoint) -> Value {
+        json!({"id": e.id, "service_id": e.service_id, "interface": e.interface, "url": e.url,
+               "region": e.region_id, "region_id": e.region_id, "enabled": e.enabled,
+               "links": self.link(&format!("endpoints/{}", e.id))})
+    }
+
+    fn region_json(&self, r: &Region) -> Value {
+        json!({"id": r.id, "description": r.description, "parent_region_id": r.parent_region_id,
+               "links": self.link(&format!("regions/{}", r.id))})
+    }
+
+    fn regions(&self, st: &State) -> Vec<Region> {
+        let seeded = Region {
+            id: self.config.region.clone(),
+            description: String::new(),
+            parent_region_id: None,
+        };
+        std::iter::once(seeded)
+            .chain(st.regions.values().cloned())
+            .collect()
+    }
+}
+
+fn matches(q: &std::collections::HashMap<String, String>, key: &str, value: &str) -> bool {
+    q.get(key).is_none_or(|v| v == value)
+}
+
+// ---- services ------------------------------------------------------------------
+
+pub(super) async fn list_services(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Query(q): Q,
+) -> Reply {
+    let st = s.lock();
+    s.caller(&st, &headers)?;
+    let items: Vec<Value> = s
+        .entries(&st)
+        .iter()
+        .filter(|x| matches(&q, "type", &x.service.kind) && matches(&q, "name", &x.service.name))
+        .map(|x| s.service_json(&x.service))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"services": items, "links": s.list_links("services")}),
+    ))
+}
+
+pub(super) async fn show_service(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let st = s.lock();
+    s.caller(&st, &headers)?;
+    let entries = s.entries(&st);
+    let x = entries
+        .iter()
+        .find(|x| x.service.id == id)
+        .ok_or_else(|| s.missing("service", &id))?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"service": s.service_json(&x.service)}),
+    ))
+}
+
+pub(super) async fn create_service(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Reply {
+    let o = object(&s, &body, "service")?;
+    let mut st = s.lock();
+    s.admin(&st, &headers, "create_service")?;
+    let text = |k: &str| opt_str(o, k).unwrap_or_default();
+    let svc = st
+        .create_service(
+            &text("type"),
+            &text("name"),
+            &text("description"),
+            opt_bool(o, "enabled", true),
+        )
+        .map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::CREATED,
+        json!({"service": s.service_json(&svc)}),
+    ))
+}
+
+pub(super) async fn update_service(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Reply {
+    let o = object(&s, &body, "service")?;
+    let mut st = s.lock();
+    s.admin(&st, &headers, "update_service")?;
+    if s.seeded().services.contains(&id.as_str()) {
+        return Err(s.err(seeded_refusal("service", &id)));
+    }
+    let svc = st
+        .services
+        .get_mut(&id)
+        .ok_or_else(|| s.missing("service", &id))?;
+    if let Some(t) = opt_str(o, "type") {
+        svc.kind = t;
+    }
+    if let Some(n) = opt_str(o, "name") {
+        svc.name = n;
+    }
+    if let Some(d) = opt_str(o, "description") {
+        svc.description = d;
+    }
+    svc.enabled = opt_bool(o, "enabled", svc.enabled);
+    let svc = svc.clone();
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"service": s.service_json(&svc)}),
+    ))
+}
+
+pub(super) async fn delete_service(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "delete_service")?;
+    st.delete_service(&s.seeded(), &id).map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---- endpoints -----------------------------------------------------------------
+
+fn all_endpoints(s: &Service, st: &State) -> Vec<Endpoint> {
+    s.entries(st)
+        .into_iter()
+        .flat_map(|x| x.endpoints)
+        .collect()
+}
+
+pub(super) async fn list_endpoints(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Query(q): Q,
+) -> Reply {
+    let st = s.lock();
+    s.caller(&st, &headers)?;
+    let items: Vec<Value> = all_endpoints(&s, &st)
+        .iter()
+        .filter(|e| {
+            matches(&q, "service_id", &e.service_id)
+                && matches(&q, "interface", &e.interface)
+                && matches(&q, "region_id", e.region_id.as_deref().unwrap_or(""))
+        })
+        .map(|e| s.endpoint_json(e))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"endpoints": items, "links": s.list_links("endpoints")}),
+    ))
+}
+
+pub(super) async fn show_endpoint(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let st = s.lock();
+    s.caller(&st, &headers)?;
+    let e = all_endpoints(&s, &st)
+        .into_iter()
+        .find(|e| e.id == id)
+        .ok_or_else(|| s.missing("endpoint", &id))?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"endpoint": s.endpoint_json(&e)}),
+    ))
+}
+
+/// The region an endpoint body names (`region_id`, or the older `region`).
+fn region_of(o: &serde_json::Map<String, Value>) -> Option<String> {
+    opt_str(o, "region_id").or_else(|| opt_str(o, "region"))
+}
+
+pub(super) async fn create_endpoint(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Reply {
+    let o = object(&s, &body, "endpoint")?;
+    let mut st = s.lock();
+    s.admin(&st, &headers, "create_endpoint")?;
+    let text = |k: &str| opt_str(o, k).unwrap_or_default();
+    let e = st
+        .create_endpoint(
+            &s.seeded(),
+            &text("service_id"),
+            &text("interface"),
+            &text("url"),
+            region_of(o),
+            opt_bool(o, "enabled", true),
+        )
+        .map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::CREATED,
+        json!({"endpoint": s.endpoint_json(&e)}),
+    ))
+}
+
+pub(super) async fn update_endpoint(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Reply {
+    let o = object(&s, &body, "endpoint")?;
+    let mut st = s.lock();
+    s.admin(&st, &headers, "update_endpoint")?;
+    let Some(old) = st.endpoints.get(&id).cloned() else {
+        return Err(if all_endpoints(&s, &st).iter().any(|e| e.id == id) {
+            s.err(seeded_refusal("endpoint", &id))
+        } else {
+            s.missing("endpoint", &id)
+        });
+    };
+    // Checked as a new one would be, then put in the old one's place.
+    let new = st
+        .create_endpoint(
+            &s.seeded(),
+            &opt_str(o, "service_id").unwrap_or(old.service_id.clone()),
+            &opt_str(o, "interface").unwrap_or(old.interface.clone()),
+            &opt_str(o, "url").unwrap_or(old.url.clone()),
+            region_of(o).or(old.region_id.clone()),
+            opt_bool(o, "enabled", old.enabled),
+        )
+        .map_err(|e| s.err(e))?;
+    st.endpoints.remove(&new.id);
+    let e = Endpoint {
+        id: old.id.clone(),
+        ..new
+    };
+    st.endpoints.insert(e.id.clone(), e.clone());
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"endpoint": s.endpoint_json(&e)}),
+    ))
+}
+
+pub(super) async fn delete_endpoint(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "delete_endpoint")?;
+    if st.endpoints.remove(&id).is_none() {
+        return Err(if all_endpoints(&s, &st).iter().any(|e| e.id == id) {
+            s.err(seeded_refusal("endpoint", &id))
+        } else {
+            s.missing("endpoint", &id)
+        });
+    }
+    s.save(&st);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---- regions -------------------------------------------------------------------
+
+pub(super) async fn list_regions(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Query(q): Q,
+) -> Reply {
+    let st = s.lock();
+    s.caller(&st, &headers)?;
+    let items: Vec<Value> = s
+        .regions(&st)
+        .iter()
+        .filter(|r| {
+            matches(
+                &q,
+                "parent_region_id",
+                r.parent_region_id.as_deref().unwrap_or(""),
+            )
+        })
+        .map(|r| s.region_json(r))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"regions": items, "links": s.list_links("regions")}),
+    ))
+}
+
+pub(super) async fn show_region(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let st = s.lock();
+    s.caller(&st, &headers)?;
+    let r = s
+        .regions(&st)
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| s.missing("region", &id))?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"region": s.region_json(&r)}),
+    ))
+}
+
+async fn make_region(s: Shared, headers: HeaderMap, id: Option<String>, body: Value) -> Reply {
+    let o = object(&s, &body, "region")?;
+    let mut st = s.lock();
+    s.admin(&st, &headers, "create_region")?;
+    let id = id.or_else(|| opt_str(o, "id"));
+    let description = opt_str(o, "description").unwrap_or_default();
+    let r = st
+        .create_region(
+            &s.seeded(),
+            id,
+            &description,
+            opt_str(o, "parent_region_id"),
+        )
+        .map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::CREATED,
+        json!({"region": s.region_json(&r)}),
+    ))
+}
+
+/// POST /v3/regions (the id given or made).
+pub(super) async fn create_region(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Reply {
+    make_region(s, headers, None, body).await
+}
+
+/// PUT /v3/regions/{id}: Keystone's way to make a region with a chosen id.
+pub(super) async fn put_region(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Reply {
+    make_region(s, headers, Some(id), body).await
+}
+
+pub(super) async fn update_region(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Reply {
+    let o = object(&s, &body, "region")?;
+    let mut st = s.lock();
+    s.admin(&st, &headers, "update_region")?;
+    let r = st.regions.get_mut(&id).ok_or_else(|| {
+        if id == s.config.region {
+            s.err(seeded_refusal("region", &id))
+        } else {
+            s.missing("region", &id)
+        }
+    })?;
+    if let Some(d) = opt_str(o, "description") {
+        r.description = d;
+    }
+    let r = r.clone();
+    s.save(&st);
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"region": s.region_json(&r)}),
+    ))
+}
+
+pub(super) async fn delete_region(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "delete_region")?;
+    st.delete_region(&s.seeded(), &id).map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
