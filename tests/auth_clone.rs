@@ -265,8 +265,9 @@ fn keystonemiddleware_accepts_the_clone() {
     assert!(stdout.contains("all middleware checks passed"), "{stdout}");
 }
 
-/// Tempest's identity tests named in clone-contracts.md §4 and the application
-/// credential tests, with the tempest.conf the clone writes.
+/// Tempest's identity tests named in clone-contracts.md §4, the application credential
+/// tests and the catalog's (services, endpoints, regions), with the tempest.conf the
+/// clone writes.
 #[test]
 fn heavy_tempest_identity_core_passes() {
     let dir = tmp();
@@ -275,12 +276,13 @@ fn heavy_tempest_identity_core_passes() {
     let run = common::tempest(
         dir.path(),
         &conf,
-        r"^tempest\.api\.identity\.(v3\.(test_api_discovery|test_tokens|test_catalog|test_domains\.DefaultDomainTestJSON|test_projects|test_application_credentials)|admin\.v3\.(test_tokens|test_application_credentials))",
+        r"^tempest\.api\.identity\.(v3\.(test_api_discovery|test_tokens|test_catalog|test_domains\.DefaultDomainTestJSON|test_projects|test_application_credentials)|admin\.v3\.(test_tokens|test_application_credentials|test_services|test_endpoints|test_regions))",
         None,
     );
     assert!(run.ok, "tempest failed:\n{}", run.summary);
     assert_eq!(run.failed, 0, "{}", run.summary);
     // 14 of the core, 5 of application credentials (access rules skip).
+    eprintln!("{}", run.summary);
     assert!(run.passed >= 19, "{}", run.summary);
 }
 

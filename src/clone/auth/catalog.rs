@@ -122,13 +122,12 @@ impl State {
                 "Could not find service: {service_id}."
             )));
         }
+        // An unknown region comes into being, as Keystone makes it for an endpoint.
         if let Some(r) = &region_id
             && r != seeded.region
             && !self.regions.contains_key(r)
         {
-            return Err(AuthError::BadRequest(format!(
-                "Could not find region: {r}."
-            )));
+            self.create_region(seeded, Some(r.clone()), "", None)?;
         }
         let e = Endpoint {
             id: new_id(),
@@ -176,6 +175,29 @@ impl State {
         };
         self.regions.insert(r.id.clone(), r.clone());
         Ok(r)
+    }
+
+    /// A new parent for `id`: a known region other than itself (no cycle checks beyond
+    /// that: the clone's regions are shallow).
+    pub fn reparent_region(
+        &mut self,
+        seeded: &Seeded,
+        id: &str,
+        parent: Option<String>,
+    ) -> Result<(), AuthError> {
+        if let Some(p) = &parent
+            && (p == id || (p != seeded.region && !self.regions.contains_key(p)))
+        {
+            return Err(AuthError::BadRequest(format!(
+                "Could not find region: {p}."
+            )));
+        }
+        let r = self
+            .regions
+            .get_mut(id)
+            .ok_or_else(|| not_found("region", id))?;
+        r.parent_region_id = parent;
+        Ok(())
     }
 
     /// Removes a region that no endpoint and no other region uses.
@@ -234,17 +256,16 @@ mod tests {
             s.create_endpoint(&seeded, "nope", "public", "http://x", None, true)
                 .is_err()
         );
-        assert!(
-            s.create_endpoint(
-                &seeded,
-                &svc.id,
-                "public",
-                "http://x",
-                Some("Mars".into()),
-                true
-            )
-            .is_err()
-        );
+        s.create_endpoint(
+            &seeded,
+            &svc.id,
+            "public",
+            "http://x",
+            Some("Mars".into()),
+            true,
+        )
+        .unwrap();
+        assert!(s.regions.contains_key("Mars"), "made for the endpoint");
         assert!(
             s.create_endpoint(&seeded, "identity", "admin", "http://k", None, true)
                 .is_ok()

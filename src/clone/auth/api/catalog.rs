@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::{Body, Q, Reply, Service, Shared, json_response, object, opt_bool, opt_str};
+use super::{Body, Q, Reply, Service, Shared, json_response, object, opt_str};
 use crate::clone::auth::catalog::{CatalogService, Endpoint, Region, Seeded, seeded_refusal};
 use crate::clone::auth::model::State;
 
@@ -132,6 +132,21 @@ impl Service {
     }
 }
 
+/// `enabled` as Keystone's schema takes it: a JSON boolean (`"False"` is a 400).
+fn enabled(
+    s: &Service,
+    o: &serde_json::Map<String, Value>,
+    default: bool,
+) -> Result<bool, super::ApiError> {
+    match o.get("enabled") {
+        None => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(s.err(super::bad(format!(
+            "Invalid input for field 'enabled': {other} is not of type 'boolean'."
+        )))),
+    }
+}
+
 fn matches(q: &std::collections::HashMap<String, String>, key: &str, value: &str) -> bool {
     q.get(key).is_none_or(|v| v == value)
 }
@@ -189,7 +204,7 @@ pub(super) async fn create_service(
             &text("type"),
             &text("name"),
             &text("description"),
-            opt_bool(o, "enabled", true),
+            enabled(&s, o, true)?,
         )
         .map_err(|e| s.err(e))?;
     s.save(&st);
@@ -224,7 +239,7 @@ pub(super) async fn update_service(
     if let Some(d) = opt_str(o, "description") {
         svc.description = d;
     }
-    svc.enabled = opt_bool(o, "enabled", svc.enabled);
+    svc.enabled = enabled(&s, o, svc.enabled)?;
     let svc = svc.clone();
     s.save(&st);
     Ok(json_response(
@@ -314,7 +329,7 @@ pub(super) async fn create_endpoint(
             &text("interface"),
             &text("url"),
             region_of(o),
-            opt_bool(o, "enabled", true),
+            enabled(&s, o, true)?,
         )
         .map_err(|e| s.err(e))?;
     s.save(&st);
@@ -348,7 +363,7 @@ pub(super) async fn update_endpoint(
             &opt_str(o, "interface").unwrap_or(old.interface.clone()),
             &opt_str(o, "url").unwrap_or(old.url.clone()),
             region_of(o).or(old.region_id.clone()),
-            opt_bool(o, "enabled", old.enabled),
+            enabled(&s, o, old.enabled)?,
         )
         .map_err(|e| s.err(e))?;
     st.endpoints.remove(&new.id);
@@ -486,7 +501,12 @@ pub(super) async fn update_region(
     if let Some(d) = opt_str(o, "description") {
         r.description = d;
     }
-    let r = r.clone();
+    if let Some(p) = o.get("parent_region_id") {
+        let parent = p.as_str().map(String::from);
+        st.reparent_region(&s.seeded(), &id, parent)
+            .map_err(|e| s.err(e))?;
+    }
+    let r = st.regions[&id].clone();
     s.save(&st);
     Ok(json_response(
         StatusCode::OK,
