@@ -891,6 +891,43 @@ async fn show_group(
     ok(StatusCode::OK, json!({"security_group": st.group_json(g)}))
 }
 
+/// PUT: name and description. No group may take the name `default`, and the default
+/// group keeps its name (Neutron's 409s).
+async fn update_group(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    let o = body_object(&body, "security_group")?;
+    let mut st = svc.lock();
+    let g = seen(&st.security_groups, "security-group", &id, &caller, |_| {
+        false
+    })?
+    .clone();
+    if let Some(name) = s(o, "name")
+        && name != g.name
+    {
+        if g.name == "default" {
+            return Err(
+                SdnError::Conflict("Updating default security group not allowed.".into()).into(),
+            );
+        }
+        if name == "default" {
+            return Err(SdnError::Conflict("Default security group already exists.".into()).into());
+        }
+    }
+    let g = st.security_groups.get_mut(&id).expect("seen above");
+    if let Some(name) = s(o, "name") {
+        g.name = name;
+    }
+    if let Some(d) = s(o, "description") {
+        g.description = d;
+    }
+    let g = g.clone();
+    ok(StatusCode::OK, json!({"security_group": st.group_json(&g)}))
+}
+
 async fn delete_group(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
@@ -928,7 +965,6 @@ async fn create_rule(
     let o = body_object(&body, "security_group_rule")?;
     let group = s(o, "security_group_id")
         .ok_or_else(|| SdnError::BadRequest("rule needs security_group_id".into()))?;
-    let port = |k: &str| o.get(k).and_then(Value::as_u64).map(|p| p as u16);
     let mut st = svc.lock();
     let g = st
         .security_groups
@@ -945,17 +981,8 @@ async fn create_rule(
         }
         .into());
     }
-    let r = st.add_rule(
-        &group,
-        &g.tenant_id,
-        &s(o, "direction").unwrap_or_else(|| "ingress".into()),
-        &s(o, "ethertype").unwrap_or_else(|| "IPv4".into()),
-        s(o, "protocol"),
-        port("port_range_min"),
-        port("port_range_max"),
-        s(o, "remote_ip_prefix"),
-        s(o, "remote_group_id"),
-    );
+    let r = super::rules::from_request(&st, &group, &g.tenant_id, o)?;
+    st.rules.insert(r.id.clone(), r.clone());
     ok(
         StatusCode::CREATED,
         json!({"security_group_rule": rule_json(&r)}),
@@ -1037,7 +1064,7 @@ pub fn router(service: Shared) -> Router {
         .route("/v2.0/security-groups", get(list_groups).post(create_group))
         .route(
             "/v2.0/security-groups/{id}",
-            get(show_group).delete(delete_group),
+            get(show_group).put(update_group).delete(delete_group),
         )
         .route(
             "/v2.0/security-group-rules",

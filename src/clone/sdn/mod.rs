@@ -11,6 +11,7 @@ pub mod kind;
 mod listing;
 pub mod model;
 pub mod notify;
+mod rules;
 pub mod token;
 pub mod view;
 
