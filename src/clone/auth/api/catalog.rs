@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::{Body, Q, Reply, Service, Shared, json_response, object, opt_str};
+use super::{ApiError, Body, Q, Reply, Service, Shared, json_response, object, opt_str};
 use crate::clone::auth::catalog::{CatalogService, Endpoint, Region, Seeded, seeded_refusal};
 use crate::clone::auth::model::State;
 
@@ -137,7 +137,7 @@ fn enabled(
     s: &Service,
     o: &serde_json::Map<String, Value>,
     default: bool,
-) -> Result<bool, super::ApiError> {
+) -> Result<bool, ApiError> {
     match o.get("enabled") {
         None => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
@@ -145,6 +145,24 @@ fn enabled(
             "Invalid input for field 'enabled': {other} is not of type 'boolean'."
         )))),
     }
+}
+
+/// An admin's change to the catalog: `change` runs on the locked state, which is saved
+/// when it succeeds; it answers with a status and body, or nothing (204).
+fn admin_change(
+    s: &Service,
+    headers: &HeaderMap,
+    action: &str,
+    change: impl FnOnce(&mut State) -> Result<Option<(StatusCode, Value)>, ApiError>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, headers, action)?;
+    let answer = change(&mut st)?;
+    s.save(&st);
+    Ok(match answer {
+        Some((status, body)) => json_response(status, body),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
 }
 
 fn matches(q: &std::collections::HashMap<String, String>, key: &str, value: &str) -> bool {
@@ -196,22 +214,21 @@ pub(super) async fn create_service(
     Body(body): Body,
 ) -> Reply {
     let o = object(&s, &body, "service")?;
-    let mut st = s.lock();
-    s.admin(&st, &headers, "create_service")?;
     let text = |k: &str| opt_str(o, k).unwrap_or_default();
-    let svc = st
-        .create_service(
-            &text("type"),
-            &text("name"),
-            &text("description"),
-            enabled(&s, o, true)?,
-        )
-        .map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::CREATED,
-        json!({"service": s.service_json(&svc)}),
-    ))
+    admin_change(&s, &headers, "create_service", |st| {
+        let svc = st
+            .create_service(
+                &text("type"),
+                &text("name"),
+                &text("description"),
+                enabled(&s, o, true)?,
+            )
+            .map_err(|e| s.err(e))?;
+        Ok(Some((
+            StatusCode::CREATED,
+            json!({"service": s.service_json(&svc)}),
+        )))
+    })
 }
 
 pub(super) async fn update_service(
@@ -221,31 +238,29 @@ pub(super) async fn update_service(
     Body(body): Body,
 ) -> Reply {
     let o = object(&s, &body, "service")?;
-    let mut st = s.lock();
-    s.admin(&st, &headers, "update_service")?;
-    if s.seeded().services.contains(&id.as_str()) {
-        return Err(s.err(seeded_refusal("service", &id)));
-    }
-    let svc = st
-        .services
-        .get_mut(&id)
-        .ok_or_else(|| s.missing("service", &id))?;
-    if let Some(t) = opt_str(o, "type") {
-        svc.kind = t;
-    }
-    if let Some(n) = opt_str(o, "name") {
-        svc.name = n;
-    }
-    if let Some(d) = opt_str(o, "description") {
-        svc.description = d;
-    }
-    svc.enabled = enabled(&s, o, svc.enabled)?;
-    let svc = svc.clone();
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"service": s.service_json(&svc)}),
-    ))
+    admin_change(&s, &headers, "update_service", |st| {
+        if s.seeded().services.contains(&id.as_str()) {
+            return Err(s.err(seeded_refusal("service", &id)));
+        }
+        let svc = st
+            .services
+            .get_mut(&id)
+            .ok_or_else(|| s.missing("service", &id))?;
+        if let Some(t) = opt_str(o, "type") {
+            svc.kind = t;
+        }
+        if let Some(n) = opt_str(o, "name") {
+            svc.name = n;
+        }
+        if let Some(d) = opt_str(o, "description") {
+            svc.description = d;
+        }
+        svc.enabled = enabled(&s, o, svc.enabled)?;
+        Ok(Some((
+            StatusCode::OK,
+            json!({"service": s.service_json(svc)}),
+        )))
+    })
 }
 
 pub(super) async fn delete_service(
@@ -253,11 +268,10 @@ pub(super) async fn delete_service(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "delete_service")?;
-    st.delete_service(&s.seeded(), &id).map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
+    admin_change(&s, &headers, "delete_service", |st| {
+        st.delete_service(&s.seeded(), &id).map_err(|e| s.err(e))?;
+        Ok(None)
+    })
 }
 
 // ---- endpoints -----------------------------------------------------------------
@@ -319,24 +333,23 @@ pub(super) async fn create_endpoint(
     Body(body): Body,
 ) -> Reply {
     let o = object(&s, &body, "endpoint")?;
-    let mut st = s.lock();
-    s.admin(&st, &headers, "create_endpoint")?;
     let text = |k: &str| opt_str(o, k).unwrap_or_default();
-    let e = st
-        .create_endpoint(
-            &s.seeded(),
-            &text("service_id"),
-            &text("interface"),
-            &text("url"),
-            region_of(o),
-            enabled(&s, o, true)?,
-        )
-        .map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::CREATED,
-        json!({"endpoint": s.endpoint_json(&e)}),
-    ))
+    admin_change(&s, &headers, "create_endpoint", |st| {
+        let e = st
+            .create_endpoint(
+                &s.seeded(),
+                &text("service_id"),
+                &text("interface"),
+                &text("url"),
+                region_of(o),
+                enabled(&s, o, true)?,
+            )
+            .map_err(|e| s.err(e))?;
+        Ok(Some((
+            StatusCode::CREATED,
+            json!({"endpoint": s.endpoint_json(&e)}),
+        )))
+    })
 }
 
 pub(super) async fn update_endpoint(
@@ -346,37 +359,31 @@ pub(super) async fn update_endpoint(
     Body(body): Body,
 ) -> Reply {
     let o = object(&s, &body, "endpoint")?;
-    let mut st = s.lock();
-    s.admin(&st, &headers, "update_endpoint")?;
-    let Some(old) = st.endpoints.get(&id).cloned() else {
-        return Err(if all_endpoints(&s, &st).iter().any(|e| e.id == id) {
-            s.err(seeded_refusal("endpoint", &id))
-        } else {
-            s.missing("endpoint", &id)
-        });
-    };
-    // Checked as a new one would be, then put in the old one's place.
-    let new = st
-        .create_endpoint(
-            &s.seeded(),
-            &opt_str(o, "service_id").unwrap_or(old.service_id.clone()),
-            &opt_str(o, "interface").unwrap_or(old.interface.clone()),
-            &opt_str(o, "url").unwrap_or(old.url.clone()),
-            region_of(o).or(old.region_id.clone()),
-            enabled(&s, o, old.enabled)?,
-        )
-        .map_err(|e| s.err(e))?;
-    st.endpoints.remove(&new.id);
-    let e = Endpoint {
-        id: old.id.clone(),
-        ..new
-    };
-    st.endpoints.insert(e.id.clone(), e.clone());
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"endpoint": s.endpoint_json(&e)}),
-    ))
+    admin_change(&s, &headers, "update_endpoint", |st| {
+        let old = st
+            .endpoints
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| not_made_here(&s, st, &id))?;
+        // Checked as a new one would be, then put in the old one's place.
+        let new = st
+            .create_endpoint(
+                &s.seeded(),
+                &opt_str(o, "service_id").unwrap_or(old.service_id.clone()),
+                &opt_str(o, "interface").unwrap_or(old.interface.clone()),
+                &opt_str(o, "url").unwrap_or(old.url.clone()),
+                region_of(o).or(old.region_id.clone()),
+                enabled(&s, o, old.enabled)?,
+            )
+            .map_err(|e| s.err(e))?;
+        st.endpoints.remove(&new.id);
+        let e = Endpoint { id: old.id, ..new };
+        st.endpoints.insert(e.id.clone(), e.clone());
+        Ok(Some((
+            StatusCode::OK,
+            json!({"endpoint": s.endpoint_json(&e)}),
+        )))
+    })
 }
 
 pub(super) async fn delete_endpoint(
@@ -384,17 +391,21 @@ pub(super) async fn delete_endpoint(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "delete_endpoint")?;
-    if st.endpoints.remove(&id).is_none() {
-        return Err(if all_endpoints(&s, &st).iter().any(|e| e.id == id) {
-            s.err(seeded_refusal("endpoint", &id))
-        } else {
-            s.missing("endpoint", &id)
-        });
+    admin_change(&s, &headers, "delete_endpoint", |st| {
+        match st.endpoints.remove(&id) {
+            Some(_) => Ok(None),
+            None => Err(not_made_here(&s, st, &id)),
+        }
+    })
+}
+
+/// Why an endpoint the API did not make cannot change: seeded, or not there at all.
+fn not_made_here(s: &Service, st: &State, id: &str) -> ApiError {
+    if all_endpoints(s, st).iter().any(|e| e.id == id) {
+        s.err(seeded_refusal("endpoint", id))
+    } else {
+        s.missing("endpoint", id)
     }
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 // ---- regions -------------------------------------------------------------------
@@ -444,23 +455,22 @@ pub(super) async fn show_region(
 
 async fn make_region(s: Shared, headers: HeaderMap, id: Option<String>, body: Value) -> Reply {
     let o = object(&s, &body, "region")?;
-    let mut st = s.lock();
-    s.admin(&st, &headers, "create_region")?;
     let id = id.or_else(|| opt_str(o, "id"));
     let description = opt_str(o, "description").unwrap_or_default();
-    let r = st
-        .create_region(
-            &s.seeded(),
-            id,
-            &description,
-            opt_str(o, "parent_region_id"),
-        )
-        .map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::CREATED,
-        json!({"region": s.region_json(&r)}),
-    ))
+    admin_change(&s, &headers, "create_region", |st| {
+        let r = st
+            .create_region(
+                &s.seeded(),
+                id,
+                &description,
+                opt_str(o, "parent_region_id"),
+            )
+            .map_err(|e| s.err(e))?;
+        Ok(Some((
+            StatusCode::CREATED,
+            json!({"region": s.region_json(&r)}),
+        )))
+    })
 }
 
 /// POST /v3/regions (the id given or made).
@@ -489,29 +499,27 @@ pub(super) async fn update_region(
     Body(body): Body,
 ) -> Reply {
     let o = object(&s, &body, "region")?;
-    let mut st = s.lock();
-    s.admin(&st, &headers, "update_region")?;
-    let r = st.regions.get_mut(&id).ok_or_else(|| {
+    admin_change(&s, &headers, "update_region", |st| {
         if id == s.config.region {
-            s.err(seeded_refusal("region", &id))
-        } else {
-            s.missing("region", &id)
+            return Err(s.err(seeded_refusal("region", &id)));
         }
-    })?;
-    if let Some(d) = opt_str(o, "description") {
-        r.description = d;
-    }
-    if let Some(p) = o.get("parent_region_id") {
-        let parent = p.as_str().map(String::from);
-        st.reparent_region(&s.seeded(), &id, parent)
-            .map_err(|e| s.err(e))?;
-    }
-    let r = st.regions[&id].clone();
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"region": s.region_json(&r)}),
-    ))
+        let r = st
+            .regions
+            .get_mut(&id)
+            .ok_or_else(|| s.missing("region", &id))?;
+        if let Some(d) = opt_str(o, "description") {
+            r.description = d;
+        }
+        if let Some(p) = o.get("parent_region_id") {
+            let parent = p.as_str().map(String::from);
+            st.reparent_region(&s.seeded(), &id, parent)
+                .map_err(|e| s.err(e))?;
+        }
+        Ok(Some((
+            StatusCode::OK,
+            json!({"region": s.region_json(&st.regions[&id])}),
+        )))
+    })
 }
 
 pub(super) async fn delete_region(
@@ -519,9 +527,8 @@ pub(super) async fn delete_region(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "delete_region")?;
-    st.delete_region(&s.seeded(), &id).map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
+    admin_change(&s, &headers, "delete_region", |st| {
+        st.delete_region(&s.seeded(), &id).map_err(|e| s.err(e))?;
+        Ok(None)
+    })
 }
