@@ -234,13 +234,7 @@ fn fifty_concurrent_port_creates_get_fifty_addresses() {
 fn heavy_tempest_network_api_passes() {
     let dir = tempfile::tempdir().unwrap();
     let c = start(dir.path());
-    let mut conf = std::fs::read_to_string(c.state.join("tempest.conf"))
-        .unwrap()
-        .replace("neutron = false", "neutron = true");
-    conf.push_str(
-        "\n[network]\nproject_network_cidr = 10.100.0.0/16\nproject_network_mask_bits = 28\n\n\
-         [network-feature-enabled]\napi_extensions =\nipv6 = false\nport_security = false\n",
-    );
+    let conf = network_tempest_conf(&c, "");
     let run = common::tempest(
         dir.path(),
         &conf,
@@ -405,13 +399,7 @@ print([s.name for s in demo.network.subnets()], "ext" in [n.name for n in demo.n
 fn heavy_tempest_security_group_rules_are_checked_as_neutron_does() {
     let dir = tempfile::tempdir().unwrap();
     let c = start(dir.path());
-    let mut conf = std::fs::read_to_string(c.state.join("tempest.conf"))
-        .unwrap()
-        .replace("neutron = false", "neutron = true");
-    conf.push_str(
-        "\n[network]\nproject_network_cidr = 10.100.0.0/16\nproject_network_mask_bits = 28\n\n\
-         [network-feature-enabled]\napi_extensions = security-group\nipv6 = false\nport_security = false\n",
-    );
+    let conf = network_tempest_conf(&c, "security-group");
     let run = common::tempest(
         dir.path(),
         &conf,
@@ -421,4 +409,17 @@ fn heavy_tempest_security_group_rules_are_checked_as_neutron_does() {
     assert!(run.ok, "tempest failed:\n{}", run.summary);
     assert_eq!(run.failed, 0, "{}", run.summary);
     assert!(run.passed >= 22, "{}", run.summary);
+}
+
+/// The clone's tempest.conf with Neutron on, the network section this clone offers and
+/// `extensions` as the ones Tempest may use.
+fn network_tempest_conf(c: &Clones, extensions: &str) -> String {
+    let mut conf = std::fs::read_to_string(c.state.join("tempest.conf"))
+        .unwrap()
+        .replace("neutron = false", "neutron = true");
+    conf.push_str(&format!(
+        "\n[network]\nproject_network_cidr = 10.100.0.0/16\nproject_network_mask_bits = 28\n\n\
+         [network-feature-enabled]\napi_extensions = {extensions}\nipv6 = false\nport_security = false\n",
+    ));
+    conf
 }
