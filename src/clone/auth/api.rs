@@ -20,6 +20,8 @@ use super::store::Store;
 
 mod app_credentials;
 mod catalog;
+mod credentials;
+mod records;
 mod resources;
 
 use resources::{create, delete, list, show, update};
@@ -969,7 +971,7 @@ async fn role_assignments(AxState(s): AxState<Shared>, headers: HeaderMap, Query
 
 /// The Keystone v3 routes.
 pub fn router(service: Shared) -> Router {
-    Router::new()
+    records::routes(Router::new())
         .route("/", get(versions))
         .route("/v3", get(version))
         .route("/v3/", get(version))
@@ -1010,6 +1012,24 @@ pub fn router(service: Shared) -> Router {
         .route(
             "/v3/users/{id}/application_credentials/{cred}",
             get(app_credentials::show).delete(app_credentials::delete),
+        )
+        .route(
+            "/v3/users/{id}/credentials/OS-EC2",
+            get(credentials::ec2_list).post(credentials::ec2_create),
+        )
+        .route(
+            "/v3/users/{id}/credentials/OS-EC2/{access}",
+            get(credentials::ec2_show).delete(credentials::ec2_delete),
+        )
+        .route(
+            "/v3/credentials",
+            get(credentials::list).post(credentials::create),
+        )
+        .route(
+            "/v3/credentials/{id}",
+            get(credentials::show)
+                .patch(credentials::update)
+                .delete(credentials::delete),
         )
         .route("/v3/roles", get(list::<Role>).post(create::<Role>))
         .route(

@@ -5,8 +5,10 @@ pub mod app_credentials;
 pub mod assignments;
 pub mod catalog;
 pub mod config;
+pub mod credentials;
 pub mod kind;
 pub mod model;
+pub mod records;
 pub mod store;
 pub mod tokens;
 

@@ -157,6 +157,11 @@ pub struct State {
     pub endpoints: BTreeMap<String, super::catalog::Endpoint>,
     #[serde(default)]
     pub regions: BTreeMap<String, super::catalog::Region>,
+    #[serde(default)]
+    pub credentials: BTreeMap<String, super::credentials::Credential>,
+    /// Policies, OAuth1 consumers, endpoint groups: by kind, then id (`records.rs`).
+    #[serde(default)]
+    pub records: BTreeMap<String, BTreeMap<String, super::records::Record>>,
     #[serde(skip)]
     pub tokens: BTreeMap<String, Token>,
     /// From the config, on every start.
@@ -405,6 +410,7 @@ impl State {
             }
         }
         self.prune_app_credentials();
+        self.prune_credentials();
         Ok(())
     }
 
@@ -457,6 +463,7 @@ impl State {
             }
         }
         self.prune_app_credentials();
+        self.prune_credentials();
         Ok(())
     }
 
