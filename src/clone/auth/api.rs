@@ -21,8 +21,12 @@ use super::store::Store;
 mod app_credentials;
 mod catalog;
 mod credentials;
+mod grants;
+mod implied_roles;
+mod password;
 mod records;
 mod resources;
+mod tags;
 
 use resources::{create, delete, list, show, update};
 
@@ -188,7 +192,8 @@ impl Service {
 
     fn project_json(&self, p: &super::model::Project) -> Value {
         json!({"id": p.id, "name": p.name, "domain_id": p.domain_id, "description": p.description,
-               "enabled": p.enabled, "parent_id": p.domain_id, "is_domain": false, "tags": [],
+               "enabled": p.enabled, "parent_id": p.parent_id.as_ref().unwrap_or(&p.domain_id),
+               "is_domain": false, "tags": p.tags,
                "options": {}, "links": self.link(&format!("projects/{}", p.id))})
     }
 
@@ -211,7 +216,7 @@ impl Service {
     }
 
     fn role_json(&self, r: &Role) -> Value {
-        json!({"id": r.id, "name": r.name, "domain_id": null, "description": r.description,
+        json!({"id": r.id, "name": r.name, "domain_id": r.domain_id, "description": r.description,
                "options": {}, "links": self.link(&format!("roles/{}", r.id))})
     }
 
@@ -802,171 +807,6 @@ async fn member(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-// Role assignments: /v3/{projects|domains}/{target}/{users|groups}/{actor}/roles[/{role}]
-
-fn target(kind: &str, id: String) -> Target {
-    if kind == "domains" {
-        Target::Domain(id)
-    } else {
-        Target::Project(id)
-    }
-}
-
-fn actor(kind: &str, id: String) -> Actor {
-    if kind == "groups" {
-        Actor::Group(id)
-    } else {
-        Actor::User(id)
-    }
-}
-
-type GrantPath = Path<(String, String, String, String)>;
-type GrantRolePath = Path<(String, String, String, String, String)>;
-
-async fn list_grants(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path((kind, tid, akind, aid)): GrantPath,
-) -> Reply {
-    let st = s.lock();
-    s.admin(&st, &headers, "list_grants")?;
-    let t = target(&kind, tid);
-    st.check_target(&t).map_err(|e| s.err(e))?;
-    let roles: Vec<Value> = st
-        .grants(&actor(&akind, aid), &t)
-        .into_iter()
-        .map(|r| s.role_json(r))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"roles": roles, "links": s.list_links("roles")}),
-    ))
-}
-
-async fn check_grant(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path((kind, tid, akind, aid, rid)): GrantRolePath,
-) -> Reply {
-    let st = s.lock();
-    s.admin(&st, &headers, "check_grant")?;
-    if st
-        .grants(&actor(&akind, aid), &target(&kind, tid))
-        .iter()
-        .any(|r| r.id == rid)
-    {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(s.err(AuthError::NotFound {
-            kind: "role assignment",
-            id: rid,
-        }))
-    }
-}
-
-async fn put_grant(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path((kind, tid, akind, aid, rid)): GrantRolePath,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "create_grant")?;
-    st.grant(actor(&akind, aid), target(&kind, tid), &rid)
-        .map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn delete_grant(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path((kind, tid, akind, aid, rid)): GrantRolePath,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "revoke_grant")?;
-    let actor = actor(&akind, aid);
-    let target = target(&kind, tid);
-    st.revoke_grant(actor.clone(), target.clone(), &rid)
-        .map_err(|e| s.err(e))?;
-    // The actor's tokens scoped there go with the role, as Keystone's revocation event
-    // for a grant takes them.
-    let users: Vec<String> = match &actor {
-        Actor::User(u) => vec![u.clone()],
-        Actor::Group(g) => st
-            .members
-            .iter()
-            .filter(|(group, _)| group == g)
-            .map(|(_, u)| u.clone())
-            .collect(),
-    };
-    let now = now_micros();
-    for u in users {
-        st.revoke_scoped_tokens(&u, &target, now);
-    }
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn role_assignments(AxState(s): AxState<Shared>, headers: HeaderMap, Query(q): Q) -> Reply {
-    let st = s.lock();
-    s.admin(&st, &headers, "list_role_assignments")?;
-    let items: Vec<Value> = st
-        .assignments
-        .iter()
-        .filter(|a| q.get("user.id").is_none_or(|u| a.actor == Actor::User(u.clone())))
-        .filter(|a| q.get("group.id").is_none_or(|g| a.actor == Actor::Group(g.clone())))
-        .filter(|a| q.get("role.id").is_none_or(|r| &a.role_id == r))
-        .filter(|a| q.get("scope.project.id").is_none_or(|p| a.target == Target::Project(p.clone())))
-        .filter(|a| q.get("scope.domain.id").is_none_or(|d| a.target == Target::Domain(d.clone())))
-        .map(|a| {
-            let names = q.contains_key("include_names");
-            let domain = |id: &str| match st.domains.get(id) {
-                Some(d) if names => json!({"id": d.id, "name": d.name}),
-                _ => json!({"id": id}),
-            };
-            let scope = match &a.target {
-                Target::Project(p) => {
-                    let mut v = json!({"id": p});
-                    if names && let Some(p) = st.projects.get(p) {
-                        v = json!({"id": p.id, "name": p.name, "domain": domain(&p.domain_id)});
-                    }
-                    json!({"project": v})
-                }
-                Target::Domain(d) => json!({"domain": domain(d)}),
-                Target::System => json!({"system": {"all": true}}),
-            };
-            let (actor_key, actor) = match &a.actor {
-                Actor::User(u) => {
-                    let v = match st.users.get(u) {
-                        Some(u) if names => json!({"id": u.id, "name": u.name, "domain": domain(&u.domain_id)}),
-                        _ => json!({"id": u}),
-                    };
-                    ("user", v)
-                }
-                Actor::Group(g) => {
-                    let v = match st.groups.get(g) {
-                        Some(g) if names => json!({"id": g.id, "name": g.name, "domain": domain(&g.domain_id)}),
-                        _ => json!({"id": g}),
-                    };
-                    ("group", v)
-                }
-            };
-            let role = match st.roles.get(&a.role_id) {
-                Some(r) if names => json!({"id": r.id, "name": r.name}),
-                _ => json!({"id": a.role_id}),
-            };
-            let mut v = json!({"role": role, "scope": scope,
-                               "links": {"assignment": format!("{}/v3/role_assignments", s.base())}});
-            v[actor_key] = actor;
-            v
-        })
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"role_assignments": items, "links": s.list_links("role_assignments")}),
-    ))
-}
-
 // Catalog as resources (read-only: the catalog comes from the config)
 
 /// The Keystone v3 routes.
@@ -997,6 +837,14 @@ pub fn router(service: Shared) -> Router {
                 .patch(update::<Project>)
                 .delete(delete::<Project>),
         )
+        .route(
+            "/v3/projects/{id}/tags",
+            get(tags::list).put(tags::put_all).delete(tags::delete_all),
+        )
+        .route(
+            "/v3/projects/{id}/tags/{tag}",
+            get(tags::check).put(tags::put).delete(tags::delete),
+        )
         .route("/v3/users", get(list::<User>).post(create::<User>))
         .route(
             "/v3/users/{id}",
@@ -1005,6 +853,10 @@ pub fn router(service: Shared) -> Router {
                 .delete(delete::<User>),
         )
         .route("/v3/users/{id}/projects", get(user_projects))
+        .route(
+            "/v3/users/{id}/password",
+            axum::routing::post(password::change),
+        )
         .route(
             "/v3/users/{id}/application_credentials",
             get(app_credentials::list).post(app_credentials::create),
@@ -1038,6 +890,15 @@ pub fn router(service: Shared) -> Router {
                 .patch(update::<Role>)
                 .delete(delete::<Role>),
         )
+        .route("/v3/roles/{id}/implies", get(implied_roles::list))
+        .route(
+            "/v3/roles/{id}/implies/{implied}",
+            get(implied_roles::show)
+                .head(implied_roles::check)
+                .put(implied_roles::put)
+                .delete(implied_roles::delete),
+        )
+        .route("/v3/role_inferences", get(implied_roles::list_all))
         .route("/v3/users/{id}/groups", get(user_groups))
         .route("/v3/groups", get(list::<Group>).post(create::<Group>))
         .route(
@@ -1053,13 +914,35 @@ pub fn router(service: Shared) -> Router {
         )
         .route(
             "/v3/{kind}/{target}/{actor_kind}/{actor}/roles",
-            get(list_grants),
+            get(grants::list_direct),
         )
         .route(
             "/v3/{kind}/{target}/{actor_kind}/{actor}/roles/{role}",
-            get(check_grant).put(put_grant).delete(delete_grant),
+            get(grants::one_direct)
+                .put(grants::one_direct)
+                .delete(grants::one_direct),
         )
-        .route("/v3/role_assignments", get(role_assignments))
+        .route(
+            "/v3/system/{actor_kind}/{actor}/roles",
+            get(grants::list_system),
+        )
+        .route(
+            "/v3/system/{actor_kind}/{actor}/roles/{role}",
+            get(grants::one_system)
+                .put(grants::one_system)
+                .delete(grants::one_system),
+        )
+        .route(
+            "/v3/OS-INHERIT/{kind}/{target}/{actor_kind}/{actor}/roles/inherited_to_projects",
+            get(grants::list_inherited),
+        )
+        .route(
+            "/v3/OS-INHERIT/{kind}/{target}/{actor_kind}/{actor}/roles/{role}/inherited_to_projects",
+            get(grants::one_inherited)
+                .put(grants::one_inherited)
+                .delete(grants::one_inherited),
+        )
+        .route("/v3/role_assignments", get(grants::role_assignments))
         .route(
             "/v3/services",
             get(catalog::list_services).post(catalog::create_service),

@@ -199,7 +199,7 @@ mod tests {
     fn a_credential_lives_with_its_users_roles() {
         let mut s = State::new();
         let p = s
-            .create_project("demo", DEFAULT_DOMAIN_ID, "", true)
+            .create_project("demo", DEFAULT_DOMAIN_ID, None, "", true)
             .unwrap();
         let u = s
             .create_user(
@@ -211,7 +211,7 @@ mod tests {
                 Default::default(),
             )
             .unwrap();
-        let member = s.create_role("member", "").unwrap();
+        let member = s.create_role("member", "", None).unwrap();
         s.grant(
             Actor::User(u.id.clone()),
             Target::Project(p.id.clone()),

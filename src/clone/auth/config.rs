@@ -178,12 +178,13 @@ pub fn seed(config: &Config) -> Result<(State, Vec<Credential>), String> {
         }
     }
     for p in &projects {
-        s.create_project(p, DEFAULT_DOMAIN_ID, "", true)
+        s.create_project(p, DEFAULT_DOMAIN_ID, None, "", true)
             .map_err(|e| e.to_string())?;
     }
     for r in &roles {
-        s.create_role(r, "").map_err(|e| e.to_string())?;
+        s.create_role(r, "", None).map_err(|e| e.to_string())?;
     }
+    s.seed_implied_roles();
     let mut creds = Vec::new();
     for u in &config.users {
         let password = u
@@ -374,7 +375,7 @@ application_credentials = true
 access_rules = false
 security_compliance = false
 trust = false
-project_tags = false
+project_tags = true
 
 [service_available]
 nova = false

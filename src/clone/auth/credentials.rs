@@ -211,7 +211,7 @@ mod tests {
         let mut st = State::default();
         st.create_domain("Default", "", true).ok();
         let d = st.domains.keys().next().unwrap().clone();
-        let p = st.create_project("p", &d, "", true).unwrap().id;
+        let p = st.create_project("p", &d, None, "", true).unwrap().id;
         let u = st
             .create_user("u", &d, None, true, None, Map::new())
             .unwrap()

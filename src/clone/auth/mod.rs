@@ -6,10 +6,12 @@ pub mod assignments;
 pub mod catalog;
 pub mod config;
 pub mod credentials;
+pub mod implied_roles;
 pub mod kind;
 pub mod model;
 pub mod records;
 pub mod store;
+pub mod tags;
 pub mod tokens;
 
 use std::net::SocketAddr;

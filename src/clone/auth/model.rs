@@ -38,6 +38,12 @@ pub struct Project {
     #[serde(default)]
     pub description: String,
     pub enabled: bool,
+    /// The parent project; `None` for a project right under its domain.
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    /// Keystone's project tags (`tags.rs`).
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// As [`Domain::revoked_before`], for the tokens scoped to the project.
     #[serde(default)]
     pub revoked_before: u64,
@@ -69,6 +75,9 @@ pub struct Role {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// A domain-specific role's domain (`implied_roles.rs`); global roles have none.
+    #[serde(default)]
+    pub domain_id: Option<String>,
 }
 
 /// What a role is granted on.
@@ -93,6 +102,10 @@ pub struct Assignment {
     pub actor: Actor,
     pub target: Target,
     pub role_id: String,
+    /// OS-INHERIT: the role holds on the projects below the target (every project of a
+    /// domain, a project's subtree), not on the target itself.
+    #[serde(default)]
+    pub inherited: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,6 +170,10 @@ pub struct State {
     pub endpoints: BTreeMap<String, super::catalog::Endpoint>,
     #[serde(default)]
     pub regions: BTreeMap<String, super::catalog::Region>,
+    /// Role inference rules, (prior id, implied id); `None` in a state saved before
+    /// they were kept (`implied_roles.rs` seeds Keystone's then).
+    #[serde(default)]
+    pub implied_roles: Option<BTreeSet<(String, String)>>,
     #[serde(default)]
     pub credentials: BTreeMap<String, super::credentials::Credential>,
     /// Policies, OAuth1 consumers, endpoint groups: by kind, then id (`records.rs`).
@@ -176,6 +193,9 @@ pub struct RevokedGrant {
     /// Microseconds: tokens issued before it are revoked.
     pub at: u64,
 }
+
+/// Keystone's `[DEFAULT] max_project_tree_depth`.
+pub const MAX_PROJECT_TREE_DEPTH: usize = 5;
 
 /// Errors with the HTTP status Keystone gives them.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -340,13 +360,15 @@ impl State {
             ));
         }
         self.domains.remove(id);
-        let projects: Vec<String> = self
+        let mut projects: Vec<(usize, String)> = self
             .projects
             .values()
             .filter(|p| p.domain_id == id)
-            .map(|p| p.id.clone())
+            .map(|p| (self.ancestors(&p.id).len(), p.id.clone()))
             .collect();
-        for p in projects {
+        // Leaves first: a project with children cannot go.
+        projects.sort_by(|a, b| b.cmp(a));
+        for (_, p) in projects {
             let _ = self.delete_project(&p);
         }
         let users: Vec<String> = self
@@ -358,16 +380,37 @@ impl State {
         for u in users {
             let _ = self.delete_user(&u);
         }
+        // Its groups and its own roles go with it too, as Keystone cascades a domain.
+        let groups: Vec<String> = self
+            .groups
+            .values()
+            .filter(|g| g.domain_id == id)
+            .map(|g| g.id.clone())
+            .collect();
+        for g in groups {
+            let _ = self.delete_group(&g);
+        }
+        let roles: Vec<String> = self
+            .roles
+            .values()
+            .filter(|r| r.domain_id.as_deref() == Some(id))
+            .map(|r| r.id.clone())
+            .collect();
+        for r in roles {
+            let _ = self.delete_role(&r);
+        }
         self.assignments
             .retain(|a| a.target != Target::Domain(id.into()));
         self.prune_app_credentials();
         Ok(())
     }
 
+    /// A project in `domain_id`, under `parent_id` if given (in the same domain).
     pub fn create_project(
         &mut self,
         name: &str,
         domain_id: &str,
+        parent_id: Option<&str>,
         description: &str,
         enabled: bool,
     ) -> Result<Project, AuthError> {
@@ -375,6 +418,22 @@ impl State {
             return Err(AuthError::BadRequest(format!(
                 "Could not find domain: {domain_id}."
             )));
+        }
+        if let Some(parent) = parent_id {
+            let p = self
+                .projects
+                .get(parent)
+                .ok_or_else(|| not_found("project", parent))?;
+            if p.domain_id != domain_id {
+                return Err(AuthError::BadRequest(
+                    "Cannot create a project in a domain other than its parent's".into(),
+                ));
+            }
+            if self.ancestors(parent).len() + 1 >= MAX_PROJECT_TREE_DEPTH {
+                return Err(AuthError::Forbidden(format!(
+                    "Max hierarchy depth reached for {parent} branch"
+                )));
+            }
         }
         if self
             .projects
@@ -392,13 +451,40 @@ impl State {
             domain_id: domain_id.into(),
             description: description.into(),
             enabled,
+            parent_id: parent_id.map(String::from),
+            tags: Vec::new(),
             revoked_before: 0,
         };
         self.projects.insert(p.id.clone(), p.clone());
         Ok(p)
     }
 
+    /// The projects above `id`, nearest first.
+    pub fn ancestors(&self, id: &str) -> Vec<&Project> {
+        let mut out: Vec<&Project> = Vec::new();
+        let mut cur = self.projects.get(id).and_then(|p| p.parent_id.as_deref());
+        while let Some(p) = cur.and_then(|c| self.projects.get(c)) {
+            // A loop cannot be made through the API; a hand-edited state stops here.
+            if out.iter().any(|o| o.id == p.id) || out.len() > MAX_PROJECT_TREE_DEPTH {
+                break;
+            }
+            out.push(p);
+            cur = p.parent_id.as_deref();
+        }
+        out
+    }
+
+    /// Deletes a leaf project (Keystone refuses one with children: 403).
     pub fn delete_project(&mut self, id: &str) -> Result<(), AuthError> {
+        if self
+            .projects
+            .values()
+            .any(|p| p.parent_id.as_deref() == Some(id))
+        {
+            return Err(AuthError::Forbidden(format!(
+                "cannot delete the project {id} since it is not a leaf in the hierarchy"
+            )));
+        }
         self.projects
             .remove(id)
             .ok_or_else(|| not_found("project", id))?;
@@ -424,9 +510,7 @@ impl State {
         extra: Map<String, Value>,
     ) -> Result<User, AuthError> {
         if !self.domains.contains_key(domain_id) {
-            return Err(AuthError::BadRequest(format!(
-                "Could not find domain: {domain_id}."
-            )));
+            return Err(not_found("domain", domain_id));
         }
         if self
             .users
@@ -467,8 +551,20 @@ impl State {
         Ok(())
     }
 
-    pub fn create_role(&mut self, name: &str, description: &str) -> Result<Role, AuthError> {
-        if self.roles.values().any(|r| r.name == name) {
+    pub fn create_role(
+        &mut self,
+        name: &str,
+        description: &str,
+        domain_id: Option<&str>,
+    ) -> Result<Role, AuthError> {
+        if let Some(d) = domain_id.filter(|d| !self.domains.contains_key(*d)) {
+            return Err(not_found("domain", d));
+        }
+        if self
+            .roles
+            .values()
+            .any(|r| r.name == name && r.domain_id.as_deref() == domain_id)
+        {
             return Err(AuthError::Conflict {
                 kind: "role",
                 name: name.into(),
@@ -478,6 +574,7 @@ impl State {
             id: new_id(),
             name: name.into(),
             description: description.into(),
+            domain_id: domain_id.map(String::from),
         };
         self.roles.insert(r.id.clone(), r.clone());
         Ok(r)
@@ -486,6 +583,7 @@ impl State {
     pub fn delete_role(&mut self, id: &str) -> Result<(), AuthError> {
         self.roles.remove(id).ok_or_else(|| not_found("role", id))?;
         self.assignments.retain(|a| a.role_id != id);
+        self.forget_rules_of(id);
         self.prune_app_credentials();
         Ok(())
     }
@@ -548,7 +646,7 @@ mod tests {
     fn seeded() -> (State, String, String) {
         let mut s = State::new();
         let p = s
-            .create_project("demo", DEFAULT_DOMAIN_ID, "", true)
+            .create_project("demo", DEFAULT_DOMAIN_ID, None, "", true)
             .unwrap();
         let u = s
             .create_user(
@@ -560,7 +658,7 @@ mod tests {
                 Map::new(),
             )
             .unwrap();
-        let r = s.create_role("member", "").unwrap();
+        let r = s.create_role("member", "", None).unwrap();
         s.grant(
             Actor::User(u.id.clone()),
             Target::Project(p.id.clone()),
@@ -652,7 +750,7 @@ mod tests {
         let (mut s, uid, _) = seeded();
         let d = s.create_domain("d", "", true).unwrap();
         let g = s.create_group("g", DEFAULT_DOMAIN_ID, "").unwrap();
-        let r = s.create_role("viewer", "").unwrap();
+        let r = s.create_role("viewer", "", None).unwrap();
         s.grant(
             Actor::Group(g.id.clone()),
             Target::Domain(d.id.clone()),
@@ -674,11 +772,11 @@ mod tests {
     fn names_are_unique_per_domain() {
         let (mut s, _, _) = seeded();
         assert!(matches!(
-            s.create_project("demo", DEFAULT_DOMAIN_ID, "", true),
+            s.create_project("demo", DEFAULT_DOMAIN_ID, None, "", true),
             Err(AuthError::Conflict { .. })
         ));
         let d = s.create_domain("other", "", true).unwrap();
-        assert!(s.create_project("demo", &d.id, "", true).is_ok());
+        assert!(s.create_project("demo", &d.id, None, "", true).is_ok());
         assert!(matches!(
             s.delete_domain(&d.id),
             Err(AuthError::Forbidden(_))

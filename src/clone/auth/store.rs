@@ -38,6 +38,9 @@ impl Store {
             Ok(text) => {
                 let mut state: State =
                     serde_json::from_str(&text).map_err(std::io::Error::other)?;
+                if state.implied_roles.is_none() {
+                    state.seed_implied_roles();
+                }
                 if let Ok(f) = File::open(dir.join(TOKENS)) {
                     for line in BufReader::new(f).lines().map_while(Result::ok) {
                         match serde_json::from_str::<TokenLine>(&line) {

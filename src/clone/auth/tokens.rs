@@ -60,9 +60,6 @@ pub fn password_matches(stored: &str, given: &str) -> bool {
     }
 }
 
-/// Role implications Keystone's bootstrap creates: (prior role, implied role).
-pub const IMPLIED_ROLES: &[(&str, &str)] = &[("admin", "member"), ("member", "reader")];
-
 impl State {
     pub fn token_target(scope: &Scope) -> Option<Target> {
         match scope {
@@ -73,31 +70,21 @@ impl State {
         }
     }
 
-    /// Role names a token carries (none for an unscoped token).
-    /// The roles a token carries: those assigned on its scope, and those they imply
-    /// (Keystone's bootstrap makes admin imply member, and member imply reader).
+    /// The roles a token carries: those held on its scope (or its application
+    /// credential's), with those they imply, without domain-specific ones
+    /// (`implied_roles.rs`). None for an unscoped token.
     pub fn token_roles(&self, token: &Token) -> Vec<&Role> {
-        let mut roles = match (&token.app_credential, State::token_target(&token.scope)) {
+        let held = match (&token.app_credential, State::token_target(&token.scope)) {
             (Some(c), _) => self.app_credentials.get(c).map_or(Vec::new(), |c| {
                 c.roles.iter().filter_map(|r| self.roles.get(r)).collect()
             }),
             (None, Some(t)) => self.roles_on(&token.user_id, &t),
             (None, None) => Vec::new(),
         };
-        let mut i = 0;
-        while i < roles.len() {
-            let implied = IMPLIED_ROLES
-                .iter()
-                .filter(|(prior, _)| *prior == roles[i].name)
-                .filter_map(|(_, implied)| self.roles.values().find(|r| r.name == *implied));
-            for role in implied.collect::<Vec<_>>() {
-                if !roles.iter().any(|r| r.id == role.id) {
-                    roles.push(role);
-                }
-            }
-            i += 1;
-        }
-        roles
+        self.effective_roles(&held)
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect()
     }
 
     pub fn has_role(&self, token: &Token, role: &str) -> bool {

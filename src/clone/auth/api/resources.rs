@@ -281,7 +281,8 @@ impl Resource for Domain {
 impl Resource for Project {
     const KIND: &'static str = "project";
     const PLURAL: &'static str = "projects";
-    const LIST_ADMIN: bool = false;
+    /// Others list theirs through `/v3/auth/projects` (Keystone's default policy).
+    const LIST_ADMIN: bool = true;
     const SHOW_ADMIN: bool = false;
 
     const MAX_NAME: usize = 64;
@@ -297,7 +298,11 @@ impl Resource for Project {
         s.project_json(self)
     }
     fn matches(&self, q: &Query_) -> bool {
-        name_is(q, &self.name) && domain_is(q, &self.domain_id)
+        let parent = self.parent_id.as_ref().unwrap_or(&self.domain_id);
+        name_is(q, &self.name)
+            && domain_is(q, &self.domain_id)
+            && q.get("parent_id").is_none_or(|p| p == parent)
+            && crate::clone::auth::tags::tags_match(q, &self.tags)
     }
     /// Others see the projects they hold a role on.
     fn listed(st: &State, caller: &Token, admin: bool, item: &Self) -> bool {
@@ -314,12 +319,39 @@ impl Resource for Project {
         Ok(())
     }
     fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
-        st.create_project(
+        // Under a parent, the domain is the parent's unless given.
+        let parent = opt_str(o, "parent_id");
+        let domain = match (opt_str(o, "domain_id"), &parent) {
+            (Some(d), _) => d,
+            (None, Some(p)) => {
+                st.projects
+                    .get(p)
+                    .map(|p| p.domain_id.clone())
+                    .ok_or_else(|| AuthError::NotFound {
+                        kind: "project",
+                        id: p.clone(),
+                    })?
+            }
+            (None, None) => DEFAULT_DOMAIN_ID.into(),
+        };
+        let tags = match o.get("tags") {
+            None => Vec::new(),
+            Some(v) => crate::clone::auth::tags::checked(
+                &serde_json::from_value::<Vec<String>>(v.clone())
+                    .map_err(|_| AuthError::BadRequest("tags: a list of strings".into()))?,
+            )?,
+        };
+        let mut p = st.create_project(
             name,
-            &domain_of(o),
+            &domain,
+            parent.as_deref(),
             &text(o, "description"),
             opt_bool(o, "enabled", true),
-        )
+        )?;
+        if !tags.is_empty() {
+            p.tags = st.set_tags(&p.id, &tags)?;
+        }
+        Ok(p)
     }
     fn update(&mut self, o: &Map<String, Value>, _: &Hashing) {
         set(&mut self.name, o, "name");
@@ -422,14 +454,22 @@ impl Resource for Role {
     const MAX_NAME: usize = 255;
 
     kept_in!(roles);
+    fn namespace(&self) -> &str {
+        self.domain_id.as_deref().unwrap_or("")
+    }
     fn json(&self, s: &Service) -> Value {
         s.role_json(self)
     }
+    /// Keystone lists global roles, or with `?domain_id=` that domain's roles.
     fn matches(&self, q: &Query_) -> bool {
-        name_is(q, &self.name)
+        name_is(q, &self.name) && q.get("domain_id") == self.domain_id.as_ref()
     }
     fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
-        st.create_role(name, &text(o, "description"))
+        st.create_role(
+            name,
+            &text(o, "description"),
+            opt_str(o, "domain_id").as_deref(),
+        )
     }
     fn update(&mut self, o: &Map<String, Value>, _: &Hashing) {
         set(&mut self.name, o, "name");

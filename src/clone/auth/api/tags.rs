@@ -1,0 +1,104 @@
+//! `/v3/projects/{id}/tags[/{tag}]`: a project's tags, read by those who may see the
+//! project, changed by admins.
+
+use axum::extract::{Path, State as AxState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use super::{Body, Reply, Shared, bad, json_response};
+use crate::clone::auth::model::{AuthError, Scope};
+
+/// The caller may read `project`'s tags: an admin, or scoped to it.
+fn may_read(
+    s: &super::Service,
+    headers: &HeaderMap,
+    project: &str,
+) -> Result<Vec<String>, super::ApiError> {
+    let st = s.lock();
+    let t = s.caller(&st, headers)?;
+    let p = st
+        .projects
+        .get(project)
+        .ok_or_else(|| s.missing("project", project))?;
+    if !st.has_role(&t, "admin") && t.scope != Scope::Project(project.into()) {
+        return Err(s.err(AuthError::Forbidden("identity:get_project_tags".into())));
+    }
+    Ok(p.tags.clone())
+}
+
+pub(super) async fn list(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let tags = may_read(&s, &headers, &id)?;
+    Ok(json_response(StatusCode::OK, json!({"tags": tags})))
+}
+
+pub(super) async fn put_all(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "update_project_tags")?;
+    let tags: Vec<String> = body
+        .get("tags")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().map(|t| t.as_str().map(String::from)).collect())
+        .ok_or_else(|| s.err(bad("expected {\"tags\": [\"...\"]}")))?;
+    let tags = st.set_tags(&id, &tags).map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(json_response(StatusCode::OK, json!({"tags": tags})))
+}
+
+pub(super) async fn delete_all(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "delete_project_tags")?;
+    st.set_tags(&id, &[]).map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) async fn check(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path((id, tag)): Path<(String, String)>,
+) -> Reply {
+    if may_read(&s, &headers, &id)?.contains(&tag) {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(s.missing("tag", &tag))
+    }
+}
+
+pub(super) async fn put(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path((id, tag)): Path<(String, String)>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "create_project_tag")?;
+    st.add_tag(&id, &tag).map_err(|e| s.err(e))?;
+    s.save(&st);
+    // 201 with no body, as the API working group's tag guideline (and Keystone) have it.
+    Ok(StatusCode::CREATED.into_response())
+}
+
+pub(super) async fn delete(
+    AxState(s): AxState<Shared>,
+    headers: HeaderMap,
+    Path((id, tag)): Path<(String, String)>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, &headers, "delete_project_tag")?;
+    st.remove_tag(&id, &tag).map_err(|e| s.err(e))?;
+    s.save(&st);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
