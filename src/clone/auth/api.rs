@@ -27,6 +27,7 @@ mod password;
 mod records;
 mod resources;
 mod tags;
+mod trusts;
 
 use resources::{create, delete, list, show, update};
 
@@ -86,6 +87,21 @@ fn now_micros() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0)
+}
+
+/// An ISO 8601 time in UTC ("2026-12-03T10:00:00", optionally with fractions and `Z`
+/// or `+00:00`), as microseconds since the epoch.
+fn parse_expires_at(text: &str) -> Result<u64, AuthError> {
+    let utc = text.strip_suffix("+00:00").unwrap_or(text);
+    humantime::parse_rfc3339_weak(utc)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_micros() as u64)
+        .ok_or_else(|| {
+            bad(format!(
+                "Invalid input for field 'expires_at': '{text}' is not a UTC time"
+            ))
+        })
 }
 
 /// Keystone's timestamp format: `2026-11-22T05:00:00.000000Z`.
@@ -270,6 +286,13 @@ impl Service {
         {
             body["application_credential"] =
                 json!({"id": c.id, "name": c.name, "restricted": !c.unrestricted});
+        }
+        if let Some(tr) = t.trust.as_ref().and_then(|id| st.trusts.get(id)) {
+            body["OS-TRUST:trust"] = json!({
+                "id": tr.id, "impersonation": tr.impersonation,
+                "trustor_user": {"id": tr.trustor_user_id},
+                "trustee_user": {"id": tr.trustee_user_id},
+            });
         }
         if with_catalog {
             body["catalog"] = self.catalog(st);
@@ -487,6 +510,21 @@ async fn issue_token(
         if !all_methods.contains(m) {
             all_methods.push(m.clone());
         }
+    }
+    if let Some(trust) = auth
+        .get("scope")
+        .and_then(|sc| str_at(sc, &["OS-TRUST:trust", "id"]))
+    {
+        // The trustee logs in with the trust: a token of its project, with its roles.
+        let (who, project) = st.use_trust(trust, &user_id, now).map_err(|e| s.err(e))?;
+        let ends = st.trusts.get(trust).and_then(|t| t.expires_at);
+        let scope = project.map_or(Scope::Unscoped, Scope::Project);
+        let expires_at = ends.map_or(expires_at, |e| e.min(expires_at));
+        let mut token = st.issue(&who, scope, all_methods, now, expires_at);
+        token.trust = Some(trust.to_string());
+        st.tokens.insert(token.id.clone(), token.clone());
+        s.save(&st);
+        return s.issued(st, &token, !q.contains_key("nocatalog"));
     }
     let scope = requested_scope(&st, &user_id, auth.get("scope")).map_err(|e| s.err(e))?;
     let scope = st.resolve_scope(&user_id, &scope).map_err(|e| s.err(e))?;
@@ -943,6 +981,18 @@ pub fn router(service: Shared) -> Router {
                 .delete(grants::one_inherited),
         )
         .route("/v3/role_assignments", get(grants::role_assignments))
+        .route(
+            "/v3/OS-TRUST/trusts",
+            get(trusts::list).post(trusts::create),
+        )
+        // Tempest's client lists with a trailing slash, which Keystone takes.
+        .route("/v3/OS-TRUST/trusts/", get(trusts::list))
+        .route(
+            "/v3/OS-TRUST/trusts/{id}",
+            get(trusts::show).delete(trusts::delete),
+        )
+        .route("/v3/OS-TRUST/trusts/{id}/roles", get(trusts::roles))
+        .route("/v3/OS-TRUST/trusts/{id}/roles/{role}", get(trusts::role))
         .route(
             "/v3/services",
             get(catalog::list_services).post(catalog::create_service),

@@ -374,7 +374,7 @@ api_v3 = true
 application_credentials = true
 access_rules = false
 security_compliance = false
-trust = false
+trust = true
 project_tags = true
 
 [service_available]

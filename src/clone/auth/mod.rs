@@ -13,6 +13,7 @@ pub mod records;
 pub mod store;
 pub mod tags;
 pub mod tokens;
+pub mod trusts;
 
 use std::net::SocketAddr;
 use std::path::Path;

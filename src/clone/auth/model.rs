@@ -143,6 +143,9 @@ pub struct Token {
     /// roles, and ends with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_credential: Option<String>,
+    /// The trust it was issued under: the token has the trust's roles, and ends with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -174,6 +177,8 @@ pub struct State {
     /// they were kept (`implied_roles.rs` seeds Keystone's then).
     #[serde(default)]
     pub implied_roles: Option<BTreeSet<(String, String)>>,
+    #[serde(default)]
+    pub trusts: BTreeMap<String, super::trusts::Trust>,
     #[serde(default)]
     pub credentials: BTreeMap<String, super::credentials::Credential>,
     /// Policies, OAuth1 consumers, endpoint groups: by kind, then id (`records.rs`).
@@ -548,6 +553,7 @@ impl State {
         }
         self.prune_app_credentials();
         self.prune_credentials();
+        self.prune_trusts();
         Ok(())
     }
 

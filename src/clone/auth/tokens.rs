@@ -78,6 +78,13 @@ impl State {
             (Some(c), _) => self.app_credentials.get(c).map_or(Vec::new(), |c| {
                 c.roles.iter().filter_map(|r| self.roles.get(r)).collect()
             }),
+            (None, _) if token.trust.is_some() => token
+                .trust
+                .as_ref()
+                .and_then(|t| self.trusts.get(t))
+                .map_or(Vec::new(), |t| {
+                    t.roles.iter().filter_map(|r| self.roles.get(r)).collect()
+                }),
             (None, Some(t)) => self.roles_on(&token.user_id, &t),
             (None, None) => Vec::new(),
         };
@@ -158,6 +165,7 @@ impl State {
             audit_id: new_audit_id(),
             revoked: false,
             app_credential: None,
+            trust: None,
         };
         self.tokens.insert(token.id.clone(), token.clone());
         token
@@ -175,6 +183,11 @@ impl State {
         }
         if let Some(c) = &t.app_credential
             && !self.app_credentials.contains_key(c)
+        {
+            return None;
+        }
+        if let Some(trust) = &t.trust
+            && self.live_trust(trust, now).is_none()
         {
             return None;
         }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::{
     Body, Q, Reply, Service, Shared, bad, json_response, now_micros, object, opt_bool, opt_str,
+    parse_expires_at,
 };
 use crate::clone::auth::app_credentials::{AppCredential, MAX_NAME, NewAppCredential};
 use crate::clone::auth::model::{AuthError, State, Token};
@@ -53,21 +54,6 @@ impl Service {
 /// As Keystone writes it back: what Python's `isoformat()` gives, microseconds, no zone.
 fn expires_at(micros: u64) -> String {
     super::timestamp(micros).trim_end_matches('Z').to_string()
-}
-
-/// An ISO 8601 time in UTC ("2026-12-03T10:00:00", optionally with fractions and `Z`
-/// or `+00:00`), as microseconds since the epoch.
-fn parse_expires_at(text: &str) -> Result<u64, AuthError> {
-    let utc = text.strip_suffix("+00:00").unwrap_or(text);
-    humantime::parse_rfc3339_weak(utc)
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_micros() as u64)
-        .ok_or_else(|| {
-            bad(format!(
-                "Invalid input for field 'expires_at': '{text}' is not a UTC time"
-            ))
-        })
 }
 
 /// A secret Keystone would make: 64 url-safe characters.
