@@ -412,6 +412,7 @@ fn create_network_one(
     o: &Map<String, Value>,
 ) -> Result<Value, SdnError> {
     let mtu = o.get("mtu").and_then(Value::as_u64).unwrap_or(1500) as u32;
+    st.within_quota(&tenant(caller, o), "network", 1)?;
     let mut n = st.create_network(
         &s(o, "name").unwrap_or_default(),
         &tenant(caller, o),
@@ -500,6 +501,11 @@ async fn update_network(
     n.description = s(o, "description").unwrap_or(n.description);
     n.admin_state_up = b(o, "admin_state_up", n.admin_state_up);
     n.shared = b(o, "shared", n.shared);
+    if o.contains_key("router:external") {
+        // Neutron's policy: only an admin makes a network external, or not.
+        admin_only(&caller)?;
+        n.external = b(o, "router:external", n.external);
+    }
     st.networks.insert(id, n.clone());
     ok(StatusCode::OK, json!({"network": st.network_json(&n)}))
 }
@@ -601,6 +607,7 @@ fn create_subnet_one(
             id: network_id,
         });
     }
+    st.within_quota(&tenant(caller, o), "subnet", 1)?;
     let mut sub = st.create_subnet(
         &s(o, "name").unwrap_or_default(),
         &network_id,
@@ -728,6 +735,7 @@ fn create_port_one(
             id: network_id,
         });
     }
+    st.within_quota(&tenant(caller, o), "port", 1)?;
     let mut port = st.create_port(PortRequest {
         name: s(o, "name").unwrap_or_default(),
         network_id,
@@ -740,6 +748,17 @@ fn create_port_one(
         admin_state_up: b(o, "admin_state_up", true),
         description: s(o, "description").unwrap_or_default(),
     })?;
+    if let Some(pairs) = o.get("allowed_address_pairs") {
+        match super::address_pairs::parse(pairs, port.mac) {
+            Ok(pairs) => port.allowed_address_pairs = pairs,
+            Err(e) => {
+                // Nothing of a refused request stays (its addresses are its own).
+                st.ports.remove(&port.id);
+                return Err(e);
+            }
+        }
+        st.ports.insert(port.id.clone(), port.clone());
+    }
     if let Some(host) = s(o, "binding:host_id").filter(|h| !h.is_empty()) {
         bind(&mut port, &host, st.vif_plugged_event);
         st.ports.insert(port.id.clone(), port.clone());
@@ -812,6 +831,9 @@ async fn update_port(
         }
         p.security_groups = groups;
     }
+    if let Some(pairs) = o.get("allowed_address_pairs") {
+        p.allowed_address_pairs = super::address_pairs::parse(pairs, p.mac)?;
+    }
     st.ports.insert(id.clone(), p.clone());
     if let Some(list) = o.get("fixed_ips").and_then(Value::as_array) {
         st.set_fixed_ips(&id, requested_ips(list)?)?;
@@ -861,6 +883,7 @@ async fn create_group(
     if name == "default" {
         return Err(SdnError::Conflict("Default security group already exists.".into()).into());
     }
+    st.within_quota(&tenant_id, "security_group", 1)?;
     let g = super::model::SecurityGroup {
         id: super::model::new_uuid(),
         name,
@@ -981,6 +1004,7 @@ async fn create_rule(
         }
         .into());
     }
+    st.within_quota(&g.tenant_id, "security_group_rule", 1)?;
     let r = super::rules::from_request(&st, &group, &g.tenant_id, o)?;
     st.rules.insert(r.id.clone(), r.clone());
     ok(
@@ -998,13 +1022,98 @@ async fn delete_rule(AxState(svc): AxState<Shared>, Path(id): Path<String>) -> R
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn show_quota(Path(project): Path<String>) -> Reply {
-    // -1: unlimited (Nova then skips counting ports).
+fn quota_json(project: &str, limits: &std::collections::BTreeMap<&str, i64>) -> Value {
+    let mut q: Map<String, Value> = limits
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    q.insert("project_id".into(), json!(project));
+    q.insert("tenant_id".into(), json!(project));
+    Value::Object(q)
+}
+
+/// A project's own quota, or any for an admin.
+fn may_see_quota(caller: &Caller, project: &str) -> Result<(), SdnError> {
+    if caller.admin || caller.project_id == project {
+        Ok(())
+    } else {
+        Err(SdnError::NotFound {
+            kind: "quota",
+            id: project.into(),
+        })
+    }
+}
+
+async fn show_quota(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(project): Path<String>,
+) -> Reply {
+    may_see_quota(&caller, &project)?;
+    let st = svc.lock();
     ok(
         StatusCode::OK,
-        json!({"quota": {"project_id": project, "network": -1, "subnet": -1, "port": -1,
-            "security_group": -1, "security_group_rule": -1, "router": -1, "floatingip": -1}}),
+        json!({"quota": quota_json(&project, &st.quota(&project))}),
     )
+}
+
+async fn default_quota(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(project): Path<String>,
+) -> Reply {
+    may_see_quota(&caller, &project)?;
+    let st = svc.lock();
+    // The defaults: what a project without limits of its own has.
+    ok(
+        StatusCode::OK,
+        json!({"quota": quota_json(&project, &st.quota(""))}),
+    )
+}
+
+/// Projects with limits of their own (admins).
+async fn list_quotas(AxState(svc): AxState<Shared>, caller: axum::Extension<Caller>) -> Reply {
+    admin_only(&caller)?;
+    let st = svc.lock();
+    let items: Vec<Value> = st
+        .quotas
+        .keys()
+        .map(|p| quota_json(p, &st.quota(p)))
+        .collect();
+    ok(StatusCode::OK, json!({"quotas": items}))
+}
+
+async fn update_quota(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(project): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Reply {
+    admin_only(&caller)?;
+    let o = body_object(&body, "quota")?;
+    let mut st = svc.lock();
+    st.set_quota(&project, o)?;
+    let q = quota_json(&project, &st.quota(&project));
+    ok(StatusCode::OK, json!({"quota": q}))
+}
+
+async fn reset_quota(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(project): Path<String>,
+) -> Reply {
+    admin_only(&caller)?;
+    svc.lock().reset_quota(&project);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Neutron answers a non-admin's admin-only call as if the thing were not there.
+fn admin_only(caller: &Caller) -> Result<(), SdnError> {
+    if caller.admin {
+        Ok(())
+    } else {
+        Err(SdnError::Forbidden("rule:admin_only".into()))
+    }
 }
 
 async fn empty_list(uri: axum::http::Uri) -> Reply {
@@ -1074,7 +1183,12 @@ pub fn router(service: Shared) -> Router {
             "/v2.0/security-group-rules/{id}",
             get(delete_rule_or_show).delete(delete_rule),
         )
-        .route("/v2.0/quotas/{project}", get(show_quota))
+        .route("/v2.0/quotas", get(list_quotas))
+        .route(
+            "/v2.0/quotas/{project}",
+            get(show_quota).put(update_quota).delete(reset_quota),
+        )
+        .route("/v2.0/quotas/{project}/default", get(default_quota))
         .route("/v2.0/floatingips", get(empty_list))
         .route("/v2.0/routers", get(empty_list))
         .route("/v2.0/trunks", get(empty_list))

@@ -5,12 +5,14 @@
 //! standalone `vstage clone sdn`, and inside an env (`services.sdn`) with the template's
 //! networks and nodes' NICs as its own, driving the env's fabric (`kind`).
 
+pub mod address_pairs;
 pub mod addresses;
 pub mod api;
 pub mod kind;
 mod listing;
 pub mod model;
 pub mod notify;
+mod quotas;
 mod rules;
 pub mod token;
 pub mod view;

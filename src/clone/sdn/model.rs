@@ -58,6 +58,8 @@ pub struct Port {
     pub vnic_type: String,
     pub security_groups: Vec<String>,
     pub description: String,
+    #[serde(default)]
+    pub allowed_address_pairs: Vec<super::address_pairs::AddressPair>,
 }
 
 /// The owner of the ports of the template's own NICs.
@@ -105,6 +107,9 @@ pub struct State {
     pub rules: BTreeMap<String, Rule>,
     /// Counter behind generated MACs (fa:16:3e:xx:xx:xx, Neutron's base MAC).
     pub next_mac: u32,
+    /// Limits set per project (`quotas.rs`): project -> resource -> limit.
+    #[serde(default)]
+    pub quotas: BTreeMap<String, BTreeMap<String, i64>>,
     /// Bound ports stay DOWN until Nova has been sent `network-vif-plugged`.
     #[serde(default)]
     pub vif_plugged_event: bool,
@@ -123,6 +128,9 @@ pub enum SdnError {
     IpExhausted(String),
     #[error("{0}")]
     InUse(String),
+    /// A policy refused the call: the rule that did.
+    #[error("({0}) is disallowed by policy")]
+    Forbidden(String),
 }
 
 impl SdnError {
@@ -131,6 +139,7 @@ impl SdnError {
             SdnError::NotFound { .. } => 404,
             SdnError::BadRequest(_) => 400,
             SdnError::Conflict(_) | SdnError::IpExhausted(_) | SdnError::InUse(_) => 409,
+            SdnError::Forbidden(_) => 403,
         }
     }
 
@@ -145,6 +154,7 @@ impl SdnError {
             SdnError::Conflict(_) => "Conflict".into(),
             SdnError::IpExhausted(_) => "IpAddressGenerationFailure".into(),
             SdnError::InUse(_) => "InUse".into(),
+            SdnError::Forbidden(_) => "PolicyNotAuthorized".into(),
         }
     }
 }
@@ -342,6 +352,7 @@ impl State {
             vnic_type: "normal".into(),
             security_groups,
             description: req.description,
+            allowed_address_pairs: Vec::new(),
         };
         self.ports.insert(port.id.clone(), port.clone());
         Ok(port)

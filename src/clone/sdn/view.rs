@@ -54,7 +54,8 @@ impl State {
             "binding:vnic_type": p.vnic_type, "binding:profile": {},
             "binding:vif_details": if p.host_id.is_empty() { json!({}) } else { json!({"bridge_name": bridge, "port_filter": false}) },
             "security_groups": p.security_groups, "port_security_enabled": true,
-            "allowed_address_pairs": [], "extra_dhcp_opts": [], "description": p.description,
+            "allowed_address_pairs": p.allowed_address_pairs.iter().map(|a| a.json()).collect::<Vec<_>>(),
+            "extra_dhcp_opts": [], "description": p.description,
             "tags": [], "revision_number": 0,
         })
     }
