@@ -391,30 +391,36 @@ print([s.name for s in demo.network.subnets()], "ext" in [n.name for n in demo.n
     );
 }
 
-/// Security groups and their rules checked as Neutron checks them, quotas set, reset and
-/// enforced, allowed address pairs kept and checked, and an admin's `router:external`:
-/// Tempest's tests of these, negative ones included, with those extensions named to
-/// Tempest (the clone itself does not advertise `security-group` yet: Nova would then
-/// manage the servers' groups, which the OpenStack runs have not been checked with).
+/// The extensions of a default ML2/OVS Neutron (issue 15's measure).
+const ML2_EXTENSIONS: &str = "router,external-net,extraroute,allowed-address-pairs,security-group,port-security,binding,quotas,standard-attr-description,standard-attr-tag,subnet_allocation,dhcp_agent_scheduler,availability_zone,network-ip-availability,project-id";
+
+/// Tempest's whole network API suite, with a default ML2 Neutron's extensions named and
+/// IPv6 on, but for what the clone does not offer yet: routers (and what needs one:
+/// router ports, the tags test's setup), floating IPs, agents and DHCP agent scheduling,
+/// subnet pools. Everything else passes: networks, IPv4 and IPv6 subnets (SLAAC and
+/// DHCPv6 modes), ports, security groups and their rules, quotas, address pairs,
+/// external networks, pagination and sorting.
 #[test]
-fn heavy_tempest_security_groups_quotas_and_address_pairs_pass() {
+fn heavy_tempest_network_api_passes_but_for_what_is_not_offered() {
     let dir = tempfile::tempdir().unwrap();
-    let c = start(dir.path());
-    let conf = network_tempest_conf(
-        &c,
-        "security-group,quotas,allowed-address-pairs,external-net",
-    );
+    // Advertised by the clone too, as the issue measured it.
+    let flags: Vec<&str> = ML2_EXTENSIONS
+        .split(',')
+        .flat_map(|e| ["--extension", e])
+        .collect();
+    let c = start_with(dir.path(), "", &flags);
+    let conf = network_tempest_conf(&c, ML2_EXTENSIONS);
     let run = common::tempest(
         dir.path(),
         &conf,
-        r"^tempest\.api\.network\.(test_security_groups(_negative)?|admin\.test_quotas|admin\.test_negative_quotas|test_allowed_address_pair|admin\.test_external_network_extension)\.",
-        // Floating IPs are not among what the clone offers (issue 15).
-        Some("test_delete_external_networks_with_floating_ip"),
+        r"^tempest\.api\.network\.",
+        Some(
+            r"test_routers|router_id|_router\b|test_dhcp_stateful_router|floating_ip|agent|test_subnetpools|TagsExtTest",
+        ),
     );
     assert!(run.ok, "tempest failed:\n{}", run.summary);
     assert_eq!(run.failed, 0, "{}", run.summary);
-    // 22 of security groups, 2 of quotas, 4 of address pairs, 2 of external networks.
-    assert!(run.passed >= 30, "{}", run.summary);
+    assert!(run.passed >= 150, "{}", run.summary);
 }
 
 /// The clone's tempest.conf with Neutron on, the network section this clone offers and
@@ -424,8 +430,10 @@ fn network_tempest_conf(c: &Clones, extensions: &str) -> String {
         .unwrap()
         .replace("neutron = false", "neutron = true");
     conf.push_str(&format!(
-        "\n[network]\nproject_network_cidr = 10.100.0.0/16\nproject_network_mask_bits = 28\n\n\
-         [network-feature-enabled]\napi_extensions = {extensions}\nipv6 = false\nport_security = false\n",
+        "\n[network]\nproject_network_cidr = 10.100.0.0/16\nproject_network_mask_bits = 28\n\
+         project_network_v6_cidr = 2001:db8::/48\nproject_network_v6_mask_bits = 64\n\n\
+         [network-feature-enabled]\napi_extensions = {extensions}\nipv6 = true\n\
+         ipv6_subnet_attributes = true\nport_security = true\n",
     ));
     conf
 }

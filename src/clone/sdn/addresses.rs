@@ -1,15 +1,17 @@
-//! Addresses and MACs of the SDN clone's ports: allocation from a subnet's pools,
-//! fixed addresses checked against the subnet and the other ports.
+//! Addresses and MACs of the SDN clone's ports, as Neutron's IPAM gives them: from a
+//! subnet's pools, or (IPv6 `slaac` and `dhcpv6-stateless` subnets) the EUI-64 address
+//! of the port's MAC; fixed addresses checked against the subnet and the other ports.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
+use super::ipnet::num;
 use super::model::*;
 use crate::net::Mac;
 
 impl State {
     /// Addresses of the subnet held by ports other than `except`.
-    pub(super) fn used_except(&self, subnet_id: &str, except: Option<&str>) -> BTreeSet<Ipv4Addr> {
+    pub(super) fn used_except(&self, subnet_id: &str, except: Option<&str>) -> BTreeSet<IpAddr> {
         self.ports
             .values()
             .filter(|p| Some(p.id.as_str()) != except)
@@ -24,13 +26,16 @@ impl State {
         &self,
         subnet: &Subnet,
         except: Option<&str>,
-        taken: &[(String, Ipv4Addr)],
-    ) -> Option<Ipv4Addr> {
+        taken: &[(String, IpAddr)],
+    ) -> Option<IpAddr> {
         let mut used = self.used_except(&subnet.id, except);
         used.extend(taken.iter().map(|(_, ip)| *ip));
         subnet.pools.iter().find_map(|(a, b)| {
-            (u32::from(*a)..=u32::from(*b))
-                .map(Ipv4Addr::from)
+            // A pool may be 2^64 long: the first free one is near its start unless
+            // nearly all are used, so the walk is as long as the used set, plus one.
+            (num(*a)..=num(*b))
+                .map(|n| subnet.cidr.ip(n))
+                .take(used.len() + 2)
                 .find(|ip| !used.contains(ip) && Some(*ip) != subnet.gateway_ip)
         })
     }
@@ -47,29 +52,39 @@ impl State {
         }
     }
 
-    /// Addresses for a port on `network_id`: each request names a subnet, an address or
-    /// both; none at all means one address from the network's first subnet. `port` is
-    /// the port being changed, whose own addresses count as free.
+    /// Addresses for a port with `mac` on `network_id`: each request names a subnet,
+    /// an address or both. None at all means, as in Neutron, one address of the first
+    /// IPv4 subnet, one of the first stateful IPv6 subnet, and the EUI-64 address on
+    /// every automatic one. `port` is the port being changed, whose own addresses count
+    /// as free.
     pub(super) fn assign(
         &self,
         network_id: &str,
-        wanted: Vec<(Option<String>, Option<Ipv4Addr>)>,
+        wanted: Vec<(Option<String>, Option<IpAddr>)>,
         port: Option<&str>,
-    ) -> Result<Vec<(String, Ipv4Addr)>, SdnError> {
+        mac: Mac,
+    ) -> Result<Vec<(String, IpAddr)>, SdnError> {
         let subnets: Vec<&Subnet> = self
             .subnets
             .values()
             .filter(|s| s.network_id == network_id)
             .collect();
         let wanted = if wanted.is_empty() {
-            subnets
-                .first()
-                .map(|s| vec![(Some(s.id.clone()), None)])
-                .unwrap_or_default()
+            let first = |v6: bool| {
+                subnets
+                    .iter()
+                    .find(|s| (s.cidr.version() == 6) == v6 && !s.auto_address())
+            };
+            first(false)
+                .into_iter()
+                .chain(first(true))
+                .chain(subnets.iter().filter(|s| s.auto_address()))
+                .map(|s| (Some(s.id.clone()), None))
+                .collect()
         } else {
             wanted
         };
-        let mut fixed_ips: Vec<(String, Ipv4Addr)> = Vec::new();
+        let mut fixed_ips: Vec<(String, IpAddr)> = Vec::new();
         for (subnet_id, ip) in wanted {
             let subnet = match (&subnet_id, ip) {
                 (Some(id), _) => subnets.iter().find(|s| &s.id == id).ok_or_else(|| {
@@ -91,6 +106,12 @@ impl State {
                 }
             };
             let ip = match ip {
+                Some(ip) if subnet.auto_address() && Some(ip) != subnet.cidr.eui64(mac) => {
+                    return Err(SdnError::BadRequest(format!(
+                        "IPv6 address {ip} cannot be directly assigned to a port on subnet {} as the subnet is configured for automatic addresses",
+                        subnet.id
+                    )));
+                }
                 Some(ip) => {
                     if !subnet.cidr.is_host(ip) {
                         return Err(SdnError::BadRequest(format!(
@@ -100,13 +121,17 @@ impl State {
                     if self.used_except(&subnet.id, port).contains(&ip)
                         || fixed_ips.iter().any(|(_, x)| *x == ip)
                     {
-                        return Err(SdnError::Conflict(format!(
-                            "IP address {ip} already allocated in subnet {}",
-                            subnet.id
-                        )));
+                        return Err(SdnError::IpAllocated {
+                            ip,
+                            subnet: subnet.id.clone(),
+                        });
                     }
                     ip
                 }
+                None if subnet.auto_address() => subnet
+                    .cidr
+                    .eui64(mac)
+                    .ok_or_else(|| SdnError::IpExhausted(network_id.to_string()))?,
                 None => self
                     .allocate(subnet, port, &fixed_ips)
                     .ok_or_else(|| SdnError::IpExhausted(network_id.to_string()))?,
@@ -120,15 +145,14 @@ impl State {
     pub fn set_fixed_ips(
         &mut self,
         port_id: &str,
-        wanted: Vec<(Option<String>, Option<Ipv4Addr>)>,
+        wanted: Vec<(Option<String>, Option<IpAddr>)>,
     ) -> Result<(), SdnError> {
-        let network_id = self
+        let (network_id, mac) = self
             .ports
             .get(port_id)
-            .ok_or_else(|| missing("port", port_id))?
-            .network_id
-            .clone();
-        let ips = self.assign(&network_id, wanted, Some(port_id))?;
+            .map(|p| (p.network_id.clone(), p.mac))
+            .ok_or_else(|| missing("port", port_id))?;
+        let ips = self.assign(&network_id, wanted, Some(port_id), mac)?;
         self.ports
             .get_mut(port_id)
             .expect("checked above")

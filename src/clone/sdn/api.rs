@@ -1,7 +1,7 @@
 //! The SDN clone's HTTP API: Neutron v2.0 as `shared/docs/clone-contracts.md` §3
 //! measured Nova and the clients using it.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -288,7 +288,7 @@ fn tenant(caller: &Caller, o: &Map<String, Value>) -> String {
 }
 
 /// One `fixed_ips` entry: a subnet, an address, or both.
-type IpRequest = (Option<String>, Option<Ipv4Addr>);
+type IpRequest = (Option<String>, Option<IpAddr>);
 
 /// `fixed_ips` of a request: `[{"subnet_id"?, "ip_address"?}]`.
 fn requested_ips(list: &[Value]) -> Result<Vec<IpRequest>, SdnError> {
@@ -307,9 +307,9 @@ fn requested_ips(list: &[Value]) -> Result<Vec<IpRequest>, SdnError> {
         .collect()
 }
 
-fn ip(v: &str) -> Result<Ipv4Addr, SdnError> {
+fn ip(v: &str) -> Result<IpAddr, SdnError> {
     v.parse().map_err(|_| {
-        SdnError::BadRequest(format!("Invalid input: '{v}' is not a valid IPv4 address"))
+        SdnError::BadRequest(format!("Invalid input: '{v}' is not a valid IP address"))
     })
 }
 
@@ -552,22 +552,15 @@ fn create_subnet_one(
     caller: &Caller,
     o: &Map<String, Value>,
 ) -> Result<Value, SdnError> {
-    if o.get("ip_version")
-        .and_then(Value::as_u64)
-        .is_some_and(|v| v != 4)
-    {
-        return Err(SdnError::BadRequest(
-            "This clone serves IPv4 subnets only (ip_version 4).".into(),
-        ));
-    }
     let network_id =
         s(o, "network_id").ok_or_else(|| SdnError::BadRequest("subnet needs network_id".into()))?;
     let cidr = s(o, "cidr").ok_or_else(|| {
         SdnError::BadRequest("subnet needs a cidr (subnet pools are not served)".into())
     })?;
-    let cidr = cidr
+    let cidr: super::ipnet::IpNet = cidr
         .parse()
         .map_err(|e| SdnError::BadRequest(format!("Invalid input for cidr: {e}")))?;
+    let modes = super::ipnet::ipv6_modes(&cidr, o)?;
     let gateway = match o.get("gateway_ip") {
         None => None,
         Some(Value::Null) => Some(None),
@@ -619,6 +612,7 @@ fn create_subnet_one(
         dns,
     )?;
     sub.description = s(o, "description").unwrap_or_default();
+    (sub.ipv6_ra_mode, sub.ipv6_address_mode) = modes;
     sub.host_routes = o
         .get("host_routes")
         .and_then(Value::as_array)
@@ -663,8 +657,25 @@ async fn update_subnet(
     sub.enable_dhcp = b(o, "enable_dhcp", sub.enable_dhcp);
     match o.get("gateway_ip") {
         Some(Value::Null) => sub.gateway_ip = None,
-        Some(Value::String(g)) => sub.gateway_ip = Some(ip(g)?),
+        Some(Value::String(g)) => {
+            let g = ip(g)?;
+            if !sub.cidr.is_host(g) {
+                return Err(SdnError::BadRequest(format!(
+                    "Gateway IP {g} is not in subnet {}.",
+                    sub.cidr
+                ))
+                .into());
+            }
+            sub.gateway_ip = Some(g);
+        }
         _ => {}
+    }
+    for mode in ["ipv6_ra_mode", "ipv6_address_mode"] {
+        if o.contains_key(mode) {
+            return Err(
+                SdnError::BadRequest(format!("Cannot update read-only attribute {mode}")).into(),
+            );
+        }
     }
     if let Some(a) = o.get("host_routes").and_then(Value::as_array) {
         sub.host_routes = a.clone();

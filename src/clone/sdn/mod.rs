@@ -8,6 +8,7 @@
 pub mod address_pairs;
 pub mod addresses;
 pub mod api;
+pub mod ipnet;
 pub mod kind;
 mod listing;
 pub mod model;

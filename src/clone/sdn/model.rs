@@ -2,13 +2,14 @@
 //! and MAC allocation. Pure logic over in-memory maps, rendered as Neutron JSON.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::ipnet::{IpNet, num};
 use crate::clone::new_id;
-use crate::net::{Cidr, Mac};
+use crate::net::Mac;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Network {
@@ -28,16 +29,32 @@ pub struct Subnet {
     pub name: String,
     pub network_id: String,
     pub tenant_id: String,
-    pub cidr: Cidr,
-    pub gateway_ip: Option<Ipv4Addr>,
+    pub cidr: IpNet,
+    pub gateway_ip: Option<IpAddr>,
     pub enable_dhcp: bool,
     /// Inclusive ranges addresses are allocated from.
-    pub pools: Vec<(Ipv4Addr, Ipv4Addr)>,
+    pub pools: Vec<(IpAddr, IpAddr)>,
     pub dns_nameservers: Vec<String>,
     /// As given (`[{"destination", "nexthop"}]`); handed to guests by DHCP in Neutron.
     #[serde(default)]
     pub host_routes: Vec<Value>,
     pub description: String,
+    /// IPv6 only: how routers advertise, and how ports get addresses (`slaac`,
+    /// `dhcpv6-stateful`, `dhcpv6-stateless`); data for clients, no RA is sent.
+    #[serde(default)]
+    pub ipv6_ra_mode: Option<String>,
+    #[serde(default)]
+    pub ipv6_address_mode: Option<String>,
+}
+
+impl Subnet {
+    /// Ports get their address from their MAC (EUI-64), not from the pools.
+    pub fn auto_address(&self) -> bool {
+        matches!(
+            self.ipv6_address_mode.as_deref(),
+            Some("slaac" | "dhcpv6-stateless")
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,7 +65,7 @@ pub struct Port {
     pub tenant_id: String,
     pub mac: Mac,
     /// (subnet id, address)
-    pub fixed_ips: Vec<(String, Ipv4Addr)>,
+    pub fixed_ips: Vec<(String, IpAddr)>,
     pub device_id: String,
     pub device_owner: String,
     pub admin_state_up: bool,
@@ -128,6 +145,8 @@ pub enum SdnError {
     IpExhausted(String),
     #[error("{0}")]
     InUse(String),
+    #[error("IP address {ip} already allocated in subnet {subnet}")]
+    IpAllocated { ip: IpAddr, subnet: String },
     /// A policy refused the call: the rule that did.
     #[error("({0}) is disallowed by policy")]
     Forbidden(String),
@@ -140,6 +159,7 @@ impl SdnError {
             SdnError::BadRequest(_) => 400,
             SdnError::Conflict(_) | SdnError::IpExhausted(_) | SdnError::InUse(_) => 409,
             SdnError::Forbidden(_) => 403,
+            SdnError::IpAllocated { .. } => 409,
         }
     }
 
@@ -155,6 +175,7 @@ impl SdnError {
             SdnError::IpExhausted(_) => "IpAddressGenerationFailure".into(),
             SdnError::InUse(_) => "InUse".into(),
             SdnError::Forbidden(_) => "PolicyNotAuthorized".into(),
+            SdnError::IpAllocated { .. } => "IpAddressAlreadyAllocated".into(),
         }
     }
 }
@@ -181,7 +202,7 @@ pub struct PortRequest {
     pub tenant_id: String,
     pub mac: Option<Mac>,
     /// Requested fixed IPs: a subnet, an address, or both.
-    pub fixed_ips: Vec<(Option<String>, Option<Ipv4Addr>)>,
+    pub fixed_ips: Vec<(Option<String>, Option<IpAddr>)>,
     pub device_id: String,
     pub device_owner: String,
     pub security_groups: Option<Vec<String>>,
@@ -239,9 +260,9 @@ impl State {
         name: &str,
         network_id: &str,
         tenant_id: &str,
-        cidr: Cidr,
-        gateway_ip: Option<Option<Ipv4Addr>>,
-        pools: Option<Vec<(Ipv4Addr, Ipv4Addr)>>,
+        cidr: IpNet,
+        gateway_ip: Option<Option<IpAddr>>,
+        pools: Option<Vec<(IpAddr, IpAddr)>>,
         enable_dhcp: bool,
         dns_nameservers: Vec<String>,
     ) -> Result<Subnet, SdnError> {
@@ -249,7 +270,7 @@ impl State {
         if self
             .subnets
             .values()
-            .any(|s| s.network_id == network_id && overlaps(&s.cidr, &cidr))
+            .any(|s| s.network_id == network_id && s.cidr.overlaps(&cidr))
         {
             // Clients (Tempest among them) look for these words to try the next range.
             return Err(SdnError::BadRequest(format!(
@@ -257,7 +278,7 @@ impl State {
             )));
         }
         // Neutron's default gateway is the first host address.
-        let gateway_ip = gateway_ip.unwrap_or_else(|| cidr.nth(1));
+        let gateway_ip = gateway_ip.unwrap_or_else(|| Some(cidr.ip(cidr.hosts().0)));
         if let Some(g) = gateway_ip
             && !cidr.is_host(g)
         {
@@ -268,7 +289,7 @@ impl State {
         let pools = match pools {
             Some(p) => {
                 for (a, b) in &p {
-                    if !cidr.is_host(*a) || !cidr.is_host(*b) || u32::from(*a) > u32::from(*b) {
+                    if !cidr.is_host(*a) || !cidr.is_host(*b) || num(*a) > num(*b) {
                         return Err(SdnError::BadRequest(format!(
                             "The allocation pool {a}-{b} spans beyond the subnet cidr {cidr}."
                         )));
@@ -290,13 +311,26 @@ impl State {
             dns_nameservers,
             host_routes: Vec::new(),
             description: String::new(),
+            ipv6_ra_mode: None,
+            ipv6_address_mode: None,
         };
         self.subnets.insert(s.id.clone(), s.clone());
         Ok(s)
     }
 
+    /// Deletes a subnet no port has an address of; a subnet of automatic (EUI-64)
+    /// addresses goes anyway, taking those addresses from its ports, as in Neutron.
     pub fn delete_subnet(&mut self, id: &str) -> Result<(), SdnError> {
-        self.subnets.get(id).ok_or_else(|| missing("subnet", id))?;
+        let auto = self
+            .subnets
+            .get(id)
+            .ok_or_else(|| missing("subnet", id))?
+            .auto_address();
+        if auto {
+            for p in self.ports.values_mut() {
+                p.fixed_ips.retain(|(s, _)| s != id);
+            }
+        }
         if self
             .ports
             .values()
@@ -320,7 +354,11 @@ impl State {
                 net.id
             )));
         }
-        let fixed_ips = self.assign(&net.id, req.fixed_ips.clone(), None)?;
+        let mac = match req.mac {
+            Some(m) => m,
+            None => self.new_mac(),
+        };
+        let fixed_ips = self.assign(&net.id, req.fixed_ips.clone(), None, mac)?;
         let security_groups = match req.security_groups {
             Some(groups) => {
                 for g in &groups {
@@ -331,10 +369,6 @@ impl State {
                 groups
             }
             None => vec![self.default_group(&req.tenant_id).id],
-        };
-        let mac = match req.mac {
-            Some(m) => m,
-            None => self.new_mac(),
         };
         let port = Port {
             id: new_uuid(),
@@ -447,29 +481,17 @@ pub fn new_uuid() -> String {
     )
 }
 
-fn overlaps(a: &Cidr, b: &Cidr) -> bool {
-    let prefix = a.prefix.min(b.prefix);
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix)
-    };
-    u32::from(a.addr) & mask == u32::from(b.addr) & mask
-}
-
 /// Every host address but the gateway, split around it.
-fn default_pools(cidr: &Cidr, gateway: Option<Ipv4Addr>) -> Vec<(Ipv4Addr, Ipv4Addr)> {
-    let first = u32::from(cidr.addr) + 1;
-    let size = 1u32 << (32 - cidr.prefix);
-    let last = u32::from(cidr.addr) + size - 2;
-    match gateway.map(u32::from) {
-        Some(g) if g == first => vec![(Ipv4Addr::from(first + 1), Ipv4Addr::from(last))],
-        Some(g) if g == last => vec![(Ipv4Addr::from(first), Ipv4Addr::from(last - 1))],
-        Some(g) if g > first && g < last => vec![
-            (Ipv4Addr::from(first), Ipv4Addr::from(g - 1)),
-            (Ipv4Addr::from(g + 1), Ipv4Addr::from(last)),
-        ],
-        _ => vec![(Ipv4Addr::from(first), Ipv4Addr::from(last))],
+fn default_pools(cidr: &IpNet, gateway: Option<IpAddr>) -> Vec<(IpAddr, IpAddr)> {
+    let (first, last) = cidr.hosts();
+    let ip = |n| cidr.ip(n);
+    match gateway.map(num) {
+        Some(g) if g == first => vec![(ip(first + 1), ip(last))],
+        Some(g) if g == last => vec![(ip(first), ip(last - 1))],
+        Some(g) if g > first && g < last => {
+            vec![(ip(first), ip(g - 1)), (ip(g + 1), ip(last))]
+        }
+        _ => vec![(ip(first), ip(last))],
     }
 }
 
@@ -543,12 +565,54 @@ mod tests {
     }
 
     #[test]
+    fn slaac_ports_get_their_eui64_address_and_lose_it_with_the_subnet() {
+        let (mut s, net, v4) = net_with_subnet("10.5.0.0/24");
+        let v6 = s
+            .create_subnet(
+                "v6",
+                &net,
+                "p",
+                "2001:db8::/64".parse().unwrap(),
+                None,
+                None,
+                true,
+                vec![],
+            )
+            .unwrap();
+        let mut sub = v6.clone();
+        sub.ipv6_address_mode = Some("slaac".into());
+        s.subnets.insert(sub.id.clone(), sub.clone());
+        let p = s.create_port(port(&net)).unwrap();
+        let want = sub.cidr.eui64(p.mac).unwrap();
+        assert_eq!(
+            p.fixed_ips,
+            [
+                (v4.clone(), "10.5.0.2".parse().unwrap()),
+                (sub.id.clone(), want)
+            ]
+        );
+        // An address of one's choosing is refused on an automatic subnet.
+        let mut req = port(&net);
+        req.fixed_ips = vec![(Some(sub.id.clone()), Some("2001:db8::5".parse().unwrap()))];
+        assert!(matches!(s.create_port(req), Err(SdnError::BadRequest(_))));
+        s.delete_subnet(&sub.id).unwrap();
+        assert_eq!(s.ports[&p.id].fixed_ips.len(), 1);
+        assert!(
+            s.delete_subnet(&v4).is_err(),
+            "a pool subnet with ports stays"
+        );
+    }
+
+    #[test]
     fn fixed_addresses_are_checked() {
         let (mut s, net, sub) = net_with_subnet("10.5.0.0/24");
         let mut req = port(&net);
         req.fixed_ips = vec![(Some(sub.clone()), Some("10.5.0.50".parse().unwrap()))];
         s.create_port(req.clone()).unwrap();
-        assert!(matches!(s.create_port(req), Err(SdnError::Conflict(_))));
+        assert!(matches!(
+            s.create_port(req),
+            Err(SdnError::IpAllocated { .. })
+        ));
         let mut outside = port(&net);
         outside.fixed_ips = vec![(None, Some("10.6.0.1".parse().unwrap()))];
         assert!(matches!(

@@ -30,10 +30,10 @@ impl State {
             .collect();
         json!({
             "id": s.id, "name": s.name, "network_id": s.network_id, "tenant_id": s.tenant_id,
-            "project_id": s.tenant_id, "cidr": s.cidr.to_string(), "ip_version": 4,
+            "project_id": s.tenant_id, "cidr": s.cidr.to_string(), "ip_version": s.cidr.version(),
             "gateway_ip": s.gateway_ip.map(|g| g.to_string()), "enable_dhcp": s.enable_dhcp,
             "allocation_pools": pools, "dns_nameservers": s.dns_nameservers, "host_routes": s.host_routes,
-            "ipv6_address_mode": null, "ipv6_ra_mode": null, "subnetpool_id": null,
+            "ipv6_address_mode": s.ipv6_address_mode, "ipv6_ra_mode": s.ipv6_ra_mode, "subnetpool_id": null,
             "description": s.description, "tags": [], "revision_number": 0,
         })
     }
