@@ -56,8 +56,8 @@ fn ec2_access(blob: &str) -> Result<String, AuthError> {
 }
 
 impl State {
-    /// A credential from the API's fields; `caller` is its user unless an admin names
-    /// another.
+    /// A credential from the API's fields (who may make it for whom is the API's check):
+    /// its user and project exist; an `ec2` one has a project and an access key.
     pub fn create_credential(&mut self, o: &Map<String, Value>) -> Result<Credential, AuthError> {
         let need = |key: &str| -> Result<String, AuthError> {
             field(o, key)?.map(String::from).ok_or_else(|| {

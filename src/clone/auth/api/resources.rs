@@ -43,10 +43,6 @@ pub(super) trait Resource: Clone + Sized + Send + 'static {
     fn json(&self, s: &Service) -> Value;
     /// Whether it passes the list's query filters.
     fn matches(&self, q: &Query_) -> bool;
-    /// Whether a caller that may list sees it in the list.
-    fn listed(_st: &State, _caller: &Token, _admin: bool, _item: &Self) -> bool {
-        true
-    }
     /// A check before looking `id` up (a user may see itself).
     fn may_show_id(_st: &State, _caller: &Token, _id: &str) -> Result<(), AuthError> {
         Ok(())
@@ -150,15 +146,13 @@ pub(super) async fn list<R: Resource>(
     Query(q): Q,
 ) -> Reply {
     let st = s.lock();
-    let t = if R::LIST_ADMIN {
-        s.admin(&st, &headers, &format!("list_{}", R::PLURAL))?
+    if R::LIST_ADMIN {
+        s.admin(&st, &headers, &format!("list_{}", R::PLURAL))?;
     } else {
-        s.caller(&st, &headers)?
-    };
-    let admin = st.has_role(&t, "admin");
+        s.caller(&st, &headers)?;
+    }
     let items: Vec<Value> = R::map(&st)
         .values()
-        .filter(|r| R::listed(&st, &t, admin, r))
         .filter(|r| r.matches(&q) && enabled_is(&q, r.enabled()))
         .map(|r| r.json(&s))
         .collect();
@@ -303,14 +297,6 @@ impl Resource for Project {
             && domain_is(q, &self.domain_id)
             && q.get("parent_id").is_none_or(|p| p == parent)
             && crate::clone::auth::tags::tags_match(q, &self.tags)
-    }
-    /// Others see the projects they hold a role on.
-    fn listed(st: &State, caller: &Token, admin: bool, item: &Self) -> bool {
-        admin
-            || st
-                .user_projects(&caller.user_id)
-                .iter()
-                .any(|p| p.id == item.id)
     }
     fn may_show(st: &State, caller: &Token, item: &Self) -> Result<(), AuthError> {
         if !st.has_role(caller, "admin") && caller.scope != Scope::Project(item.id.clone()) {
