@@ -246,6 +246,23 @@ fn heavy_tempest_network_api_passes() {
     assert!(run.passed >= 25, "{}", run.summary);
 }
 
+/// A body that is not JSON gets Neutron's JSON 400, which clients parse, where axum's
+/// plain-text 415 or 422 came before.
+#[test]
+fn bodies_that_are_not_json_get_neutron_s_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = start(dir.path());
+    let token = c.osc("demo", &["token", "issue", "-f", "value", "-c", "id"]);
+    let (status, body) = c.http("POST", "/v2.0/networks", Some(&token), r#"{"network": {"#);
+    assert_eq!(status, 400, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["NeutronError"]["type"], "HTTPBadRequest", "{body}");
+    assert_eq!(
+        v["NeutronError"]["message"], "Malformed request body",
+        "{body}"
+    );
+}
+
 /// Event mode: a bound port is DOWN until the clone has sent Nova `network-vif-plugged`
 /// (to the catalog's compute endpoint, with an admin token), then ACTIVE. Nova is not
 /// installed here: a recorder stands in for its external-events endpoint.

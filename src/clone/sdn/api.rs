@@ -57,6 +57,23 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A request's JSON body. What is not JSON gets Neutron's JSON 400 (axum's own
+/// extractor answers in plain text, 415 or 422, which clients do not parse).
+pub struct Body(pub Value);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, s: &S) -> Result<Body, ApiError> {
+        match axum::Json::<Value>::from_request(req, s).await {
+            Ok(axum::Json(v)) => Ok(Body(v)),
+            Err(_) => Err(ApiError(SdnError::BadRequest(
+                "Malformed request body".into(),
+            ))),
+        }
+    }
+}
+
 fn unauthorized() -> Response {
     let body = json!({"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}});
     (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
@@ -429,7 +446,7 @@ fn create_network_one(
 async fn create_networks(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
-    axum::Json(body): axum::Json<Value>,
+    Body(body): Body,
 ) -> Reply {
     create(
         &svc,
@@ -492,7 +509,7 @@ async fn update_network(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
     Path(id): Path<String>,
-    axum::Json(body): axum::Json<Value>,
+    Body(body): Body,
 ) -> Reply {
     let o = body_object(&body, "network")?;
     let mut st = svc.lock();
@@ -625,7 +642,7 @@ fn create_subnet_one(
 async fn create_subnets(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
-    axum::Json(body): axum::Json<Value>,
+    Body(body): Body,
 ) -> Reply {
     create(&svc, &caller, &body, "subnet", "subnets", create_subnet_one)
 }
@@ -647,7 +664,7 @@ async fn update_subnet(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
     Path(id): Path<String>,
-    axum::Json(body): axum::Json<Value>,
+    Body(body): Body,
 ) -> Reply {
     let o = body_object(&body, "subnet")?;
     let mut st = svc.lock();
@@ -780,7 +797,7 @@ fn create_port_one(
 async fn create_ports(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
-    axum::Json(body): axum::Json<Value>,
+    Body(body): Body,
 ) -> Reply {
     create(&svc, &caller, &body, "port", "ports", create_port_one)
 }
@@ -808,7 +825,7 @@ async fn update_port(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
     Path(id): Path<String>,
-    axum::Json(body): axum::Json<Value>,
+    Body(body): Body,
 ) -> Reply {
     let o = body_object(&body, "port")?;
     let mut st = svc.lock();
@@ -885,7 +902,7 @@ async fn list_groups(
 async fn create_group(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
-    axum::Json(body): axum::Json<Value>,
+    Body(body): Body,
 ) -> Reply {
     let o = body_object(&body, "security_group")?;
     let name = s(o, "name").unwrap_or_default();
@@ -931,7 +948,7 @@ async fn update_group(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
     Path(id): Path<String>,
-    axum::Json(body): axum::Json<Value>,
+    Body(body): Body,
 ) -> Reply {
     let o = body_object(&body, "security_group")?;
     let mut st = svc.lock();
@@ -994,7 +1011,7 @@ async fn list_rules(
 async fn create_rule(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
-    axum::Json(body): axum::Json<Value>,
+    Body(body): Body,
 ) -> Reply {
     let o = body_object(&body, "security_group_rule")?;
     let group = s(o, "security_group_id")
@@ -1098,7 +1115,7 @@ async fn update_quota(
     AxState(svc): AxState<Shared>,
     caller: axum::Extension<Caller>,
     Path(project): Path<String>,
-    axum::Json(body): axum::Json<Value>,
+    Body(body): Body,
 ) -> Reply {
     admin_only(&caller)?;
     let o = body_object(&body, "quota")?;
