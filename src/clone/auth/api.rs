@@ -307,6 +307,24 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// An admin's change: `change` runs on the locked state, which is saved
+/// when it succeeds; it answers with a status and body, or nothing (204).
+pub(super) fn admin_change(
+    s: &Service,
+    headers: &HeaderMap,
+    action: &str,
+    change: impl FnOnce(&mut State) -> Result<Option<(StatusCode, Value)>, ApiError>,
+) -> Reply {
+    let mut st = s.lock();
+    s.admin(&st, headers, action)?;
+    let answer = change(&mut st)?;
+    s.save(&st);
+    Ok(match answer {
+        Some((status, body)) => json_response(status, body),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
 fn json_response(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }

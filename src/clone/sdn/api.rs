@@ -1085,17 +1085,11 @@ async fn show_quota(
     )
 }
 
-async fn default_quota(
-    AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
-    Path(project): Path<String>,
-) -> Reply {
+async fn default_quota(caller: axum::Extension<Caller>, Path(project): Path<String>) -> Reply {
     may_see_quota(&caller, &project)?;
-    let st = svc.lock();
-    // The defaults: what a project without limits of its own has.
     ok(
         StatusCode::OK,
-        json!({"quota": quota_json(&project, &st.quota(""))}),
+        json!({"quota": quota_json(&project, &State::default_quota())}),
     )
 }
 

@@ -23,6 +23,11 @@ pub const RESOURCES: &[&str] = &[
 pub const UNLIMITED: i64 = -1;
 
 impl State {
+    /// The limits of a project without its own.
+    pub fn default_quota() -> BTreeMap<&'static str, i64> {
+        RESOURCES.iter().map(|r| (*r, UNLIMITED)).collect()
+    }
+
     /// `project`'s limits: its own where set, the default elsewhere.
     pub fn quota(&self, project: &str) -> BTreeMap<&'static str, i64> {
         let own = self.quotas.get(project);

@@ -4,10 +4,11 @@
 
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::{ApiError, Body, Q, Reply, Service, Shared, json_response, object, opt_str};
+use super::{
+    ApiError, Body, Q, Reply, Service, Shared, admin_change, json_response, object, opt_str,
+};
 use crate::clone::auth::catalog::{CatalogService, Endpoint, Region, Seeded, seeded_refusal};
 use crate::clone::auth::model::State;
 
@@ -145,24 +146,6 @@ fn enabled(
             "Invalid input for field 'enabled': {other} is not of type 'boolean'."
         )))),
     }
-}
-
-/// An admin's change to the catalog: `change` runs on the locked state, which is saved
-/// when it succeeds; it answers with a status and body, or nothing (204).
-fn admin_change(
-    s: &Service,
-    headers: &HeaderMap,
-    action: &str,
-    change: impl FnOnce(&mut State) -> Result<Option<(StatusCode, Value)>, ApiError>,
-) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, headers, action)?;
-    let answer = change(&mut st)?;
-    s.save(&st);
-    Ok(match answer {
-        Some((status, body)) => json_response(status, body),
-        None => StatusCode::NO_CONTENT.into_response(),
-    })
 }
 
 fn matches(q: &std::collections::HashMap<String, String>, key: &str, value: &str) -> bool {

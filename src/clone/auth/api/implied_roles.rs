@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::{Reply, Service, Shared, json_response};
+use super::{Reply, Service, Shared, admin_change, json_response};
 use crate::clone::auth::model::{Role, State};
 
 impl Service {
@@ -35,14 +35,13 @@ pub(super) async fn put(
     headers: HeaderMap,
     Path((prior, implied)): Path<(String, String)>,
 ) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "create_implied_role")?;
-    st.imply(&prior, &implied).map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::CREATED,
-        s.rule_json(&st, &prior, &implied),
-    ))
+    admin_change(&s, &headers, "create_implied_role", |st| {
+        st.imply(&prior, &implied).map_err(|e| s.err(e))?;
+        Ok(Some((
+            StatusCode::CREATED,
+            s.rule_json(st, &prior, &implied),
+        )))
+    })
 }
 
 pub(super) async fn show(
@@ -75,11 +74,10 @@ pub(super) async fn delete(
     headers: HeaderMap,
     Path((prior, implied)): Path<(String, String)>,
 ) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "delete_implied_role")?;
-    st.unimply(&prior, &implied).map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
+    admin_change(&s, &headers, "delete_implied_role", |st| {
+        st.unimply(&prior, &implied).map_err(|e| s.err(e))?;
+        Ok(None)
+    })
 }
 
 pub(super) async fn list(

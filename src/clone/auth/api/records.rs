@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::{Body, Q, Reply, Service, Shared, json_response, object};
+use super::{Body, Q, Reply, Service, Shared, admin_change, json_response, object};
 use crate::clone::auth::records::{KINDS, Record, RecordKind};
 
 impl Service {
@@ -46,15 +46,14 @@ async fn show(kind: &'static RecordKind, s: Shared, headers: HeaderMap, id: Stri
 }
 
 async fn create(kind: &'static RecordKind, s: Shared, headers: HeaderMap, body: Value) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, &format!("create_{}", kind.singular))?;
-    let fields = object(&s, &body, kind.singular)?;
-    let r = kind.create(&mut st, fields).map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::CREATED,
-        json!({kind.singular: s.record_json(kind, &r)}),
-    ))
+    admin_change(&s, &headers, &format!("create_{}", kind.singular), |st| {
+        let fields = object(&s, &body, kind.singular)?;
+        let r = kind.create(st, fields).map_err(|e| s.err(e))?;
+        Ok(Some((
+            StatusCode::CREATED,
+            json!({kind.singular: s.record_json(kind, &r)}),
+        )))
+    })
 }
 
 async fn update(
@@ -64,25 +63,21 @@ async fn update(
     id: String,
     body: Value,
 ) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, &format!("update_{}", kind.singular))?;
-    let fields = object(&s, &body, kind.singular)?;
-    let r = kind.update(&mut st, &id, fields).map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::OK,
-        json!({kind.singular: s.record_json(kind, &kind.shown(&r))}),
-    ))
+    admin_change(&s, &headers, &format!("update_{}", kind.singular), |st| {
+        let fields = object(&s, &body, kind.singular)?;
+        let r = kind.update(st, &id, fields).map_err(|e| s.err(e))?;
+        Ok(Some((
+            StatusCode::OK,
+            json!({kind.singular: s.record_json(kind, &kind.shown(&r))}),
+        )))
+    })
 }
 
 async fn delete(kind: &'static RecordKind, s: Shared, headers: HeaderMap, id: String) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, &format!("delete_{}", kind.singular))?;
-    kind.delete(&mut st, &id).map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(axum::response::IntoResponse::into_response(
-        StatusCode::NO_CONTENT,
-    ))
+    admin_change(&s, &headers, &format!("delete_{}", kind.singular), |st| {
+        kind.delete(st, &id).map_err(|e| s.err(e))?;
+        Ok(None)
+    })
 }
 
 /// Every kind's routes.

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::{Body, Reply, Shared, bad, json_response};
+use super::{Body, Reply, Shared, admin_change, bad, json_response};
 use crate::clone::auth::model::{AuthError, Scope};
 
 /// The caller may read `project`'s tags: an admin, or scoped to it.
@@ -42,16 +42,15 @@ pub(super) async fn put_all(
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "update_project_tags")?;
-    let tags: Vec<String> = body
-        .get("tags")
-        .and_then(Value::as_array)
-        .and_then(|a| a.iter().map(|t| t.as_str().map(String::from)).collect())
-        .ok_or_else(|| s.err(bad("expected {\"tags\": [\"...\"]}")))?;
-    let tags = st.set_tags(&id, &tags).map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(json_response(StatusCode::OK, json!({"tags": tags})))
+    admin_change(&s, &headers, "update_project_tags", |st| {
+        let tags: Vec<String> = body
+            .get("tags")
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().map(|t| t.as_str().map(String::from)).collect())
+            .ok_or_else(|| s.err(bad("expected {\"tags\": [\"...\"]}")))?;
+        let tags = st.set_tags(&id, &tags).map_err(|e| s.err(e))?;
+        Ok(Some((StatusCode::OK, json!({"tags": tags}))))
+    })
 }
 
 pub(super) async fn delete_all(
@@ -59,11 +58,10 @@ pub(super) async fn delete_all(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "delete_project_tags")?;
-    st.set_tags(&id, &[]).map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
+    admin_change(&s, &headers, "delete_project_tags", |st| {
+        st.set_tags(&id, &[]).map_err(|e| s.err(e))?;
+        Ok(None)
+    })
 }
 
 pub(super) async fn check(
@@ -96,9 +94,8 @@ pub(super) async fn delete(
     headers: HeaderMap,
     Path((id, tag)): Path<(String, String)>,
 ) -> Reply {
-    let mut st = s.lock();
-    s.admin(&st, &headers, "delete_project_tag")?;
-    st.remove_tag(&id, &tag).map_err(|e| s.err(e))?;
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
+    admin_change(&s, &headers, "delete_project_tag", |st| {
+        st.remove_tag(&id, &tag).map_err(|e| s.err(e))?;
+        Ok(None)
+    })
 }
