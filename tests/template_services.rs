@@ -65,6 +65,23 @@ fn sdn_service_needs_auth_and_a_known_mode() {
     );
     let (_, _, msg) = at(parse(&text).unwrap_err());
     assert!(msg.contains("immediate"), "{msg}");
+    // Only what the clone serves may be advertised, with the place of what it does not.
+    let text = format!(
+        "{GOOD}services:\n  auth: {{clone: keystone}}\n  sdn:\n    clone: neutron\n    extensions: [router, metering]\n"
+    );
+    let (line, col, msg) = at(parse(&text).unwrap_err());
+    assert_eq!((line, col), (24, 26), "{msg}");
+    assert!(
+        msg.contains("'metering'") && msg.contains("router"),
+        "{msg}"
+    );
+    let text = format!(
+        "{GOOD}services:\n  auth: {{clone: keystone}}\n  sdn:\n    clone: neutron\n    extensions: [router, standard-attr-tag]\n"
+    );
+    assert_eq!(
+        parse(&text).unwrap().services[1].settings["extensions"][1],
+        "standard-attr-tag"
+    );
 }
 
 #[test]

@@ -147,11 +147,23 @@ impl State {
         port_id: &str,
         wanted: Vec<(Option<String>, Option<IpAddr>)>,
     ) -> Result<(), SdnError> {
-        let (network_id, mac) = self
+        let (network_id, mac, mut held) = self
             .ports
             .get(port_id)
-            .map(|p| (p.network_id.clone(), p.mac))
+            .map(|p| (p.network_id.clone(), p.mac, p.fixed_ips.clone()))
             .ok_or_else(|| missing("port", port_id))?;
+        // A subnet named without an address keeps the address the port has there
+        // (Neutron changes only what the request changes).
+        let wanted = wanted
+            .into_iter()
+            .map(|(subnet, ip)| match (&subnet, ip) {
+                (Some(s), None) => match held.iter().position(|(h, _)| h == s) {
+                    Some(i) => (subnet, Some(held.remove(i).1)),
+                    None => (subnet, None),
+                },
+                _ => (subnet, ip),
+            })
+            .collect();
         let ips = self.assign(&network_id, wanted, Some(port_id), mac)?;
         self.ports
             .get_mut(port_id)

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use serde_json::{Map, Value, json};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +18,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::FabricEvent;
 use super::listing::{self, pairs};
 use super::model::{PortRequest, SdnError, State};
+use super::routers::{FLOATING_OWNER, GATEWAY_OWNER, INTERFACE_OWNER};
 use super::token::{Caller, Validator};
 use super::view::rule_json;
 use crate::net::Mac;
@@ -219,6 +220,10 @@ impl std::ops::DerefMut for Locked<'_> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
+        if self.changed {
+            self.guard.forget_tags_of_the_gone();
+            self.guard.forget_networks_of_the_gone();
+        }
         if let (Some(path), true) = (self.store, self.changed)
             && let Err(e) = super::save(path, &self.guard)
         {
@@ -259,6 +264,12 @@ owned!(
     super::model::Port,
     super::model::SecurityGroup
 );
+
+// After `owned!`, which they use.
+mod agents;
+mod l3;
+mod subnetpools;
+mod tags;
 
 /// The resource `id` if the caller may see it (`shared` says whether it is shared);
 /// otherwise Neutron's not-found, so nobody learns what other projects have.
@@ -378,7 +389,7 @@ async fn versions(AxState(svc): AxState<Shared>) -> Reply {
 }
 
 async fn resources(AxState(svc): AxState<Shared>) -> Reply {
-    let r: Vec<Value> = ["network", "subnet", "port", "security_group", "security_group_rule", "quota", "floatingip"]
+    let r: Vec<Value> = ["network", "subnet", "port", "security_group", "security_group_rule", "quota", "router", "floatingip", "subnetpool", "agent"]
         .iter()
         .map(|n| json!({"name": n, "collection": format!("{n}s").replace('_', "-"),
                          "links": [{"rel": "self", "href": format!("{}/v2.0/{n}s", svc.public_url)}]}))
@@ -571,12 +582,34 @@ fn create_subnet_one(
 ) -> Result<Value, SdnError> {
     let network_id =
         s(o, "network_id").ok_or_else(|| SdnError::BadRequest("subnet needs network_id".into()))?;
-    let cidr = s(o, "cidr").ok_or_else(|| {
-        SdnError::BadRequest("subnet needs a cidr (subnet pools are not served)".into())
-    })?;
-    let cidr: super::ipnet::IpNet = cidr
-        .parse()
+    let cidr = s(o, "cidr")
+        .map(|c| c.parse::<super::ipnet::IpNet>())
+        .transpose()
         .map_err(|e| SdnError::BadRequest(format!("Invalid input for cidr: {e}")))?;
+    let pool = s(o, "subnetpool_id");
+    let cidr = match (&pool, cidr) {
+        (Some(pool), cidr) => {
+            seen(&st.subnetpools, "subnetpool", pool, caller, |p| p.shared)?;
+            let len = match o.get("prefixlen") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
+                        .filter(|n| *n <= 128)
+                        .ok_or_else(|| {
+                            SdnError::BadRequest(format!("Invalid input for prefixlen: {v}"))
+                        })? as u8,
+                ),
+            };
+            st.carve(pool, cidr, len)?
+        }
+        (None, Some(cidr)) => cidr,
+        (None, None) => {
+            return Err(SdnError::BadRequest(
+                "Bad subnets request: a cidr or a subnetpool_id must be specified.".into(),
+            ));
+        }
+    };
     let modes = super::ipnet::ipv6_modes(&cidr, o)?;
     let gateway = match o.get("gateway_ip") {
         None => None,
@@ -629,6 +662,7 @@ fn create_subnet_one(
         dns,
     )?;
     sub.description = s(o, "description").unwrap_or_default();
+    sub.subnetpool_id = pool;
     (sub.ipv6_ra_mode, sub.ipv6_address_mode) = modes;
     sub.host_routes = o
         .get("host_routes")
@@ -636,6 +670,7 @@ fn create_subnet_one(
         .cloned()
         .unwrap_or_default();
     st.subnets.insert(sub.id.clone(), sub.clone());
+    st.schedule_dhcp(&sub.network_id);
     Ok(st.subnet_json(&sub))
 }
 
@@ -791,6 +826,7 @@ fn create_port_one(
         bind(&mut port, &host, st.vif_plugged_event);
         st.ports.insert(port.id.clone(), port.clone());
     }
+    st.schedule_dhcp(&port.network_id);
     Ok(st.port_json(&port))
 }
 
@@ -876,8 +912,16 @@ async fn delete_port(
     Path(id): Path<String>,
 ) -> Reply {
     let mut st = svc.lock();
-    seen(&st.ports, "port", &id, &caller, |_| false)?;
+    let p = seen(&st.ports, "port", &id, &caller, |_| false)?;
+    if [INTERFACE_OWNER, GATEWAY_OWNER, FLOATING_OWNER].contains(&p.device_owner.as_str()) {
+        return Err(SdnError::Conflict(format!(
+            "Port {id} cannot be deleted directly via the port API: has device owner {}.",
+            p.device_owner
+        ))
+        .into());
+    }
     st.ports.remove(&id);
+    st.port_gone(&id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -1211,9 +1255,75 @@ pub fn router(service: Shared) -> Router {
             get(show_quota).put(update_quota).delete(reset_quota),
         )
         .route("/v2.0/quotas/{project}/default", get(default_quota))
-        .route("/v2.0/floatingips", get(empty_list))
-        .route("/v2.0/routers", get(empty_list))
-        .route("/v2.0/trunks", get(empty_list))
+        .route(
+            "/v2.0/routers",
+            get(l3::list_routers).post(l3::create_routers),
+        )
+        .route(
+            "/v2.0/routers/{id}",
+            get(l3::show_router)
+                .put(l3::update_router)
+                .delete(l3::delete_router),
+        )
+        .route(
+            "/v2.0/routers/{id}/add_router_interface",
+            put(l3::add_interface),
+        )
+        .route(
+            "/v2.0/routers/{id}/remove_router_interface",
+            put(l3::remove_interface),
+        )
+        .route(
+            "/v2.0/floatingips",
+            get(l3::list_floating_ips).post(l3::create_floating_ips),
+        )
+        .route(
+            "/v2.0/floatingips/{id}",
+            get(l3::show_floating_ip)
+                .put(l3::update_floating_ip)
+                .delete(l3::delete_floating_ip),
+        )
+        .route(
+            "/v2.0/subnetpools",
+            get(subnetpools::list).post(subnetpools::create_many),
+        )
+        .route(
+            "/v2.0/subnetpools/{id}",
+            get(subnetpools::show)
+                .put(subnetpools::update)
+                .delete(subnetpools::delete),
+        )
+        .route("/v2.0/agents", get(agents::list))
+        .route(
+            "/v2.0/agents/{id}",
+            get(agents::show).put(agents::update).delete(agents::delete),
+        )
+        .route(
+            "/v2.0/agents/{id}/dhcp-networks",
+            get(agents::networks_of).post(agents::host_network),
+        )
+        .route(
+            "/v2.0/agents/{id}/dhcp-networks/{network}",
+            axum::routing::delete(agents::unhost_network),
+        )
+        .route(
+            "/v2.0/networks/{id}/dhcp-agents",
+            get(agents::dhcp_agents_of),
+        )
+        .route("/v2.0/availability_zones", get(agents::zones))
+        .route("/v2.0/trunks", get(empty_list));
+    let api = tags::TAGGED
+        .iter()
+        .fold(api, |api, c| {
+            api.route(
+                &format!("/v2.0/{c}/{{id}}/tags"),
+                get(tags::list).put(tags::replace).delete(tags::clear),
+            )
+            .route(
+                &format!("/v2.0/{c}/{{id}}/tags/{{tag}}"),
+                get(tags::check).put(tags::add).delete(tags::remove),
+            )
+        })
         .layer(axum::middleware::from_fn_with_state(
             service.clone(),
             authenticate,

@@ -30,7 +30,7 @@ struct RawSdn {
     #[serde(rename = "clone")]
     _clone: String,
     #[serde(default)]
-    extensions: Vec<String>,
+    extensions: Vec<Spanned<String>>,
     /// `immediate` (default: ACTIVE on binding) or `event` (network-vif-plugged).
     #[serde(default)]
     vif_plugged: Option<Spanned<String>>,
@@ -79,8 +79,25 @@ impl Kind for Neutron {
                 ));
             }
         };
+        // An env advertises only what the clone serves (`--extension` of a standalone
+        // clone may name any, to measure clients against a given list).
+        if let Some(e) = raw
+            .extensions
+            .iter()
+            .find(|e| !super::OFFERED.contains(&e.value.as_str()))
+        {
+            return Err(ConfigError::at(
+                &e.referenced,
+                format!(
+                    "services.{}.extensions: the clone does not serve '{}'; it offers {}",
+                    section.name,
+                    e.value,
+                    super::OFFERED.join(", ")
+                ),
+            ));
+        }
         let settings = Settings {
-            extensions: raw.extensions,
+            extensions: raw.extensions.into_iter().map(|e| e.value).collect(),
             vif_plugged_event,
         };
         Ok(serde_json::to_value(settings).expect("settings serialise"))

@@ -1,12 +1,13 @@
 //! The SDN clone: a Neutron v2.0-compatible network service.
 //!
-//! Done: networks, subnets, ports (allocation, binding), security groups, quotas, the
-//! extension list, Neutron errors, token checks against the identity service, and a
+//! Done: networks, subnets, ports (allocation, binding), security groups, quotas,
+//! routers and floating IPs, subnet pools, agents, tags, the extension list, Neutron errors, token checks against the identity service, and a
 //! standalone `vstage clone sdn`, and inside an env (`services.sdn`) with the template's
 //! networks and nodes' NICs as its own, driving the env's fabric (`kind`).
 
 pub mod address_pairs;
 pub mod addresses;
+pub mod agents;
 pub mod api;
 pub mod ipnet;
 pub mod kind;
@@ -14,7 +15,10 @@ mod listing;
 pub mod model;
 pub mod notify;
 mod quotas;
+pub mod routers;
 mod rules;
+pub mod subnetpools;
+pub mod tags;
 pub mod token;
 pub mod view;
 
@@ -48,6 +52,28 @@ pub fn load(path: &std::path::Path) -> std::io::Result<Option<model::State>> {
 
 /// Extensions advertised by default: none, which Nova handles best (contract §3).
 pub const DEFAULT_EXTENSIONS: &[&str] = &[];
+
+/// The extensions whose API the clone serves as Neutron does (docs/clones.md), which a
+/// template may advertise; `port-security` and `network-ip-availability` are not.
+pub const OFFERED: &[&str] = &[
+    "router",
+    "external-net",
+    "extraroute",
+    "ext-gw-mode",
+    "allowed-address-pairs",
+    "security-group",
+    "binding",
+    "quotas",
+    "standard-attr-description",
+    "standard-attr-tag",
+    "subnet_allocation",
+    "dhcp_agent_scheduler",
+    "agent",
+    "availability_zone",
+    "project-id",
+    "pagination",
+    "sorting",
+];
 
 /// Binds `listen` and prepares the service; tokens are checked against `auth_url`.
 pub async fn start(

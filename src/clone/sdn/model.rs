@@ -45,6 +45,9 @@ pub struct Subnet {
     pub ipv6_ra_mode: Option<String>,
     #[serde(default)]
     pub ipv6_address_mode: Option<String>,
+    /// The pool its CIDR was carved from (`subnetpools.rs`).
+    #[serde(default)]
+    pub subnetpool_id: Option<String>,
 }
 
 impl Subnet {
@@ -130,6 +133,17 @@ pub struct State {
     /// Bound ports stay DOWN until Nova has been sent `network-vif-plugged`.
     #[serde(default)]
     pub vif_plugged_event: bool,
+    #[serde(default)]
+    pub routers: BTreeMap<String, super::routers::Router>,
+    #[serde(default)]
+    pub floating_ips: BTreeMap<String, super::routers::FloatingIp>,
+    #[serde(default)]
+    pub subnetpools: BTreeMap<String, super::subnetpools::SubnetPool>,
+    /// resource id -> its tags (`tags.rs`)
+    #[serde(default)]
+    pub tags: BTreeMap<String, std::collections::BTreeSet<String>>,
+    #[serde(default)]
+    pub agents: BTreeMap<String, super::agents::Agent>,
 }
 
 /// Neutron-style errors: `{"NeutronError": {"type", "message", "detail"}}`.
@@ -239,11 +253,23 @@ impl State {
 
     pub fn delete_network(&mut self, id: &str) -> Result<(), SdnError> {
         self.network(id)?;
+        // Floating IPs mapped to no port go with their network (Neutron's L3 plugin).
+        let idle: Vec<String> = self
+            .floating_ips
+            .values()
+            .filter(|f| f.network_id == id && f.port_id.is_none())
+            .map(|f| f.id.clone())
+            .collect();
+        let before = self.clone();
+        for f in idle {
+            self.delete_floating_ip(&f)?;
+        }
         let in_use = self
             .ports
             .values()
             .any(|p| p.network_id == id && !p.device_owner.starts_with("network:dhcp"));
         if in_use {
+            *self = before;
             return Err(SdnError::InUse(format!(
                 "Unable to complete operation on network {id}. There are one or more ports still in use on the network."
             )));
@@ -313,6 +339,7 @@ impl State {
             description: String::new(),
             ipv6_ra_mode: None,
             ipv6_address_mode: None,
+            subnetpool_id: None,
         };
         self.subnets.insert(s.id.clone(), s.clone());
         Ok(s)

@@ -118,6 +118,21 @@ impl State {
                 .values()
                 .filter(|x| x.tenant_id == project)
                 .count(),
+            "router" => self
+                .routers
+                .values()
+                .filter(|x| x.tenant_id == project)
+                .count(),
+            "floatingip" => self
+                .floating_ips
+                .values()
+                .filter(|x| x.tenant_id == project)
+                .count(),
+            "subnetpool" => self
+                .subnetpools
+                .values()
+                .filter(|x| x.tenant_id == project)
+                .count(),
             _ => 0,
         };
         if used + more > limit as usize {

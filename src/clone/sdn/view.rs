@@ -16,8 +16,8 @@ impl State {
             "id": n.id, "name": n.name, "tenant_id": n.tenant_id, "project_id": n.tenant_id,
             "admin_state_up": n.admin_state_up, "status": "ACTIVE", "subnets": subnets,
             "shared": n.shared, "router:external": n.external, "mtu": n.mtu,
-            "description": n.description, "port_security_enabled": true, "tags": [],
-            "availability_zone_hints": [], "availability_zones": [], "ipv4_address_scope": null,
+            "description": n.description, "port_security_enabled": true, "tags": self.tags_of(&n.id),
+            "availability_zone_hints": [], "availability_zones": [super::agents::ZONE], "ipv4_address_scope": null,
             "ipv6_address_scope": null, "is_default": false, "revision_number": 0,
         })
     }
@@ -33,8 +33,8 @@ impl State {
             "project_id": s.tenant_id, "cidr": s.cidr.to_string(), "ip_version": s.cidr.version(),
             "gateway_ip": s.gateway_ip.map(|g| g.to_string()), "enable_dhcp": s.enable_dhcp,
             "allocation_pools": pools, "dns_nameservers": s.dns_nameservers, "host_routes": s.host_routes,
-            "ipv6_address_mode": s.ipv6_address_mode, "ipv6_ra_mode": s.ipv6_ra_mode, "subnetpool_id": null,
-            "description": s.description, "tags": [], "revision_number": 0,
+            "ipv6_address_mode": s.ipv6_address_mode, "ipv6_ra_mode": s.ipv6_ra_mode, "subnetpool_id": s.subnetpool_id,
+            "description": s.description, "tags": self.tags_of(&s.id), "revision_number": 0,
         })
     }
 
@@ -56,7 +56,7 @@ impl State {
             "security_groups": p.security_groups, "port_security_enabled": true,
             "allowed_address_pairs": p.allowed_address_pairs.iter().map(|a| a.json()).collect::<Vec<_>>(),
             "extra_dhcp_opts": [], "description": p.description,
-            "tags": [], "revision_number": 0,
+            "tags": self.tags_of(&p.id), "revision_number": 0,
         })
     }
 
@@ -69,7 +69,7 @@ impl State {
             .collect();
         json!({"id": g.id, "name": g.name, "tenant_id": g.tenant_id, "project_id": g.tenant_id,
                "description": g.description, "security_group_rules": rules, "stateful": true,
-               "tags": [], "revision_number": 0})
+               "tags": self.tags_of(&g.id), "revision_number": 0})
     }
 }
 

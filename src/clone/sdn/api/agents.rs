@@ -1,0 +1,129 @@
+//! `/v2.0/agents`, DHCP scheduling (`/v2.0/agents/{id}/dhcp-networks`,
+//! `/v2.0/networks/{id}/dhcp-agents`) and `/v2.0/availability_zones`, over `agents.rs`.
+//! Agents are an admin's: other callers get an empty list, as in Neutron.
+
+use axum::extract::{Path, State as AxState};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use super::super::agents::{DHCP, zones_json};
+use super::*;
+
+pub(super) async fn list(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Reply {
+    if !caller.admin {
+        return ok(StatusCode::OK, json!({"agents": []}));
+    }
+    let mut st = svc.lock();
+    st.refresh_agents();
+    let items = st.agents.values().map(|a| a.json()).collect();
+    listed(&svc, "agents", items, &uri, &headers)
+}
+
+pub(super) async fn show(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+    uri: axum::http::Uri,
+) -> Reply {
+    admin_only(&caller)?;
+    let st = svc.lock();
+    shown("agent", st.agent(&id)?.json(), &uri)
+}
+
+pub(super) async fn update(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Reply {
+    admin_only(&caller)?;
+    let o = body_object(&body, "agent")?;
+    let mut st = svc.lock();
+    st.agent(&id)?;
+    let a = st.agents.get_mut(&id).expect("read above");
+    a.admin_state_up = b(o, "admin_state_up", a.admin_state_up);
+    a.description = s(o, "description").unwrap_or(a.description.clone());
+    let a = a.json();
+    ok(StatusCode::OK, json!({"agent": a}))
+}
+
+pub(super) async fn delete(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> Reply {
+    admin_only(&caller)?;
+    let mut st = svc.lock();
+    st.agent(&id)?;
+    st.agents.remove(&id);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) async fn networks_of(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> Reply {
+    admin_only(&caller)?;
+    let st = svc.lock();
+    let nets: Vec<Value> = st
+        .agent(&id)?
+        .networks
+        .iter()
+        .filter_map(|n| st.networks.get(n))
+        .map(|n| st.network_json(n))
+        .collect();
+    ok(StatusCode::OK, json!({"networks": nets}))
+}
+
+pub(super) async fn host_network(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Reply {
+    admin_only(&caller)?;
+    let network = body
+        .get("network_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| SdnError::BadRequest("a body {\"network_id\": ...} is needed".into()))?;
+    svc.lock().host_network(&id, network)?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+pub(super) async fn unhost_network(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path((id, network)): Path<(String, String)>,
+) -> Reply {
+    admin_only(&caller)?;
+    svc.lock().unhost_network(&id, &network)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) async fn dhcp_agents_of(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(network): Path<String>,
+) -> Reply {
+    admin_only(&caller)?;
+    let st = svc.lock();
+    st.network(&network)?;
+    let agents: Vec<Value> = st
+        .agents
+        .values()
+        .filter(|a| a.agent_type == DHCP && a.networks.contains(&network))
+        .map(|a| a.json())
+        .collect();
+    ok(StatusCode::OK, json!({"agents": agents}))
+}
+
+pub(super) async fn zones() -> Reply {
+    ok(StatusCode::OK, zones_json())
+}
