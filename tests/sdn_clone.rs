@@ -369,11 +369,15 @@ fn bodies_that_are_not_json_get_neutron_s_400() {
     );
 }
 
-/// Event mode: a bound port is DOWN until the clone has sent Nova `network-vif-plugged`
-/// (to the catalog's compute endpoint, with an admin token), then ACTIVE. Nova is not
-/// installed here: a recorder stands in for its external-events endpoint.
+/// Event mode, as Neutron does it: a server's bound port is DOWN, and nothing is sent,
+/// until the L2 agent of its host reports the VIF (`tap` + 11 characters of the port id)
+/// on its bridges; then the clone sends Nova `network-vif-plugged` (to the catalog's
+/// compute endpoint, with an admin token), sends it again while Nova does not take it,
+/// and turns the port ACTIVE once Nova has. The VIF gone, the port is DOWN again. Nova
+/// is not installed here: a recorder stands in for its external-events endpoint and
+/// refuses the first event as Nova refuses one for a server not on a host yet (422).
 #[test]
-fn vif_plugged_events_go_to_nova_before_ports_turn_active() {
+fn vif_plugged_is_sent_when_the_vif_appears_and_again_until_nova_takes_it() {
     let dir = tempfile::tempdir().unwrap();
     let nova_port = free_port();
     let record = dir.path().join("events.jsonl");
@@ -384,6 +388,7 @@ fn vif_plugged_events_go_to_nova_before_ports_turn_active() {
         ))
         .arg(nova_port.to_string())
         .arg(&record)
+        .arg("1")
         .spawn()
         .unwrap();
     let catalog =
@@ -420,6 +425,7 @@ fn vif_plugged_events_go_to_nova_before_ports_turn_active() {
     assert_eq!(status, 201, "{body}");
     let port: serde_json::Value = serde_json::from_str(&body).unwrap();
     let id = port["port"]["id"].as_str().unwrap().to_string();
+    let tap = format!("tap{}", &id[..11]);
     let (status, body) = c.http(
         "PUT",
         &format!("/v2.0/ports/{id}"),
@@ -427,33 +433,65 @@ fn vif_plugged_events_go_to_nova_before_ports_turn_active() {
         r#"{"port": {"binding:host_id": "compute-1", "device_owner": "compute:nova"}}"#,
     );
     assert_eq!(status, 200, "{body}");
-    assert!(
-        body.contains("\"status\":\"DOWN\""),
-        "DOWN until Nova is told: {body}"
-    );
+    assert!(body.contains("\"status\":\"DOWN\""), "{body}");
     assert!(body.contains("\"binding:vif_type\":\"bridge\""), "{body}");
-    let start = std::time::Instant::now();
-    loop {
+    let report = |host: &str, devices: &[&str]| {
+        let (status, body) = c.http(
+            "PUT",
+            &format!("/v2.0/vstage/l2-agents/{host}/devices"),
+            Some(&token),
+            &serde_json::json!({ "devices": devices }).to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    let status_of = || {
         let (_, body) = c.http("GET", &format!("/v2.0/ports/{id}"), Some(&token), "");
-        if body.contains("\"status\":\"ACTIVE\"") {
-            break;
-        }
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["port"]["status"].as_str().unwrap().to_string()
+    };
+    // Bound, but no VIF yet: on another host, or not on this one's bridges.
+    report("compute-2", &[&tap]);
+    report("compute-1", &["tap00000000-00"]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(!record.exists(), "nothing is sent before the VIF appears");
+    assert_eq!(status_of(), "DOWN");
+    let plugged_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    report("compute-1", &["tap00000000-00", &tap]);
+    let start = std::time::Instant::now();
+    while status_of() != "ACTIVE" {
         assert!(
             start.elapsed() < std::time::Duration::from_secs(20),
-            "port never became ACTIVE: {body}"
+            "port never became ACTIVE"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let _ = nova.kill();
     let _ = nova.wait();
-    let line = std::fs::read_to_string(&record).unwrap();
-    let event: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
-    assert_eq!(event["path"], "/v2.1/os-server-external-events");
-    assert!(event["token"].as_str().is_some_and(|t| !t.is_empty()));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "refused once, sent again: {lines:?}");
     assert_eq!(
-        event["body"],
-        serde_json::json!({"events": [{"name": "network-vif-plugged", "server_uuid": server, "tag": id, "status": "completed"}]})
+        (lines[0]["answer"].clone(), lines[1]["answer"].clone()),
+        (422.into(), 200.into())
     );
+    for event in &lines {
+        assert!(event["time"].as_f64().unwrap() >= plugged_at, "{event}");
+        assert_eq!(event["path"], "/v2.1/os-server-external-events");
+        assert!(event["token"].as_str().is_some_and(|t| !t.is_empty()));
+        assert_eq!(
+            event["body"],
+            serde_json::json!({"events": [{"name": "network-vif-plugged", "server_uuid": server, "tag": id, "status": "completed"}]})
+        );
+    }
+    // The VIF unplugged: DOWN, as Neutron's agent reports a device down.
+    report("compute-1", &["tap00000000-00"]);
+    assert_eq!(status_of(), "DOWN");
 }
 
 /// openstacksdk pages with `limit` and follows `networks_links` (it gave up with

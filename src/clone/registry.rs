@@ -148,7 +148,8 @@ pub struct Started {
 pub struct Identity {
     /// Its URL on the host.
     pub url: String,
-    /// A user with the admin role and a project, if the seed has one.
+    /// A user with the admin role and a project, if the seed has one: one that also
+    /// has the `service` role if there is such a user.
     pub admin: Option<Admin>,
 }
 

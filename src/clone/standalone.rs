@@ -107,6 +107,7 @@ pub async fn start(clone: Standalone) -> Result<Serving, StandaloneError> {
                         user: user.into(),
                         password: password.into(),
                         project: project.into(),
+                        forwards: Vec::new(),
                     })
                 }
             };

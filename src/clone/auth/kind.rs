@@ -145,9 +145,12 @@ impl Kind for Keystone {
             &creds,
         )
         .map_err(|e| failed(&e))?;
-        let admin = creds
-            .iter()
-            .find(|c| c.admin && c.project.is_some())
+        // A service user with the admin role (as Neutron's own), whom Nova's newer
+        // policies let post server events, else any admin.
+        let admins = || creds.iter().filter(|c| c.admin && c.project.is_some());
+        let admin = admins()
+            .find(|c| c.roles.iter().any(|r| r == "service"))
+            .or_else(|| admins().next())
             .map(|c| Admin {
                 user: c.user.clone(),
                 password: c.password.clone(),

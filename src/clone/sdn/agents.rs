@@ -33,6 +33,12 @@ pub struct Agent {
     /// DHCP agents: the networks they serve.
     #[serde(default)]
     pub networks: BTreeSet<String>,
+    /// Linux bridge agents that report (`l2_report`): when they last did, and how many
+    /// VIFs their bridges had.
+    #[serde(default)]
+    pub reported_at: Option<String>,
+    #[serde(default)]
+    pub devices: usize,
 }
 
 impl Agent {
@@ -50,7 +56,7 @@ impl Agent {
         let zoned = matches!(self.agent_type.as_str(), DHCP | L3);
         let configurations = match self.agent_type.as_str() {
             DHCP => json!({"networks": self.networks.len(), "dhcp_driver": "vstage"}),
-            LINUX_BRIDGE => json!({"interface_mappings": {}, "devices": 0}),
+            LINUX_BRIDGE => json!({"interface_mappings": {}, "devices": self.devices}),
             _ => json!({}),
         };
         json!({
@@ -59,7 +65,8 @@ impl Agent {
             "availability_zone": if zoned { Some(ZONE) } else { None },
             "configurations": configurations, "description": self.description,
             "created_at": self.created_at, "started_at": self.created_at,
-            "heartbeat_timestamp": now(), "resources_synced": null,
+            "heartbeat_timestamp": self.reported_at.clone().unwrap_or_else(now),
+            "resources_synced": null,
         })
     }
 }
@@ -98,6 +105,8 @@ impl State {
                     description: String::new(),
                     created_at: now(),
                     networks: BTreeSet::new(),
+                    reported_at: None,
+                    devices: 0,
                 };
                 self.agents.insert(a.id.clone(), a);
             }
@@ -171,6 +180,46 @@ impl State {
         Ok(())
     }
 
+    /// A report of the L2 agent of `host`: the VIFs on its bridges now. A port bound
+    /// there whose VIF appeared is plugged (in event mode, Nova is told next and the port
+    /// turns ACTIVE when Nova has taken the event); one whose VIF went is unplugged and,
+    /// in event mode, DOWN, as Neutron's `update_device_down` leaves it.
+    pub fn l2_report(&mut self, host: &str, devices: &BTreeSet<String>) {
+        let event_mode = self.vif_plugged_event;
+        for p in self.ports.values_mut() {
+            if p.host_id != host || p.plugs_a_nic() {
+                continue;
+            }
+            let present = devices.contains(&p.tap());
+            if p.plugged && !present && event_mode {
+                p.status = "DOWN".into();
+            }
+            p.plugged = present;
+        }
+        self.refresh_agents();
+        if let Some(a) = self
+            .agents
+            .values_mut()
+            .find(|a| a.agent_type == LINUX_BRIDGE && a.host == host)
+        {
+            a.reported_at = Some(now());
+            a.devices = devices.len();
+        } else {
+            let a = Agent {
+                id: new_uuid(),
+                agent_type: LINUX_BRIDGE.into(),
+                host: host.into(),
+                admin_state_up: true,
+                description: String::new(),
+                created_at: now(),
+                networks: BTreeSet::new(),
+                reported_at: Some(now()),
+                devices: devices.len(),
+            };
+            self.agents.insert(a.id.clone(), a);
+        }
+    }
+
     /// Networks that are gone leave their agents.
     pub(super) fn forget_networks_of_the_gone(&mut self) {
         let networks = &self.networks;
@@ -191,6 +240,38 @@ pub fn zones_json() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clone::sdn::model::PortRequest;
+
+    #[test]
+    fn a_vif_is_plugged_when_its_host_reports_it_and_unplugged_when_it_goes() {
+        let mut st = State {
+            vif_plugged_event: true,
+            ..State::default()
+        };
+        let net = st.create_network("n", "p", false, false, 1500);
+        let mut port = st
+            .create_port(PortRequest {
+                network_id: net.id,
+                device_owner: "compute:nova".into(),
+                ..PortRequest::default()
+            })
+            .unwrap();
+        port.host_id = "cmp1".into();
+        st.ports.insert(port.id.clone(), port.clone());
+        let tap: BTreeSet<String> = [port.tap()].into();
+        st.l2_report("cmp2", &tap);
+        assert!(!st.ports[&port.id].plugged, "another host's bridges");
+        st.l2_report("cmp1", &BTreeSet::new());
+        assert!(!st.ports[&port.id].plugged);
+        st.l2_report("cmp1", &tap);
+        assert!(st.ports[&port.id].plugged);
+        st.ports.get_mut(&port.id).unwrap().status = "ACTIVE".into();
+        st.l2_report("cmp1", &BTreeSet::new());
+        assert_eq!(st.ports[&port.id].status, "DOWN");
+        let lb = st.agents.values().find(|a| a.host == "cmp1").unwrap();
+        assert_eq!((lb.agent_type.as_str(), lb.devices), (LINUX_BRIDGE, 0));
+        assert!(lb.reported_at.is_some());
+    }
 
     #[test]
     fn a_dhcp_network_is_scheduled_once_and_can_be_moved() {

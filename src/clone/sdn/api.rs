@@ -28,8 +28,8 @@ pub struct Service {
     validator: Validator,
     /// Where changes to the fabric go (the env's supervisor), if anywhere.
     fabric: Option<UnboundedSender<FabricEvent>>,
-    /// Newly bound ports (port id, device id) to tell Nova about, in event mode.
-    plugged: Option<UnboundedSender<(String, String)>>,
+    /// Newly plugged VIFs to tell Nova about, in event mode.
+    plugged: Option<UnboundedSender<super::notify::Plugged>>,
     /// Extension aliases `GET /v2.0/extensions` advertises.
     pub extensions: Vec<String>,
     pub public_url: String,
@@ -87,7 +87,7 @@ impl Service {
         extensions: Vec<String>,
         public_url: String,
         fabric: Option<UnboundedSender<FabricEvent>>,
-        plugged: Option<UnboundedSender<(String, String)>>,
+        plugged: Option<UnboundedSender<super::notify::Plugged>>,
         store: Option<std::path::PathBuf>,
     ) -> Service {
         Service {
@@ -122,8 +122,9 @@ struct Fabric {
     networks: BTreeSet<String>,
     /// port id -> (host, network id, MAC), of ports that give their node a NIC
     bound: BTreeMap<String, (String, String, Mac)>,
-    /// Every bound port, NIC or not: each new one is a VIF Nova may wait for.
-    hosted: BTreeMap<String, String>,
+    /// port id -> host, of servers' ports whose VIF their host's L2 agent has seen:
+    /// each new one is a VIF Nova may wait for.
+    plugged: BTreeMap<String, String>,
 }
 
 impl Fabric {
@@ -141,22 +142,24 @@ impl Fabric {
                     )
                 })
                 .collect(),
-            hosted: st
+            plugged: st
                 .ports
                 .values()
-                .filter(|p| !p.host_id.is_empty())
+                .filter(|p| p.plugged && !p.host_id.is_empty() && !p.plugs_a_nic())
                 .map(|p| (p.id.clone(), p.host_id.clone()))
                 .collect(),
         }
     }
 
-    /// Ports bound, or bound elsewhere, since `self`.
-    fn newly_hosted<'a>(&'a self, after: &'a Fabric) -> impl Iterator<Item = &'a String> {
+    /// VIFs plugged, or plugged elsewhere, since `self`.
+    fn newly_plugged<'a>(
+        &'a self,
+        after: &'a Fabric,
+    ) -> impl Iterator<Item = (&'a String, &'a String)> {
         after
-            .hosted
+            .plugged
             .iter()
-            .filter(|(id, host)| self.hosted.get(*id) != Some(*host))
-            .map(|(id, _)| id)
+            .filter(|(id, host)| self.plugged.get(*id) != Some(*host))
     }
 
     /// The events that turn `self` into `after`, in an order the supervisor can follow.
@@ -197,7 +200,7 @@ impl Fabric {
 pub(super) struct Locked<'a> {
     guard: std::sync::MutexGuard<'a, State>,
     fabric: Option<&'a UnboundedSender<FabricEvent>>,
-    plugged: Option<&'a UnboundedSender<(String, String)>>,
+    plugged: Option<&'a UnboundedSender<super::notify::Plugged>>,
     before: Option<Fabric>,
     store: Option<&'a std::path::Path>,
     /// Borrowed mutably: written through on release.
@@ -232,9 +235,13 @@ impl Drop for Locked<'_> {
         let Some(before) = &self.before else { return };
         let after = Fabric::of(&self.guard);
         if let Some(tx) = self.plugged {
-            for id in before.newly_hosted(&after) {
+            for (id, host) in before.newly_plugged(&after) {
                 if let Some(port) = self.guard.ports.get(id) {
-                    let _ = tx.send((id.clone(), port.device_id.clone()));
+                    let _ = tx.send(super::notify::Plugged {
+                        port: id.clone(),
+                        server: port.device_id.clone(),
+                        host: host.clone(),
+                    });
                 }
             }
         }
@@ -838,12 +845,16 @@ async fn create_ports(
     create(&svc, &caller, &body, "port", "ports", create_port_one)
 }
 
-/// Binding without an agent: the bridge vif type, ACTIVE at once (contract §3: nova
-/// then waits for no `network-vif-plugged` event).
+/// Binding: the bridge vif type. A port is ACTIVE at once (contract §3: Nova then waits
+/// for no `network-vif-plugged` event), but in event mode a server's port, which stays
+/// DOWN until its host's L2 agent has seen the VIF and Nova has taken the event. A
+/// node's own NIC is plugged by the fabric, with no Nova waiting.
 fn bind(port: &mut super::model::Port, host: &str, wait_for_event: bool) {
     port.host_id = host.to_string();
     port.vif_type = "bridge".into();
-    port.status = if wait_for_event { "DOWN" } else { "ACTIVE" }.into();
+    port.plugged = false;
+    let waits = wait_for_event && !port.plugs_a_nic();
+    port.status = if waits { "DOWN" } else { "ACTIVE" }.into();
 }
 
 async fn show_port(
@@ -872,11 +883,14 @@ async fn update_port(
     p.device_owner = s(o, "device_owner").unwrap_or(p.device_owner);
     p.admin_state_up = b(o, "admin_state_up", p.admin_state_up);
     match o.get("binding:host_id") {
+        // The same host again changes nothing (the VIF may be plugged already).
+        Some(Value::String(h)) if !h.is_empty() && *h == p.host_id => {}
         Some(Value::String(h)) if !h.is_empty() => bind(&mut p, h, st.vif_plugged_event),
         Some(Value::String(_)) | Some(Value::Null) => {
             p.host_id.clear();
             p.vif_type = "unbound".into();
             p.status = "DOWN".into();
+            p.plugged = false;
         }
         _ => {}
     }
@@ -1311,6 +1325,10 @@ pub fn router(service: Shared) -> Router {
             get(agents::dhcp_agents_of),
         )
         .route("/v2.0/availability_zones", get(agents::zones))
+        .route(
+            "/v2.0/vstage/l2-agents/{host}/devices",
+            put(agents::l2_report),
+        )
         .route("/v2.0/trunks", get(empty_list));
     let api = tags::TAGGED
         .iter()

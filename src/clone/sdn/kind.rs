@@ -120,6 +120,7 @@ impl Kind for Neutron {
                 user: admin.user.clone(),
                 password: admin.password.clone(),
                 project: admin.project.clone(),
+                forwards: start.forwards.to_vec(),
             })
         } else {
             None

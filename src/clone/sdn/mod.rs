@@ -113,6 +113,18 @@ pub fn start_on(
         }
         None => (None, None),
     };
+    // Events a restart interrupted: VIFs seen, ports still DOWN.
+    if let Some(tx) = &plugged {
+        for p in state.ports.values() {
+            if p.plugged && p.status == "DOWN" && !p.host_id.is_empty() && !p.plugs_a_nic() {
+                let _ = tx.send(notify::Plugged {
+                    port: p.id.clone(),
+                    server: p.device_id.clone(),
+                    host: p.host_id.clone(),
+                });
+            }
+        }
+    }
     let url = format!("http://{}", listener.local_addr()?);
     let service = Arc::new(api::Service::new(
         state,

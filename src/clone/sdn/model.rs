@@ -80,6 +80,10 @@ pub struct Port {
     pub description: String,
     #[serde(default)]
     pub allowed_address_pairs: Vec<super::address_pairs::AddressPair>,
+    /// Its VIF (`tap` + the id's first 11 characters) was last reported on its host's
+    /// bridges by that host's L2 agent (`agents.rs`).
+    #[serde(default)]
+    pub plugged: bool,
 }
 
 /// The owner of the ports of the template's own NICs.
@@ -93,6 +97,11 @@ impl Port {
     pub fn plugs_a_nic(&self) -> bool {
         !self.host_id.is_empty()
             && (self.device_owner == NODE_OWNER || !self.device_owner.starts_with("compute:"))
+    }
+
+    /// The name of its VIF on a hypervisor, as Nova's linux-bridge plug names it.
+    pub fn tap(&self) -> String {
+        format!("tap{}", &self.id[..self.id.len().min(11)])
     }
 }
 
@@ -130,7 +139,8 @@ pub struct State {
     /// Limits set per project (`quotas.rs`): project -> resource -> limit.
     #[serde(default)]
     pub quotas: BTreeMap<String, BTreeMap<String, i64>>,
-    /// Bound ports stay DOWN until Nova has been sent `network-vif-plugged`.
+    /// A bound port of a server stays DOWN until its host's L2 agent has seen its VIF
+    /// and Nova has taken `network-vif-plugged` (`notify.rs`).
     #[serde(default)]
     pub vif_plugged_event: bool,
     #[serde(default)]
@@ -414,6 +424,7 @@ impl State {
             security_groups,
             description: req.description,
             allowed_address_pairs: Vec::new(),
+            plugged: false,
         };
         self.ports.insert(port.id.clone(), port.clone());
         Ok(port)

@@ -127,3 +127,46 @@ pub(super) async fn dhcp_agents_of(
 pub(super) async fn zones() -> Reply {
     ok(StatusCode::OK, zones_json())
 }
+
+/// Most VIFs one report may name: far more than a hypervisor of an env holds.
+const MAX_DEVICES: usize = 4096;
+
+/// `PUT /v2.0/vstage/l2-agents/{host}/devices` `{"devices": ["tap…", …]}`: the report of
+/// the L2 agent on `host` (`templates/openstack.yaml`, `vstage-l2-agent`), the VIFs on
+/// its bridges now, as Neutron's agents report devices up and down over RPC. Admins
+/// only (the agent logs in as Neutron's service user).
+pub(super) async fn l2_report(
+    AxState(svc): AxState<Shared>,
+    caller: axum::Extension<Caller>,
+    Path(host): Path<String>,
+    Body(body): Body,
+) -> Reply {
+    admin_only(&caller)?;
+    let bad = |m: &str| SdnError::BadRequest(format!("Invalid L2 agent report: {m}"));
+    let list = body
+        .get("devices")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("a body {\"devices\": [...]} is needed"))?;
+    if list.len() > MAX_DEVICES {
+        return Err(bad(&format!("at most {MAX_DEVICES} devices")).into());
+    }
+    let devices = list
+        .iter()
+        .map(|d| {
+            d.as_str()
+                // Linux interface names: at most 15 bytes.
+                .filter(|d| !d.is_empty() && d.len() <= 15)
+                .map(String::from)
+                .ok_or_else(|| bad(&format!("{d} is not an interface name")))
+        })
+        .collect::<Result<std::collections::BTreeSet<String>, SdnError>>()?;
+    let mut st = svc.lock();
+    st.l2_report(&host, &devices);
+    let plugged: Vec<&String> = st
+        .ports
+        .values()
+        .filter(|p| p.host_id == host && p.plugged)
+        .map(|p| &p.id)
+        .collect();
+    ok(StatusCode::OK, json!({"plugged": plugged}))
+}
