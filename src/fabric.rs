@@ -1,6 +1,8 @@
 //! The env's fabric as the network service changes it: a network made through its API
-//! gets an L2 segment (a switch of its own), and a port bound to a node attaches that
-//! node to the segment with a NIC the driver hot-plugs, carrying the port's MAC.
+//! gets an L2 segment (a switch of its own), a port bound to a node attaches that
+//! node to the segment with a NIC the driver hot-plugs, carrying the port's MAC, and a
+//! router with interfaces gets a NIC on each of their segments and forwards between
+//! them (`router.rs`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -53,6 +55,13 @@ pub struct Fabric<N: Nics> {
     switches: JoinSet<()>,
     /// Port id -> the NIC it has on a node.
     attached: HashMap<String, Attachment>,
+    routers: HashMap<String, RunningRouter>,
+}
+
+/// A router in the fabric: its task, and its NICs (network id, socket).
+struct RunningRouter {
+    task: tokio::task::JoinHandle<()>,
+    nics: Vec<(String, PathBuf)>,
 }
 
 impl<N: Nics + Send + 'static> Fabric<N> {
@@ -72,6 +81,7 @@ impl<N: Nics + Send + 'static> Fabric<N> {
             segments,
             switches: JoinSet::new(),
             attached: HashMap::new(),
+            routers: HashMap::new(),
         }
     }
 
@@ -139,8 +149,75 @@ impl<N: Nics + Send + 'static> Fabric<N> {
         Ok(())
     }
 
+    /// Stops a router and takes its NICs off their segments.
+    fn remove_router(&mut self, id: &str) {
+        if let Some(r) = self.routers.remove(id) {
+            r.task.abort();
+            for (network_id, socket) in r.nics {
+                if let Some(seg) = self.segments.get(&network_id) {
+                    seg.ports.remove(&socket);
+                }
+                let _ = std::fs::remove_file(&socket);
+            }
+        }
+    }
+
+    /// (Re)starts a router with a NIC on each interface's segment; its sockets are
+    /// recorded before they are bound.
+    fn set_router(
+        &mut self,
+        id: String,
+        interfaces: Vec<crate::clone::registry::RouterNic>,
+        routes: Vec<crate::router::Route>,
+    ) -> Result<(), FabricError> {
+        self.remove_router(&id);
+        let mut nics = Vec::new();
+        let mut config = Vec::new();
+        for i in &interfaces {
+            let seg = self
+                .segments
+                .get(&i.network_id)
+                .ok_or_else(|| FabricError::NoSegment(i.network_id.clone()))?;
+            let rel = layout::router_nic_socket(&id, &i.port);
+            self.record(Entry::Path { path: rel.clone() })?;
+            // Ours (recorded): one a failed start left would refuse the bind.
+            let _ = std::fs::remove_file(self.dir.join(&rel));
+            nics.push(crate::router::Nic {
+                socket: self.dir.join(&rel),
+                segment: seg.socket.clone(),
+            });
+            config.push(crate::router::Interface {
+                mac: i.mac,
+                ip: i.ip,
+                prefix: i.prefix,
+            });
+        }
+        let task = crate::router::spawn(crate::router::Router::new(config, routes), &nics)
+            .map_err(|source| FabricError::Bind {
+                socket: format!("a NIC of router {id}"),
+                source,
+            })?;
+        let mut joined = Vec::new();
+        for (i, n) in interfaces.iter().zip(nics) {
+            self.segments[&i.network_id].ports.add(n.socket.clone());
+            joined.push((i.network_id.clone(), n.socket));
+        }
+        self.routers
+            .insert(id, RunningRouter { task, nics: joined });
+        Ok(())
+    }
+
     async fn apply(&mut self, event: FabricEvent) -> Result<(), FabricError> {
         match event {
+            FabricEvent::RouterSet {
+                id,
+                interfaces,
+                routes,
+            } => self.set_router(id, interfaces, routes),
+            FabricEvent::RouterDeleted { id } => {
+                self.remove_router(&id);
+                Ok(())
+            }
             FabricEvent::NetworkCreated { id } => {
                 let rel = layout::segment_socket(&id);
                 self.record(Entry::Path { path: rel.clone() })?;

@@ -106,6 +106,16 @@ pub fn attached_nic_socket(node: &str, port_id: &str) -> String {
         .collect();
     format!("{SOCKETS}/{node}.p-{short}.nic")
 }
+/// A router's NIC on one of its interfaces' segments (by the router and port ids).
+pub fn router_nic_socket(router_id: &str, port_id: &str) -> String {
+    let short = |id: &str| -> String {
+        id.chars()
+            .filter(|c| c.is_ascii_hexdigit())
+            .take(8)
+            .collect()
+    };
+    format!("{SOCKETS}/r-{}.p-{}.nic", short(router_id), short(port_id))
+}
 /// A clone's state, and the hand-off files it writes (`clouds.yaml`, `openrc-USER`, ...).
 pub fn clone_dir(clone: &str) -> String {
     format!("clones/{clone}")

@@ -28,6 +28,7 @@ pub mod plan;
 pub mod progress;
 pub mod qmp;
 pub mod readiness;
+pub mod router;
 pub mod seed;
 pub mod snapshot;
 pub mod supervisor;

@@ -87,3 +87,102 @@ fn api_networks_are_segments_and_bound_ports_attach_nodes() {
     h.ok(&["down", "fab"]);
     assert!(Harness::processes_mentioning(&dir).is_empty());
 }
+
+/// A router of the network service forwards between its subnets in the env's fabric:
+/// n1 on `blue` and n2 on `red`, each routed through the router's interface on its
+/// subnet (the subnet's gateway address), ping each other and the router; with the
+/// interface removed, the way is gone.
+#[test]
+fn routers_forward_between_their_subnets() {
+    let h = Harness::new();
+    let file = h.home.path().join("fabric.yaml");
+    std::fs::write(&file, common::FABRIC).unwrap();
+    h.ok(&["up", "-t", &file.display().to_string(), "--name", "l3"]);
+    let osc = |args: &[&str]| {
+        let mut all = vec!["exec", "l3", "--", "openstack", "--os-cloud", "demo"];
+        all.extend_from_slice(args);
+        h.ok(&all).trim().to_string()
+    };
+    let mut ports = Vec::new();
+    for (node, net, cidr) in [("n1", "blue", "10.60.0"), ("n2", "red", "10.61.0")] {
+        osc(&["network", "create", net]);
+        osc(&[
+            "subnet",
+            "create",
+            "--network",
+            net,
+            "--subnet-range",
+            &format!("{cidr}.0/24"),
+            &format!("{net}-sub"),
+        ]);
+        let id = osc(&[
+            "port",
+            "create",
+            "--network",
+            net,
+            "--host",
+            node,
+            node,
+            "-f",
+            "value",
+            "-c",
+            "id",
+        ]);
+        let mac = osc(&["port", "show", &id, "-f", "value", "-c", "mac_address"]);
+        let ip = osc(&["port", "show", &id, "-f", "json", "-c", "fixed_ips"]);
+        let ip: serde_json::Value = serde_json::from_str(&ip).unwrap();
+        let ip = ip["fixed_ips"][0]["ip_address"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        ports.push((node, mac, ip, cidr));
+    }
+    osc(&["router", "create", "r1"]);
+    osc(&["router", "add", "subnet", "r1", "blue-sub"]);
+    osc(&["router", "add", "subnet", "r1", "red-sub"]);
+    for (node, mac, ip, cidr) in &ports {
+        let dev = h.wait_for_nic("l3", node, mac, true);
+        let other = if *cidr == "10.60.0" {
+            "10.61.0"
+        } else {
+            "10.60.0"
+        };
+        h.ok(&[
+            "exec",
+            "l3",
+            "--node",
+            node,
+            "--",
+            "sh",
+            "-c",
+            &format!(
+                "ip addr add {ip}/24 dev {dev} && ip link set {dev} up && ip route add {other}.0/24 via {cidr}.1"
+            ),
+        ]);
+    }
+    let ping = |node: &str, to: &str| {
+        let out = h.run(&[
+            "exec", "l3", "--node", node, "--", "ping", "-c", "2", "-W", "3", to,
+        ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let through = ping("n1", &ports[1].2);
+    assert!(
+        through.contains(" 1 packets received") || through.contains(" 2 packets received"),
+        "n1 reaches n2 through the router: {through}"
+    );
+    let gateway = ping("n2", "10.61.0.1");
+    assert!(
+        gateway.contains(" 2 packets received"),
+        "the router answers: {gateway}"
+    );
+    osc(&["router", "remove", "subnet", "r1", "red-sub"]);
+    let cut = ping("n1", &ports[1].2);
+    assert!(
+        cut.contains(" 0 packets received"),
+        "no interface, no way: {cut}"
+    );
+    let dir = h.env_dir("l3").display().to_string();
+    h.ok(&["down", "l3"]);
+    assert!(Harness::processes_mentioning(&dir).is_empty());
+}

@@ -212,6 +212,17 @@ pub enum FabricEvent {
         id: String,
         host: String,
     },
+    /// A router's interfaces and extra routes (IPv4) as they are now: the fabric gives it
+    /// a NIC on each interface's segment and forwards between them (`router.rs`).
+    RouterSet {
+        id: String,
+        interfaces: Vec<RouterNic>,
+        routes: Vec<crate::router::Route>,
+    },
+    /// A router deleted, or with no interfaces left, or administratively down.
+    RouterDeleted {
+        id: String,
+    },
     /// A port that was bound to `host` when the snapshot this env was restored from was
     /// taken: its NIC came back with the node, so only the segment must know it again.
     PortRestored {
@@ -220,6 +231,17 @@ pub enum FabricEvent {
         host: String,
         mac: Mac,
     },
+}
+
+/// One interface of a router in the fabric: its port, on which network, with which
+/// MAC and IPv4 address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterNic {
+    pub port: String,
+    pub network_id: String,
+    pub mac: Mac,
+    pub ip: std::net::Ipv4Addr,
+    pub prefix: u8,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -125,6 +125,7 @@ struct Fabric {
     /// port id -> host, of servers' ports whose VIF their host's L2 agent has seen:
     /// each new one is a VIF Nova may wait for.
     plugged: BTreeMap<String, String>,
+    routers: BTreeMap<String, super::routers::InFabric>,
 }
 
 impl Fabric {
@@ -148,6 +149,7 @@ impl Fabric {
                 .filter(|p| p.plugged && !p.host_id.is_empty() && !p.plugs_a_nic())
                 .map(|p| (p.id.clone(), p.host_id.clone()))
                 .collect(),
+            routers: st.routers_in_fabric(),
         }
     }
 
@@ -184,6 +186,20 @@ impl Fabric {
                     network_id: net.clone(),
                     host: host.clone(),
                     mac: *mac,
+                });
+            }
+        }
+        for id in self.routers.keys() {
+            if !after.routers.contains_key(id) {
+                events.push(FabricEvent::RouterDeleted { id: id.clone() });
+            }
+        }
+        for (id, (interfaces, routes)) in &after.routers {
+            if self.routers.get(id) != Some(&(interfaces.clone(), routes.clone())) {
+                events.push(FabricEvent::RouterSet {
+                    id: id.clone(),
+                    interfaces: interfaces.clone(),
+                    routes: routes.clone(),
                 });
             }
         }

@@ -148,6 +148,13 @@ impl Kind for Neutron {
                 let _ = events.send(super::FabricEvent::NetworkCreated { id: id.clone() });
             }
         }
+        for (id, (interfaces, routes)) in state.routers_in_fabric() {
+            let _ = events.send(super::FabricEvent::RouterSet {
+                id,
+                interfaces,
+                routes,
+            });
+        }
         let template_macs: Vec<_> = start.topology.nics.iter().map(|n| n.mac).collect();
         for p in state.ports.values() {
             if p.plugs_a_nic() && !template_macs.contains(&p.mac) {

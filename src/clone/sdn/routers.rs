@@ -5,9 +5,11 @@
 //! and a floating IP is an external address (its own `network:floatingip` port)
 //! mapped to a port's fixed address on a subnet a router links to that network.
 //!
-//! This is the API's state. Nothing in the env forwards between a router's subnets or
-//! translates floating addresses: docs/clones.md says what the fabric does.
+//! Inside an env, a router that is up and has interfaces is also in the fabric
+//! (`routers_in_fabric`, `src/router.rs`): it forwards IPv4 between its subnets. Floating
+//! IPs are the API's only: nothing translates their addresses.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::ipnet::IpNet;
 use super::model::{Port, PortRequest, SdnError, State, missing, new_uuid};
+use crate::clone::registry::RouterNic;
 
 pub const INTERFACE_OWNER: &str = "network:router_interface";
 pub const GATEWAY_OWNER: &str = "network:router_gateway";
@@ -582,6 +585,52 @@ impl State {
             "description": f.description, "tags": self.tags_of(&f.id), "revision_number": 0,
             "port_forwardings": [], "qos_policy_id": null,
         })
+    }
+}
+
+/// What the env's fabric needs of a router that is up and has interfaces: each
+/// interface's IPv4 address on its segment, and the IPv4 extra routes.
+pub type InFabric = (Vec<RouterNic>, Vec<crate::router::Route>);
+
+impl State {
+    pub fn routers_in_fabric(&self) -> BTreeMap<String, InFabric> {
+        self.routers
+            .values()
+            .filter(|r| r.admin_state_up)
+            .filter_map(|r| {
+                // A port's first IPv4 address: one NIC, one address.
+                let nics: Vec<RouterNic> = self
+                    .interfaces(&r.id)
+                    .filter_map(|p| {
+                        p.fixed_ips.iter().find_map(|(s, ip)| {
+                            let (IpAddr::V4(ip), Some(sub)) = (ip, self.subnets.get(s)) else {
+                                return None;
+                            };
+                            Some(RouterNic {
+                                port: p.id.clone(),
+                                network_id: p.network_id.clone(),
+                                mac: p.mac,
+                                ip: *ip,
+                                prefix: sub.cidr.prefix,
+                            })
+                        })
+                    })
+                    .collect();
+                let routes = r
+                    .routes
+                    .iter()
+                    .filter_map(|x| match (x.destination.addr, x.nexthop) {
+                        (IpAddr::V4(dest), IpAddr::V4(nexthop)) => Some(crate::router::Route {
+                            dest,
+                            prefix: x.destination.prefix,
+                            nexthop,
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                (!nics.is_empty()).then(|| (r.id.clone(), (nics, routes)))
+            })
+            .collect()
     }
 }
 
