@@ -21,6 +21,7 @@ use super::store::Store;
 mod app_credentials;
 mod catalog;
 mod credentials;
+mod domain_config;
 mod grants;
 mod implied_roles;
 mod password;
@@ -885,6 +886,34 @@ pub fn router(service: Shared) -> Router {
             get(show::<Domain>)
                 .patch(update::<Domain>)
                 .delete(delete::<Domain>),
+        )
+        .route("/v3/domains/config/default", get(domain_config::defaults))
+        .route(
+            "/v3/domains/config/{group}/default",
+            get(domain_config::group_defaults),
+        )
+        .route(
+            "/v3/domains/config/{group}/{option}/default",
+            get(domain_config::option_default),
+        )
+        .route(
+            "/v3/domains/{id}/config",
+            get(domain_config::show)
+                .put(domain_config::create)
+                .patch(domain_config::update)
+                .delete(domain_config::delete),
+        )
+        .route(
+            "/v3/domains/{id}/config/{group}",
+            get(domain_config::show_group)
+                .patch(domain_config::update_group)
+                .delete(domain_config::delete_group),
+        )
+        .route(
+            "/v3/domains/{id}/config/{group}/{option}",
+            get(domain_config::show_option)
+                .patch(domain_config::update_option)
+                .delete(domain_config::delete_option),
         )
         .route("/v3/projects", get(list::<Project>).post(create::<Project>))
         .route(

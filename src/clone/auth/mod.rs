@@ -6,6 +6,7 @@ pub mod assignments;
 pub mod catalog;
 pub mod config;
 pub mod credentials;
+pub mod domain_config;
 pub mod implied_roles;
 pub mod kind;
 pub mod model;

@@ -184,6 +184,9 @@ pub struct State {
     /// Policies, OAuth1 consumers, endpoint groups: by kind, then id (`records.rs`).
     #[serde(default)]
     pub records: BTreeMap<String, BTreeMap<String, super::records::Record>>,
+    /// domain id -> its configuration (`domain_config.rs`)
+    #[serde(default)]
+    pub domain_configs: BTreeMap<String, super::domain_config::Config>,
     #[serde(skip)]
     pub tokens: BTreeMap<String, Token>,
     /// From the config, on every start.
@@ -365,6 +368,7 @@ impl State {
             ));
         }
         self.domains.remove(id);
+        self.domain_configs.remove(id);
         let mut projects: Vec<(usize, String)> = self
             .projects
             .values()
