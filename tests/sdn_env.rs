@@ -6,6 +6,37 @@ mod common;
 
 use common::Harness;
 
+/// A port on `network` bound to `node` through openstackclient (`osc`): its id, MAC and
+/// first address.
+fn bound_port(
+    osc: &impl Fn(&[&str]) -> String,
+    network: &str,
+    node: &str,
+    name: &str,
+) -> (String, String, String) {
+    let id = osc(&[
+        "port",
+        "create",
+        "--network",
+        network,
+        "--host",
+        node,
+        name,
+        "-f",
+        "value",
+        "-c",
+        "id",
+    ]);
+    let mac = osc(&["port", "show", &id, "-f", "value", "-c", "mac_address"]);
+    let ips = osc(&["port", "show", &id, "-f", "json", "-c", "fixed_ips"]);
+    let ips: serde_json::Value = serde_json::from_str(&ips).unwrap();
+    let ip = ips["fixed_ips"][0]["ip_address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (id, mac, ip)
+}
+
 #[test]
 fn api_networks_are_segments_and_bound_ports_attach_nodes() {
     let h = Harness::new();
@@ -29,26 +60,7 @@ fn api_networks_are_segments_and_bound_ports_attach_nodes() {
     ]);
     let mut ports = Vec::new();
     for node in ["n1", "n2"] {
-        let id = osc(&[
-            "port",
-            "create",
-            "--network",
-            "blue",
-            "--host",
-            node,
-            &format!("{node}-blue"),
-            "-f",
-            "value",
-            "-c",
-            "id",
-        ]);
-        let mac = osc(&["port", "show", &id, "-f", "value", "-c", "mac_address"]);
-        let ip = osc(&["port", "show", &id, "-f", "json", "-c", "fixed_ips"]);
-        let ip: serde_json::Value = serde_json::from_str(&ip).unwrap();
-        let ip = ip["fixed_ips"][0]["ip_address"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let (id, mac, ip) = bound_port(&osc, "blue", node, &format!("{node}-blue"));
         ports.push((node, id, mac, ip));
     }
     // Each node gets a NIC with its port's MAC; configured with the port's address,
@@ -115,26 +127,7 @@ fn routers_forward_between_their_subnets() {
             &format!("{cidr}.0/24"),
             &format!("{net}-sub"),
         ]);
-        let id = osc(&[
-            "port",
-            "create",
-            "--network",
-            net,
-            "--host",
-            node,
-            node,
-            "-f",
-            "value",
-            "-c",
-            "id",
-        ]);
-        let mac = osc(&["port", "show", &id, "-f", "value", "-c", "mac_address"]);
-        let ip = osc(&["port", "show", &id, "-f", "json", "-c", "fixed_ips"]);
-        let ip: serde_json::Value = serde_json::from_str(&ip).unwrap();
-        let ip = ip["fixed_ips"][0]["ip_address"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let (_, mac, ip) = bound_port(&osc, net, node, node);
         ports.push((node, mac, ip, cidr));
     }
     osc(&["router", "create", "r1"]);

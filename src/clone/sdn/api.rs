@@ -285,7 +285,8 @@ owned!(
     super::model::Network,
     super::model::Subnet,
     super::model::Port,
-    super::model::SecurityGroup
+    super::model::SecurityGroup,
+    super::model::Rule
 );
 
 // After `owned!`, which they use.
@@ -315,6 +316,19 @@ fn seen<'a, T: Owned>(
 /// template networks and nodes' NICs) belong to no project and are seen by all.
 fn visible(caller: &Caller, tenant: &str, shared: bool) -> bool {
     caller.admin || shared || tenant.is_empty() || caller.project_id == tenant
+}
+
+/// The items of one collection the caller may see (`shared`: seen by all), rendered.
+fn visible_items<'a, T: Owned + 'a>(
+    caller: &Caller,
+    items: impl Iterator<Item = &'a T>,
+    shared: impl Fn(&T) -> bool,
+    render: impl Fn(&T) -> Value,
+) -> Vec<Value> {
+    items
+        .filter(|x| visible(caller, x.tenant(), shared(x)))
+        .map(render)
+        .collect()
 }
 
 fn body_object<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>, SdnError> {
@@ -448,12 +462,12 @@ async fn list_networks(
     headers: axum::http::HeaderMap,
 ) -> Reply {
     let st = svc.lock();
-    let items = st
-        .networks
-        .values()
-        .filter(|n| visible(&caller, &n.tenant_id, n.shared || n.external))
-        .map(|n| st.network_json(n))
-        .collect();
+    let items = visible_items(
+        &caller,
+        st.networks.values(),
+        |n| n.shared || n.external,
+        |n| st.network_json(n),
+    );
     listed(&svc, "networks", items, &uri, &headers)
 }
 
@@ -579,22 +593,14 @@ async fn list_subnets(
     headers: axum::http::HeaderMap,
 ) -> Reply {
     let st = svc.lock();
-    let items = st
-        .subnets
-        .values()
-        .filter(|s| {
-            visible(
-                &caller,
-                &s.tenant_id,
-                st.networks
-                    .get(&s.network_id)
-                    // An external network is seen by all, its subnets only by
-                    // its project (Neutron), unless the network is shared.
-                    .is_some_and(|n| n.shared),
-            )
-        })
-        .map(|s| st.subnet_json(s))
-        .collect();
+    // An external network is seen by all, its subnets only by its project (Neutron),
+    // unless the network is shared.
+    let items = visible_items(
+        &caller,
+        st.subnets.values(),
+        |s| st.networks.get(&s.network_id).is_some_and(|n| n.shared),
+        |s| st.subnet_json(s),
+    );
     listed(&svc, "subnets", items, &uri, &headers)
 }
 
@@ -783,12 +789,7 @@ async fn list_ports(
     headers: axum::http::HeaderMap,
 ) -> Reply {
     let st = svc.lock();
-    let items = st
-        .ports
-        .values()
-        .filter(|p| visible(&caller, &p.tenant_id, false))
-        .map(|p| st.port_json(p))
-        .collect();
+    let items = visible_items(&caller, st.ports.values(), |_| false, |p| st.port_json(p));
     listed(&svc, "ports", items, &uri, &headers)
 }
 
@@ -964,12 +965,12 @@ async fn list_groups(
     let mut st = svc.lock();
     // Every project sees its `default` group, as Neutron makes it on first use.
     st.default_group(&caller.project_id);
-    let items = st
-        .security_groups
-        .values()
-        .filter(|g| visible(&caller, &g.tenant_id, false))
-        .map(|g| st.group_json(g))
-        .collect();
+    let items = visible_items(
+        &caller,
+        st.security_groups.values(),
+        |_| false,
+        |g| st.group_json(g),
+    );
     listed(&svc, "security_groups", items, &uri, &headers)
 }
 
@@ -1073,12 +1074,7 @@ async fn list_rules(
     headers: axum::http::HeaderMap,
 ) -> Reply {
     let st = svc.lock();
-    let items = st
-        .rules
-        .values()
-        .filter(|r| visible(&caller, &r.tenant_id, false))
-        .map(rule_json)
-        .collect();
+    let items = visible_items(&caller, st.rules.values(), |_| false, rule_json);
     listed(&svc, "security_group_rules", items, &uri, &headers)
 }
 

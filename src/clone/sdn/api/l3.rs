@@ -76,12 +76,12 @@ pub(super) async fn list_routers(
     headers: axum::http::HeaderMap,
 ) -> Reply {
     let st = svc.lock();
-    let items = st
-        .routers
-        .values()
-        .filter(|r| visible(&caller, &r.tenant_id, false))
-        .map(|r| st.router_json(r))
-        .collect();
+    let items = visible_items(
+        &caller,
+        st.routers.values(),
+        |_| false,
+        |r| st.router_json(r),
+    );
     listed(&svc, "routers", items, &uri, &headers)
 }
 
@@ -261,12 +261,12 @@ pub(super) async fn list_floating_ips(
     headers: axum::http::HeaderMap,
 ) -> Reply {
     let st = svc.lock();
-    let items = st
-        .floating_ips
-        .values()
-        .filter(|f| visible(&caller, &f.tenant_id, false))
-        .map(|f| st.floating_ip_json(f))
-        .collect();
+    let items = visible_items(
+        &caller,
+        st.floating_ips.values(),
+        |_| false,
+        |f| st.floating_ip_json(f),
+    );
     listed(&svc, "floatingips", items, &uri, &headers)
 }
 

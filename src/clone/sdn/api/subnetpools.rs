@@ -17,12 +17,12 @@ pub(super) async fn list(
     headers: axum::http::HeaderMap,
 ) -> Reply {
     let st = svc.lock();
-    let items = st
-        .subnetpools
-        .values()
-        .filter(|p| visible(&caller, &p.tenant_id, p.shared))
-        .map(SubnetPool::json)
-        .collect();
+    let items = visible_items(
+        &caller,
+        st.subnetpools.values(),
+        |p| p.shared,
+        SubnetPool::json,
+    );
     listed(&svc, "subnetpools", items, &uri, &headers)
 }
 
