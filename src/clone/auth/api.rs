@@ -13,8 +13,8 @@ use serde_json::{Map, Value, json};
 use super::app_credentials::AppCredentialRef;
 use super::config::Config;
 use super::model::{
-    Actor, AuthError, Domain, DomainRef, EXPIRED_GRACE_MICROS, Group, Project, Role, Scope,
-    ScopeRef, State, Target, Token, User, UserRef,
+    Actor, AuthError, Domain, DomainRef, EXPIRED_GRACE_MICROS, Group, Role, Scope, ScopeRef, State,
+    Target, Token, User, UserRef,
 };
 use super::store::Store;
 
@@ -22,6 +22,7 @@ mod app_credentials;
 mod catalog;
 mod credentials;
 mod domain_config;
+mod domain_projects;
 mod grants;
 mod implied_roles;
 mod password;
@@ -915,12 +916,15 @@ pub fn router(service: Shared) -> Router {
                 .patch(domain_config::update_option)
                 .delete(domain_config::delete_option),
         )
-        .route("/v3/projects", get(list::<Project>).post(create::<Project>))
+        .route(
+            "/v3/projects",
+            get(domain_projects::list).post(domain_projects::create),
+        )
         .route(
             "/v3/projects/{id}",
-            get(show::<Project>)
-                .patch(update::<Project>)
-                .delete(delete::<Project>),
+            get(domain_projects::show)
+                .patch(domain_projects::update)
+                .delete(domain_projects::delete),
         )
         .route(
             "/v3/projects/{id}/tags",

@@ -58,7 +58,7 @@ pub(super) trait Resource: Clone + Sized + Send + 'static {
 }
 
 /// A name as Keystone's schema takes it: not blank, at most `R::MAX_NAME` long.
-fn check_name<R: Resource>(name: &str) -> Result<(), AuthError> {
+pub(super) fn check_name<R: Resource>(name: &str) -> Result<(), AuthError> {
     if name.trim().is_empty() || name.chars().count() > R::MAX_NAME {
         return Err(AuthError::BadRequest(format!(
             "Invalid input for field 'name': a {} name is 1 to {} characters",
@@ -70,7 +70,7 @@ fn check_name<R: Resource>(name: &str) -> Result<(), AuthError> {
 }
 
 /// A rename must not take another's name in the same namespace (Keystone: 409).
-fn check_rename<R: Resource>(
+pub(super) fn check_rename<R: Resource>(
     st: &State,
     id: &str,
     o: &Map<String, Value>,
@@ -96,7 +96,7 @@ fn check_rename<R: Resource>(
 }
 
 /// `?enabled=` as Keystone reads it.
-fn enabled_is(q: &Query_, enabled: Option<bool>) -> bool {
+pub(super) fn enabled_is(q: &Query_, enabled: Option<bool>) -> bool {
     match (q.get("enabled"), enabled) {
         (Some(e), Some(enabled)) => enabled == (e != "false" && e != "0" && e != "False"),
         _ => true,
