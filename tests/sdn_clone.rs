@@ -67,6 +67,38 @@ fn start_with(dir: &Path, catalog: &str, sdn_flags: &[&str]) -> Clones {
 }
 
 impl Clones {
+    /// An admin's external network `public` with the subnet `public-sub`
+    /// (172.24.4.0/24, no DHCP), as DevStack makes it; its id.
+    fn public_network(&self) -> String {
+        let id = self.osc(
+            "admin",
+            &[
+                "network",
+                "create",
+                "--external",
+                "public",
+                "-f",
+                "value",
+                "-c",
+                "id",
+            ],
+        );
+        self.osc(
+            "admin",
+            &[
+                "subnet",
+                "create",
+                "--network",
+                "public",
+                "--subnet-range",
+                "172.24.4.0/24",
+                "--no-dhcp",
+                "public-sub",
+            ],
+        );
+        id
+    }
+
     fn osc(&self, cloud: &str, args: &[&str]) -> String {
         common::osc_ok(&self.clouds, cloud, args).trim().to_string()
     }
@@ -169,20 +201,7 @@ fn openstackclient_manages_networks_subnets_ports() {
 fn openstackclient_routes_and_floats() {
     let dir = tempfile::tempdir().unwrap();
     let c = start(dir.path());
-    c.osc("admin", &["network", "create", "--external", "public"]);
-    c.osc(
-        "admin",
-        &[
-            "subnet",
-            "create",
-            "--network",
-            "public",
-            "--subnet-range",
-            "172.24.4.0/24",
-            "--no-dhcp",
-            "public-sub",
-        ],
-    );
+    c.public_network();
     c.osc("demo", &["network", "create", "blue"]);
     c.osc(
         "demo",
@@ -568,24 +587,7 @@ fn heavy_tempest_network_api_passes() {
         .flat_map(|e| ["--extension", e])
         .collect();
     let c = start_with(dir.path(), "", &flags);
-    c.osc("admin", &["network", "create", "--external", "public"]);
-    c.osc(
-        "admin",
-        &[
-            "subnet",
-            "create",
-            "--network",
-            "public",
-            "--subnet-range",
-            "172.24.4.0/24",
-            "--no-dhcp",
-            "public-sub",
-        ],
-    );
-    let public = c.osc(
-        "admin",
-        &["network", "show", "public", "-f", "value", "-c", "id"],
-    );
+    let public = c.public_network();
     let conf = network_tempest_conf(&c, &extensions).replace(
         "\n[network]\n",
         &format!("\n[network]\npublic_network_id = {public}\nfloating_network_name = public\n"),

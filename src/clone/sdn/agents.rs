@@ -81,26 +81,34 @@ impl State {
     /// Records the agents of hosts seen since the last call: the clone's own, and a
     /// Linux bridge agent for each host a port is bound to.
     pub fn refresh_agents(&mut self) {
-        let mut wanted: BTreeSet<(String, String)> = [DHCP, L3, METADATA]
+        let mut wanted: BTreeSet<(&str, String)> = [DHCP, L3, METADATA]
             .iter()
-            .map(|t| (t.to_string(), CONTROLLER.to_string()))
+            .map(|t| (*t, CONTROLLER.to_string()))
             .collect();
         wanted.extend(
             self.ports
                 .values()
                 .filter(|p| !p.host_id.is_empty())
-                .map(|p| (LINUX_BRIDGE.to_string(), p.host_id.clone())),
+                .map(|p| (LINUX_BRIDGE, p.host_id.clone())),
         );
         for (agent_type, host) in wanted {
-            if !self
-                .agents
-                .values()
-                .any(|a| a.agent_type == agent_type && a.host == host)
-            {
+            self.agent_on(agent_type, &host);
+        }
+    }
+
+    /// The agent of `agent_type` on `host`, recorded the first time it is asked for.
+    fn agent_on(&mut self, agent_type: &str, host: &str) -> &mut Agent {
+        let id = match self
+            .agents
+            .values()
+            .find(|a| a.agent_type == agent_type && a.host == host)
+        {
+            Some(a) => a.id.clone(),
+            None => {
                 let a = Agent {
                     id: new_uuid(),
-                    agent_type,
-                    host,
+                    agent_type: agent_type.into(),
+                    host: host.into(),
                     admin_state_up: true,
                     description: String::new(),
                     created_at: now(),
@@ -108,9 +116,12 @@ impl State {
                     reported_at: None,
                     devices: 0,
                 };
-                self.agents.insert(a.id.clone(), a);
+                let id = a.id.clone();
+                self.agents.insert(id.clone(), a);
+                id
             }
-        }
+        };
+        self.agents.get_mut(&id).expect("found or recorded above")
     }
 
     pub fn agent(&self, id: &str) -> Result<&Agent, SdnError> {
@@ -131,7 +142,7 @@ impl State {
         if !wants || hosted {
             return;
         }
-        self.refresh_agents();
+        self.agent_on(DHCP, CONTROLLER);
         if let Some(a) = self
             .agents
             .values_mut()
@@ -196,28 +207,9 @@ impl State {
             }
             p.plugged = present;
         }
-        self.refresh_agents();
-        if let Some(a) = self
-            .agents
-            .values_mut()
-            .find(|a| a.agent_type == LINUX_BRIDGE && a.host == host)
-        {
-            a.reported_at = Some(now());
-            a.devices = devices.len();
-        } else {
-            let a = Agent {
-                id: new_uuid(),
-                agent_type: LINUX_BRIDGE.into(),
-                host: host.into(),
-                admin_state_up: true,
-                description: String::new(),
-                created_at: now(),
-                networks: BTreeSet::new(),
-                reported_at: Some(now()),
-                devices: devices.len(),
-            };
-            self.agents.insert(a.id.clone(), a);
-        }
+        let a = self.agent_on(LINUX_BRIDGE, host);
+        a.reported_at = Some(now());
+        a.devices = devices.len();
     }
 
     /// Networks that are gone leave their agents.

@@ -194,8 +194,8 @@ impl Fabric {
                 events.push(FabricEvent::RouterDeleted { id: id.clone() });
             }
         }
-        for (id, (interfaces, routes)) in &after.routers {
-            if self.routers.get(id) != Some(&(interfaces.clone(), routes.clone())) {
+        for (id, now @ (interfaces, routes)) in &after.routers {
+            if self.routers.get(id) != Some(now) {
                 events.push(FabricEvent::RouterSet {
                     id: id.clone(),
                     interfaces: interfaces.clone(),

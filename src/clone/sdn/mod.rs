@@ -50,11 +50,9 @@ pub fn load(path: &std::path::Path) -> std::io::Result<Option<model::State>> {
     }
 }
 
-/// Extensions advertised by default: none, which Nova handles best (contract §3).
-pub const DEFAULT_EXTENSIONS: &[&str] = &[];
-
 /// The extensions whose API the clone serves as Neutron does (docs/clones.md), which a
-/// template may advertise; `port-security` and `network-ip-availability` are not.
+/// template may advertise; `port-security` and `network-ip-availability` are not. By
+/// default it advertises none, which Nova handles best (contract §3).
 pub const OFFERED: &[&str] = &[
     "router",
     "external-net",

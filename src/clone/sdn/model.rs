@@ -263,26 +263,27 @@ impl State {
 
     pub fn delete_network(&mut self, id: &str) -> Result<(), SdnError> {
         self.network(id)?;
-        // Floating IPs mapped to no port go with their network (Neutron's L3 plugin).
+        // Floating IPs mapped to no port go with their network (Neutron's L3 plugin), so
+        // their own ports do not keep it.
         let idle: Vec<String> = self
             .floating_ips
             .values()
             .filter(|f| f.network_id == id && f.port_id.is_none())
             .map(|f| f.id.clone())
             .collect();
-        let before = self.clone();
-        for f in idle {
-            self.delete_floating_ip(&f)?;
-        }
-        let in_use = self
-            .ports
-            .values()
-            .any(|p| p.network_id == id && !p.device_owner.starts_with("network:dhcp"));
+        let in_use = self.ports.values().any(|p| {
+            p.network_id == id
+                && !p.device_owner.starts_with("network:dhcp")
+                && !(p.device_owner == super::routers::FLOATING_OWNER
+                    && idle.contains(&p.device_id))
+        });
         if in_use {
-            *self = before;
             return Err(SdnError::InUse(format!(
                 "Unable to complete operation on network {id}. There are one or more ports still in use on the network."
             )));
+        }
+        for f in idle {
+            self.delete_floating_ip(&f)?;
         }
         self.ports.retain(|_, p| p.network_id != id);
         self.subnets.retain(|_, s| s.network_id != id);
