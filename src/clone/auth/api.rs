@@ -16,6 +16,7 @@ use super::model::{
     Actor, AuthError, Domain, DomainRef, EXPIRED_GRACE_MICROS, Group, Role, Scope, ScopeRef, State,
     Target, Token, User, UserRef,
 };
+use super::policy::{Op, Policy};
 use super::store::Store;
 
 mod app_credentials;
@@ -183,6 +184,22 @@ impl Service {
         st.valid_token(id, now_micros(), false)
             .cloned()
             .ok_or_else(|| self.err(AuthError::Unauthorized))
+    }
+
+    /// The caller, if `policy` lets it do `op` (`own`: whether the target is its own).
+    fn authorize(
+        &self,
+        st: &State,
+        headers: &HeaderMap,
+        policy: &Policy,
+        op: Op,
+        own: impl FnOnce(&Token) -> bool,
+    ) -> Result<Token, ApiError> {
+        let t = self.caller(st, headers)?;
+        policy
+            .check(st, &t, op, || own(&t))
+            .map_err(|e| self.err(e))?;
+        Ok(t)
     }
 
     fn admin(&self, st: &State, headers: &HeaderMap, action: &str) -> Result<Token, ApiError> {

@@ -10,6 +10,7 @@ pub mod domain_config;
 pub mod implied_roles;
 pub mod kind;
 pub mod model;
+pub mod policy;
 pub mod records;
 pub mod store;
 pub mod tags;

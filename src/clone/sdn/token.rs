@@ -9,13 +9,50 @@ use std::time::{Duration, Instant};
 
 use crate::clone::http;
 
-/// Who made a request.
+/// Who made a request: the token's user, project and roles (with the roles they imply,
+/// as Keystone puts them in a token), read as oslo.policy reads roles: ignoring case.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user_id: String,
     pub project_id: String,
-    /// Holds the `admin` role: sees and manages every project's resources.
+    /// Holds `admin`: sees and manages every project's resources.
     pub admin: bool,
+    /// Holds `member` (or `admin`): changes its project's resources.
+    pub member: bool,
+    /// Holds `reader` (or a role above it): sees its project's resources.
+    pub reader: bool,
+}
+
+impl Caller {
+    pub fn new(user_id: &str, project_id: &str, roles: impl IntoIterator<Item = String>) -> Caller {
+        let roles: Vec<String> = roles.into_iter().map(|r| r.to_ascii_lowercase()).collect();
+        let has = |r: &str| roles.iter().any(|x| x == r);
+        let admin = has("admin");
+        let member = admin || has("member");
+        Caller {
+            user_id: user_id.to_string(),
+            project_id: project_id.to_string(),
+            admin,
+            member,
+            reader: member || has("reader"),
+        }
+    }
+}
+
+/// The caller of a request: the token middleware (`api::authenticate`) put it there.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = axum::http::StatusCode;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Caller, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or(axum::http::StatusCode::UNAUTHORIZED)
+    }
 }
 
 const CACHE_TTL: Duration = Duration::from_secs(60);
@@ -58,13 +95,12 @@ impl Validator {
         }
         let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
         let t = &v["token"];
-        let caller = Caller {
-            user_id: t["user"]["id"].as_str()?.to_string(),
-            project_id: t["project"]["id"].as_str().unwrap_or_default().to_string(),
-            admin: t["roles"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|r| r["name"] == "admin")),
-        };
+        let roles = t["roles"].as_array().into_iter().flatten();
+        let caller = Caller::new(
+            t["user"]["id"].as_str()?,
+            t["project"]["id"].as_str().unwrap_or_default(),
+            roles.filter_map(|r| r["name"].as_str().map(String::from)),
+        );
         let mut cache = self.cache.lock().expect("cache lock");
         if cache.len() > 10_000 {
             cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);

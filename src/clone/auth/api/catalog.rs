@@ -6,6 +6,8 @@ use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
+use crate::clone::auth::policy::{Op, of};
+
 use super::{
     ApiError, Body, Q, Reply, Service, Shared, admin_change, json_response, object, opt_str,
 };
@@ -160,7 +162,7 @@ pub(super) async fn list_services(
     Query(q): Q,
 ) -> Reply {
     let st = s.lock();
-    s.caller(&st, &headers)?;
+    s.authorize(&st, &headers, &of::SERVICE, Op::List, |_| false)?;
     let items: Vec<Value> = s
         .entries(&st)
         .iter()
@@ -179,7 +181,7 @@ pub(super) async fn show_service(
     Path(id): Path<String>,
 ) -> Reply {
     let st = s.lock();
-    s.caller(&st, &headers)?;
+    s.authorize(&st, &headers, &of::SERVICE, Op::Show, |_| false)?;
     let entries = s.entries(&st);
     let x = entries
         .iter()
@@ -272,7 +274,7 @@ pub(super) async fn list_endpoints(
     Query(q): Q,
 ) -> Reply {
     let st = s.lock();
-    s.caller(&st, &headers)?;
+    s.authorize(&st, &headers, &of::ENDPOINT, Op::List, |_| false)?;
     let items: Vec<Value> = all_endpoints(&s, &st)
         .iter()
         .filter(|e| {
@@ -294,7 +296,7 @@ pub(super) async fn show_endpoint(
     Path(id): Path<String>,
 ) -> Reply {
     let st = s.lock();
-    s.caller(&st, &headers)?;
+    s.authorize(&st, &headers, &of::ENDPOINT, Op::Show, |_| false)?;
     let e = all_endpoints(&s, &st)
         .into_iter()
         .find(|e| e.id == id)
@@ -399,7 +401,7 @@ pub(super) async fn list_regions(
     Query(q): Q,
 ) -> Reply {
     let st = s.lock();
-    s.caller(&st, &headers)?;
+    s.authorize(&st, &headers, &of::REGION, Op::List, |_| false)?;
     let items: Vec<Value> = s
         .regions(&st)
         .iter()
@@ -424,7 +426,7 @@ pub(super) async fn show_region(
     Path(id): Path<String>,
 ) -> Reply {
     let st = s.lock();
-    s.caller(&st, &headers)?;
+    s.authorize(&st, &headers, &of::REGION, Op::Show, |_| false)?;
     let r = s
         .regions(&st)
         .into_iter()

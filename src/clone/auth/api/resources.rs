@@ -13,6 +13,7 @@ use super::{Body, Q, Reply, Service, Shared, bad, json_response, object, opt_boo
 use crate::clone::auth::model::{
     AuthError, DEFAULT_DOMAIN_ID, Domain, Group, Project, Role, Scope, State, Token, User,
 };
+use crate::clone::auth::policy::{Op, Policy, of};
 use crate::clone::auth::tokens::Hashing;
 
 type Query_ = std::collections::HashMap<String, String>;
@@ -22,10 +23,8 @@ pub(super) trait Resource: Clone + Sized + Send + 'static {
     const KIND: &'static str;
     /// The collection, in paths and list bodies.
     const PLURAL: &'static str;
-    /// Listing needs the admin role (else any valid token).
-    const LIST_ADMIN: bool;
-    /// Showing needs the admin role (else any valid token and [`Resource::may_show`]).
-    const SHOW_ADMIN: bool;
+    /// Who may list, show, create, update and delete one.
+    const POLICY: Policy;
 
     /// The longest name Keystone's schema takes for it.
     const MAX_NAME: usize;
@@ -43,13 +42,10 @@ pub(super) trait Resource: Clone + Sized + Send + 'static {
     fn json(&self, s: &Service) -> Value;
     /// Whether it passes the list's query filters.
     fn matches(&self, q: &Query_) -> bool;
-    /// A check before looking `id` up (a user may see itself).
-    fn may_show_id(_st: &State, _caller: &Token, _id: &str) -> Result<(), AuthError> {
-        Ok(())
-    }
-    /// A check on the found item (a project is shown to those scoped to it).
-    fn may_show(_st: &State, _caller: &Token, _item: &Self) -> Result<(), AuthError> {
-        Ok(())
+    /// Whether `id` is the caller's own, for the policy's [`Rule::Own`](crate::clone::auth::policy::Rule::Own)
+    /// (a user is its own; a project is its members').
+    fn owns(_st: &State, _caller: &Token, _id: &str) -> bool {
+        false
     }
     fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError>;
     /// `hashing`: for a new password.
@@ -146,11 +142,7 @@ pub(super) async fn list<R: Resource>(
     Query(q): Q,
 ) -> Reply {
     let st = s.lock();
-    if R::LIST_ADMIN {
-        s.admin(&st, &headers, &format!("list_{}", R::PLURAL))?;
-    } else {
-        s.caller(&st, &headers)?;
-    }
+    s.authorize(&st, &headers, &R::POLICY, Op::List, |_| false)?;
     let items: Vec<Value> = R::map(&st)
         .values()
         .filter(|r| r.matches(&q) && enabled_is(&q, r.enabled()))
@@ -168,16 +160,12 @@ pub(super) async fn show<R: Resource>(
     Path(id): Path<String>,
 ) -> Reply {
     let st = s.lock();
-    let t = if R::SHOW_ADMIN {
-        s.admin(&st, &headers, &format!("get_{}", R::KIND))?
-    } else {
-        s.caller(&st, &headers)?
-    };
-    R::may_show_id(&st, &t, &id).map_err(|e| s.err(e))?;
+    s.authorize(&st, &headers, &R::POLICY, Op::Show, |t| {
+        R::owns(&st, t, &id)
+    })?;
     let item = R::map(&st)
         .get(&id)
         .ok_or_else(|| s.missing(R::KIND, &id))?;
-    R::may_show(&st, &t, item).map_err(|e| s.err(e))?;
     Ok(json_response(
         StatusCode::OK,
         json!({R::KIND: item.json(&s)}),
@@ -190,7 +178,7 @@ pub(super) async fn create<R: Resource>(
     Body(body): Body,
 ) -> Reply {
     let mut st = s.lock();
-    s.admin(&st, &headers, &format!("create_{}", R::KIND))?;
+    s.authorize(&st, &headers, &R::POLICY, Op::Create, |_| false)?;
     let o = object(&s, &body, R::KIND)?;
     let name = opt_str(o, "name").ok_or_else(|| s.err(bad(format!("{} needs a name", R::KIND))))?;
     check_name::<R>(&name).map_err(|e| s.err(e))?;
@@ -209,7 +197,9 @@ pub(super) async fn update<R: Resource>(
     Body(body): Body,
 ) -> Reply {
     let mut st = s.lock();
-    s.admin(&st, &headers, &format!("update_{}", R::KIND))?;
+    s.authorize(&st, &headers, &R::POLICY, Op::Update, |t| {
+        R::owns(&st, t, &id)
+    })?;
     let o = object(&s, &body, R::KIND)?.clone();
     check_rename::<R>(&st, &id, &o).map_err(|e| s.err(e))?;
     let hashing = st.hashing;
@@ -231,7 +221,9 @@ pub(super) async fn delete<R: Resource>(
     Path(id): Path<String>,
 ) -> Reply {
     let mut st = s.lock();
-    s.admin(&st, &headers, &format!("delete_{}", R::KIND))?;
+    s.authorize(&st, &headers, &R::POLICY, Op::Delete, |t| {
+        R::owns(&st, t, &id)
+    })?;
     R::delete(&mut st, &id).map_err(|e| s.err(e))?;
     s.save(&st);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -240,12 +232,19 @@ pub(super) async fn delete<R: Resource>(
 impl Resource for Domain {
     const KIND: &'static str = "domain";
     const PLURAL: &'static str = "domains";
-    const LIST_ADMIN: bool = false;
-    const SHOW_ADMIN: bool = false;
+    const POLICY: Policy = of::DOMAIN;
 
     const MAX_NAME: usize = 64;
 
     kept_in!(domains);
+    /// A domain is the own of those scoped to it or to one of its projects.
+    fn owns(st: &State, caller: &Token, id: &str) -> bool {
+        match &caller.scope {
+            Scope::Domain(d) => d == id,
+            Scope::Project(p) => st.projects.get(p).is_some_and(|p| p.domain_id == id),
+            _ => false,
+        }
+    }
     fn enabled(&self) -> Option<bool> {
         Some(self.enabled)
     }
@@ -276,8 +275,7 @@ impl Resource for Project {
     const KIND: &'static str = "project";
     const PLURAL: &'static str = "projects";
     /// Others list theirs through `/v3/auth/projects` (Keystone's default policy).
-    const LIST_ADMIN: bool = true;
-    const SHOW_ADMIN: bool = false;
+    const POLICY: Policy = of::PROJECT;
 
     const MAX_NAME: usize = 64;
 
@@ -298,11 +296,9 @@ impl Resource for Project {
             && q.get("parent_id").is_none_or(|p| p == parent)
             && crate::clone::auth::tags::tags_match(q, &self.tags)
     }
-    fn may_show(st: &State, caller: &Token, item: &Self) -> Result<(), AuthError> {
-        if !st.has_role(caller, "admin") && caller.scope != Scope::Project(item.id.clone()) {
-            return Err(AuthError::Forbidden("identity:get_project".into()));
-        }
-        Ok(())
+    /// A project is its members': those with a token scoped to it.
+    fn owns(_: &State, caller: &Token, id: &str) -> bool {
+        caller.scope == Scope::Project(id.to_string())
     }
     fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
         // Under a parent, the domain is the parent's unless given.
@@ -372,8 +368,7 @@ fn user_extra(o: &Map<String, Value>) -> impl Iterator<Item = (&String, &Value)>
 impl Resource for User {
     const KIND: &'static str = "user";
     const PLURAL: &'static str = "users";
-    const LIST_ADMIN: bool = true;
-    const SHOW_ADMIN: bool = false;
+    const POLICY: Policy = of::USER;
 
     const MAX_NAME: usize = 255;
 
@@ -390,12 +385,9 @@ impl Resource for User {
     fn matches(&self, q: &Query_) -> bool {
         name_is(q, &self.name) && domain_is(q, &self.domain_id)
     }
-    /// A user may see itself.
-    fn may_show_id(st: &State, caller: &Token, id: &str) -> Result<(), AuthError> {
-        if caller.user_id != id && !st.has_role(caller, "admin") {
-            return Err(AuthError::Forbidden("identity:get_user".into()));
-        }
-        Ok(())
+    /// A user is its own.
+    fn owns(_: &State, caller: &Token, id: &str) -> bool {
+        caller.user_id == id
     }
     fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
         let extra = user_extra(o).map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -434,8 +426,7 @@ impl Resource for User {
 impl Resource for Role {
     const KIND: &'static str = "role";
     const PLURAL: &'static str = "roles";
-    const LIST_ADMIN: bool = false;
-    const SHOW_ADMIN: bool = false;
+    const POLICY: Policy = of::ROLE;
 
     const MAX_NAME: usize = 255;
 
@@ -469,8 +460,7 @@ impl Resource for Role {
 impl Resource for Group {
     const KIND: &'static str = "group";
     const PLURAL: &'static str = "groups";
-    const LIST_ADMIN: bool = true;
-    const SHOW_ADMIN: bool = true;
+    const POLICY: Policy = of::GROUP;
 
     const MAX_NAME: usize = 64;
 

@@ -1,51 +1,68 @@
 //! `/v2.0/agents`, DHCP scheduling (`/v2.0/agents/{id}/dhcp-networks`,
 //! `/v2.0/networks/{id}/dhcp-agents`) and `/v2.0/availability_zones`, over `agents.rs`.
-//! Agents are an admin's: other callers get an empty list, as in Neutron.
+//! Agents are an admin's (`policy::of::AGENT`): others list none and find none, as in
+//! Neutron.
 
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::super::agents::{DHCP, zones_json};
-use super::*;
+use super::{Body, Reply, Shared, b, body_object, listed, ok, s, shown};
+use crate::clone::sdn::agents::{Agent, DHCP, zones_json};
+use crate::clone::sdn::model::SdnError;
+use crate::clone::sdn::policy::{Guarded, Policy, of};
+use crate::clone::sdn::token::Caller;
+
+/// Agents are the deployment's, no project's.
+impl Guarded for Agent {
+    const POLICY: Policy = of::AGENT;
+    fn project(&self) -> &str {
+        ""
+    }
+}
 
 pub(super) async fn list(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
 ) -> Reply {
-    if !caller.admin {
-        return ok(StatusCode::OK, json!({"agents": []}));
-    }
     let mut st = svc.lock();
+    if !caller.admin {
+        // Not seen, so not listed (and nothing to refresh for).
+        return listed(&svc, "agents", Vec::new(), &uri, &headers);
+    }
     st.refresh_agents();
-    let items = st.agents.values().map(|a| a.json()).collect();
+    let items = st
+        .agents
+        .values()
+        .filter(|a| of::AGENT.may_read(&st, &caller, *a))
+        .map(|a| a.json())
+        .collect();
     listed(&svc, "agents", items, &uri, &headers)
 }
 
 pub(super) async fn show(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path(id): Path<String>,
     uri: axum::http::Uri,
 ) -> Reply {
-    admin_only(&caller)?;
     let st = svc.lock();
+    of::AGENT.show(&st, &caller, &id, st.agents.get(&id))?;
     shown("agent", st.agent(&id)?.json(), &uri)
 }
 
 pub(super) async fn update(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Reply {
-    admin_only(&caller)?;
-    let o = body_object(&body, "agent")?;
     let mut st = svc.lock();
-    st.agent(&id)?;
+    of::AGENT.change(&st, &caller, &id, st.agents.get(&id))?;
+    let o = body_object(&body, "agent")?;
     let a = st.agents.get_mut(&id).expect("read above");
     a.admin_state_up = b(o, "admin_state_up", a.admin_state_up);
     a.description = s(o, "description").unwrap_or(a.description.clone());
@@ -55,22 +72,21 @@ pub(super) async fn update(
 
 pub(super) async fn delete(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Reply {
-    admin_only(&caller)?;
     let mut st = svc.lock();
-    st.agent(&id)?;
+    of::AGENT.change(&st, &caller, &id, st.agents.get(&id))?;
     st.agents.remove(&id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub(super) async fn networks_of(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Reply {
-    admin_only(&caller)?;
+    of::AGENT.admin_action(&caller, "get_dhcp-networks")?;
     let st = svc.lock();
     let nets: Vec<Value> = st
         .agent(&id)?
@@ -84,11 +100,11 @@ pub(super) async fn networks_of(
 
 pub(super) async fn host_network(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Reply {
-    admin_only(&caller)?;
+    of::AGENT.admin_action(&caller, "create_dhcp-network")?;
     let network = body
         .get("network_id")
         .and_then(Value::as_str)
@@ -99,20 +115,20 @@ pub(super) async fn host_network(
 
 pub(super) async fn unhost_network(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path((id, network)): Path<(String, String)>,
 ) -> Reply {
-    admin_only(&caller)?;
+    of::AGENT.admin_action(&caller, "delete_dhcp-network")?;
     svc.lock().unhost_network(&id, &network)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub(super) async fn dhcp_agents_of(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path(network): Path<String>,
 ) -> Reply {
-    admin_only(&caller)?;
+    of::AGENT.admin_action(&caller, "get_dhcp-agents")?;
     let st = svc.lock();
     st.network(&network)?;
     let agents: Vec<Value> = st
@@ -137,11 +153,11 @@ const MAX_DEVICES: usize = 4096;
 /// only (the agent logs in as Neutron's service user).
 pub(super) async fn l2_report(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path(host): Path<String>,
     Body(body): Body,
 ) -> Reply {
-    admin_only(&caller)?;
+    of::AGENT.admin_action(&caller, "update_l2-agent:devices")?;
     let bad = |m: &str| SdnError::BadRequest(format!("Invalid L2 agent report: {m}"));
     let list = body
         .get("devices")

@@ -2,21 +2,39 @@
 //! the handlers over `routers.rs`, with Neutron's policy (admins alone choose SNAT and
 //! a gateway's or floating IP's address).
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::routing::put;
 use serde_json::{Map, Value, json};
 
-use super::super::routers::{GatewayRequest, InterfaceRef, Route, destination};
-use super::*;
+use super::resource::{Resource, changeable, routes, seen};
+use super::{Body, Reply, Shared, ip, ok, requested_ips, s};
+use crate::clone::sdn::model::{Port, SdnError, State, Subnet};
+use crate::clone::sdn::policy::{Guarded, Policy, of};
+use crate::clone::sdn::routers::{
+    FloatingIp, GatewayRequest, InterfaceRef, Route, Router, destination,
+};
+use crate::clone::sdn::token::Caller;
 
-owned!(
-    super::super::routers::Router,
-    super::super::routers::FloatingIp
-);
+impl Guarded for Router {
+    const POLICY: Policy = of::ROUTER;
+    fn project(&self) -> &str {
+        &self.tenant_id
+    }
+}
 
-/// `external_gateway_info`: null or `{}` is none.
-fn gateway_request(caller: &Caller, v: &Value) -> Result<Option<GatewayRequest>, SdnError> {
+impl Guarded for FloatingIp {
+    const POLICY: Policy = of::FLOATING_IP;
+    fn project(&self) -> &str {
+        &self.tenant_id
+    }
+}
+
+/// `external_gateway_info`: null or `{}` is none. Who may choose SNAT and addresses is
+/// the router's policy's (`admin_fields`).
+fn gateway_request(v: &Value) -> Result<Option<GatewayRequest>, SdnError> {
     let Some(o) = v.as_object() else {
         return match v {
             Value::Null => Ok(None),
@@ -35,11 +53,6 @@ fn gateway_request(caller: &Caller, v: &Value) -> Result<Option<GatewayRequest>,
             .map(Vec::as_slice)
             .unwrap_or_default(),
     )?;
-    if (enable_snat.is_some() || !fixed_ips.is_empty()) && !caller.admin {
-        return Err(SdnError::Forbidden(
-            "create_router:external_gateway_info:enable_snat or external_fixed_ips".into(),
-        ));
-    }
     Ok(Some(GatewayRequest {
         network_id,
         enable_snat,
@@ -69,116 +82,84 @@ fn routes_request(v: &Value) -> Result<Vec<Route>, SdnError> {
         .collect()
 }
 
-pub(super) async fn list_routers(
-    AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
-    uri: axum::http::Uri,
-    headers: axum::http::HeaderMap,
-) -> Reply {
-    let st = svc.lock();
-    let items = visible_items(
-        &caller,
-        st.routers.values(),
-        |_| false,
-        |r| st.router_json(r),
-    );
-    listed(&svc, "routers", items, &uri, &headers)
-}
+impl Resource for Router {
+    const SINGULAR: &'static str = "router";
+    const PLURAL: &'static str = "routers";
+    const PATH: &'static str = "routers";
 
-fn create_router_one(
-    st: &mut State,
-    caller: &Caller,
-    o: &Map<String, Value>,
-) -> Result<Value, SdnError> {
-    if b(o, "distributed", false) || b(o, "ha", false) {
-        admin_only(caller)?;
+    fn map(st: &State) -> &BTreeMap<String, Router> {
+        &st.routers
     }
-    let project = tenant(caller, o);
-    st.within_quota(&project, "router", 1)?;
-    let gateway = match o.get("external_gateway_info") {
-        Some(v) => gateway_request(caller, v)?,
-        None => None,
-    };
-    let before = st.clone();
-    let r = st.create_router(
-        &s(o, "name").unwrap_or_default(),
-        &project,
-        b(o, "admin_state_up", true),
-        &s(o, "description").unwrap_or_default(),
-    );
-    if let Err(e) = st.set_gateway(&r.id, gateway) {
-        *st = before;
-        return Err(e);
+
+    fn json(&self, st: &State) -> Value {
+        st.router_json(self)
     }
-    Ok(st.router_json(&st.routers[&r.id]))
-}
 
-pub(super) async fn create_routers(
-    AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
-    Body(body): Body,
-) -> Reply {
-    create(&svc, &caller, &body, "router", "routers", create_router_one)
-}
-
-pub(super) async fn show_router(
-    AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
-    Path(id): Path<String>,
-    uri: axum::http::Uri,
-) -> Reply {
-    let st = svc.lock();
-    let r = seen(&st.routers, "router", &id, &caller, |_| false)?;
-    shown("router", st.router_json(r), &uri)
-}
-
-pub(super) async fn update_router(
-    AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
-    Path(id): Path<String>,
-    Body(body): Body,
-) -> Reply {
-    let o = body_object(&body, "router")?;
-    let mut st = svc.lock();
-    seen(&st.routers, "router", &id, &caller, |_| false)?;
-    let gateway = o
-        .get("external_gateway_info")
-        .map(|v| gateway_request(&caller, v))
-        .transpose()?;
-    let routes = o.get("routes").map(routes_request).transpose()?;
-    let before = (*st).clone();
-    let result = (|| {
-        if let Some(g) = gateway {
-            st.set_gateway(&id, g)?;
+    fn create(
+        st: &mut State,
+        _: &Caller,
+        project: &str,
+        o: &Map<String, Value>,
+    ) -> Result<Value, SdnError> {
+        st.within_quota(project, "router", 1)?;
+        let gateway = match o.get("external_gateway_info") {
+            Some(v) => gateway_request(v)?,
+            None => None,
+        };
+        let before = st.clone();
+        let r = st.create_router(
+            &s(o, "name").unwrap_or_default(),
+            project,
+            o.get("admin_state_up")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+            &s(o, "description").unwrap_or_default(),
+        );
+        if let Err(e) = st.set_gateway(&r.id, gateway) {
+            *st = before;
+            return Err(e);
         }
-        if let Some(r) = routes {
-            st.set_routes(&id, r)?;
-        }
-        let r = st.routers.get_mut(&id).expect("seen above");
-        r.name = s(o, "name").unwrap_or(r.name.clone());
-        r.description = s(o, "description").unwrap_or(r.description.clone());
-        r.admin_state_up = b(o, "admin_state_up", r.admin_state_up);
-        Ok::<(), SdnError>(())
-    })();
-    if let Err(e) = result {
-        *st = before;
-        return Err(e.into());
+        Ok(st.router_json(&st.routers[&r.id]))
     }
-    ok(
-        StatusCode::OK,
-        json!({"router": st.router_json(&st.routers[&id])}),
-    )
-}
 
-pub(super) async fn delete_router(
-    AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
-    Path(id): Path<String>,
-) -> Reply {
-    let mut st = svc.lock();
-    seen(&st.routers, "router", &id, &caller, |_| false)?;
-    st.delete_router(&id)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    fn update(
+        st: &mut State,
+        _: &Caller,
+        id: &str,
+        o: &Map<String, Value>,
+    ) -> Result<Value, SdnError> {
+        let gateway = o
+            .get("external_gateway_info")
+            .map(gateway_request)
+            .transpose()?;
+        let routes = o.get("routes").map(routes_request).transpose()?;
+        let before = st.clone();
+        let result = (|| {
+            if let Some(g) = gateway {
+                st.set_gateway(id, g)?;
+            }
+            if let Some(r) = routes {
+                st.set_routes(id, r)?;
+            }
+            let r = st.routers.get_mut(id).expect("the policy found it");
+            r.name = s(o, "name").unwrap_or(r.name.clone());
+            r.description = s(o, "description").unwrap_or(r.description.clone());
+            r.admin_state_up = o
+                .get("admin_state_up")
+                .and_then(Value::as_bool)
+                .unwrap_or(r.admin_state_up);
+            Ok::<(), SdnError>(())
+        })();
+        if let Err(e) = result {
+            *st = before;
+            return Err(e);
+        }
+        Ok(st.router_json(&st.routers[id]))
+    }
+
+    fn delete(st: &mut State, id: &str) -> Result<(), SdnError> {
+        st.delete_router(id)
+    }
 }
 
 /// The body of an interface call: a subnet or a port, not both.
@@ -191,13 +172,11 @@ fn interface_ref(st: &State, caller: &Caller, body: &Value) -> Result<InterfaceR
             "Bad router request: Cannot specify both subnet-id and port-id.".into(),
         )),
         (Some(sub), None) => {
-            seen(&st.subnets, "subnet", &sub, caller, |x| {
-                st.networks.get(&x.network_id).is_some_and(|n| n.shared)
-            })?;
+            seen::<Subnet>(st, caller, &sub)?;
             Ok(InterfaceRef::Subnet(sub))
         }
         (None, Some(port)) => {
-            seen(&st.ports, "port", &port, caller, |_| false)?;
+            seen::<Port>(st, caller, &port)?;
             Ok(InterfaceRef::Port(port))
         }
         (None, None) => Err(SdnError::BadRequest(
@@ -216,14 +195,15 @@ fn interface_json(st: &State, router: &str, port: &str, subnet: &str, network: &
            "subnet_id": subnet, "subnet_ids": [subnet], "network_id": network})
 }
 
-pub(super) async fn add_interface(
+/// Adding or removing an interface changes the router: its project's members, or admins.
+async fn add_interface(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Reply {
     let mut st = svc.lock();
-    seen(&st.routers, "router", &id, &caller, |_| false)?;
+    changeable::<Router>(&st, &caller, &id)?;
     let which = interface_ref(&st, &caller, &body)?;
     let (port, subnet) = st.add_interface(&id, &which)?;
     let network = st.ports[&port].network_id.clone();
@@ -233,14 +213,14 @@ pub(super) async fn add_interface(
     )
 }
 
-pub(super) async fn remove_interface(
+async fn remove_interface(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Reply {
     let mut st = svc.lock();
-    seen(&st.routers, "router", &id, &caller, |_| false)?;
+    changeable::<Router>(&st, &caller, &id)?;
     let which = interface_ref(&st, &caller, &body)?;
     let network = match &which {
         InterfaceRef::Port(p) => st.ports.get(p).map(|p| p.network_id.clone()),
@@ -252,22 +232,6 @@ pub(super) async fn remove_interface(
         StatusCode::OK,
         interface_json(&st, &id, &port, &subnet, &network),
     )
-}
-
-pub(super) async fn list_floating_ips(
-    AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
-    uri: axum::http::Uri,
-    headers: axum::http::HeaderMap,
-) -> Reply {
-    let st = svc.lock();
-    let items = visible_items(
-        &caller,
-        st.floating_ips.values(),
-        |_| false,
-        |f| st.floating_ip_json(f),
-    );
-    listed(&svc, "floatingips", items, &uri, &headers)
 }
 
 /// A port and, optionally, which of its fixed addresses.
@@ -283,7 +247,7 @@ fn association(
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
         Some(Value::String(port)) => {
-            seen(&st.ports, "port", port, caller, |_| false)?;
+            seen::<Port>(st, caller, port)?;
             let fixed = s(o, "fixed_ip_address").map(|a| ip(&a)).transpose()?;
             Ok(Some(Some((port.clone(), fixed))))
         }
@@ -293,96 +257,82 @@ fn association(
     }
 }
 
-fn create_floating_ip_one(
-    st: &mut State,
-    caller: &Caller,
-    o: &Map<String, Value>,
-) -> Result<Value, SdnError> {
-    let network = s(o, "floating_network_id").ok_or_else(|| {
-        SdnError::BadRequest("Invalid input for operation: floating_network_id is needed.".into())
-    })?;
-    let address = s(o, "floating_ip_address").map(|a| ip(&a)).transpose()?;
-    if address.is_some() {
-        // Neutron's policy: only an admin picks the address.
-        admin_only(caller)?;
+impl Resource for FloatingIp {
+    const SINGULAR: &'static str = "floatingip";
+    const PLURAL: &'static str = "floatingips";
+    const PATH: &'static str = "floatingips";
+
+    fn map(st: &State) -> &BTreeMap<String, FloatingIp> {
+        &st.floating_ips
     }
-    let project = tenant(caller, o);
-    st.within_quota(&project, "floatingip", 1)?;
-    let link = association(st, caller, o)?;
-    let before = st.clone();
-    let f = st.create_floating_ip(
-        &network,
-        &project,
-        address,
-        s(o, "subnet_id"),
-        &s(o, "description").unwrap_or_default(),
-    )?;
-    if let Some(Some(port)) = link
-        && let Err(e) = st.associate(&f.id, Some(port))
-    {
-        *st = before;
-        return Err(e);
+
+    fn json(&self, st: &State) -> Value {
+        st.floating_ip_json(self)
     }
-    Ok(st.floating_ip_json(&st.floating_ips[&f.id]))
+
+    fn create(
+        st: &mut State,
+        caller: &Caller,
+        project: &str,
+        o: &Map<String, Value>,
+    ) -> Result<Value, SdnError> {
+        let network = s(o, "floating_network_id").ok_or_else(|| {
+            SdnError::BadRequest(
+                "Invalid input for operation: floating_network_id is needed.".into(),
+            )
+        })?;
+        let address = s(o, "floating_ip_address").map(|a| ip(&a)).transpose()?;
+        st.within_quota(project, "floatingip", 1)?;
+        let link = association(st, caller, o)?;
+        let before = st.clone();
+        let f = st.create_floating_ip(
+            &network,
+            project,
+            address,
+            s(o, "subnet_id"),
+            &s(o, "description").unwrap_or_default(),
+        )?;
+        if let Some(Some(port)) = link
+            && let Err(e) = st.associate(&f.id, Some(port))
+        {
+            *st = before;
+            return Err(e);
+        }
+        Ok(st.floating_ip_json(&st.floating_ips[&f.id]))
+    }
+
+    fn update(
+        st: &mut State,
+        caller: &Caller,
+        id: &str,
+        o: &Map<String, Value>,
+    ) -> Result<Value, SdnError> {
+        if let Some(link) = association(st, caller, o)? {
+            st.associate(id, link)?;
+        }
+        if let Some(d) = s(o, "description") {
+            st.floating_ips
+                .get_mut(id)
+                .expect("the policy found it")
+                .description = d;
+        }
+        Ok(st.floating_ip_json(&st.floating_ips[id]))
+    }
+
+    fn delete(st: &mut State, id: &str) -> Result<(), SdnError> {
+        st.delete_floating_ip(id)
+    }
 }
 
-pub(super) async fn create_floating_ips(
-    AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
-    Body(body): Body,
-) -> Reply {
-    create(
-        &svc,
-        &caller,
-        &body,
-        "floatingip",
-        "floatingips",
-        create_floating_ip_one,
-    )
-}
-
-pub(super) async fn show_floating_ip(
-    AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
-    Path(id): Path<String>,
-    uri: axum::http::Uri,
-) -> Reply {
-    let st = svc.lock();
-    let f = seen(&st.floating_ips, "floating IP", &id, &caller, |_| false)?;
-    shown("floatingip", st.floating_ip_json(f), &uri)
-}
-
-pub(super) async fn update_floating_ip(
-    AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
-    Path(id): Path<String>,
-    Body(body): Body,
-) -> Reply {
-    let o = body_object(&body, "floatingip")?;
-    let mut st = svc.lock();
-    seen(&st.floating_ips, "floating IP", &id, &caller, |_| false)?;
-    if let Some(link) = association(&st, &caller, o)? {
-        st.associate(&id, link)?;
-    }
-    if let Some(d) = s(o, "description") {
-        st.floating_ips
-            .get_mut(&id)
-            .expect("seen above")
-            .description = d;
-    }
-    ok(
-        StatusCode::OK,
-        json!({"floatingip": st.floating_ip_json(&st.floating_ips[&id])}),
-    )
-}
-
-pub(super) async fn delete_floating_ip(
-    AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
-    Path(id): Path<String>,
-) -> Reply {
-    let mut st = svc.lock();
-    seen(&st.floating_ips, "floating IP", &id, &caller, |_| false)?;
-    st.delete_floating_ip(&id)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+/// Routers with their interface calls, and floating IPs.
+pub(super) fn l3_routes(router: axum::Router<Shared>) -> axum::Router<Shared> {
+    routes::<FloatingIp>(routes::<Router>(router))
+        .route(
+            "/v2.0/routers/{id}/add_router_interface",
+            put(add_interface),
+        )
+        .route(
+            "/v2.0/routers/{id}/remove_router_interface",
+            put(remove_interface),
+        )
 }

@@ -5,7 +5,12 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::json;
 
-use super::*;
+use super::resource::{Resource, changeable, seen};
+use super::{Body, Reply, Shared, ok};
+use crate::clone::sdn::model::{Network, Port, SdnError, SecurityGroup, State, Subnet};
+use crate::clone::sdn::routers::{FloatingIp, Router};
+use crate::clone::sdn::subnetpools::SubnetPool;
+use crate::clone::sdn::token::Caller;
 
 /// The collections that take tags.
 pub(super) const TAGGED: &[&str] = &[
@@ -18,31 +23,41 @@ pub(super) const TAGGED: &[&str] = &[
     "security-groups",
 ];
 
-/// The resource named by the request's path, if the caller may see it.
-fn target(st: &State, caller: &Caller, uri: &axum::http::Uri, id: &str) -> Result<(), SdnError> {
+/// The resource named by the request's path, if the caller may see it (`change`: may
+/// change it; a resource's tags are changed as the resource is).
+fn target(
+    st: &State,
+    caller: &Caller,
+    uri: &axum::http::Uri,
+    id: &str,
+    change: bool,
+) -> Result<(), SdnError> {
+    fn check<R: Resource>(
+        st: &State,
+        caller: &Caller,
+        id: &str,
+        change: bool,
+    ) -> Result<(), SdnError> {
+        if change {
+            changeable::<R>(st, caller, id)
+        } else {
+            seen::<R>(st, caller, id).map(drop)
+        }
+    }
     let collection = uri
         .path()
         .trim_start_matches("/v2.0/")
         .split('/')
         .next()
         .unwrap_or("");
-    let shared_net = |n: &str| st.networks.get(n).is_some_and(|n| n.shared || n.external);
     match collection {
-        "networks" => seen(&st.networks, "network", id, caller, |n| {
-            n.shared || n.external
-        })
-        .map(drop),
-        "subnets" => seen(&st.subnets, "subnet", id, caller, |x| {
-            shared_net(&x.network_id)
-        })
-        .map(drop),
-        "ports" => seen(&st.ports, "port", id, caller, |_| false).map(drop),
-        "routers" => seen(&st.routers, "router", id, caller, |_| false).map(drop),
-        "floatingips" => seen(&st.floating_ips, "floating IP", id, caller, |_| false).map(drop),
-        "subnetpools" => seen(&st.subnetpools, "subnetpool", id, caller, |p| p.shared).map(drop),
-        "security-groups" => {
-            seen(&st.security_groups, "security-group", id, caller, |_| false).map(drop)
-        }
+        "networks" => check::<Network>(st, caller, id, change),
+        "subnets" => check::<Subnet>(st, caller, id, change),
+        "ports" => check::<Port>(st, caller, id, change),
+        "routers" => check::<Router>(st, caller, id, change),
+        "floatingips" => check::<FloatingIp>(st, caller, id, change),
+        "subnetpools" => check::<SubnetPool>(st, caller, id, change),
+        "security-groups" => check::<SecurityGroup>(st, caller, id, change),
         _ => Err(SdnError::NotFound {
             kind: "resource",
             id: collection.into(),
@@ -52,37 +67,37 @@ fn target(st: &State, caller: &Caller, uri: &axum::http::Uri, id: &str) -> Resul
 
 pub(super) async fn list(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path(id): Path<String>,
     uri: axum::http::Uri,
 ) -> Reply {
     let st = svc.lock();
-    target(&st, &caller, &uri, &id)?;
+    target(&st, &caller, &uri, &id, false)?;
     ok(StatusCode::OK, json!({"tags": st.tags_of(&id)}))
 }
 
 pub(super) async fn replace(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path(id): Path<String>,
     uri: axum::http::Uri,
     Body(body): Body,
 ) -> Reply {
     let mut st = svc.lock();
-    target(&st, &caller, &uri, &id)?;
-    let tags = super::super::tags::from_body(&body)?;
+    target(&st, &caller, &uri, &id, true)?;
+    let tags = crate::clone::sdn::tags::from_body(&body)?;
     st.tags.insert(id.clone(), tags);
     ok(StatusCode::OK, json!({"tags": st.tags_of(&id)}))
 }
 
 pub(super) async fn clear(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path(id): Path<String>,
     uri: axum::http::Uri,
 ) -> Reply {
     let mut st = svc.lock();
-    target(&st, &caller, &uri, &id)?;
+    target(&st, &caller, &uri, &id, true)?;
     st.tags.remove(&id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -96,12 +111,12 @@ fn no_tag(tag: &str) -> SdnError {
 
 pub(super) async fn check(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path((id, tag)): Path<(String, String)>,
     uri: axum::http::Uri,
 ) -> Reply {
     let st = svc.lock();
-    target(&st, &caller, &uri, &id)?;
+    target(&st, &caller, &uri, &id, false)?;
     if !st.tags.get(&id).is_some_and(|t| t.contains(&tag)) {
         return Err(no_tag(&tag).into());
     }
@@ -110,18 +125,18 @@ pub(super) async fn check(
 
 pub(super) async fn add(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path((id, tag)): Path<(String, String)>,
     uri: axum::http::Uri,
 ) -> Reply {
     let mut st = svc.lock();
-    target(&st, &caller, &uri, &id)?;
-    super::super::tags::check(&tag)?;
+    target(&st, &caller, &uri, &id, true)?;
+    crate::clone::sdn::tags::check(&tag)?;
     let tags = st.tags.entry(id).or_default();
-    if tags.len() >= super::super::tags::MAX_TAGS && !tags.contains(&tag) {
+    if tags.len() >= crate::clone::sdn::tags::MAX_TAGS && !tags.contains(&tag) {
         return Err(SdnError::BadRequest(format!(
             "Invalid input for operation: at most {} tags.",
-            super::super::tags::MAX_TAGS
+            crate::clone::sdn::tags::MAX_TAGS
         ))
         .into());
     }
@@ -131,12 +146,12 @@ pub(super) async fn add(
 
 pub(super) async fn remove(
     AxState(svc): AxState<Shared>,
-    caller: axum::Extension<Caller>,
+    caller: Caller,
     Path((id, tag)): Path<(String, String)>,
     uri: axum::http::Uri,
 ) -> Reply {
     let mut st = svc.lock();
-    target(&st, &caller, &uri, &id)?;
+    target(&st, &caller, &uri, &id, true)?;
     if !st.tags.get_mut(&id).is_some_and(|t| t.remove(&tag)) {
         return Err(no_tag(&tag).into());
     }
