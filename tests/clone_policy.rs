@@ -314,7 +314,8 @@ fn matrix(
 /// make is 403 (404 when it names a parent they do not see). Shared and external
 /// networks are seen by all. Quotas enforce their policy themselves
 /// (`extensions/quotasv2.py`): a project shows its own, everything else is an admin's,
-/// and refusals are 403. Create is tried in the caller's own project, on the owner's
+/// and refusals are 403; so are tags, whose policy Neutron enforces itself on a parent
+/// it loads as an admin, and a rule in another project's group (`sg_owner`). Create is tried in the caller's own project, on the owner's
 /// network or group where the resource has one.
 const NEUTRON: &str = "
     # resource      caller: listed show create update delete
@@ -339,7 +340,7 @@ const NEUTRON: &str = "
     security-group admin:  y 200 201 200 204
     security-group none:   401 401 401 401 401
     security-group-rule owner:  y 200 201 - 204
-    security-group-rule other:  n 404 404 - 404
+    security-group-rule other:  n 404 403 - 404
     security-group-rule reader: y 200 403 - 403
     security-group-rule admin:  y 200 201 - 204
     security-group-rule none:   401 401 401 - 401
@@ -359,7 +360,7 @@ const NEUTRON: &str = "
     subnetpool admin:  y 200 201 200 204
     subnetpool none:   401 401 401 401 401
     network-tags owner:  - 200 201 200 204
-    network-tags other:  - 404 404 404 404
+    network-tags other:  - 403 403 403 403
     network-tags reader: - 200 403 403 403
     network-tags admin:  - 200 201 200 204
     network-tags none:   - 401 401 401 401
@@ -628,8 +629,9 @@ fn sdn_clone_answers_every_caller_as_neutron_s_default_policy_does() {
         diffs.len()
     );
     assert!(diffs.is_empty(), "cells that differ:\n{}", diffs.join("\n"));
-    // The cells the issue found open: another project's rule is not there.
-    assert!(NEUTRON.contains("security-group-rule other:  n 404 404 - 404"));
+    // The cells the issue found open: another project's rule is neither shown nor
+    // deleted.
+    assert!(NEUTRON.contains("security-group-rule other:  n 404 403 - 404"));
 }
 
 /// Keystone 2025.1's defaults, for project-scoped tokens: admins do everything; others

@@ -60,11 +60,12 @@ impl Resource for Port {
             Some(m) => Some(m.parse().map_err(SdnError::BadRequest)?),
             None => None,
         };
-        // A port goes on a network the caller sees, shared or not (an external network
-        // takes only its project's ports and floating IPs).
+        // A port goes on a network the caller sees (404 otherwise), its own or a shared
+        // one; an external network takes only its project's ports (403, Neutron's
+        // ownership check), and floating IPs.
         let net = seen::<Network>(st, caller, &network_id)?;
         if net.external && !net.shared && !caller.admin && net.tenant_id != caller.project_id {
-            return Err(of::NETWORK.not_found(&network_id));
+            return Err(SdnError::Forbidden("create_port:network".into()));
         }
         st.within_quota(project, "port", 1)?;
         let mut port = st.create_port(PortRequest {

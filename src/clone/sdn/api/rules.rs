@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::resource::{Resource, seen};
-use crate::clone::sdn::model::{Rule, SdnError, SecurityGroup, State};
+use super::resource::Resource;
+use crate::clone::sdn::model::{Rule, SdnError, State};
 use crate::clone::sdn::policy::{Guarded, Policy, of};
 use crate::clone::sdn::token::Caller;
 use crate::clone::sdn::view::rule_json;
@@ -40,13 +40,18 @@ impl Resource for Rule {
         rule_json(self)
     }
 
-    /// The group's project, if the caller sees the group (else the group is not there).
-    fn project_of(st: &State, caller: &Caller, o: &Map<String, Value>) -> Result<String, SdnError> {
+    /// The group's project: the policy then lets only its members add a rule (Neutron
+    /// 2025.1's `sg_owner`: 403 to others, whether or not they see the group).
+    fn project_of(st: &State, _: &Caller, o: &Map<String, Value>) -> Result<String, SdnError> {
         let group = o
             .get("security_group_id")
             .and_then(Value::as_str)
             .ok_or_else(|| SdnError::BadRequest("rule needs security_group_id".into()))?;
-        Ok(seen::<SecurityGroup>(st, caller, group)?.tenant_id.clone())
+        let g = st
+            .security_groups
+            .get(group)
+            .ok_or_else(|| of::SECURITY_GROUP.not_found(group))?;
+        Ok(g.tenant_id.clone())
     }
 
     fn create(

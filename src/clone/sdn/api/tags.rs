@@ -38,10 +38,19 @@ fn target(
         id: &str,
         change: bool,
     ) -> Result<(), SdnError> {
-        if change {
+        // Neutron 2025.1 loads the parent as an admin and enforces the tag policy
+        // itself: a refusal is a 403, even to a caller who may not see the parent.
+        let result = if change {
             changeable::<R>(st, caller, id)
         } else {
             seen::<R>(st, caller, id).map(drop)
+        };
+        match result {
+            Err(SdnError::NotFound { .. }) if R::map(st).contains_key(id) => {
+                let verb = if change { "update" } else { "get" };
+                Err(SdnError::Forbidden(format!("{verb}_{}:tags", R::SINGULAR)))
+            }
+            other => other,
         }
     }
     let collection = uri
