@@ -9,7 +9,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Child;
 
 use serde_json::{Value, json};
 
@@ -17,7 +16,7 @@ use serde_json::{Value, json};
 const CALLERS: [&str; 5] = ["owner", "other", "reader", "admin", "none"];
 
 struct Clones {
-    children: Vec<Child>,
+    _children: common::Children,
     auth: String,
     sdn: String,
     tokens: BTreeMap<&'static str, String>,
@@ -25,27 +24,10 @@ struct Clones {
     ids: BTreeMap<&'static str, (String, String)>,
 }
 
-impl Drop for Clones {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The two clones, with four users: `owner` (member of `demo`), `other` (member of
 /// `p2`), `reader` (reader of `demo`) and `admin`.
 fn start(dir: &Path) -> Clones {
-    let (auth_port, sdn_port) = (free_port(), free_port());
+    let (auth_port, sdn_port) = (common::free_port(), common::free_port());
     let sdn_url = format!("http://127.0.0.1:{sdn_port}");
     let config = dir.join("auth.yaml");
     std::fs::write(
@@ -75,7 +57,7 @@ fn start(dir: &Path) -> Clones {
     let (sdn, url) = common::spawn_clone(&["sdn", "--listen", &listen, "--auth-url", &auth_url]);
     assert_eq!(url, sdn_url);
     let mut c = Clones {
-        children: vec![auth, sdn],
+        _children: common::Children(vec![auth, sdn]),
         auth: auth_url,
         sdn: url,
         tokens: BTreeMap::new(),
@@ -753,68 +735,40 @@ fn auth_clone_answers_every_caller_as_keystone_s_default_policy_does() {
             singular,
         ))
     };
+    // A new name in the default domain.
+    let in_default = |prefix: &str| json!({"name": fresh(prefix), "domain_id": "default"});
     let subject = |resource: &str, caller: &str| -> Subject {
         match resource {
-            // Others are asked about the owner's own user; the admin about one of its own
-            // (a delete must not take the owner away).
-            "user" => {
-                let user = if caller == "admin" {
-                    admin_made(
-                        "users",
-                        "user",
-                        json!({"name": fresh("u"), "domain_id": "default"}),
-                    )
-                } else {
-                    owner.clone()
+            // Others are asked about the owner's own user and project; the admin about
+            // one of its own (a delete must not take the owner's away).
+            "user" | "project" | "group" => {
+                let plural = format!("{resource}s");
+                let item = match resource {
+                    "user" if caller != "admin" => owner.clone(),
+                    "project" if caller != "admin" => demo.clone(),
+                    _ => admin_made(&plural, resource, in_default(resource)),
+                };
+                if resource == "group" {
+                    let (status, _) = c.auth(
+                        "admin",
+                        "PUT",
+                        &format!("/v3/groups/{item}/users/{owner}"),
+                        Value::Null,
+                    );
+                    assert_eq!(status, 204);
+                }
+                let key = match resource {
+                    "user" => "users",
+                    "project" => "projects",
+                    _ => "groups",
                 };
                 plain(
-                    "users",
-                    "users",
-                    "user",
-                    &user,
+                    &plural,
+                    key,
+                    resource,
+                    &item,
                     json!({"description": "d"}),
-                    json!({"name": fresh("u"), "domain_id": "default"}),
-                )
-            }
-            "group" => {
-                let g = admin_made(
-                    "groups",
-                    "group",
-                    json!({"name": fresh("g"), "domain_id": "default"}),
-                );
-                let (status, _) = c.auth(
-                    "admin",
-                    "PUT",
-                    &format!("/v3/groups/{g}/users/{owner}"),
-                    Value::Null,
-                );
-                assert_eq!(status, 204);
-                plain(
-                    "groups",
-                    "groups",
-                    "group",
-                    &g,
-                    json!({"description": "d"}),
-                    json!({"name": fresh("g"), "domain_id": "default"}),
-                )
-            }
-            "project" => {
-                let p = if caller == "admin" {
-                    admin_made(
-                        "projects",
-                        "project",
-                        json!({"name": fresh("p"), "domain_id": "default"}),
-                    )
-                } else {
-                    demo.clone()
-                };
-                plain(
-                    "projects",
-                    "projects",
-                    "project",
-                    &p,
-                    json!({"description": "d"}),
-                    json!({"name": fresh("p"), "domain_id": "default"}),
+                    in_default(resource),
                 )
             }
             "domain" => {

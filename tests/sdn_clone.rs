@@ -4,30 +4,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 
 struct Clones {
-    children: Vec<Child>,
+    _children: common::Children,
     sdn: String,
     clouds: std::path::PathBuf,
     state: std::path::PathBuf,
-}
-
-impl Drop for Clones {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// An auth clone whose catalog names the SDN clone, and the SDN clone checking tokens with it.
@@ -37,7 +20,7 @@ fn start(dir: &Path) -> Clones {
 
 /// As [`start`], with more catalog entries and more SDN clone flags.
 fn start_with(dir: &Path, catalog: &str, sdn_flags: &[&str]) -> Clones {
-    let (auth_port, sdn_port) = (free_port(), free_port());
+    let (auth_port, sdn_port) = (common::free_port(), common::free_port());
     let sdn_url = format!("http://127.0.0.1:{sdn_port}");
     let config = dir.join("auth.yaml");
     let users = "users:\n  - {name: admin, password: adminpw, project: admin, roles: [admin]}\n  - {name: demo, project: demo, roles: [member]}\n";
@@ -59,7 +42,7 @@ fn start_with(dir: &Path, catalog: &str, sdn_flags: &[&str]) -> Clones {
     let (sdn, url) = common::spawn_clone(&args);
     assert_eq!(url, sdn_url);
     Clones {
-        children: vec![auth, sdn],
+        _children: common::Children(vec![auth, sdn]),
         sdn: url,
         clouds: state.join("clouds.yaml"),
         state,
@@ -398,7 +381,7 @@ fn bodies_that_are_not_json_get_neutron_s_400() {
 #[test]
 fn vif_plugged_is_sent_when_the_vif_appears_and_again_until_nova_takes_it() {
     let dir = tempfile::tempdir().unwrap();
-    let nova_port = free_port();
+    let nova_port = common::free_port();
     let record = dir.path().join("events.jsonl");
     let mut nova = Command::new("/usr/bin/python3")
         .arg(concat!(

@@ -321,6 +321,27 @@ pub fn tempest(dir: &Path, conf: &str, regex: &str, exclude: Option<&str>) -> Te
     }
 }
 
+/// A free TCP port on loopback, for a clone to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The processes a test started (clones), killed and reaped when it ends, pass or fail.
+pub struct Children(pub Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// `vstage clone ...` in the background: its first line ends with the URL it listens on.
 pub fn spawn_clone(args: &[&str]) -> (std::process::Child, String) {
     use std::io::BufRead as _;
