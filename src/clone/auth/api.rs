@@ -45,12 +45,28 @@ pub struct Service {
 type Shared = Arc<Service>;
 type Reply = Result<Response, ApiError>;
 
-/// An error on its way out, with the base URL for `WWW-Authenticate`.
-pub struct ApiError(AuthError, String);
+/// An error on its way out. Its `WWW-Authenticate` names the URL the request reached
+/// the clone at ([`BASE`]: responses are made inside the request's scope).
+pub struct ApiError(AuthError);
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        ApiError(e)
+    }
+}
+
+/// Keystone's not-found for `kind` `id`.
+fn missing(kind: &'static str, id: &str) -> ApiError {
+    ApiError(AuthError::NotFound {
+        kind,
+        id: id.to_string(),
+    })
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let ApiError(e, base) = self;
+        let ApiError(e) = self;
+        let base = BASE.try_with(|b| b.clone()).unwrap_or_default();
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body =
             json!({"error": {"code": e.status(), "message": e.to_string(), "title": e.title()}});
@@ -77,10 +93,13 @@ impl axum::extract::FromRequest<Shared> for Body {
         use axum::extract::rejection::JsonRejection;
         match axum::Json::<Value>::from_request(req, s).await {
             Ok(axum::Json(v)) => Ok(Body(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(s.err(bad(format!(
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::from(bad(format!(
                 "Expecting to find application/json in Content-Type header - {NOT_JSON}"
             )))),
-            Err(e) => Err(s.err(bad(format!("{} - {NOT_JSON}", e.body_text())))),
+            Err(e) => Err(ApiError::from(bad(format!(
+                "{} - {NOT_JSON}",
+                e.body_text()
+            )))),
         }
     }
 }
@@ -156,17 +175,6 @@ impl Service {
         }
     }
 
-    fn err(&self, e: AuthError) -> ApiError {
-        ApiError(e, self.base())
-    }
-
-    fn missing(&self, kind: &'static str, id: &str) -> ApiError {
-        self.err(AuthError::NotFound {
-            kind,
-            id: id.to_string(),
-        })
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("auth state lock")
     }
@@ -179,11 +187,11 @@ impl Service {
     }
 
     fn caller(&self, st: &State, headers: &HeaderMap) -> Result<Token, ApiError> {
-        let id =
-            header(headers, "x-auth-token").ok_or_else(|| self.err(AuthError::Unauthorized))?;
+        let id = header(headers, "x-auth-token")
+            .ok_or_else(|| ApiError::from(AuthError::Unauthorized))?;
         st.valid_token(id, now_micros(), false)
             .cloned()
-            .ok_or_else(|| self.err(AuthError::Unauthorized))
+            .ok_or_else(|| ApiError::from(AuthError::Unauthorized))
     }
 
     /// The caller, if `policy` lets it do `op` (`own`: whether the target is its own).
@@ -196,16 +204,16 @@ impl Service {
         own: impl FnOnce(&Token) -> bool,
     ) -> Result<Token, ApiError> {
         let t = self.caller(st, headers)?;
-        policy
-            .check(st, &t, op, || own(&t))
-            .map_err(|e| self.err(e))?;
+        policy.check(st, &t, op, || own(&t))?;
         Ok(t)
     }
 
     fn admin(&self, st: &State, headers: &HeaderMap, action: &str) -> Result<Token, ApiError> {
         let t = self.caller(st, headers)?;
         if !st.has_role(&t, "admin") {
-            return Err(self.err(AuthError::Forbidden(format!("identity:{action}"))));
+            return Err(ApiError::from(AuthError::Forbidden(format!(
+                "identity:{action}"
+            ))));
         }
         Ok(t)
     }
@@ -406,10 +414,10 @@ async fn issue_token(
 ) -> Reply {
     let auth = req
         .get("auth")
-        .ok_or_else(|| s.err(bad("expected {\"auth\": ...}")))?;
+        .ok_or_else(|| ApiError::from(bad("expected {\"auth\": ...}")))?;
     let identity = auth
         .get("identity")
-        .ok_or_else(|| s.err(bad("auth needs identity")))?;
+        .ok_or_else(|| ApiError::from(bad("auth needs identity")))?;
     let methods: Vec<String> = identity
         .get("methods")
         .and_then(Value::as_array)
@@ -423,9 +431,9 @@ async fn issue_token(
     // time by design, and other requests must not wait for it.
     // An application credential's secret is a password too, and checked the same way.
     let app_login = if methods.iter().any(|m| m == "application_credential") {
-        let c = identity
-            .get("application_credential")
-            .ok_or_else(|| s.err(bad("application_credential needs id or name, and secret")))?;
+        let c = identity.get("application_credential").ok_or_else(|| {
+            ApiError::from(bad("application_credential needs id or name, and secret"))
+        })?;
         let secret = c
             .get("secret")
             .and_then(Value::as_str)
@@ -434,35 +442,36 @@ async fn issue_token(
         let which = match (str_at(c, &["id"]), str_at(c, &["name"])) {
             (Some(id), _) => AppCredentialRef::Id(id.into()),
             (None, Some(name)) => {
-                let u = c
-                    .get("user")
-                    .ok_or_else(|| s.err(bad("an application credential's name needs its user")))?;
+                let u = c.get("user").ok_or_else(|| {
+                    ApiError::from(bad("an application credential's name needs its user"))
+                })?;
                 let user = match (str_at(u, &["id"]), str_at(u, &["name"])) {
                     (Some(id), _) => UserRef::Id(id.into()),
                     (None, Some(name)) => UserRef::Name {
                         name: name.into(),
-                        domain: domain_ref(u.get("domain")).map_err(|e| s.err(e))?,
+                        domain: domain_ref(u.get("domain"))?,
                     },
-                    _ => return Err(s.err(bad("user needs an id or a name"))),
+                    _ => return Err(ApiError::from(bad("user needs an id or a name"))),
                 };
                 AppCredentialRef::Name {
                     name: name.into(),
                     user,
                 }
             }
-            _ => return Err(s.err(bad("application_credential needs an id or a name"))),
+            _ => {
+                return Err(ApiError::from(bad(
+                    "application_credential needs an id or a name",
+                )));
+            }
         };
-        let cred = s
-            .lock()
-            .app_credential_login(&which, now_micros())
-            .map_err(|e| s.err(e))?;
+        let cred = s.lock().app_credential_login(&which, now_micros())?;
         let stored = cred.secret_hash.clone();
         let matches =
             tokio::task::spawn_blocking(move || super::tokens::password_matches(&stored, &secret))
                 .await
                 .unwrap_or(false);
         if !matches {
-            return Err(s.err(AuthError::Unauthorized));
+            return Err(ApiError::from(AuthError::Unauthorized));
         }
         Some(cred)
     } else {
@@ -473,24 +482,24 @@ async fn issue_token(
     } else if methods.iter().any(|m| m == "password") {
         let u = identity
             .pointer("/password/user")
-            .ok_or_else(|| s.err(bad("password needs user")))?;
+            .ok_or_else(|| ApiError::from(bad("password needs user")))?;
         let password = u.get("password").and_then(Value::as_str).unwrap_or("");
         let user = match (str_at(u, &["id"]), str_at(u, &["name"])) {
             (Some(id), _) => UserRef::Id(id.into()),
             (None, Some(name)) => UserRef::Name {
                 name: name.into(),
-                domain: domain_ref(u.get("domain")).map_err(|e| s.err(e))?,
+                domain: domain_ref(u.get("domain"))?,
             },
-            _ => return Err(s.err(bad("user needs an id or a name"))),
+            _ => return Err(ApiError::from(bad("user needs an id or a name"))),
         };
-        let (id, hash) = s.lock().login_hash(&user).map_err(|e| s.err(e))?;
+        let (id, hash) = s.lock().login_hash(&user)?;
         let (given, stored) = (password.to_string(), hash.clone());
         let matches =
             tokio::task::spawn_blocking(move || super::tokens::password_matches(&stored, &given))
                 .await
                 .unwrap_or(false);
         if !matches {
-            return Err(s.err(AuthError::Unauthorized));
+            return Err(ApiError::from(AuthError::Unauthorized));
         }
         Some((id, hash))
     } else {
@@ -501,11 +510,11 @@ async fn issue_token(
     if let Some(cred) = app_login {
         // Scoped to its project, always: Keystone refuses a scope in the request.
         if auth.get("scope").is_some() {
-            return Err(s.err(AuthError::Unauthorized));
+            return Err(ApiError::from(AuthError::Unauthorized));
         }
         // Still there (not deleted meanwhile) now that the state is locked.
         if !st.app_credentials.contains_key(&cred.id) {
-            return Err(s.err(AuthError::Unauthorized));
+            return Err(ApiError::from(AuthError::Unauthorized));
         }
         let lifetime = now + s.config.token_ttl * 1_000_000;
         let expires_at = cred.expires_at.map_or(lifetime, |e| e.min(lifetime));
@@ -525,7 +534,7 @@ async fn issue_token(
         // Still the same password, and still allowed to log in, now that it is locked.
         match st.login_hash(&UserRef::Id(id.clone())) {
             Ok((_, now_hash)) if now_hash == hash => {}
-            _ => return Err(s.err(AuthError::Unauthorized)),
+            _ => return Err(ApiError::from(AuthError::Unauthorized)),
         }
         (
             id,
@@ -533,13 +542,14 @@ async fn issue_token(
             now + s.config.token_ttl * 1_000_000,
         )
     } else if methods.iter().any(|m| m == "token") {
-        let id = str_at(identity, &["token", "id"]).ok_or_else(|| s.err(bad("token needs id")))?;
+        let id = str_at(identity, &["token", "id"])
+            .ok_or_else(|| ApiError::from(bad("token needs id")))?;
         let t = st
             .valid_token(id, now, false)
-            .ok_or_else(|| s.err(AuthError::Unauthorized))?;
+            .ok_or_else(|| ApiError::from(AuthError::Unauthorized))?;
         (t.user_id.clone(), t.methods.clone(), t.expires_at)
     } else {
-        return Err(s.err(bad(
+        return Err(ApiError::from(bad(
             "supported methods: password, token, application_credential",
         )));
     };
@@ -553,7 +563,7 @@ async fn issue_token(
         .and_then(|sc| str_at(sc, &["OS-TRUST:trust", "id"]))
     {
         // The trustee logs in with the trust: a token of its project, with its roles.
-        let (who, project) = st.use_trust(trust, &user_id, now).map_err(|e| s.err(e))?;
+        let (who, project) = st.use_trust(trust, &user_id, now)?;
         let ends = st.trusts.get(trust).and_then(|t| t.expires_at);
         let scope = project.map_or(Scope::Unscoped, Scope::Project);
         let expires_at = ends.map_or(expires_at, |e| e.min(expires_at));
@@ -563,8 +573,8 @@ async fn issue_token(
         s.save(&st);
         return s.issued(st, &token, !q.contains_key("nocatalog"));
     }
-    let scope = requested_scope(&st, &user_id, auth.get("scope")).map_err(|e| s.err(e))?;
-    let scope = st.resolve_scope(&user_id, &scope).map_err(|e| s.err(e))?;
+    let scope = requested_scope(&st, &user_id, auth.get("scope"))?;
+    let scope = st.resolve_scope(&user_id, &scope)?;
     let token = st.issue(&user_id, scope, all_methods, now, expires_at);
     s.issued(st, &token, !q.contains_key("nocatalog"))
 }
@@ -647,7 +657,7 @@ async fn validate_token(
 ) -> Reply {
     let st = s.lock();
     let caller = s.caller(&st, &headers)?;
-    let subject_id = header(&headers, "x-subject-token").ok_or_else(|| s.missing("token", ""))?;
+    let subject_id = header(&headers, "x-subject-token").ok_or_else(|| missing("token", ""))?;
     let may_see_expired = truthy(&q, "allow_expired")
         && (st.has_role(&caller, "admin") || st.has_role(&caller, "service"));
     let subject = st
@@ -656,12 +666,14 @@ async fn validate_token(
             !may_see_expired || t.expires_at.saturating_add(EXPIRED_GRACE_MICROS) > now_micros()
         })
         .cloned()
-        .ok_or_else(|| s.missing("token", subject_id))?;
+        .ok_or_else(|| missing("token", subject_id))?;
     if caller.user_id != subject.user_id
         && !st.has_role(&caller, "admin")
         && !st.has_role(&caller, "service")
     {
-        return Err(s.err(AuthError::Forbidden("identity:validate_token".into())));
+        return Err(ApiError::from(AuthError::Forbidden(
+            "identity:validate_token".into(),
+        )));
     }
     let body = s.token_json(&st, &subject, !q.contains_key("nocatalog"));
     let mut resp = json_response(StatusCode::OK, body);
@@ -681,9 +693,11 @@ async fn revoke_token(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply 
     let subject = st
         .valid_token(&subject_id, now_micros(), false)
         .cloned()
-        .ok_or_else(|| s.missing("token", &subject_id))?;
+        .ok_or_else(|| missing("token", &subject_id))?;
     if caller.user_id != subject.user_id && !st.has_role(&caller, "admin") {
-        return Err(s.err(AuthError::Forbidden("identity:revoke_token".into())));
+        return Err(ApiError::from(AuthError::Forbidden(
+            "identity:revoke_token".into(),
+        )));
     }
     st.revoke(&subject_id);
     drop(st);
@@ -695,7 +709,7 @@ async fn auth_catalog(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply 
     let st = s.lock();
     let t = s.caller(&st, &headers)?;
     if t.scope == Scope::Unscoped {
-        return Err(s.err(AuthError::Forbidden(
+        return Err(ApiError::from(AuthError::Forbidden(
             "a catalog needs a scoped token".into(),
         )));
     }
@@ -751,10 +765,10 @@ async fn auth_system(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
 
 type Q = Query<std::collections::HashMap<String, String>>;
 
-fn object<'a>(s: &Service, body: &'a Value, key: &str) -> Result<&'a Map<String, Value>, ApiError> {
+fn object<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>, ApiError> {
     body.get(key)
         .and_then(Value::as_object)
-        .ok_or_else(|| s.err(bad(format!("expected {{\"{key}\": {{...}}}}"))))
+        .ok_or_else(|| ApiError::from(bad(format!("expected {{\"{key}\": {{...}}}}"))))
 }
 
 fn opt_str(o: &Map<String, Value>, key: &str) -> Option<String> {
@@ -779,9 +793,11 @@ async fn user_projects(
     let st = s.lock();
     let t = s.caller(&st, &headers)?;
     if t.user_id != id && !st.has_role(&t, "admin") {
-        return Err(s.err(AuthError::Forbidden("identity:list_user_projects".into())));
+        return Err(ApiError::from(AuthError::Forbidden(
+            "identity:list_user_projects".into(),
+        )));
     }
-    st.users.get(&id).ok_or_else(|| s.missing("user", &id))?;
+    st.users.get(&id).ok_or_else(|| missing("user", &id))?;
     let items: Vec<Value> = st
         .user_projects(&id)
         .into_iter()
@@ -804,8 +820,7 @@ async fn group_users(
 ) -> Reply {
     let st = s.lock();
     s.admin(&st, &headers, "list_users_in_group")?;
-    st.check_actor(&Actor::Group(gid.clone()))
-        .map_err(|e| s.err(e))?;
+    st.check_actor(&Actor::Group(gid.clone()))?;
     let items: Vec<Value> = st
         .members
         .iter()
@@ -827,7 +842,9 @@ async fn user_groups(
     let st = s.lock();
     let t = s.caller(&st, &headers)?;
     if t.user_id != uid && !st.has_role(&t, "admin") {
-        return Err(s.err(AuthError::Forbidden("identity:list_groups_for_user".into())));
+        return Err(ApiError::from(AuthError::Forbidden(
+            "identity:list_groups_for_user".into(),
+        )));
     }
     let items: Vec<Value> = st
         .members
@@ -850,10 +867,8 @@ async fn member(
 ) -> Reply {
     let mut st = s.lock();
     s.admin(&st, &headers, "group_membership")?;
-    st.check_actor(&Actor::Group(gid.clone()))
-        .map_err(|e| s.err(e))?;
-    st.check_actor(&Actor::User(uid.clone()))
-        .map_err(|e| s.err(e))?;
+    st.check_actor(&Actor::Group(gid.clone()))?;
+    st.check_actor(&Actor::User(uid.clone()))?;
     let pair = (gid, uid.clone());
     match method {
         axum::http::Method::PUT => {
@@ -862,7 +877,7 @@ async fn member(
         }
         axum::http::Method::DELETE => {
             if !st.members.remove(&pair) {
-                return Err(s.err(AuthError::NotFound {
+                return Err(ApiError::from(AuthError::NotFound {
                     kind: "membership",
                     id: uid,
                 }));
@@ -872,7 +887,7 @@ async fn member(
         }
         _ => {
             if !st.members.contains(&pair) {
-                return Err(s.err(AuthError::NotFound {
+                return Err(ApiError::from(AuthError::NotFound {
                     kind: "membership",
                     id: uid,
                 }));

@@ -1,6 +1,7 @@
 //! `/v3/users/{id}/application_credentials`: create (the secret shown once), list (with
 //! `?name=`), show and delete, for the user themselves (or an admin, to read and delete).
 
+use super::{ApiError, missing};
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -70,19 +71,21 @@ pub(super) async fn create(
     Path(user_id): Path<String>,
     Body(body): Body,
 ) -> Reply {
-    let o = object(&s, &body, "application_credential")?;
+    let o = object(&body, "application_credential")?;
     let mut st = s.lock();
     let caller = s.caller(&st, &headers)?;
-    may_manage(&st, &caller, &user_id, false).map_err(|e| s.err(e))?;
+    may_manage(&st, &caller, &user_id, false)?;
     let text = |key: &str| opt_str(o, key).unwrap_or_default();
     let description = text("description");
     if description.chars().count() > MAX_NAME {
-        return Err(s.err(bad("Invalid input for field 'description': too long.")));
+        return Err(ApiError::from(bad(
+            "Invalid input for field 'description': too long.",
+        )));
     }
     let expires_at = match o.get("expires_at") {
         None | Some(Value::Null) => None,
-        Some(Value::String(t)) => Some(parse_expires_at(t).map_err(|e| s.err(e))?),
-        Some(_) => return Err(s.err(bad("Invalid input for field 'expires_at'."))),
+        Some(Value::String(t)) => Some(parse_expires_at(t)?),
+        Some(_) => return Err(ApiError::from(bad("Invalid input for field 'expires_at'."))),
     };
     let mut roles = Vec::new();
     for r in o
@@ -98,12 +101,12 @@ pub(super) async fn create(
             (Some(id), _) => st.roles.get(id),
             (None, Some(name)) => st.roles.values().find(|x| x.name == name),
             _ => {
-                return Err(s.err(bad(
+                return Err(ApiError::from(bad(
                     "Invalid input for field 'roles': each needs an id or a name.",
                 )));
             }
         };
-        let role = found.ok_or_else(|| s.missing("role", &r.to_string()))?;
+        let role = found.ok_or_else(|| missing("role", &r.to_string()))?;
         roles.push(role.id.clone());
     }
     let secret = match opt_str(o, "secret") {
@@ -118,9 +121,7 @@ pub(super) async fn create(
         expires_at,
         unrestricted: opt_bool(o, "unrestricted", false),
     };
-    let c = st
-        .create_app_credential(&caller, new, now_micros())
-        .map_err(|e| s.err(e))?;
+    let c = st.create_app_credential(&caller, new, now_micros())?;
     s.save(&st);
     let mut v = s.app_credential_json(&st, &c);
     v["secret"] = json!(secret);
@@ -138,7 +139,7 @@ pub(super) async fn list(
 ) -> Reply {
     let st = s.lock();
     let caller = s.caller(&st, &headers)?;
-    may_manage(&st, &caller, &user_id, true).map_err(|e| s.err(e))?;
+    may_manage(&st, &caller, &user_id, true)?;
     let items: Vec<Value> = st
         .app_credentials
         .values()
@@ -163,8 +164,8 @@ pub(super) async fn show(
 ) -> Reply {
     let st = s.lock();
     let caller = s.caller(&st, &headers)?;
-    may_manage(&st, &caller, &user_id, true).map_err(|e| s.err(e))?;
-    let c = owned(&st, &user_id, &id).ok_or_else(|| s.missing("application credential", &id))?;
+    may_manage(&st, &caller, &user_id, true)?;
+    let c = owned(&st, &user_id, &id).ok_or_else(|| missing("application credential", &id))?;
     Ok(json_response(
         StatusCode::OK,
         json!({"application_credential": s.app_credential_json(&st, c)}),
@@ -178,11 +179,11 @@ pub(super) async fn delete(
 ) -> Reply {
     let mut st = s.lock();
     let caller = s.caller(&st, &headers)?;
-    may_manage(&st, &caller, &user_id, true).map_err(|e| s.err(e))?;
+    may_manage(&st, &caller, &user_id, true)?;
     if owned(&st, &user_id, &id).is_none() {
-        return Err(s.missing("application credential", &id));
+        return Err(missing("application credential", &id));
     }
-    st.delete_app_credential(&id).map_err(|e| s.err(e))?;
+    st.delete_app_credential(&id)?;
     s.save(&st);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -2,6 +2,7 @@
 //! template seeds (rendered in the caller's terms, read-only) and what the API made
 //! (`catalog.rs`), together. Reads take any valid token; changes take the admin role.
 
+use super::missing;
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
@@ -136,15 +137,11 @@ impl Service {
 }
 
 /// `enabled` as Keystone's schema takes it: a JSON boolean (`"False"` is a 400).
-fn enabled(
-    s: &Service,
-    o: &serde_json::Map<String, Value>,
-    default: bool,
-) -> Result<bool, ApiError> {
+fn enabled(o: &serde_json::Map<String, Value>, default: bool) -> Result<bool, ApiError> {
     match o.get("enabled") {
         None => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(s.err(super::bad(format!(
+        Some(other) => Err(ApiError::from(super::bad(format!(
             "Invalid input for field 'enabled': {other} is not of type 'boolean'."
         )))),
     }
@@ -186,7 +183,7 @@ pub(super) async fn show_service(
     let x = entries
         .iter()
         .find(|x| x.service.id == id)
-        .ok_or_else(|| s.missing("service", &id))?;
+        .ok_or_else(|| missing("service", &id))?;
     Ok(json_response(
         StatusCode::OK,
         json!({"service": s.service_json(&x.service)}),
@@ -198,17 +195,15 @@ pub(super) async fn create_service(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Reply {
-    let o = object(&s, &body, "service")?;
+    let o = object(&body, "service")?;
     let text = |k: &str| opt_str(o, k).unwrap_or_default();
     admin_change(&s, &headers, "create_service", |st| {
-        let svc = st
-            .create_service(
-                &text("type"),
-                &text("name"),
-                &text("description"),
-                enabled(&s, o, true)?,
-            )
-            .map_err(|e| s.err(e))?;
+        let svc = st.create_service(
+            &text("type"),
+            &text("name"),
+            &text("description"),
+            enabled(o, true)?,
+        )?;
         Ok(Some((
             StatusCode::CREATED,
             json!({"service": s.service_json(&svc)}),
@@ -222,15 +217,15 @@ pub(super) async fn update_service(
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Reply {
-    let o = object(&s, &body, "service")?;
+    let o = object(&body, "service")?;
     admin_change(&s, &headers, "update_service", |st| {
         if s.seeded().services.contains(&id.as_str()) {
-            return Err(s.err(seeded_refusal("service", &id)));
+            return Err(ApiError::from(seeded_refusal("service", &id)));
         }
         let svc = st
             .services
             .get_mut(&id)
-            .ok_or_else(|| s.missing("service", &id))?;
+            .ok_or_else(|| missing("service", &id))?;
         if let Some(t) = opt_str(o, "type") {
             svc.kind = t;
         }
@@ -240,7 +235,7 @@ pub(super) async fn update_service(
         if let Some(d) = opt_str(o, "description") {
             svc.description = d;
         }
-        svc.enabled = enabled(&s, o, svc.enabled)?;
+        svc.enabled = enabled(o, svc.enabled)?;
         Ok(Some((
             StatusCode::OK,
             json!({"service": s.service_json(svc)}),
@@ -254,7 +249,7 @@ pub(super) async fn delete_service(
     Path(id): Path<String>,
 ) -> Reply {
     admin_change(&s, &headers, "delete_service", |st| {
-        st.delete_service(&s.seeded(), &id).map_err(|e| s.err(e))?;
+        st.delete_service(&s.seeded(), &id)?;
         Ok(None)
     })
 }
@@ -300,7 +295,7 @@ pub(super) async fn show_endpoint(
     let e = all_endpoints(&s, &st)
         .into_iter()
         .find(|e| e.id == id)
-        .ok_or_else(|| s.missing("endpoint", &id))?;
+        .ok_or_else(|| missing("endpoint", &id))?;
     Ok(json_response(
         StatusCode::OK,
         json!({"endpoint": s.endpoint_json(&e)}),
@@ -317,19 +312,17 @@ pub(super) async fn create_endpoint(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Reply {
-    let o = object(&s, &body, "endpoint")?;
+    let o = object(&body, "endpoint")?;
     let text = |k: &str| opt_str(o, k).unwrap_or_default();
     admin_change(&s, &headers, "create_endpoint", |st| {
-        let e = st
-            .create_endpoint(
-                &s.seeded(),
-                &text("service_id"),
-                &text("interface"),
-                &text("url"),
-                region_of(o),
-                enabled(&s, o, true)?,
-            )
-            .map_err(|e| s.err(e))?;
+        let e = st.create_endpoint(
+            &s.seeded(),
+            &text("service_id"),
+            &text("interface"),
+            &text("url"),
+            region_of(o),
+            enabled(o, true)?,
+        )?;
         Ok(Some((
             StatusCode::CREATED,
             json!({"endpoint": s.endpoint_json(&e)}),
@@ -343,7 +336,7 @@ pub(super) async fn update_endpoint(
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Reply {
-    let o = object(&s, &body, "endpoint")?;
+    let o = object(&body, "endpoint")?;
     admin_change(&s, &headers, "update_endpoint", |st| {
         let old = st
             .endpoints
@@ -351,16 +344,14 @@ pub(super) async fn update_endpoint(
             .cloned()
             .ok_or_else(|| not_made_here(&s, st, &id))?;
         // Checked as a new one would be, then put in the old one's place.
-        let new = st
-            .create_endpoint(
-                &s.seeded(),
-                &opt_str(o, "service_id").unwrap_or(old.service_id.clone()),
-                &opt_str(o, "interface").unwrap_or(old.interface.clone()),
-                &opt_str(o, "url").unwrap_or(old.url.clone()),
-                region_of(o).or(old.region_id.clone()),
-                enabled(&s, o, old.enabled)?,
-            )
-            .map_err(|e| s.err(e))?;
+        let new = st.create_endpoint(
+            &s.seeded(),
+            &opt_str(o, "service_id").unwrap_or(old.service_id.clone()),
+            &opt_str(o, "interface").unwrap_or(old.interface.clone()),
+            &opt_str(o, "url").unwrap_or(old.url.clone()),
+            region_of(o).or(old.region_id.clone()),
+            enabled(o, old.enabled)?,
+        )?;
         st.endpoints.remove(&new.id);
         let e = Endpoint { id: old.id, ..new };
         st.endpoints.insert(e.id.clone(), e.clone());
@@ -387,9 +378,9 @@ pub(super) async fn delete_endpoint(
 /// Why an endpoint the API did not make cannot change: seeded, or not there at all.
 fn not_made_here(s: &Service, st: &State, id: &str) -> ApiError {
     if all_endpoints(s, st).iter().any(|e| e.id == id) {
-        s.err(seeded_refusal("endpoint", id))
+        ApiError::from(seeded_refusal("endpoint", id))
     } else {
-        s.missing("endpoint", id)
+        missing("endpoint", id)
     }
 }
 
@@ -431,7 +422,7 @@ pub(super) async fn show_region(
         .regions(&st)
         .into_iter()
         .find(|r| r.id == id)
-        .ok_or_else(|| s.missing("region", &id))?;
+        .ok_or_else(|| missing("region", &id))?;
     Ok(json_response(
         StatusCode::OK,
         json!({"region": s.region_json(&r)}),
@@ -439,18 +430,16 @@ pub(super) async fn show_region(
 }
 
 async fn make_region(s: Shared, headers: HeaderMap, id: Option<String>, body: Value) -> Reply {
-    let o = object(&s, &body, "region")?;
+    let o = object(&body, "region")?;
     let id = id.or_else(|| opt_str(o, "id"));
     let description = opt_str(o, "description").unwrap_or_default();
     admin_change(&s, &headers, "create_region", |st| {
-        let r = st
-            .create_region(
-                &s.seeded(),
-                id,
-                &description,
-                opt_str(o, "parent_region_id"),
-            )
-            .map_err(|e| s.err(e))?;
+        let r = st.create_region(
+            &s.seeded(),
+            id,
+            &description,
+            opt_str(o, "parent_region_id"),
+        )?;
         Ok(Some((
             StatusCode::CREATED,
             json!({"region": s.region_json(&r)}),
@@ -483,22 +472,21 @@ pub(super) async fn update_region(
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Reply {
-    let o = object(&s, &body, "region")?;
+    let o = object(&body, "region")?;
     admin_change(&s, &headers, "update_region", |st| {
         if id == s.config.region {
-            return Err(s.err(seeded_refusal("region", &id)));
+            return Err(ApiError::from(seeded_refusal("region", &id)));
         }
         let r = st
             .regions
             .get_mut(&id)
-            .ok_or_else(|| s.missing("region", &id))?;
+            .ok_or_else(|| missing("region", &id))?;
         if let Some(d) = opt_str(o, "description") {
             r.description = d;
         }
         if let Some(p) = o.get("parent_region_id") {
             let parent = p.as_str().map(String::from);
-            st.reparent_region(&s.seeded(), &id, parent)
-                .map_err(|e| s.err(e))?;
+            st.reparent_region(&s.seeded(), &id, parent)?;
         }
         Ok(Some((
             StatusCode::OK,
@@ -513,7 +501,7 @@ pub(super) async fn delete_region(
     Path(id): Path<String>,
 ) -> Reply {
     admin_change(&s, &headers, "delete_region", |st| {
-        st.delete_region(&s.seeded(), &id).map_err(|e| s.err(e))?;
+        st.delete_region(&s.seeded(), &id)?;
         Ok(None)
     })
 }

@@ -1,6 +1,7 @@
 //! `/v3/credentials` and the EC2 view `/v3/users/{id}/credentials/OS-EC2`: each for
 //! its user, or an admin (Keystone's default policy, `admin or owner`).
 
+use super::{ApiError, missing};
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -51,8 +52,8 @@ impl Service {
         let c = st
             .credentials
             .get(id)
-            .ok_or_else(|| self.missing("credential", id))?;
-        owner_or_admin(st, &t, &c.user_id, action).map_err(|e| self.err(e))?;
+            .ok_or_else(|| missing("credential", id))?;
+        owner_or_admin(st, &t, &c.user_id, action)?;
         Ok(c.clone())
     }
 }
@@ -82,10 +83,10 @@ pub(super) async fn create(
 ) -> Reply {
     let mut st = s.lock();
     let t = s.caller(&st, &headers)?;
-    let o = object(&s, &body, "credential")?;
+    let o = object(&body, "credential")?;
     let user = opt_str(o, "user_id").unwrap_or_default();
-    owner_or_admin(&st, &t, &user, "create_credential").map_err(|e| s.err(e))?;
-    let c = st.create_credential(o).map_err(|e| s.err(e))?;
+    owner_or_admin(&st, &t, &user, "create_credential")?;
+    let c = st.create_credential(o)?;
     s.save(&st);
     Ok(json_response(
         StatusCode::CREATED,
@@ -114,13 +115,13 @@ pub(super) async fn update(
 ) -> Reply {
     let mut st = s.lock();
     s.own_credential(&st, &headers, &id, "update_credential")?;
-    let o = object(&s, &body, "credential")?;
+    let o = object(&body, "credential")?;
     // Handing a credential to another user is an admin's.
     if let Some(u) = opt_str(o, "user_id") {
         let t = s.caller(&st, &headers)?;
-        owner_or_admin(&st, &t, &u, "update_credential").map_err(|e| s.err(e))?;
+        owner_or_admin(&st, &t, &u, "update_credential")?;
     }
-    let c = st.update_credential(&id, o).map_err(|e| s.err(e))?;
+    let c = st.update_credential(&id, o)?;
     s.save(&st);
     Ok(json_response(
         StatusCode::OK,
@@ -149,7 +150,7 @@ pub(super) async fn ec2_list(
 ) -> Reply {
     let st = s.lock();
     let t = s.caller(&st, &headers)?;
-    owner_or_admin(&st, &t, &user, "ec2_list_credentials").map_err(|e| s.err(e))?;
+    owner_or_admin(&st, &t, &user, "ec2_list_credentials")?;
     let items: Vec<Value> = st
         .credentials
         .values()
@@ -170,18 +171,16 @@ pub(super) async fn ec2_create(
 ) -> Reply {
     let mut st = s.lock();
     let t = s.caller(&st, &headers)?;
-    owner_or_admin(&st, &t, &user, "ec2_create_credential").map_err(|e| s.err(e))?;
+    owner_or_admin(&st, &t, &user, "ec2_create_credential")?;
     let project = body
         .get("tenant_id")
         .and_then(Value::as_str)
         .ok_or_else(|| {
-            s.err(bad(
+            ApiError::from(bad(
                 "Invalid input for field 'tenant_id': it is a required property",
             ))
         })?;
-    let c = st
-        .create_ec2_credential(&user, project)
-        .map_err(|e| s.err(e))?;
+    let c = st.create_ec2_credential(&user, project)?;
     s.save(&st);
     Ok(json_response(
         StatusCode::CREATED,
@@ -196,8 +195,8 @@ pub(super) async fn ec2_show(
 ) -> Reply {
     let st = s.lock();
     let t = s.caller(&st, &headers)?;
-    owner_or_admin(&st, &t, &user, "ec2_get_credential").map_err(|e| s.err(e))?;
-    let c = st.ec2_credential(&user, &access).map_err(|e| s.err(e))?;
+    owner_or_admin(&st, &t, &user, "ec2_get_credential")?;
+    let c = st.ec2_credential(&user, &access)?;
     Ok(json_response(
         StatusCode::OK,
         json!({"credential": s.ec2_json(c)}),
@@ -211,12 +210,8 @@ pub(super) async fn ec2_delete(
 ) -> Reply {
     let mut st = s.lock();
     let t = s.caller(&st, &headers)?;
-    owner_or_admin(&st, &t, &user, "ec2_delete_credential").map_err(|e| s.err(e))?;
-    let id = st
-        .ec2_credential(&user, &access)
-        .map_err(|e| s.err(e))?
-        .id
-        .clone();
+    owner_or_admin(&st, &t, &user, "ec2_delete_credential")?;
+    let id = st.ec2_credential(&user, &access)?.id.clone();
     st.credentials.remove(&id);
     s.save(&st);
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -1,6 +1,7 @@
 //! `/v3/domains/{id}/config[/{group}[/{option}]]` and `/v3/domains/config/.../default`
 //! over `domain_config.rs`, for admins, as Keystone's default policy has them.
 
+use super::ApiError;
 use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
@@ -17,7 +18,7 @@ fn read(
 ) -> Reply {
     let st = s.lock();
     s.admin(&st, headers, "get_domain_config")?;
-    let config = answer(&st).map_err(|e| s.err(e))?;
+    let config = answer(&st)?;
     Ok(json_response(StatusCode::OK, json!({ "config": config })))
 }
 
@@ -83,11 +84,9 @@ pub(super) async fn create(
     Body(body): Body,
 ) -> Reply {
     admin_change(&s, &headers, "create_domain_config", |st| {
-        let config = domain_config::parse(&body["config"]).map_err(|e| s.err(e))?;
+        let config = domain_config::parse(&body["config"])?;
         let shown = domain_config::shown(&config);
-        let replaced = st
-            .put_domain_config(&domain, config)
-            .map_err(|e| s.err(e))?;
+        let replaced = st.put_domain_config(&domain, config)?;
         let status = if replaced {
             StatusCode::OK
         } else {
@@ -114,26 +113,24 @@ async fn update_at(
                     .filter(|c| c.len() == 1)
                     .and_then(|c| c.get(o))
                     .ok_or_else(|| {
-                        s.err(bad(format!("expected {{\"config\": {{\"{o}\": ...}}}}")))
+                        ApiError::from(bad(format!("expected {{\"config\": {{\"{o}\": ...}}}}")))
                     })?;
-                domain_config::parse(&json!({ g: { o: value } })).map_err(|e| s.err(e))?
+                domain_config::parse(&json!({ g: { o: value } }))?
             }
             (Some(g), None) => {
                 let c = body["config"]
                     .as_object()
                     .filter(|c| c.len() == 1 && c.contains_key(g));
                 let c = c.ok_or_else(|| {
-                    s.err(bad(format!(
+                    ApiError::from(bad(format!(
                         "expected {{\"config\": {{\"{g}\": {{...}}}}}}"
                     )))
                 })?;
-                domain_config::parse(&Value::Object(c.clone())).map_err(|e| s.err(e))?
+                domain_config::parse(&Value::Object(c.clone()))?
             }
-            _ => domain_config::parse(&body["config"]).map_err(|e| s.err(e))?,
+            _ => domain_config::parse(&body["config"])?,
         };
-        let config = st
-            .update_domain_config(&domain, change)
-            .map_err(|e| s.err(e))?;
+        let config = st.update_domain_config(&domain, change)?;
         Ok(Some((StatusCode::OK, json!({ "config": config }))))
     })
 }
@@ -171,8 +168,7 @@ pub(super) async fn delete(
     Path(domain): Path<String>,
 ) -> Reply {
     admin_change(&s, &headers, "delete_domain_config", |st| {
-        st.delete_domain_config(&domain, None, None)
-            .map_err(|e| s.err(e))?;
+        st.delete_domain_config(&domain, None, None)?;
         Ok(None)
     })
 }
@@ -183,8 +179,7 @@ pub(super) async fn delete_group(
     Path((domain, group)): Path<(String, String)>,
 ) -> Reply {
     admin_change(&s, &headers, "delete_domain_config", |st| {
-        st.delete_domain_config(&domain, Some(&group), None)
-            .map_err(|e| s.err(e))?;
+        st.delete_domain_config(&domain, Some(&group), None)?;
         Ok(None)
     })
 }
@@ -195,8 +190,7 @@ pub(super) async fn delete_option(
     Path((domain, group, option)): Path<(String, String, String)>,
 ) -> Reply {
     admin_change(&s, &headers, "delete_domain_config", |st| {
-        st.delete_domain_config(&domain, Some(&group), Some(&option))
-            .map_err(|e| s.err(e))?;
+        st.delete_domain_config(&domain, Some(&group), Some(&option))?;
         Ok(None)
     })
 }

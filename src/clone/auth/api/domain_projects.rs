@@ -4,6 +4,7 @@
 //! `?is_domain=true`, and shown, updated and deleted by their id. Everything else about
 //! projects is `resources.rs`'s.
 
+use super::{ApiError, missing};
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -52,13 +53,12 @@ pub(super) async fn create(s: AxState<Shared>, headers: HeaderMap, body: Body) -
     let (AxState(s), Body(body)) = (s, body);
     let mut st = s.lock();
     s.admin(&st, &headers, "create_project")?;
-    let o = object(&s, &body, "project")?;
-    let name = opt_str(o, "name").ok_or_else(|| s.err(super::bad("project needs a name")))?;
-    check_name::<Domain>(&name).map_err(|e| s.err(e))?;
+    let o = object(&body, "project")?;
+    let name =
+        opt_str(o, "name").ok_or_else(|| ApiError::from(super::bad("project needs a name")))?;
+    check_name::<Domain>(&name)?;
     let description = opt_str(o, "description").unwrap_or_default();
-    let d = st
-        .create_domain(&name, &description, opt_bool(o, "enabled", true))
-        .map_err(|e| s.err(e))?;
+    let d = st.create_domain(&name, &description, opt_bool(o, "enabled", true))?;
     s.save(&st);
     Ok(json_response(
         StatusCode::CREATED,
@@ -81,7 +81,7 @@ pub(super) async fn show(s: AxState<Shared>, headers: HeaderMap, id: Path<String
     let d = st
         .domains
         .get(&*id)
-        .ok_or_else(|| s.missing("project", &id))?;
+        .ok_or_else(|| missing("project", &id))?;
     Ok(json_response(
         StatusCode::OK,
         json!({"project": s.domain_as_project(d)}),
@@ -99,13 +99,13 @@ pub(super) async fn update(
     }
     let mut st = s.lock();
     s.admin(&st, &headers, "update_project")?;
-    let o = object(&s, &body.0, "project")?.clone();
-    check_rename::<Domain>(&st, &id, &o).map_err(|e| s.err(e))?;
+    let o = object(&body.0, "project")?.clone();
+    check_rename::<Domain>(&st, &id, &o)?;
     let hashing = st.hashing;
     let d = st
         .domains
         .get_mut(&*id)
-        .ok_or_else(|| s.missing("project", &id))?;
+        .ok_or_else(|| missing("project", &id))?;
     d.update(&o, &hashing);
     let d = d.clone();
     s.save(&st);
@@ -121,7 +121,7 @@ pub(super) async fn delete(s: AxState<Shared>, headers: HeaderMap, id: Path<Stri
     }
     let mut st = s.lock();
     s.admin(&st, &headers, "delete_project")?;
-    st.delete_domain(&id).map_err(|e| s.err(e))?;
+    st.delete_domain(&id)?;
     s.save(&st);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -5,6 +5,7 @@
 //!   on the projects below the target;
 //! - `/v3/role_assignments`, as assigned or (`?effective`) as they take effect.
 
+use super::missing;
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -23,7 +24,6 @@ struct Place {
 impl Place {
     /// From the path's words; an unknown kind is a 404, as an unknown route.
     fn parse(
-        s: &Service,
         kind: &str,
         target: String,
         actor_kind: &str,
@@ -34,12 +34,12 @@ impl Place {
             "projects" => Target::Project(target),
             "domains" => Target::Domain(target),
             "system" => Target::System,
-            _ => return Err(s.missing("target", kind)),
+            _ => return Err(missing("target", kind)),
         };
         let actor = match actor_kind {
             "users" => Actor::User(actor),
             "groups" => Actor::Group(actor),
-            _ => return Err(s.missing("actor", actor_kind)),
+            _ => return Err(missing("actor", actor_kind)),
         };
         Ok(Place {
             actor,
@@ -61,7 +61,7 @@ impl Place {
 fn list(s: &Service, headers: &HeaderMap, place: Place) -> Reply {
     let st = s.lock();
     s.admin(&st, headers, "list_grants")?;
-    st.check_target(&place.target).map_err(|e| s.err(e))?;
+    st.check_target(&place.target)?;
     let roles: Vec<Value> = st
         .grants(&place.actor, &place.target, place.inherited)
         .into_iter()
@@ -79,7 +79,7 @@ fn check(s: &Service, headers: &HeaderMap, place: Place, role: String) -> Reply 
     if st.assignments.contains(&place.assignment(&role)) {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
-        Err(s.err(AuthError::NotFound {
+        Err(ApiError::from(AuthError::NotFound {
             kind: "role assignment",
             id: role,
         }))
@@ -89,7 +89,7 @@ fn check(s: &Service, headers: &HeaderMap, place: Place, role: String) -> Reply 
 fn put(s: &Service, headers: &HeaderMap, place: Place, role: String) -> Reply {
     let mut st = s.lock();
     s.admin(&st, headers, "create_grant")?;
-    st.assign(place.assignment(&role)).map_err(|e| s.err(e))?;
+    st.assign(place.assignment(&role))?;
     s.save(&st);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -99,7 +99,7 @@ fn delete(s: &Service, headers: &HeaderMap, place: Place, role: String) -> Reply
     s.admin(&st, headers, "revoke_grant")?;
     let a = place.assignment(&role);
     let reached = st.reached(&a);
-    st.unassign(&a).map_err(|e| s.err(e))?;
+    st.unassign(&a)?;
     // The actor's tokens where the role held go with it, as Keystone's revocation
     // event for a grant takes them.
     let users: Vec<String> = match &a.actor {
@@ -133,7 +133,7 @@ macro_rules! handlers {
             headers: HeaderMap,
             Path((kind, target, akind, actor)): On,
         ) -> Reply {
-            let place = Place::parse(&s, &kind, target, &akind, actor, $inherited)?;
+            let place = Place::parse(&kind, target, &akind, actor, $inherited)?;
             list(&s, &headers, place)
         }
 
@@ -144,7 +144,7 @@ macro_rules! handlers {
             headers: HeaderMap,
             Path((kind, target, akind, actor, role)): OnRole,
         ) -> Reply {
-            let place = Place::parse(&s, &kind, target, &akind, actor, $inherited)?;
+            let place = Place::parse(&kind, target, &akind, actor, $inherited)?;
             one(&s, method, &headers, place, role)
         }
     };
@@ -172,7 +172,7 @@ pub(super) async fn list_system(
     headers: HeaderMap,
     Path((akind, actor)): OnSystem,
 ) -> Reply {
-    let place = Place::parse(&s, "system", String::new(), &akind, actor, false)?;
+    let place = Place::parse("system", String::new(), &akind, actor, false)?;
     list(&s, &headers, place)
 }
 
@@ -182,7 +182,7 @@ pub(super) async fn one_system(
     headers: HeaderMap,
     Path((akind, actor, role)): OnSystemRole,
 ) -> Reply {
-    let place = Place::parse(&s, "system", String::new(), &akind, actor, false)?;
+    let place = Place::parse("system", String::new(), &akind, actor, false)?;
     one(&s, method, &headers, place, role)
 }
 

@@ -1,6 +1,7 @@
 //! `/v3/roles/{prior}/implies[/{implied}]` and `/v3/role_inferences`: the inference
 //! rules, for admins, as Keystone answers them (a `HEAD` check is a 204).
 
+use super::missing;
 use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -36,7 +37,7 @@ pub(super) async fn put(
     Path((prior, implied)): Path<(String, String)>,
 ) -> Reply {
     admin_change(&s, &headers, "create_implied_role", |st| {
-        st.imply(&prior, &implied).map_err(|e| s.err(e))?;
+        st.imply(&prior, &implied)?;
         Ok(Some((
             StatusCode::CREATED,
             s.rule_json(st, &prior, &implied),
@@ -51,7 +52,7 @@ pub(super) async fn show(
 ) -> Reply {
     let st = s.lock();
     s.admin(&st, &headers, "get_implied_role")?;
-    st.has_rule(&prior, &implied).map_err(|e| s.err(e))?;
+    st.has_rule(&prior, &implied)?;
     Ok(json_response(
         StatusCode::OK,
         s.rule_json(&st, &prior, &implied),
@@ -65,7 +66,7 @@ pub(super) async fn check(
 ) -> Reply {
     let st = s.lock();
     s.admin(&st, &headers, "check_implied_role")?;
-    st.has_rule(&prior, &implied).map_err(|e| s.err(e))?;
+    st.has_rule(&prior, &implied)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -75,7 +76,7 @@ pub(super) async fn delete(
     Path((prior, implied)): Path<(String, String)>,
 ) -> Reply {
     admin_change(&s, &headers, "delete_implied_role", |st| {
-        st.unimply(&prior, &implied).map_err(|e| s.err(e))?;
+        st.unimply(&prior, &implied)?;
         Ok(None)
     })
 }
@@ -88,7 +89,7 @@ pub(super) async fn list(
     let st = s.lock();
     s.admin(&st, &headers, "list_implied_roles")?;
     if !st.roles.contains_key(&prior) {
-        return Err(s.missing("role", &prior));
+        return Err(missing("role", &prior));
     }
     let implies: Vec<Value> = st.implies(&prior).map(|r| s.role_ref(r)).collect();
     Ok(json_response(

@@ -1,6 +1,7 @@
 //! `POST /v3/users/{id}/password`: a user changes their own password, proving the old
 //! one (Keystone takes no token for it). The user's tokens end, as with any new password.
 
+use super::{ApiError, missing};
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -14,25 +15,24 @@ pub(super) async fn change(
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Reply {
-    let o = object(&s, &body, "user")?;
+    let o = object(&body, "user")?;
     let field = |key: &str| {
         o.get(key)
             .and_then(Value::as_str)
             .map(String::from)
             .ok_or_else(|| {
-                s.err(bad(format!(
+                ApiError::from(bad(format!(
                     "Invalid input for field '{key}': it is a required property"
                 )))
             })
     };
     let (old, new) = (field("original_password")?, field("password")?);
     if new.is_empty() {
-        return Err(s.err(bad("Invalid input for field 'password': it is empty")));
+        return Err(ApiError::from(bad(
+            "Invalid input for field 'password': it is empty",
+        )));
     }
-    let (_, stored) = s
-        .lock()
-        .login_hash(&UserRef::Id(id.clone()))
-        .map_err(|e| s.err(e))?;
+    let (_, stored) = s.lock().login_hash(&UserRef::Id(id.clone()))?;
     // bcrypt is slow by design: off the runtime's threads, and outside the lock.
     let hashing = s.lock().hashing;
     let checked = tokio::task::spawn_blocking(move || {
@@ -42,13 +42,10 @@ pub(super) async fn change(
     .ok()
     .flatten();
     let Some(hash) = checked else {
-        return Err(s.err(AuthError::Unauthorized));
+        return Err(ApiError::from(AuthError::Unauthorized));
     };
     let mut st = s.lock();
-    let user = st
-        .users
-        .get_mut(&id)
-        .ok_or_else(|| s.missing("user", &id))?;
+    let user = st.users.get_mut(&id).ok_or_else(|| missing("user", &id))?;
     user.password = hash;
     user.revoked_before = now_micros();
     s.save(&st);

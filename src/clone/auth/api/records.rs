@@ -38,7 +38,7 @@ async fn list(kind: &'static RecordKind, s: Shared, headers: HeaderMap, q: Q) ->
 async fn show(kind: &'static RecordKind, s: Shared, headers: HeaderMap, id: String) -> Reply {
     let st = s.lock();
     s.admin(&st, &headers, &format!("get_{}", kind.singular))?;
-    let r = kind.get(&st, &id).map_err(|e| s.err(e))?;
+    let r = kind.get(&st, &id)?;
     Ok(json_response(
         StatusCode::OK,
         json!({kind.singular: s.record_json(kind, &kind.shown(r))}),
@@ -47,8 +47,8 @@ async fn show(kind: &'static RecordKind, s: Shared, headers: HeaderMap, id: Stri
 
 async fn create(kind: &'static RecordKind, s: Shared, headers: HeaderMap, body: Value) -> Reply {
     admin_change(&s, &headers, &format!("create_{}", kind.singular), |st| {
-        let fields = object(&s, &body, kind.singular)?;
-        let r = kind.create(st, fields).map_err(|e| s.err(e))?;
+        let fields = object(&body, kind.singular)?;
+        let r = kind.create(st, fields)?;
         Ok(Some((
             StatusCode::CREATED,
             json!({kind.singular: s.record_json(kind, &r)}),
@@ -64,8 +64,8 @@ async fn update(
     body: Value,
 ) -> Reply {
     admin_change(&s, &headers, &format!("update_{}", kind.singular), |st| {
-        let fields = object(&s, &body, kind.singular)?;
-        let r = kind.update(st, &id, fields).map_err(|e| s.err(e))?;
+        let fields = object(&body, kind.singular)?;
+        let r = kind.update(st, &id, fields)?;
         Ok(Some((
             StatusCode::OK,
             json!({kind.singular: s.record_json(kind, &kind.shown(&r))}),
@@ -75,7 +75,7 @@ async fn update(
 
 async fn delete(kind: &'static RecordKind, s: Shared, headers: HeaderMap, id: String) -> Reply {
     admin_change(&s, &headers, &format!("delete_{}", kind.singular), |st| {
-        kind.delete(st, &id).map_err(|e| s.err(e))?;
+        kind.delete(st, &id)?;
         Ok(None)
     })
 }

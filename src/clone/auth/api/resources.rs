@@ -2,6 +2,7 @@
 //! written once over [`Resource`]; what differs (who may read, which fields a change
 //! takes, the query filters) is each kind's impl.
 
+use super::{ApiError, missing};
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State as AxState};
@@ -163,9 +164,7 @@ pub(super) async fn show<R: Resource>(
     s.authorize(&st, &headers, &R::POLICY, Op::Show, |t| {
         R::owns(&st, t, &id)
     })?;
-    let item = R::map(&st)
-        .get(&id)
-        .ok_or_else(|| s.missing(R::KIND, &id))?;
+    let item = R::map(&st).get(&id).ok_or_else(|| missing(R::KIND, &id))?;
     Ok(json_response(
         StatusCode::OK,
         json!({R::KIND: item.json(&s)}),
@@ -179,10 +178,11 @@ pub(super) async fn create<R: Resource>(
 ) -> Reply {
     let mut st = s.lock();
     s.authorize(&st, &headers, &R::POLICY, Op::Create, |_| false)?;
-    let o = object(&s, &body, R::KIND)?;
-    let name = opt_str(o, "name").ok_or_else(|| s.err(bad(format!("{} needs a name", R::KIND))))?;
-    check_name::<R>(&name).map_err(|e| s.err(e))?;
-    let item = R::create(&mut st, &name, o).map_err(|e| s.err(e))?;
+    let o = object(&body, R::KIND)?;
+    let name = opt_str(o, "name")
+        .ok_or_else(|| ApiError::from(bad(format!("{} needs a name", R::KIND))))?;
+    check_name::<R>(&name)?;
+    let item = R::create(&mut st, &name, o)?;
     s.save(&st);
     Ok(json_response(
         StatusCode::CREATED,
@@ -200,12 +200,12 @@ pub(super) async fn update<R: Resource>(
     s.authorize(&st, &headers, &R::POLICY, Op::Update, |t| {
         R::owns(&st, t, &id)
     })?;
-    let o = object(&s, &body, R::KIND)?.clone();
-    check_rename::<R>(&st, &id, &o).map_err(|e| s.err(e))?;
+    let o = object(&body, R::KIND)?.clone();
+    check_rename::<R>(&st, &id, &o)?;
     let hashing = st.hashing;
     let item = R::map_mut(&mut st)
         .get_mut(&id)
-        .ok_or_else(|| s.missing(R::KIND, &id))?;
+        .ok_or_else(|| missing(R::KIND, &id))?;
     item.update(&o, &hashing);
     let item = item.clone();
     s.save(&st);
@@ -224,7 +224,7 @@ pub(super) async fn delete<R: Resource>(
     s.authorize(&st, &headers, &R::POLICY, Op::Delete, |t| {
         R::owns(&st, t, &id)
     })?;
-    R::delete(&mut st, &id).map_err(|e| s.err(e))?;
+    R::delete(&mut st, &id)?;
     s.save(&st);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,6 +1,7 @@
 //! `/v3/projects/{id}/tags[/{tag}]`: a project's tags, read by those who may see the
 //! project, changed by admins.
 
+use super::{ApiError, missing};
 use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -20,9 +21,11 @@ fn may_read(
     let p = st
         .projects
         .get(project)
-        .ok_or_else(|| s.missing("project", project))?;
+        .ok_or_else(|| missing("project", project))?;
     if !st.has_role(&t, "admin") && t.scope != Scope::Project(project.into()) {
-        return Err(s.err(AuthError::Forbidden("identity:get_project_tags".into())));
+        return Err(ApiError::from(AuthError::Forbidden(
+            "identity:get_project_tags".into(),
+        )));
     }
     Ok(p.tags.clone())
 }
@@ -47,8 +50,8 @@ pub(super) async fn put_all(
             .get("tags")
             .and_then(Value::as_array)
             .and_then(|a| a.iter().map(|t| t.as_str().map(String::from)).collect())
-            .ok_or_else(|| s.err(bad("expected {\"tags\": [\"...\"]}")))?;
-        let tags = st.set_tags(&id, &tags).map_err(|e| s.err(e))?;
+            .ok_or_else(|| ApiError::from(bad("expected {\"tags\": [\"...\"]}")))?;
+        let tags = st.set_tags(&id, &tags)?;
         Ok(Some((StatusCode::OK, json!({"tags": tags}))))
     })
 }
@@ -59,7 +62,7 @@ pub(super) async fn delete_all(
     Path(id): Path<String>,
 ) -> Reply {
     admin_change(&s, &headers, "delete_project_tags", |st| {
-        st.set_tags(&id, &[]).map_err(|e| s.err(e))?;
+        st.set_tags(&id, &[])?;
         Ok(None)
     })
 }
@@ -72,7 +75,7 @@ pub(super) async fn check(
     if may_read(&s, &headers, &id)?.contains(&tag) {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
-        Err(s.missing("tag", &tag))
+        Err(missing("tag", &tag))
     }
 }
 
@@ -83,7 +86,7 @@ pub(super) async fn put(
 ) -> Reply {
     let mut st = s.lock();
     s.admin(&st, &headers, "create_project_tag")?;
-    st.add_tag(&id, &tag).map_err(|e| s.err(e))?;
+    st.add_tag(&id, &tag)?;
     s.save(&st);
     // 201 with no body, as the API working group's tag guideline (and Keystone) have it.
     Ok(StatusCode::CREATED.into_response())
@@ -95,7 +98,7 @@ pub(super) async fn delete(
     Path((id, tag)): Path<(String, String)>,
 ) -> Reply {
     admin_change(&s, &headers, "delete_project_tag", |st| {
-        st.remove_tag(&id, &tag).map_err(|e| s.err(e))?;
+        st.remove_tag(&id, &tag)?;
         Ok(None)
     })
 }

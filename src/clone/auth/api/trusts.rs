@@ -1,6 +1,7 @@
 //! `/v3/OS-TRUST/trusts`: a user makes trusts as trustor; trustor, trustee and admins
 //! read them; trustor and admins delete them (their tokens go with them).
 
+use super::{ApiError, missing};
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -43,12 +44,14 @@ impl Service {
         id: &str,
     ) -> Result<(Token, Trust), super::ApiError> {
         let caller = self.caller(st, headers)?;
-        let t = st.trusts.get(id).ok_or_else(|| self.missing("trust", id))?;
+        let t = st.trusts.get(id).ok_or_else(|| missing("trust", id))?;
         if caller.user_id != t.trustor_user_id
             && caller.user_id != t.trustee_user_id
             && !st.has_role(&caller, "admin")
         {
-            return Err(self.err(AuthError::Forbidden("identity:get_trust".into())));
+            return Err(ApiError::from(AuthError::Forbidden(
+                "identity:get_trust".into(),
+            )));
         }
         Ok((caller, t.clone()))
     }
@@ -130,13 +133,13 @@ pub(super) async fn create(
     let caller = s.caller(&st, &headers)?;
     // A trust-scoped token cannot make further trusts (no redelegation).
     if caller.trust.is_some() {
-        return Err(s.err(AuthError::Forbidden("redelegation is not allowed".into())));
+        return Err(ApiError::from(AuthError::Forbidden(
+            "redelegation is not allowed".into(),
+        )));
     }
-    let o = object(&s, &body, "trust")?;
-    let t = new_trust(o).map_err(|e| s.err(e))?;
-    let t = st
-        .create_trust(&caller.user_id, t, now_micros())
-        .map_err(|e| s.err(e))?;
+    let o = object(&body, "trust")?;
+    let t = new_trust(o)?;
+    let t = st.create_trust(&caller.user_id, t, now_micros())?;
     s.save(&st);
     Ok(json_response(
         StatusCode::CREATED,
@@ -153,7 +156,9 @@ pub(super) async fn list(AxState(s): AxState<Shared>, headers: HeaderMap, Query(
         && trustor.is_none_or(|u| *u != caller.user_id)
         && trustee.is_none_or(|u| *u != caller.user_id)
     {
-        return Err(s.err(AuthError::Forbidden("identity:list_trusts".into())));
+        return Err(ApiError::from(AuthError::Forbidden(
+            "identity:list_trusts".into(),
+        )));
     }
     let items: Vec<Value> = st
         .trusts
@@ -189,7 +194,9 @@ pub(super) async fn delete(
     let mut st = s.lock();
     let (caller, t) = s.readable_trust(&st, &headers, &id)?;
     if caller.user_id != t.trustor_user_id && !st.has_role(&caller, "admin") {
-        return Err(s.err(AuthError::Forbidden("identity:delete_trust".into())));
+        return Err(ApiError::from(AuthError::Forbidden(
+            "identity:delete_trust".into(),
+        )));
     }
     st.trusts.remove(&id);
     s.save(&st);
@@ -227,7 +234,7 @@ pub(super) async fn role(
         .iter()
         .find(|r| **r == role)
         .and_then(|r| st.roles.get(r))
-        .ok_or_else(|| s.missing("role", &role))?;
+        .ok_or_else(|| missing("role", &role))?;
     Ok(json_response(
         StatusCode::OK,
         json!({"role": s.role_json(r)}),
