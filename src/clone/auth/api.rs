@@ -16,7 +16,7 @@ use super::model::{
     Actor, AuthError, Domain, DomainRef, EXPIRED_GRACE_MICROS, Group, Role, Scope, ScopeRef, State,
     Target, Token, User, UserRef,
 };
-use super::policy::{Op, Policy};
+use super::policy::{Op, Policy, of};
 use super::store::Store;
 
 mod app_credentials;
@@ -208,16 +208,6 @@ impl Service {
         Ok(t)
     }
 
-    fn admin(&self, st: &State, headers: &HeaderMap, action: &str) -> Result<Token, ApiError> {
-        let t = self.caller(st, headers)?;
-        if !st.has_role(&t, "admin") {
-            return Err(ApiError::from(AuthError::Forbidden(format!(
-                "identity:{action}"
-            ))));
-        }
-        Ok(t)
-    }
-
     fn link(&self, path: &str) -> Value {
         json!({"self": format!("{}/v3/{path}", self.base())})
     }
@@ -334,16 +324,18 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// An admin's change: `change` runs on the locked state, which is saved
-/// when it succeeds; it answers with a status and body, or nothing (204).
-pub(super) fn admin_change(
+/// A change `policy` allows for `op` (on nothing of the caller's own): `change` runs on
+/// the locked state, which is saved when it succeeds; it answers with a status and
+/// body, or nothing (204).
+pub(super) fn authorized_change(
     s: &Service,
     headers: &HeaderMap,
-    action: &str,
+    policy: &Policy,
+    op: Op,
     change: impl FnOnce(&mut State) -> Result<Option<(StatusCode, Value)>, ApiError>,
 ) -> Reply {
     let mut st = s.lock();
-    s.admin(&st, headers, action)?;
+    s.authorize(&st, headers, policy, op, |_| false)?;
     let answer = change(&mut st)?;
     s.save(&st);
     Ok(match answer {
@@ -658,8 +650,9 @@ async fn validate_token(
     let st = s.lock();
     let caller = s.caller(&st, &headers)?;
     let subject_id = header(&headers, "x-subject-token").ok_or_else(|| missing("token", ""))?;
-    let may_see_expired = truthy(&q, "allow_expired")
-        && (st.has_role(&caller, "admin") || st.has_role(&caller, "service"));
+    // Expired tokens are shown to those who validate others' (admins and services).
+    let may_see_expired =
+        truthy(&q, "allow_expired") && of::TOKEN.check(&st, &caller, Op::Show, || false).is_ok();
     let subject = st
         .valid_token(subject_id, now_micros(), may_see_expired)
         .filter(|t| {
@@ -667,14 +660,7 @@ async fn validate_token(
         })
         .cloned()
         .ok_or_else(|| missing("token", subject_id))?;
-    if caller.user_id != subject.user_id
-        && !st.has_role(&caller, "admin")
-        && !st.has_role(&caller, "service")
-    {
-        return Err(ApiError::from(AuthError::Forbidden(
-            "identity:validate_token".into(),
-        )));
-    }
+    of::TOKEN.check(&st, &caller, Op::Show, || caller.user_id == subject.user_id)?;
     let body = s.token_json(&st, &subject, !q.contains_key("nocatalog"));
     let mut resp = json_response(StatusCode::OK, body);
     resp.headers_mut().insert(
@@ -694,11 +680,9 @@ async fn revoke_token(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply 
         .valid_token(&subject_id, now_micros(), false)
         .cloned()
         .ok_or_else(|| missing("token", &subject_id))?;
-    if caller.user_id != subject.user_id && !st.has_role(&caller, "admin") {
-        return Err(ApiError::from(AuthError::Forbidden(
-            "identity:revoke_token".into(),
-        )));
-    }
+    of::TOKEN.check(&st, &caller, Op::Delete, || {
+        caller.user_id == subject.user_id
+    })?;
     st.revoke(&subject_id);
     drop(st);
     let _ = s.store.lock().expect("store lock").revoked(&subject_id);
@@ -707,7 +691,7 @@ async fn revoke_token(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply 
 
 async fn auth_catalog(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
     let st = s.lock();
-    let t = s.caller(&st, &headers)?;
+    let t = s.authorize(&st, &headers, &of::AUTH, Op::List, |_| false)?;
     if t.scope == Scope::Unscoped {
         return Err(ApiError::from(AuthError::Forbidden(
             "a catalog needs a scoped token".into(),
@@ -722,7 +706,7 @@ async fn auth_catalog(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply 
 /// The projects, or domains, the caller holds a role on and may scope a token to.
 async fn auth_projects(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
     let st = s.lock();
-    let t = s.caller(&st, &headers)?;
+    let t = s.authorize(&st, &headers, &of::AUTH, Op::List, |_| false)?;
     let items = st
         .user_projects(&t.user_id)
         .into_iter()
@@ -733,7 +717,7 @@ async fn auth_projects(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply
 
 async fn auth_domains(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
     let st = s.lock();
-    let t = s.caller(&st, &headers)?;
+    let t = s.authorize(&st, &headers, &of::AUTH, Op::List, |_| false)?;
     let items = st
         .user_domains(&t.user_id)
         .into_iter()
@@ -751,7 +735,7 @@ fn scopes(s: &Service, kind: &str, items: Vec<Value>) -> Reply {
 
 async fn auth_system(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
     let st = s.lock();
-    let t = s.caller(&st, &headers)?;
+    let t = s.authorize(&st, &headers, &of::AUTH, Op::List, |_| false)?;
     let system: Vec<Value> = if st.roles_on(&t.user_id, &Target::System).is_empty() {
         vec![]
     } else {
@@ -791,12 +775,9 @@ async fn user_projects(
     Path(id): Path<String>,
 ) -> Reply {
     let st = s.lock();
-    let t = s.caller(&st, &headers)?;
-    if t.user_id != id && !st.has_role(&t, "admin") {
-        return Err(ApiError::from(AuthError::Forbidden(
-            "identity:list_user_projects".into(),
-        )));
-    }
+    s.authorize(&st, &headers, &of::USER_PROJECTS, Op::List, |t| {
+        t.user_id == id
+    })?;
     st.users.get(&id).ok_or_else(|| missing("user", &id))?;
     let items: Vec<Value> = st
         .user_projects(&id)
@@ -819,7 +800,7 @@ async fn group_users(
     Path(gid): Path<String>,
 ) -> Reply {
     let st = s.lock();
-    s.admin(&st, &headers, "list_users_in_group")?;
+    s.authorize(&st, &headers, &of::GROUP_MEMBER, Op::List, |_| false)?;
     st.check_actor(&Actor::Group(gid.clone()))?;
     let items: Vec<Value> = st
         .members
@@ -840,12 +821,9 @@ async fn user_groups(
     Path(uid): Path<String>,
 ) -> Reply {
     let st = s.lock();
-    let t = s.caller(&st, &headers)?;
-    if t.user_id != uid && !st.has_role(&t, "admin") {
-        return Err(ApiError::from(AuthError::Forbidden(
-            "identity:list_groups_for_user".into(),
-        )));
-    }
+    s.authorize(&st, &headers, &of::USER_GROUPS, Op::List, |t| {
+        t.user_id == uid
+    })?;
     let items: Vec<Value> = st
         .members
         .iter()
@@ -866,7 +844,12 @@ async fn member(
     Path((gid, uid)): Path<(String, String)>,
 ) -> Reply {
     let mut st = s.lock();
-    s.admin(&st, &headers, "group_membership")?;
+    let op = match method {
+        axum::http::Method::PUT => Op::Create,
+        axum::http::Method::DELETE => Op::Delete,
+        _ => Op::Check,
+    };
+    s.authorize(&st, &headers, &of::GROUP_MEMBER, op, |_| false)?;
     st.check_actor(&Actor::Group(gid.clone()))?;
     st.check_actor(&Actor::User(uid.clone()))?;
     let pair = (gid, uid.clone());

@@ -15,6 +15,11 @@ pub enum Rule {
     Token,
     /// Admins, and the resource's own (see [`Policy::check`]).
     Own,
+    /// Admins, `service` users (other services validating tokens), and the own.
+    OwnOrService,
+    /// The own only, admins included (a trust or application credential is made by
+    /// its user, for itself).
+    Subject,
     /// Admins only.
     Admin,
 }
@@ -27,6 +32,8 @@ pub enum Op {
     Create,
     Update,
     Delete,
+    /// HEAD on an item, where Keystone names it apart (`check_grant`).
+    Check,
 }
 
 /// One resource's policy.
@@ -56,11 +63,15 @@ impl Policy {
             Op::Create => self.create,
             Op::Update => self.update,
             Op::Delete => self.delete,
+            Op::Check => self.show,
         };
+        let admin = || st.has_role(caller, "admin");
         let allowed = match rule {
             Rule::Token => true,
-            Rule::Admin => st.has_role(caller, "admin"),
-            Rule::Own => st.has_role(caller, "admin") || own(),
+            Rule::Admin => admin(),
+            Rule::Own => admin() || own(),
+            Rule::OwnOrService => admin() || st.has_role(caller, "service") || own(),
+            Rule::Subject => own(),
         };
         if allowed {
             Ok(())
@@ -77,6 +88,7 @@ impl Policy {
             Op::Create => "create",
             Op::Update => "update",
             Op::Delete => "delete",
+            Op::Check => "check",
         };
         format!("identity:{verb}_{}", self.kind)
     }
@@ -85,6 +97,17 @@ impl Policy {
 /// The policies, one per resource. A new resource names its own here.
 pub mod of {
     use super::{Policy, Rule};
+
+    const fn all(kind: &'static str, rule: Rule) -> Policy {
+        Policy {
+            kind,
+            list: rule,
+            show: rule,
+            create: rule,
+            update: rule,
+            delete: rule,
+        }
+    }
 
     /// Listed and changed by admins; shown to admins and to its own.
     const fn admin_or_own_show(kind: &'static str) -> Policy {
@@ -99,14 +122,7 @@ pub mod of {
     }
 
     const fn admin(kind: &'static str) -> Policy {
-        Policy {
-            kind,
-            list: Rule::Admin,
-            show: Rule::Admin,
-            create: Rule::Admin,
-            update: Rule::Admin,
-            delete: Rule::Admin,
-        }
+        all(kind, Rule::Admin)
     }
 
     /// A user sees itself.
@@ -128,4 +144,62 @@ pub mod of {
         update: Rule::Admin,
         delete: Rule::Admin,
     };
+
+    pub const DOMAIN_CONFIG: Policy = admin("domain_config");
+    pub const IMPLIED_ROLE: Policy = admin("implied_role");
+    pub const GRANT: Policy = admin("grant");
+    pub const ROLE_ASSIGNMENT: Policy = admin("role_assignment");
+    /// Who is in a group: admins; a user lists its own groups (`USER_GROUPS`).
+    pub const GROUP_MEMBER: Policy = admin("user_in_group");
+    pub const USER_GROUPS: Policy = all("groups_for_user", Rule::Own);
+    /// A user lists its own projects.
+    pub const USER_PROJECTS: Policy = all("user_project", Rule::Own);
+    /// A project's tags are read by those scoped to it, set by admins.
+    pub const PROJECT_TAG: Policy = Policy {
+        kind: "project_tag",
+        list: Rule::Own,
+        show: Rule::Own,
+        create: Rule::Admin,
+        update: Rule::Admin,
+        delete: Rule::Admin,
+    };
+    /// A credential is its user's (and an admin's); a list shows each caller its own.
+    pub const CREDENTIAL: Policy = all("credential", Rule::Own);
+    pub const EC2_CREDENTIAL: Policy = all("ec2_credential", Rule::Own);
+    /// Made by its user only; read and deleted by its user or an admin.
+    pub const APPLICATION_CREDENTIAL: Policy = Policy {
+        kind: "application_credential",
+        list: Rule::Own,
+        show: Rule::Own,
+        create: Rule::Subject,
+        update: Rule::Admin,
+        delete: Rule::Own,
+    };
+    /// Made by its trustor only; seen by trustor and trustee, deleted by the trustor
+    /// (and admins); listing them all is an admin's.
+    pub const TRUST: Policy = Policy {
+        kind: "trust",
+        list: Rule::Own,
+        show: Rule::Own,
+        create: Rule::Subject,
+        update: Rule::Admin,
+        delete: Rule::Own,
+    };
+    /// A token is validated by its user, admins and services, revoked by its user and
+    /// admins; anyone logs in.
+    pub const TOKEN: Policy = Policy {
+        kind: "token",
+        list: Rule::Admin,
+        show: Rule::OwnOrService,
+        create: Rule::Token,
+        update: Rule::Admin,
+        delete: Rule::Own,
+    };
+    /// What every scoped token reads about itself (`/v3/auth/catalog`, `projects`,
+    /// `domains`, `system`).
+    pub const AUTH: Policy = all("auth", Rule::Token);
+    /// Kept and served, not acted on: policies, OAuth1 consumers, endpoint groups.
+    pub const POLICY: Policy = admin("policy");
+    pub const CONSUMER: Policy = admin("consumer");
+    pub const ENDPOINT_GROUP: Policy = admin("endpoint_group");
 }

@@ -28,6 +28,8 @@ pub struct RecordKind {
     pub secret: Option<&'static str>,
     /// Checks a create (`true`) or an update's fields.
     check: fn(&Record, bool) -> Result<(), AuthError>,
+    /// Who may do what with them.
+    pub policy: &'static crate::clone::auth::policy::Policy,
 }
 
 pub const POLICY: RecordKind = RecordKind {
@@ -37,6 +39,7 @@ pub const POLICY: RecordKind = RecordKind {
     filters: &["type"],
     secret: None,
     check: check_policy,
+    policy: &crate::clone::auth::policy::of::POLICY,
 };
 
 pub const CONSUMER: RecordKind = RecordKind {
@@ -46,6 +49,7 @@ pub const CONSUMER: RecordKind = RecordKind {
     filters: &[],
     secret: Some("secret"),
     check: check_consumer,
+    policy: &crate::clone::auth::policy::of::CONSUMER,
 };
 
 pub const ENDPOINT_GROUP: RecordKind = RecordKind {
@@ -55,6 +59,7 @@ pub const ENDPOINT_GROUP: RecordKind = RecordKind {
     filters: &["name"],
     secret: None,
     check: check_endpoint_group,
+    policy: &crate::clone::auth::policy::of::ENDPOINT_GROUP,
 };
 
 pub const KINDS: &[&RecordKind] = &[&POLICY, &CONSUMER, &ENDPOINT_GROUP];

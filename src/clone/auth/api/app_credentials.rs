@@ -13,10 +13,12 @@ use super::{
 };
 use crate::clone::auth::app_credentials::{AppCredential, MAX_NAME, NewAppCredential};
 use crate::clone::auth::model::{AuthError, State, Token};
+use crate::clone::auth::policy::{Op, of};
 
-/// The caller may act on `user_id`'s credentials: they are that user, or (to read and
-/// delete) an admin. A token from a restricted credential may not manage credentials.
-fn may_manage(st: &State, caller: &Token, user_id: &str, admin_too: bool) -> Result<(), AuthError> {
+/// The caller may do `op` with `user_id`'s credentials (`policy::of::APPLICATION_CREDENTIAL`:
+/// that user, or to read and delete an admin). A token from a restricted credential
+/// may not manage credentials at all.
+fn may_manage(st: &State, caller: &Token, user_id: &str, op: Op) -> Result<(), AuthError> {
     if caller
         .app_credential
         .as_ref()
@@ -26,13 +28,7 @@ fn may_manage(st: &State, caller: &Token, user_id: &str, admin_too: bool) -> Res
             "Using method 'application_credential' is not allowed for managing additional application credentials".into(),
         ));
     }
-    if caller.user_id == user_id || (admin_too && st.has_role(caller, "admin")) {
-        Ok(())
-    } else {
-        Err(AuthError::Forbidden(
-            "identity:application_credential".into(),
-        ))
-    }
+    of::APPLICATION_CREDENTIAL.check(st, caller, op, || caller.user_id == user_id)
 }
 
 impl Service {
@@ -74,7 +70,7 @@ pub(super) async fn create(
     let o = object(&body, "application_credential")?;
     let mut st = s.lock();
     let caller = s.caller(&st, &headers)?;
-    may_manage(&st, &caller, &user_id, false)?;
+    may_manage(&st, &caller, &user_id, Op::Create)?;
     let text = |key: &str| opt_str(o, key).unwrap_or_default();
     let description = text("description");
     if description.chars().count() > MAX_NAME {
@@ -139,7 +135,7 @@ pub(super) async fn list(
 ) -> Reply {
     let st = s.lock();
     let caller = s.caller(&st, &headers)?;
-    may_manage(&st, &caller, &user_id, true)?;
+    may_manage(&st, &caller, &user_id, Op::List)?;
     let items: Vec<Value> = st
         .app_credentials
         .values()
@@ -164,7 +160,7 @@ pub(super) async fn show(
 ) -> Reply {
     let st = s.lock();
     let caller = s.caller(&st, &headers)?;
-    may_manage(&st, &caller, &user_id, true)?;
+    may_manage(&st, &caller, &user_id, Op::Show)?;
     let c = owned(&st, &user_id, &id).ok_or_else(|| missing("application credential", &id))?;
     Ok(json_response(
         StatusCode::OK,
@@ -179,7 +175,7 @@ pub(super) async fn delete(
 ) -> Reply {
     let mut st = s.lock();
     let caller = s.caller(&st, &headers)?;
-    may_manage(&st, &caller, &user_id, true)?;
+    may_manage(&st, &caller, &user_id, Op::Delete)?;
     if owned(&st, &user_id, &id).is_none() {
         return Err(missing("application credential", &id));
     }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::clone::auth::policy::{Op, of};
 
 use super::{
-    ApiError, Body, Q, Reply, Service, Shared, admin_change, json_response, object, opt_str,
+    ApiError, Body, Q, Reply, Service, Shared, authorized_change, json_response, object, opt_str,
 };
 use crate::clone::auth::catalog::{CatalogService, Endpoint, Region, Seeded, seeded_refusal};
 use crate::clone::auth::model::State;
@@ -197,7 +197,7 @@ pub(super) async fn create_service(
 ) -> Reply {
     let o = object(&body, "service")?;
     let text = |k: &str| opt_str(o, k).unwrap_or_default();
-    admin_change(&s, &headers, "create_service", |st| {
+    authorized_change(&s, &headers, &of::SERVICE, Op::Create, |st| {
         let svc = st.create_service(
             &text("type"),
             &text("name"),
@@ -218,7 +218,7 @@ pub(super) async fn update_service(
     Body(body): Body,
 ) -> Reply {
     let o = object(&body, "service")?;
-    admin_change(&s, &headers, "update_service", |st| {
+    authorized_change(&s, &headers, &of::SERVICE, Op::Update, |st| {
         if s.seeded().services.contains(&id.as_str()) {
             return Err(ApiError::from(seeded_refusal("service", &id)));
         }
@@ -248,7 +248,7 @@ pub(super) async fn delete_service(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Reply {
-    admin_change(&s, &headers, "delete_service", |st| {
+    authorized_change(&s, &headers, &of::SERVICE, Op::Delete, |st| {
         st.delete_service(&s.seeded(), &id)?;
         Ok(None)
     })
@@ -314,7 +314,7 @@ pub(super) async fn create_endpoint(
 ) -> Reply {
     let o = object(&body, "endpoint")?;
     let text = |k: &str| opt_str(o, k).unwrap_or_default();
-    admin_change(&s, &headers, "create_endpoint", |st| {
+    authorized_change(&s, &headers, &of::ENDPOINT, Op::Create, |st| {
         let e = st.create_endpoint(
             &s.seeded(),
             &text("service_id"),
@@ -337,7 +337,7 @@ pub(super) async fn update_endpoint(
     Body(body): Body,
 ) -> Reply {
     let o = object(&body, "endpoint")?;
-    admin_change(&s, &headers, "update_endpoint", |st| {
+    authorized_change(&s, &headers, &of::ENDPOINT, Op::Update, |st| {
         let old = st
             .endpoints
             .get(&id)
@@ -367,7 +367,7 @@ pub(super) async fn delete_endpoint(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Reply {
-    admin_change(&s, &headers, "delete_endpoint", |st| {
+    authorized_change(&s, &headers, &of::ENDPOINT, Op::Delete, |st| {
         match st.endpoints.remove(&id) {
             Some(_) => Ok(None),
             None => Err(not_made_here(&s, st, &id)),
@@ -433,7 +433,7 @@ async fn make_region(s: Shared, headers: HeaderMap, id: Option<String>, body: Va
     let o = object(&body, "region")?;
     let id = id.or_else(|| opt_str(o, "id"));
     let description = opt_str(o, "description").unwrap_or_default();
-    admin_change(&s, &headers, "create_region", |st| {
+    authorized_change(&s, &headers, &of::REGION, Op::Create, |st| {
         let r = st.create_region(
             &s.seeded(),
             id,
@@ -473,7 +473,7 @@ pub(super) async fn update_region(
     Body(body): Body,
 ) -> Reply {
     let o = object(&body, "region")?;
-    admin_change(&s, &headers, "update_region", |st| {
+    authorized_change(&s, &headers, &of::REGION, Op::Update, |st| {
         if id == s.config.region {
             return Err(ApiError::from(seeded_refusal("region", &id)));
         }
@@ -500,7 +500,7 @@ pub(super) async fn delete_region(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Reply {
-    admin_change(&s, &headers, "delete_region", |st| {
+    authorized_change(&s, &headers, &of::REGION, Op::Delete, |st| {
         st.delete_region(&s.seeded(), &id)?;
         Ok(None)
     })

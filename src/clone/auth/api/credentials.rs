@@ -1,5 +1,5 @@
 //! `/v3/credentials` and the EC2 view `/v3/users/{id}/credentials/OS-EC2`: each for
-//! its user, or an admin (Keystone's default policy, `admin or owner`).
+//! its user, or an admin (`policy::of::CREDENTIAL`).
 
 use super::{ApiError, missing};
 use axum::extract::{Path, Query, State as AxState};
@@ -9,21 +9,8 @@ use serde_json::{Value, json};
 
 use super::{Body, Q, Reply, Service, Shared, bad, json_response, object, opt_str};
 use crate::clone::auth::credentials::{Credential, EC2};
-use crate::clone::auth::model::{AuthError, State, Token};
-
-/// The caller is `user_id`, or an admin.
-fn owner_or_admin(
-    st: &State,
-    caller: &Token,
-    user_id: &str,
-    action: &str,
-) -> Result<(), AuthError> {
-    if caller.user_id == user_id || st.has_role(caller, "admin") {
-        Ok(())
-    } else {
-        Err(AuthError::Forbidden(format!("identity:{action}")))
-    }
-}
+use crate::clone::auth::model::State;
+use crate::clone::auth::policy::{Op, of};
 
 impl Service {
     fn credential_json(&self, c: &Credential) -> Value {
@@ -40,20 +27,20 @@ impl Service {
         v
     }
 
-    /// The credential `id`, if the caller may act on it.
+    /// The credential `id`, if the caller may do `op` with it.
     fn own_credential(
         &self,
         st: &State,
         headers: &HeaderMap,
         id: &str,
-        action: &str,
+        op: Op,
     ) -> Result<Credential, super::ApiError> {
         let t = self.caller(st, headers)?;
         let c = st
             .credentials
             .get(id)
             .ok_or_else(|| missing("credential", id))?;
-        owner_or_admin(st, &t, &c.user_id, action)?;
+        of::CREDENTIAL.check(st, &t, op, || t.user_id == c.user_id)?;
         Ok(c.clone())
     }
 }
@@ -61,12 +48,14 @@ impl Service {
 pub(super) async fn list(AxState(s): AxState<Shared>, headers: HeaderMap, Query(q): Q) -> Reply {
     let st = s.lock();
     let t = s.caller(&st, &headers)?;
-    let admin = st.has_role(&t, "admin");
     let wanted = |key: &str, value: &str| q.get(key).is_none_or(|w| w == value);
     let items: Vec<Value> = st
         .credentials
         .values()
-        .filter(|c| admin || c.user_id == t.user_id)
+        .filter(|c| {
+            let own = || c.user_id == t.user_id;
+            of::CREDENTIAL.check(&st, &t, Op::List, own).is_ok()
+        })
         .filter(|c| wanted("user_id", &c.user_id) && wanted("type", &c.kind))
         .map(|c| s.credential_json(c))
         .collect();
@@ -85,7 +74,7 @@ pub(super) async fn create(
     let t = s.caller(&st, &headers)?;
     let o = object(&body, "credential")?;
     let user = opt_str(o, "user_id").unwrap_or_default();
-    owner_or_admin(&st, &t, &user, "create_credential")?;
+    of::CREDENTIAL.check(&st, &t, Op::Create, || t.user_id == user)?;
     let c = st.create_credential(o)?;
     s.save(&st);
     Ok(json_response(
@@ -100,7 +89,7 @@ pub(super) async fn show(
     Path(id): Path<String>,
 ) -> Reply {
     let st = s.lock();
-    let c = s.own_credential(&st, &headers, &id, "get_credential")?;
+    let c = s.own_credential(&st, &headers, &id, Op::Show)?;
     Ok(json_response(
         StatusCode::OK,
         json!({"credential": s.credential_json(&c)}),
@@ -114,12 +103,12 @@ pub(super) async fn update(
     Body(body): Body,
 ) -> Reply {
     let mut st = s.lock();
-    s.own_credential(&st, &headers, &id, "update_credential")?;
+    s.own_credential(&st, &headers, &id, Op::Update)?;
     let o = object(&body, "credential")?;
     // Handing a credential to another user is an admin's.
     if let Some(u) = opt_str(o, "user_id") {
         let t = s.caller(&st, &headers)?;
-        owner_or_admin(&st, &t, &u, "update_credential")?;
+        of::CREDENTIAL.check(&st, &t, Op::Update, || t.user_id == u)?;
     }
     let c = st.update_credential(&id, o)?;
     s.save(&st);
@@ -135,7 +124,7 @@ pub(super) async fn delete(
     Path(id): Path<String>,
 ) -> Reply {
     let mut st = s.lock();
-    s.own_credential(&st, &headers, &id, "delete_credential")?;
+    s.own_credential(&st, &headers, &id, Op::Delete)?;
     st.credentials.remove(&id);
     s.save(&st);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -150,7 +139,7 @@ pub(super) async fn ec2_list(
 ) -> Reply {
     let st = s.lock();
     let t = s.caller(&st, &headers)?;
-    owner_or_admin(&st, &t, &user, "ec2_list_credentials")?;
+    of::EC2_CREDENTIAL.check(&st, &t, Op::List, || t.user_id == user)?;
     let items: Vec<Value> = st
         .credentials
         .values()
@@ -171,7 +160,7 @@ pub(super) async fn ec2_create(
 ) -> Reply {
     let mut st = s.lock();
     let t = s.caller(&st, &headers)?;
-    owner_or_admin(&st, &t, &user, "ec2_create_credential")?;
+    of::EC2_CREDENTIAL.check(&st, &t, Op::Create, || t.user_id == user)?;
     let project = body
         .get("tenant_id")
         .and_then(Value::as_str)
@@ -195,7 +184,7 @@ pub(super) async fn ec2_show(
 ) -> Reply {
     let st = s.lock();
     let t = s.caller(&st, &headers)?;
-    owner_or_admin(&st, &t, &user, "ec2_get_credential")?;
+    of::EC2_CREDENTIAL.check(&st, &t, Op::Show, || t.user_id == user)?;
     let c = st.ec2_credential(&user, &access)?;
     Ok(json_response(
         StatusCode::OK,
@@ -210,7 +199,7 @@ pub(super) async fn ec2_delete(
 ) -> Reply {
     let mut st = s.lock();
     let t = s.caller(&st, &headers)?;
-    owner_or_admin(&st, &t, &user, "ec2_delete_credential")?;
+    of::EC2_CREDENTIAL.check(&st, &t, Op::Delete, || t.user_id == user)?;
     let id = st.ec2_credential(&user, &access)?.id.clone();
     st.credentials.remove(&id);
     s.save(&st);

@@ -2,11 +2,12 @@
 //! over `domain_config.rs`, for admins, as Keystone's default policy has them.
 
 use super::ApiError;
+use crate::clone::auth::policy::{Op, of};
 use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use super::{Body, Reply, Shared, admin_change, bad, json_response};
+use super::{Body, Reply, Shared, authorized_change, bad, json_response};
 use crate::clone::auth::domain_config::{self, Config};
 
 fn read(
@@ -17,7 +18,7 @@ fn read(
     ) -> Result<Value, crate::clone::auth::model::AuthError>,
 ) -> Reply {
     let st = s.lock();
-    s.admin(&st, headers, "get_domain_config")?;
+    s.authorize(&st, headers, &of::DOMAIN_CONFIG, Op::Show, |_| false)?;
     let config = answer(&st)?;
     Ok(json_response(StatusCode::OK, json!({ "config": config })))
 }
@@ -83,7 +84,7 @@ pub(super) async fn create(
     Path(domain): Path<String>,
     Body(body): Body,
 ) -> Reply {
-    admin_change(&s, &headers, "create_domain_config", |st| {
+    authorized_change(&s, &headers, &of::DOMAIN_CONFIG, Op::Create, |st| {
         let config = domain_config::parse(&body["config"])?;
         let shown = domain_config::shown(&config);
         let replaced = st.put_domain_config(&domain, config)?;
@@ -105,7 +106,7 @@ async fn update_at(
     option: Option<String>,
     body: Value,
 ) -> Reply {
-    admin_change(&s, &headers, "update_domain_config", |st| {
+    authorized_change(&s, &headers, &of::DOMAIN_CONFIG, Op::Update, |st| {
         let change: Config = match (&group, &option) {
             (Some(g), Some(o)) => {
                 let value = body["config"]
@@ -167,7 +168,7 @@ pub(super) async fn delete(
     headers: HeaderMap,
     Path(domain): Path<String>,
 ) -> Reply {
-    admin_change(&s, &headers, "delete_domain_config", |st| {
+    authorized_change(&s, &headers, &of::DOMAIN_CONFIG, Op::Delete, |st| {
         st.delete_domain_config(&domain, None, None)?;
         Ok(None)
     })
@@ -178,7 +179,7 @@ pub(super) async fn delete_group(
     headers: HeaderMap,
     Path((domain, group)): Path<(String, String)>,
 ) -> Reply {
-    admin_change(&s, &headers, "delete_domain_config", |st| {
+    authorized_change(&s, &headers, &of::DOMAIN_CONFIG, Op::Delete, |st| {
         st.delete_domain_config(&domain, Some(&group), None)?;
         Ok(None)
     })
@@ -189,7 +190,7 @@ pub(super) async fn delete_option(
     headers: HeaderMap,
     Path((domain, group, option)): Path<(String, String, String)>,
 ) -> Reply {
-    admin_change(&s, &headers, "delete_domain_config", |st| {
+    authorized_change(&s, &headers, &of::DOMAIN_CONFIG, Op::Delete, |st| {
         st.delete_domain_config(&domain, Some(&group), Some(&option))?;
         Ok(None)
     })

@@ -5,6 +5,7 @@
 //! projects is `resources.rs`'s.
 
 use super::{ApiError, missing};
+use crate::clone::auth::policy::{Op, of};
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -32,7 +33,7 @@ pub(super) async fn list(s: AxState<Shared>, headers: HeaderMap, Query(q): Q) ->
     }
     let AxState(s) = s;
     let st = s.lock();
-    s.admin(&st, &headers, "list_projects")?;
+    s.authorize(&st, &headers, &of::PROJECT, Op::List, |_| false)?;
     let items: Vec<Value> = st
         .domains
         .values()
@@ -52,7 +53,7 @@ pub(super) async fn create(s: AxState<Shared>, headers: HeaderMap, body: Body) -
     }
     let (AxState(s), Body(body)) = (s, body);
     let mut st = s.lock();
-    s.admin(&st, &headers, "create_project")?;
+    s.authorize(&st, &headers, &of::PROJECT, Op::Create, |_| false)?;
     let o = object(&body, "project")?;
     let name =
         opt_str(o, "name").ok_or_else(|| ApiError::from(super::bad("project needs a name")))?;
@@ -77,7 +78,7 @@ pub(super) async fn show(s: AxState<Shared>, headers: HeaderMap, id: Path<String
         return resources::show::<Project>(s, headers, id).await;
     }
     let st = s.lock();
-    s.admin(&st, &headers, "get_project")?;
+    s.authorize(&st, &headers, &of::PROJECT, Op::Show, |_| false)?;
     let d = st
         .domains
         .get(&*id)
@@ -98,7 +99,7 @@ pub(super) async fn update(
         return resources::update::<Project>(s, headers, id, body).await;
     }
     let mut st = s.lock();
-    s.admin(&st, &headers, "update_project")?;
+    s.authorize(&st, &headers, &of::PROJECT, Op::Update, |_| false)?;
     let o = object(&body.0, "project")?.clone();
     check_rename::<Domain>(&st, &id, &o)?;
     let hashing = st.hashing;
@@ -120,7 +121,7 @@ pub(super) async fn delete(s: AxState<Shared>, headers: HeaderMap, id: Path<Stri
         return resources::delete::<Project>(s, headers, id).await;
     }
     let mut st = s.lock();
-    s.admin(&st, &headers, "delete_project")?;
+    s.authorize(&st, &headers, &of::PROJECT, Op::Delete, |_| false)?;
     st.delete_domain(&id)?;
     s.save(&st);
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -2,12 +2,13 @@
 //! rules, for admins, as Keystone answers them (a `HEAD` check is a 204).
 
 use super::missing;
+use crate::clone::auth::policy::{Op, of};
 use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::{Reply, Service, Shared, admin_change, json_response};
+use super::{Reply, Service, Shared, authorized_change, json_response};
 use crate::clone::auth::model::{Role, State};
 
 impl Service {
@@ -36,7 +37,7 @@ pub(super) async fn put(
     headers: HeaderMap,
     Path((prior, implied)): Path<(String, String)>,
 ) -> Reply {
-    admin_change(&s, &headers, "create_implied_role", |st| {
+    authorized_change(&s, &headers, &of::IMPLIED_ROLE, Op::Create, |st| {
         st.imply(&prior, &implied)?;
         Ok(Some((
             StatusCode::CREATED,
@@ -51,7 +52,7 @@ pub(super) async fn show(
     Path((prior, implied)): Path<(String, String)>,
 ) -> Reply {
     let st = s.lock();
-    s.admin(&st, &headers, "get_implied_role")?;
+    s.authorize(&st, &headers, &of::IMPLIED_ROLE, Op::Show, |_| false)?;
     st.has_rule(&prior, &implied)?;
     Ok(json_response(
         StatusCode::OK,
@@ -65,7 +66,7 @@ pub(super) async fn check(
     Path((prior, implied)): Path<(String, String)>,
 ) -> Reply {
     let st = s.lock();
-    s.admin(&st, &headers, "check_implied_role")?;
+    s.authorize(&st, &headers, &of::IMPLIED_ROLE, Op::Check, |_| false)?;
     st.has_rule(&prior, &implied)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -75,7 +76,7 @@ pub(super) async fn delete(
     headers: HeaderMap,
     Path((prior, implied)): Path<(String, String)>,
 ) -> Reply {
-    admin_change(&s, &headers, "delete_implied_role", |st| {
+    authorized_change(&s, &headers, &of::IMPLIED_ROLE, Op::Delete, |st| {
         st.unimply(&prior, &implied)?;
         Ok(None)
     })
@@ -87,7 +88,7 @@ pub(super) async fn list(
     Path(prior): Path<String>,
 ) -> Reply {
     let st = s.lock();
-    s.admin(&st, &headers, "list_implied_roles")?;
+    s.authorize(&st, &headers, &of::IMPLIED_ROLE, Op::List, |_| false)?;
     if !st.roles.contains_key(&prior) {
         return Err(missing("role", &prior));
     }
@@ -100,7 +101,7 @@ pub(super) async fn list(
 
 pub(super) async fn list_all(AxState(s): AxState<Shared>, headers: HeaderMap) -> Reply {
     let st = s.lock();
-    s.admin(&st, &headers, "list_role_inference_rules")?;
+    s.authorize(&st, &headers, &of::IMPLIED_ROLE, Op::List, |_| false)?;
     let priors: std::collections::BTreeSet<&String> = st.rules().map(|(p, _)| p).collect();
     let items: Vec<Value> = priors
         .into_iter()

@@ -1,13 +1,14 @@
 //! The routes of [`RecordKind`]s: list, create, show (and `HEAD` to check), update and
 //! delete under `/v3/<path>`, all for admins, as Keystone's default policy has them.
 
+use crate::clone::auth::policy::Op;
 use axum::Router;
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::{Body, Q, Reply, Service, Shared, admin_change, json_response, object};
+use super::{Body, Q, Reply, Service, Shared, authorized_change, json_response, object};
 use crate::clone::auth::records::{KINDS, Record, RecordKind};
 
 impl Service {
@@ -23,7 +24,7 @@ impl Service {
 async fn list(kind: &'static RecordKind, s: Shared, headers: HeaderMap, q: Q) -> Reply {
     let Query(q) = q;
     let st = s.lock();
-    s.admin(&st, &headers, &format!("list_{}", kind.plural))?;
+    s.authorize(&st, &headers, kind.policy, Op::List, |_| false)?;
     let items: Vec<Value> = kind
         .list(&st, &q)
         .into_iter()
@@ -37,7 +38,7 @@ async fn list(kind: &'static RecordKind, s: Shared, headers: HeaderMap, q: Q) ->
 
 async fn show(kind: &'static RecordKind, s: Shared, headers: HeaderMap, id: String) -> Reply {
     let st = s.lock();
-    s.admin(&st, &headers, &format!("get_{}", kind.singular))?;
+    s.authorize(&st, &headers, kind.policy, Op::Show, |_| false)?;
     let r = kind.get(&st, &id)?;
     Ok(json_response(
         StatusCode::OK,
@@ -46,7 +47,7 @@ async fn show(kind: &'static RecordKind, s: Shared, headers: HeaderMap, id: Stri
 }
 
 async fn create(kind: &'static RecordKind, s: Shared, headers: HeaderMap, body: Value) -> Reply {
-    admin_change(&s, &headers, &format!("create_{}", kind.singular), |st| {
+    authorized_change(&s, &headers, kind.policy, Op::Create, |st| {
         let fields = object(&body, kind.singular)?;
         let r = kind.create(st, fields)?;
         Ok(Some((
@@ -63,7 +64,7 @@ async fn update(
     id: String,
     body: Value,
 ) -> Reply {
-    admin_change(&s, &headers, &format!("update_{}", kind.singular), |st| {
+    authorized_change(&s, &headers, kind.policy, Op::Update, |st| {
         let fields = object(&body, kind.singular)?;
         let r = kind.update(st, &id, fields)?;
         Ok(Some((
@@ -74,7 +75,7 @@ async fn update(
 }
 
 async fn delete(kind: &'static RecordKind, s: Shared, headers: HeaderMap, id: String) -> Reply {
-    admin_change(&s, &headers, &format!("delete_{}", kind.singular), |st| {
+    authorized_change(&s, &headers, kind.policy, Op::Delete, |st| {
         kind.delete(st, &id)?;
         Ok(None)
     })

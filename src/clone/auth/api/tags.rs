@@ -2,15 +2,17 @@
 //! project, changed by admins.
 
 use super::{ApiError, missing};
+use crate::clone::auth::policy::{Op, of};
 use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::{Body, Reply, Shared, admin_change, bad, json_response};
-use crate::clone::auth::model::{AuthError, Scope};
+use super::{Body, Reply, Shared, authorized_change, bad, json_response};
+use crate::clone::auth::model::Scope;
 
-/// The caller may read `project`'s tags: an admin, or scoped to it.
+/// `project`'s tags, if the caller may read them (`policy::of::PROJECT_TAG`: an admin, or
+/// scoped to it).
 fn may_read(
     s: &super::Service,
     headers: &HeaderMap,
@@ -22,11 +24,9 @@ fn may_read(
         .projects
         .get(project)
         .ok_or_else(|| missing("project", project))?;
-    if !st.has_role(&t, "admin") && t.scope != Scope::Project(project.into()) {
-        return Err(ApiError::from(AuthError::Forbidden(
-            "identity:get_project_tags".into(),
-        )));
-    }
+    of::PROJECT_TAG.check(&st, &t, Op::List, || {
+        t.scope == Scope::Project(project.into())
+    })?;
     Ok(p.tags.clone())
 }
 
@@ -45,7 +45,7 @@ pub(super) async fn put_all(
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Reply {
-    admin_change(&s, &headers, "update_project_tags", |st| {
+    authorized_change(&s, &headers, &of::PROJECT_TAG, Op::Update, |st| {
         let tags: Vec<String> = body
             .get("tags")
             .and_then(Value::as_array)
@@ -61,7 +61,7 @@ pub(super) async fn delete_all(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Reply {
-    admin_change(&s, &headers, "delete_project_tags", |st| {
+    authorized_change(&s, &headers, &of::PROJECT_TAG, Op::Delete, |st| {
         st.set_tags(&id, &[])?;
         Ok(None)
     })
@@ -85,7 +85,7 @@ pub(super) async fn put(
     Path((id, tag)): Path<(String, String)>,
 ) -> Reply {
     let mut st = s.lock();
-    s.admin(&st, &headers, "create_project_tag")?;
+    s.authorize(&st, &headers, &of::PROJECT_TAG, Op::Create, |_| false)?;
     st.add_tag(&id, &tag)?;
     s.save(&st);
     // 201 with no body, as the API working group's tag guideline (and Keystone) have it.
@@ -97,7 +97,7 @@ pub(super) async fn delete(
     headers: HeaderMap,
     Path((id, tag)): Path<(String, String)>,
 ) -> Reply {
-    admin_change(&s, &headers, "delete_project_tag", |st| {
+    authorized_change(&s, &headers, &of::PROJECT_TAG, Op::Delete, |st| {
         st.remove_tag(&id, &tag)?;
         Ok(None)
     })

@@ -2,6 +2,7 @@
 //! read them; trustor and admins delete them (their tokens go with them).
 
 use super::{ApiError, missing};
+use crate::clone::auth::policy::{Op, of};
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -11,7 +12,7 @@ use super::{
     Body, Q, Reply, Service, Shared, bad, json_response, now_micros, object, parse_expires_at,
     timestamp,
 };
-use crate::clone::auth::model::{AuthError, State, Token};
+use crate::clone::auth::model::{AuthError, State};
 use crate::clone::auth::trusts::{NewTrust, RoleRef, Trust};
 
 impl Service {
@@ -36,24 +37,23 @@ impl Service {
         })
     }
 
-    /// Trust `id`, if the caller is its trustor or trustee, or an admin.
-    fn readable_trust(
+    /// Trust `id`, if the caller may do `op` with it: its trustor, its trustee (to
+    /// read), or an admin. A missing trust is a 404 to all, as in Keystone.
+    fn own_trust(
         &self,
         st: &State,
         headers: &HeaderMap,
         id: &str,
-    ) -> Result<(Token, Trust), super::ApiError> {
+        op: Op,
+    ) -> Result<Trust, super::ApiError> {
         let caller = self.caller(st, headers)?;
         let t = st.trusts.get(id).ok_or_else(|| missing("trust", id))?;
-        if caller.user_id != t.trustor_user_id
-            && caller.user_id != t.trustee_user_id
-            && !st.has_role(&caller, "admin")
-        {
-            return Err(ApiError::from(AuthError::Forbidden(
-                "identity:get_trust".into(),
-            )));
-        }
-        Ok((caller, t.clone()))
+        let own = || {
+            caller.user_id == t.trustor_user_id
+                || (op == Op::Show && caller.user_id == t.trustee_user_id)
+        };
+        of::TRUST.check(st, &caller, op, own)?;
+        Ok(t.clone())
     }
 }
 
@@ -139,6 +139,9 @@ pub(super) async fn create(
     }
     let o = object(&body, "trust")?;
     let t = new_trust(o)?;
+    of::TRUST.check(&st, &caller, Op::Create, || {
+        t.trustor_user_id == caller.user_id
+    })?;
     let t = st.create_trust(&caller.user_id, t, now_micros())?;
     s.save(&st);
     Ok(json_response(
@@ -152,14 +155,10 @@ pub(super) async fn list(AxState(s): AxState<Shared>, headers: HeaderMap, Query(
     let caller = s.caller(&st, &headers)?;
     let (trustor, trustee) = (q.get("trustor_user_id"), q.get("trustee_user_id"));
     // Others may list only their own trusts, and must say so (Keystone: 403).
-    if !st.has_role(&caller, "admin")
-        && trustor.is_none_or(|u| *u != caller.user_id)
-        && trustee.is_none_or(|u| *u != caller.user_id)
-    {
-        return Err(ApiError::from(AuthError::Forbidden(
-            "identity:list_trusts".into(),
-        )));
-    }
+    of::TRUST.check(&st, &caller, Op::List, || {
+        trustor.is_some_and(|u| *u == caller.user_id)
+            || trustee.is_some_and(|u| *u == caller.user_id)
+    })?;
     let items: Vec<Value> = st
         .trusts
         .values()
@@ -179,7 +178,7 @@ pub(super) async fn show(
     Path(id): Path<String>,
 ) -> Reply {
     let st = s.lock();
-    let (_, t) = s.readable_trust(&st, &headers, &id)?;
+    let t = s.own_trust(&st, &headers, &id, Op::Show)?;
     Ok(json_response(
         StatusCode::OK,
         json!({"trust": s.trust_json(&st, &t)}),
@@ -192,12 +191,7 @@ pub(super) async fn delete(
     Path(id): Path<String>,
 ) -> Reply {
     let mut st = s.lock();
-    let (caller, t) = s.readable_trust(&st, &headers, &id)?;
-    if caller.user_id != t.trustor_user_id && !st.has_role(&caller, "admin") {
-        return Err(ApiError::from(AuthError::Forbidden(
-            "identity:delete_trust".into(),
-        )));
-    }
+    s.own_trust(&st, &headers, &id, Op::Delete)?;
     st.trusts.remove(&id);
     s.save(&st);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -209,7 +203,7 @@ pub(super) async fn roles(
     Path(id): Path<String>,
 ) -> Reply {
     let st = s.lock();
-    let (_, t) = s.readable_trust(&st, &headers, &id)?;
+    let t = s.own_trust(&st, &headers, &id, Op::Show)?;
     let roles: Vec<Value> = t
         .roles
         .iter()
@@ -228,7 +222,7 @@ pub(super) async fn role(
     Path((id, role)): Path<(String, String)>,
 ) -> Reply {
     let st = s.lock();
-    let (_, t) = s.readable_trust(&st, &headers, &id)?;
+    let t = s.own_trust(&st, &headers, &id, Op::Show)?;
     let r = t
         .roles
         .iter()
