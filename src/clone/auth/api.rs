@@ -12,9 +12,10 @@ use serde_json::{Map, Value, json};
 
 use super::app_credentials::AppCredentialRef;
 use super::config::Config;
+use super::error::AuthError;
 use super::model::{
-    Actor, AuthError, Domain, DomainRef, EXPIRED_GRACE_MICROS, Group, Role, Scope, ScopeRef, State,
-    Target, Token, User, UserRef,
+    Actor, Domain, DomainRef, EXPIRED_GRACE_MICROS, Group, Role, Scope, ScopeRef, State, Target,
+    Token, User, UserRef,
 };
 use super::policy::{Op, Policy, of};
 use super::store::Store;

@@ -4,6 +4,7 @@
 //! credential goes when its user or project does, or when the user loses a role it
 //! carries, and the tokens it gave go with it.
 
+use crate::clone::auth::error::{AuthError, not_found};
 use serde::{Deserialize, Serialize};
 
 use super::model::*;

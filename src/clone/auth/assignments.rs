@@ -2,6 +2,7 @@
 //! domain, the system), directly or through a group, on the target itself or (OS-INHERIT)
 //! on the projects below it, and what follows from them.
 
+use crate::clone::auth::error::{AuthError, not_found};
 use std::collections::BTreeSet;
 
 use super::model::*;

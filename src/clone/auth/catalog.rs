@@ -4,6 +4,7 @@
 //! `catalog:`) are not kept here: they are rendered from the config on every request,
 //! in the caller's terms (host or guest URL), and cannot be changed through the API.
 
+use crate::clone::auth::error::{AuthError, not_found};
 use serde::{Deserialize, Serialize};
 
 use super::model::*;

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::Digest as _;
 
-use super::model::{AuthError, State};
+use super::error::AuthError;
+use super::model::State;
 use crate::clone::new_id;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

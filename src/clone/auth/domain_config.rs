@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::model::{AuthError, State};
+use super::error::AuthError;
+use super::model::State;
 
 /// group -> option -> value
 pub type Config = BTreeMap<String, BTreeMap<String, Value>>;

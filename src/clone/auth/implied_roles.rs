@@ -6,7 +6,8 @@
 
 use std::collections::BTreeSet;
 
-use super::model::{AuthError, Role, State};
+use super::error::AuthError;
+use super::model::{Role, State};
 
 /// Keystone's bootstrap rules, by role name: (prior, implied).
 const BOOTSTRAP_RULES: &[(&str, &str)] = &[("admin", "member"), ("member", "reader")];

@@ -6,7 +6,8 @@
 //! refuses with 403 and hides nothing, so a refusal never depends on whether the
 //! resource exists.
 
-use super::model::{AuthError, State, Token};
+use super::error::AuthError;
+use super::model::{State, Token};
 
 /// Who may act.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

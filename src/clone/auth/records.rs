@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::model::{AuthError, State};
+use super::error::AuthError;
+use super::model::State;
 use crate::clone::new_id;
 
 /// A record as stored: its id under `"id"`, and the fields it was given.

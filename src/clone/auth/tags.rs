@@ -1,7 +1,8 @@
 //! Project tags, as Keystone keeps them: each 1 to 255 characters without `/` or `,`,
 //! at most 80 on a project, each once; and the list filters that use them.
 
-use super::model::{AuthError, Project, State};
+use super::error::AuthError;
+use super::model::{Project, State};
 
 /// Keystone's limit of tags on one project.
 pub const MAX_TAGS: usize = 80;

@@ -1,6 +1,7 @@
 //! Passwords and tokens of the auth clone: bcrypt hashes, scopes resolved from what a
 //! client asks for, tokens issued, validated, revoked and purged.
 
+use crate::clone::auth::error::AuthError;
 use sha2::{Digest, Sha256};
 
 use super::model::*;

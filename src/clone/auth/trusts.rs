@@ -5,7 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{AuthError, State, Target};
+use super::error::AuthError;
+use super::model::{State, Target};
 use crate::clone::new_id;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

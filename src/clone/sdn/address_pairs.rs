@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::model::SdnError;
+use super::error::SdnError;
 use crate::net::Mac;
 
 /// Neutron's default `max_allowed_address_pair`.

@@ -2,6 +2,7 @@
 //! subnet's pools, or (IPv6 `slaac` and `dhcpv6-stateless` subnets) the EUI-64 address
 //! of the port's MAC; fixed addresses checked against the subnet and the other ports.
 
+use super::error::{SdnError, missing};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 

@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::model::{SdnError, State, missing, new_uuid};
+use super::error::{SdnError, missing};
+use super::model::{State, new_uuid};
 
 /// The one availability zone: Nova's default name, which its scheduler hints use.
 pub const ZONE: &str = "nova";

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use serde_json::{Map, Value, json};
 
+use super::error::SdnError;
 use super::listing::{self, pairs};
-use super::model::SdnError;
 pub use super::service::Service;
 
 mod agents;
@@ -190,8 +190,8 @@ pub fn router(service: Shared) -> Router {
     let api = routes::<super::model::Network>(api);
     let api = routes::<super::model::Subnet>(api);
     let api = routes::<super::model::Port>(api);
-    let api = routes::<super::model::SecurityGroup>(api);
-    let api = routes::<super::model::Rule>(api);
+    let api = routes::<super::security_groups::SecurityGroup>(api);
+    let api = routes::<super::security_groups::Rule>(api);
     let api = routes::<super::subnetpools::SubnetPool>(api);
     let api = l3::l3_routes(quotas::routes(api));
     let api = api

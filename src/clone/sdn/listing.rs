@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use super::model::SdnError;
+use super::error::SdnError;
 
 /// The body of a list: `{collection: [...], collection_links: [...]}` (links only when
 /// a limit cut the list, or a marker started it). `base`: the scheme and authority the

@@ -1,6 +1,7 @@
 //! The SDN clone's state: networks, subnets, ports and security groups, with address
 //! and MAC allocation. Pure logic over in-memory maps, rendered as Neutron JSON.
 
+use super::error::{SdnError, missing};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ipnet::{IpNet, num};
+use super::security_groups::{Rule, SecurityGroup};
 use crate::clone::new_id;
 use crate::net::Mac;
 
@@ -105,28 +107,6 @@ impl Port {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SecurityGroup {
-    pub id: String,
-    pub name: String,
-    pub tenant_id: String,
-    pub description: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Rule {
-    pub id: String,
-    pub security_group_id: String,
-    pub tenant_id: String,
-    pub direction: String,
-    pub ethertype: String,
-    pub protocol: Option<String>,
-    pub port_range_min: Option<u16>,
-    pub port_range_max: Option<u16>,
-    pub remote_ip_prefix: Option<String>,
-    pub remote_group_id: Option<String>,
-}
-
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct State {
     pub networks: BTreeMap<String, Network>,
@@ -146,7 +126,7 @@ pub struct State {
     #[serde(default)]
     pub routers: BTreeMap<String, super::routers::Router>,
     #[serde(default)]
-    pub floating_ips: BTreeMap<String, super::routers::FloatingIp>,
+    pub floating_ips: BTreeMap<String, super::floating_ips::FloatingIp>,
     #[serde(default)]
     pub subnetpools: BTreeMap<String, super::subnetpools::SubnetPool>,
     /// resource id -> its tags (`tags.rs`)
@@ -154,68 +134,6 @@ pub struct State {
     pub tags: BTreeMap<String, std::collections::BTreeSet<String>>,
     #[serde(default)]
     pub agents: BTreeMap<String, super::agents::Agent>,
-}
-
-/// Neutron-style errors: `{"NeutronError": {"type", "message", "detail"}}`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum SdnError {
-    #[error("{kind} {id} could not be found.")]
-    NotFound { kind: &'static str, id: String },
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("No more IP addresses available on network {0}.")]
-    IpExhausted(String),
-    #[error("{0}")]
-    InUse(String),
-    #[error("IP address {ip} already allocated in subnet {subnet}")]
-    IpAllocated { ip: IpAddr, subnet: String },
-    /// A policy refused the call: the rule that did.
-    #[error("({0}) is disallowed by policy")]
-    Forbidden(String),
-}
-
-impl SdnError {
-    pub fn status(&self) -> u16 {
-        match self {
-            SdnError::NotFound { .. } => 404,
-            SdnError::BadRequest(_) => 400,
-            SdnError::Conflict(_) | SdnError::IpExhausted(_) | SdnError::InUse(_) => 409,
-            SdnError::Forbidden(_) => 403,
-            SdnError::IpAllocated { .. } => 409,
-        }
-    }
-
-    pub fn kind(&self) -> String {
-        match self {
-            SdnError::NotFound { kind, .. } => {
-                let mut k: String = kind.split(['-', ' ']).map(capitalise).collect();
-                k.push_str("NotFound");
-                k
-            }
-            SdnError::BadRequest(_) => "HTTPBadRequest".into(),
-            SdnError::Conflict(_) => "Conflict".into(),
-            SdnError::IpExhausted(_) => "IpAddressGenerationFailure".into(),
-            SdnError::InUse(_) => "InUse".into(),
-            SdnError::Forbidden(_) => "PolicyNotAuthorized".into(),
-            SdnError::IpAllocated { .. } => "IpAddressAlreadyAllocated".into(),
-        }
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
-}
-
-pub(super) fn missing(kind: &'static str, id: &str) -> SdnError {
-    SdnError::NotFound {
-        kind,
-        id: id.to_string(),
-    }
 }
 
 /// What a port create asks for.
@@ -429,81 +347,6 @@ impl State {
         };
         self.ports.insert(port.id.clone(), port.clone());
         Ok(port)
-    }
-
-    /// The project's `default` security group, made on first use as Neutron does.
-    pub fn default_group(&mut self, tenant_id: &str) -> SecurityGroup {
-        if let Some(g) = self
-            .security_groups
-            .values()
-            .find(|g| g.tenant_id == tenant_id && g.name == "default")
-        {
-            return g.clone();
-        }
-        let g = SecurityGroup {
-            id: new_uuid(),
-            name: "default".into(),
-            tenant_id: tenant_id.into(),
-            description: "Default security group".into(),
-        };
-        self.security_groups.insert(g.id.clone(), g.clone());
-        for (direction, ethertype) in [
-            ("ingress", "IPv4"),
-            ("egress", "IPv4"),
-            ("ingress", "IPv6"),
-            ("egress", "IPv6"),
-        ] {
-            let remote = (direction == "ingress").then(|| g.id.clone());
-            self.add_rule(
-                &g.id, tenant_id, direction, ethertype, None, None, None, None, remote,
-            );
-        }
-        g
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub fn add_rule(
-        &mut self,
-        group: &str,
-        tenant_id: &str,
-        direction: &str,
-        ethertype: &str,
-        protocol: Option<String>,
-        port_range_min: Option<u16>,
-        port_range_max: Option<u16>,
-        remote_ip_prefix: Option<String>,
-        remote_group_id: Option<String>,
-    ) -> Rule {
-        let r = Rule {
-            id: new_uuid(),
-            security_group_id: group.into(),
-            tenant_id: tenant_id.into(),
-            direction: direction.into(),
-            ethertype: ethertype.into(),
-            protocol,
-            port_range_min,
-            port_range_max,
-            remote_ip_prefix,
-            remote_group_id,
-        };
-        self.rules.insert(r.id.clone(), r.clone());
-        r
-    }
-
-    pub fn delete_group(&mut self, id: &str) -> Result<(), SdnError> {
-        self.security_groups
-            .get(id)
-            .ok_or_else(|| missing("security-group", id))?;
-        if self
-            .ports
-            .values()
-            .any(|p| p.security_groups.iter().any(|g| g == id))
-        {
-            return Err(SdnError::InUse(format!("Security Group {id} in use.")));
-        }
-        self.security_groups.remove(id);
-        self.rules.retain(|_, r| r.security_group_id != id);
-        Ok(())
     }
 }
 

@@ -9,7 +9,8 @@
 //! caller who may not see a resource is told it is not there (404), one who may see it
 //! but not change it gets 403, and a list leaves out what the caller may not see.
 
-use super::model::{SdnError, State};
+use super::error::SdnError;
+use super::model::State;
 use super::token::Caller;
 
 /// Who may act.

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use super::model::{SdnError, State};
+use super::error::SdnError;
+use super::model::State;
 
 /// The resources a quota limits.
 pub const RESOURCES: &[&str] = &[

@@ -8,7 +8,9 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
-use super::model::{Rule, SdnError, State, new_uuid};
+use super::error::SdnError;
+use super::model::{State, new_uuid};
+use super::security_groups::Rule;
 
 /// The protocol names Neutron accepts (`neutron_lib.constants.IP_PROTOCOL_MAP`).
 const PROTOCOLS: [&str; 25] = [

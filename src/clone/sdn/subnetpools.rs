@@ -6,8 +6,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::error::{SdnError, missing};
 use super::ipnet::{IpNet, num};
-use super::model::{SdnError, State, missing, new_uuid};
+use super::model::{State, new_uuid};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubnetPool {

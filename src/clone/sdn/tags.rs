@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::model::{SdnError, State};
+use super::error::SdnError;
+use super::model::State;
 
 /// Neutron's `MAX_TAG_LEN`.
 pub const MAX_TAG_LEN: usize = 255;

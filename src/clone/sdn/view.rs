@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::model::*;
+use super::security_groups::{Rule, SecurityGroup};
 
 impl State {
     pub fn network_json(&self, n: &Network) -> Value {

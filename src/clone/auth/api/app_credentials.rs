@@ -12,7 +12,8 @@ use super::{
     parse_expires_at,
 };
 use crate::clone::auth::app_credentials::{AppCredential, MAX_NAME, NewAppCredential};
-use crate::clone::auth::model::{AuthError, State, Token};
+use crate::clone::auth::error::AuthError;
+use crate::clone::auth::model::{State, Token};
 use crate::clone::auth::policy::{Op, of};
 
 /// The caller may do `op` with `user_id`'s credentials (`policy::of::APPLICATION_CREDENTIAL`:

@@ -2,6 +2,7 @@
 //! over `domain_config.rs`, for admins, as Keystone's default policy has them.
 
 use super::ApiError;
+use crate::clone::auth::error::AuthError;
 use crate::clone::auth::policy::{Op, of};
 use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
@@ -13,9 +14,7 @@ use crate::clone::auth::domain_config::{self, Config};
 fn read(
     s: &super::Service,
     headers: &HeaderMap,
-    answer: impl FnOnce(
-        &crate::clone::auth::model::State,
-    ) -> Result<Value, crate::clone::auth::model::AuthError>,
+    answer: impl FnOnce(&crate::clone::auth::model::State) -> Result<Value, AuthError>,
 ) -> Reply {
     let st = s.lock();
     s.authorize(&st, headers, &of::DOMAIN_CONFIG, Op::Show, |_| false)?;

@@ -13,7 +13,8 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::{ApiError, Q, Reply, Service, Shared, json_response, now_micros};
-use crate::clone::auth::model::{Actor, Assignment, AuthError, State, Target};
+use crate::clone::auth::error::AuthError;
+use crate::clone::auth::model::{Actor, Assignment, State, Target};
 
 /// Where a grant is made: to an actor, on a target, inherited below it or not.
 struct Place {

@@ -8,7 +8,8 @@ use axum::response::IntoResponse;
 use serde_json::Value;
 
 use super::{Body, Reply, Shared, bad, now_micros, object};
-use crate::clone::auth::model::{AuthError, UserRef};
+use crate::clone::auth::error::AuthError;
+use crate::clone::auth::model::UserRef;
 
 pub(super) async fn change(
     AxState(s): AxState<Shared>,

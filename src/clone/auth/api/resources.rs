@@ -11,8 +11,9 @@ use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 
 use super::{Body, Q, Reply, Service, Shared, bad, json_response, object, opt_bool, opt_str};
+use crate::clone::auth::error::AuthError;
 use crate::clone::auth::model::{
-    AuthError, DEFAULT_DOMAIN_ID, Domain, Group, Project, Role, Scope, State, Token, User,
+    DEFAULT_DOMAIN_ID, Domain, Group, Project, Role, Scope, State, Token, User,
 };
 use crate::clone::auth::policy::{Op, Policy, of};
 use crate::clone::auth::tokens::Hashing;

@@ -12,7 +12,8 @@ use super::{
     Body, Q, Reply, Service, Shared, bad, json_response, now_micros, object, parse_expires_at,
     timestamp,
 };
-use crate::clone::auth::model::{AuthError, State};
+use crate::clone::auth::error::AuthError;
+use crate::clone::auth::model::State;
 use crate::clone::auth::trusts::{NewTrust, RoleRef, Trust};
 
 impl Service {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{Body, Reply, Shared, b, body_object, listed, ok, s, shown};
 use crate::clone::sdn::agents::{Agent, DHCP, zones_json};
-use crate::clone::sdn::model::SdnError;
+use crate::clone::sdn::error::SdnError;
 use crate::clone::sdn::policy::{Guarded, Policy, of};
 use crate::clone::sdn::token::Caller;
 

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{Reply, Shared, ok};
-use crate::clone::sdn::model::SdnError;
+use crate::clone::sdn::error::SdnError;
 
 pub(super) async fn versions(AxState(svc): AxState<Shared>) -> Reply {
     ok(

@@ -11,11 +11,11 @@ use serde_json::{Map, Value, json};
 
 use super::resource::{Resource, changeable, routes, seen};
 use super::{Body, Reply, Shared, ip, ok, requested_ips, s};
-use crate::clone::sdn::model::{Port, SdnError, State, Subnet};
+use crate::clone::sdn::error::SdnError;
+use crate::clone::sdn::floating_ips::FloatingIp;
+use crate::clone::sdn::model::{Port, State, Subnet};
 use crate::clone::sdn::policy::{Guarded, Policy, of};
-use crate::clone::sdn::routers::{
-    FloatingIp, GatewayRequest, InterfaceRef, Route, Router, destination,
-};
+use crate::clone::sdn::routers::{GatewayRequest, InterfaceRef, Route, Router, destination};
 use crate::clone::sdn::token::Caller;
 
 impl Guarded for Router {

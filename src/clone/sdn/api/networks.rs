@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 
 use super::resource::Resource;
 use super::typed;
-use crate::clone::sdn::model::{Network, SdnError, State};
+use crate::clone::sdn::error::SdnError;
+use crate::clone::sdn::model::{Network, State};
 use crate::clone::sdn::policy::{Guarded, Policy, of};
 use crate::clone::sdn::token::Caller;
 

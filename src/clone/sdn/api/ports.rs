@@ -7,9 +7,11 @@ use serde_json::{Map, Value};
 
 use super::resource::{Resource, seen};
 use super::{requested_ips, typed};
-use crate::clone::sdn::model::{Network, Port, PortRequest, SdnError, SecurityGroup, State};
+use crate::clone::sdn::error::SdnError;
+use crate::clone::sdn::model::{Network, Port, PortRequest, State};
 use crate::clone::sdn::policy::{Guarded, Policy, of};
 use crate::clone::sdn::routers::{FLOATING_OWNER, GATEWAY_OWNER, INTERFACE_OWNER};
+use crate::clone::sdn::security_groups::SecurityGroup;
 use crate::clone::sdn::token::Caller;
 
 impl Guarded for Port {

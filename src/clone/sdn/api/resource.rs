@@ -14,7 +14,8 @@ use axum::routing::get;
 use serde_json::{Map, Value, json};
 
 use super::{Body, Reply, Shared, body_object, listed, ok, shown};
-use crate::clone::sdn::model::{SdnError, State};
+use crate::clone::sdn::error::SdnError;
+use crate::clone::sdn::model::State;
 use crate::clone::sdn::policy::Guarded;
 use crate::clone::sdn::service::Locked;
 use crate::clone::sdn::token::Caller;

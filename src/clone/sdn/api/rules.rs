@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::resource::Resource;
-use crate::clone::sdn::model::{Rule, SdnError, State};
+use crate::clone::sdn::error::SdnError;
+use crate::clone::sdn::model::State;
 use crate::clone::sdn::policy::{Guarded, Policy, of};
+use crate::clone::sdn::security_groups::Rule;
 use crate::clone::sdn::token::Caller;
 use crate::clone::sdn::view::rule_json;
 

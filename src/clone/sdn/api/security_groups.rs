@@ -7,8 +7,10 @@ use serde_json::{Map, Value};
 
 use super::resource::Resource;
 use super::typed;
-use crate::clone::sdn::model::{SdnError, SecurityGroup, State, new_uuid};
+use crate::clone::sdn::error::SdnError;
+use crate::clone::sdn::model::{State, new_uuid};
 use crate::clone::sdn::policy::{Guarded, Policy, of};
+use crate::clone::sdn::security_groups::SecurityGroup;
 use crate::clone::sdn::service::Locked;
 use crate::clone::sdn::token::Caller;
 

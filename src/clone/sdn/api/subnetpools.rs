@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::resource::Resource;
-use crate::clone::sdn::model::{SdnError, State};
+use crate::clone::sdn::error::SdnError;
+use crate::clone::sdn::model::State;
 use crate::clone::sdn::policy::{Guarded, Policy, of};
 use crate::clone::sdn::subnetpools::SubnetPool;
 use crate::clone::sdn::token::Caller;

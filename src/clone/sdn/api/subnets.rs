@@ -7,8 +7,9 @@ use serde_json::{Map, Value};
 
 use super::resource::{Resource, seen};
 use super::{ip, typed};
+use crate::clone::sdn::error::SdnError;
 use crate::clone::sdn::ipnet::{IpNet, ipv6_modes};
-use crate::clone::sdn::model::{SdnError, State, Subnet};
+use crate::clone::sdn::model::{State, Subnet};
 use crate::clone::sdn::policy::{Guarded, Policy, of};
 use crate::clone::sdn::subnetpools::SubnetPool;
 use crate::clone::sdn::token::Caller;

@@ -7,8 +7,11 @@ use serde_json::json;
 
 use super::resource::{Resource, changeable, seen};
 use super::{Body, Reply, Shared, ok};
-use crate::clone::sdn::model::{Network, Port, SdnError, SecurityGroup, State, Subnet};
-use crate::clone::sdn::routers::{FloatingIp, Router};
+use crate::clone::sdn::error::SdnError;
+use crate::clone::sdn::floating_ips::FloatingIp;
+use crate::clone::sdn::model::{Network, Port, State, Subnet};
+use crate::clone::sdn::routers::Router;
+use crate::clone::sdn::security_groups::SecurityGroup;
 use crate::clone::sdn::subnetpools::SubnetPool;
 use crate::clone::sdn::token::Caller;
 
