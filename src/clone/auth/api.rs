@@ -14,29 +14,27 @@ use super::app_credentials::AppCredentialRef;
 use super::config::Config;
 use super::error::AuthError;
 use super::model::{
-    Actor, Domain, DomainRef, EXPIRED_GRACE_MICROS, Group, Role, Scope, ScopeRef, State, Target,
-    Token, User, UserRef,
+    Actor, DomainRef, EXPIRED_GRACE_MICROS, Role, Scope, ScopeRef, State, Target, Token, UserRef,
 };
 use super::policy::{Op, Policy, of};
 use super::store::Store;
 
 mod app_credentials;
 mod catalog;
+mod collection;
 mod credentials;
 mod discovery;
 mod domain_config;
 mod domain_projects;
+mod entities;
 mod grants;
 mod implied_roles;
 mod memberships;
 mod password;
 mod records;
-mod resources;
 mod tags;
 mod tokens;
 mod trusts;
-
-use resources::{create, delete, list, show, update};
 
 pub struct Service {
     state: Mutex<State>,
@@ -336,7 +334,20 @@ fn opt_bool(o: &Map<String, Value>, key: &str, default: bool) -> bool {
 
 /// The Keystone v3 routes.
 pub fn router(service: Shared) -> Router {
-    records::routes(Router::new())
+    let collections: [&'static dyn collection::Collection; 9] = [
+        &entities::DOMAINS,
+        &domain_projects::PROJECTS,
+        &entities::USERS,
+        &entities::ROLES,
+        &entities::GROUPS,
+        &credentials::CREDENTIALS,
+        &catalog::SERVICES,
+        &catalog::ENDPOINTS,
+        &catalog::REGIONS,
+    ];
+    collections
+        .into_iter()
+        .fold(records::routes(Router::new()), collection::routes)
         .route("/", get(discovery::versions))
         .route("/v3", get(discovery::version))
         .route("/v3/", get(discovery::version))
@@ -348,13 +359,6 @@ pub fn router(service: Shared) -> Router {
         .route("/v3/auth/projects", get(tokens::auth_projects))
         .route("/v3/auth/domains", get(tokens::auth_domains))
         .route("/v3/auth/system", get(tokens::auth_system))
-        .route("/v3/domains", get(list::<Domain>).post(create::<Domain>))
-        .route(
-            "/v3/domains/{id}",
-            get(show::<Domain>)
-                .patch(update::<Domain>)
-                .delete(delete::<Domain>),
-        )
         .route("/v3/domains/config/default", get(domain_config::defaults))
         .route(
             "/v3/domains/config/{group}/default",
@@ -384,29 +388,12 @@ pub fn router(service: Shared) -> Router {
                 .delete(domain_config::delete_option),
         )
         .route(
-            "/v3/projects",
-            get(domain_projects::list).post(domain_projects::create),
-        )
-        .route(
-            "/v3/projects/{id}",
-            get(domain_projects::show)
-                .patch(domain_projects::update)
-                .delete(domain_projects::delete),
-        )
-        .route(
             "/v3/projects/{id}/tags",
             get(tags::list).put(tags::put_all).delete(tags::delete_all),
         )
         .route(
             "/v3/projects/{id}/tags/{tag}",
             get(tags::check).put(tags::put).delete(tags::delete),
-        )
-        .route("/v3/users", get(list::<User>).post(create::<User>))
-        .route(
-            "/v3/users/{id}",
-            get(show::<User>)
-                .patch(update::<User>)
-                .delete(delete::<User>),
         )
         .route("/v3/users/{id}/projects", get(memberships::user_projects))
         .route(
@@ -429,23 +416,6 @@ pub fn router(service: Shared) -> Router {
             "/v3/users/{id}/credentials/OS-EC2/{access}",
             get(credentials::ec2_show).delete(credentials::ec2_delete),
         )
-        .route(
-            "/v3/credentials",
-            get(credentials::list).post(credentials::create),
-        )
-        .route(
-            "/v3/credentials/{id}",
-            get(credentials::show)
-                .patch(credentials::update)
-                .delete(credentials::delete),
-        )
-        .route("/v3/roles", get(list::<Role>).post(create::<Role>))
-        .route(
-            "/v3/roles/{id}",
-            get(show::<Role>)
-                .patch(update::<Role>)
-                .delete(delete::<Role>),
-        )
         .route("/v3/roles/{id}/implies", get(implied_roles::list))
         .route(
             "/v3/roles/{id}/implies/{implied}",
@@ -456,13 +426,6 @@ pub fn router(service: Shared) -> Router {
         )
         .route("/v3/role_inferences", get(implied_roles::list_all))
         .route("/v3/users/{id}/groups", get(memberships::user_groups))
-        .route("/v3/groups", get(list::<Group>).post(create::<Group>))
-        .route(
-            "/v3/groups/{id}",
-            get(show::<Group>)
-                .patch(update::<Group>)
-                .delete(delete::<Group>),
-        )
         .route("/v3/groups/{id}/users", get(memberships::group_users))
         .route(
             "/v3/groups/{id}/users/{user}",
@@ -511,37 +474,8 @@ pub fn router(service: Shared) -> Router {
         )
         .route("/v3/OS-TRUST/trusts/{id}/roles", get(trusts::roles))
         .route("/v3/OS-TRUST/trusts/{id}/roles/{role}", get(trusts::role))
-        .route(
-            "/v3/services",
-            get(catalog::list_services).post(catalog::create_service),
-        )
-        .route(
-            "/v3/services/{id}",
-            get(catalog::show_service)
-                .patch(catalog::update_service)
-                .delete(catalog::delete_service),
-        )
-        .route(
-            "/v3/endpoints",
-            get(catalog::list_endpoints).post(catalog::create_endpoint),
-        )
-        .route(
-            "/v3/endpoints/{id}",
-            get(catalog::show_endpoint)
-                .patch(catalog::update_endpoint)
-                .delete(catalog::delete_endpoint),
-        )
-        .route(
-            "/v3/regions",
-            get(catalog::list_regions).post(catalog::create_region),
-        )
-        .route(
-            "/v3/regions/{id}",
-            get(catalog::show_region)
-                .put(catalog::put_region)
-                .patch(catalog::update_region)
-                .delete(catalog::delete_region),
-        )
+        // Keystone also makes a region with a chosen id by PUT.
+        .route("/v3/regions/{id}", axum::routing::put(catalog::put_region))
         .layer(axum::middleware::from_fn_with_state(
             service.clone(),
             with_base,

@@ -164,8 +164,12 @@ pub mod of {
         update: Rule::Admin,
         delete: Rule::Admin,
     };
-    /// A credential is its user's (and an admin's); a list shows each caller its own.
-    pub const CREDENTIAL: Policy = all("credential", Rule::Own);
+    /// A credential is its user's (and an admin's); a list shows each caller what it
+    /// may show.
+    pub const CREDENTIAL: Policy = Policy {
+        list: Rule::Token,
+        ..all("credential", Rule::Own)
+    };
     pub const EC2_CREDENTIAL: Policy = all("ec2_credential", Rule::Own);
     /// Made by its user only; read and deleted by its user or an admin.
     pub const APPLICATION_CREDENTIAL: Policy = Policy {

@@ -1,19 +1,18 @@
 //! `/v3/services`, `/v3/endpoints`, `/v3/regions` and the catalog tokens carry: what the
 //! template seeds (rendered in the caller's terms, read-only) and what the API made
-//! (`catalog.rs`), together. Reads take any valid token; changes take the admin role.
+//! (`catalog.rs`), together, as collections (`policy::of::SERVICE`, `ENDPOINT`,
+//! `REGION`).
 
-use super::missing;
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use crate::clone::auth::policy::{Op, of};
-
-use super::{
-    ApiError, Body, Q, Reply, Service, Shared, authorized_change, json_response, object, opt_str,
-};
+use super::collection::{Collection, Meta, Query_};
+use super::{Body, Reply, Service, Shared, authorized_change, object, opt_str};
 use crate::clone::auth::catalog::{CatalogService, Endpoint, Region, Seeded, seeded_refusal};
-use crate::clone::auth::model::State;
+use crate::clone::auth::error::{AuthError, not_found};
+use crate::clone::auth::model::{State, Token};
+use crate::clone::auth::policy::{Op, of};
 
 /// A service of the catalog as the API shows it, with its endpoints.
 struct Entry {
@@ -137,13 +136,13 @@ impl Service {
 }
 
 /// `enabled` as Keystone's schema takes it: a JSON boolean (`"False"` is a 400).
-fn enabled(o: &serde_json::Map<String, Value>, default: bool) -> Result<bool, ApiError> {
+fn enabled(o: &Map<String, Value>, default: bool) -> Result<bool, AuthError> {
     match o.get("enabled") {
         None => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(ApiError::from(super::bad(format!(
+        Some(other) => Err(super::bad(format!(
             "Invalid input for field 'enabled': {other} is not of type 'boolean'."
-        )))),
+        ))),
     }
 }
 
@@ -151,81 +150,76 @@ fn matches(q: &std::collections::HashMap<String, String>, key: &str, value: &str
     q.get(key).is_none_or(|v| v == value)
 }
 
-// ---- services ------------------------------------------------------------------
+pub(super) struct Services;
+pub(super) struct Endpoints;
+pub(super) struct Regions;
 
-pub(super) async fn list_services(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Query(q): Q,
-) -> Reply {
-    let st = s.lock();
-    s.authorize(&st, &headers, &of::SERVICE, Op::List, |_| false)?;
-    let items: Vec<Value> = s
-        .entries(&st)
-        .iter()
-        .filter(|x| matches(&q, "type", &x.service.kind) && matches(&q, "name", &x.service.name))
-        .map(|x| s.service_json(&x.service))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"services": items, "links": s.list_links("services")}),
-    ))
+pub(super) static SERVICES: Services = Services;
+pub(super) static ENDPOINTS: Endpoints = Endpoints;
+pub(super) static REGIONS: Regions = Regions;
+
+fn text(o: &Map<String, Value>, k: &str) -> String {
+    opt_str(o, k).unwrap_or_default()
 }
 
-pub(super) async fn show_service(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let st = s.lock();
-    s.authorize(&st, &headers, &of::SERVICE, Op::Show, |_| false)?;
-    let entries = s.entries(&st);
-    let x = entries
-        .iter()
-        .find(|x| x.service.id == id)
-        .ok_or_else(|| missing("service", &id))?;
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"service": s.service_json(&x.service)}),
-    ))
-}
+impl Collection for Services {
+    fn meta(&self) -> Meta {
+        Meta {
+            kind: "service",
+            plural: "services",
+            path: "services",
+            policy: &of::SERVICE,
+        }
+    }
 
-pub(super) async fn create_service(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Reply {
-    let o = object(&body, "service")?;
-    let text = |k: &str| opt_str(o, k).unwrap_or_default();
-    authorized_change(&s, &headers, &of::SERVICE, Op::Create, |st| {
+    fn list(&self, s: &Service, st: &State, _: &Token, q: &Query_) -> Vec<Value> {
+        s.entries(st)
+            .iter()
+            .filter(|x| matches(q, "type", &x.service.kind) && matches(q, "name", &x.service.name))
+            .map(|x| s.service_json(&x.service))
+            .collect()
+    }
+
+    fn show(&self, s: &Service, st: &State, id: &str) -> Result<Value, AuthError> {
+        let entries = s.entries(st);
+        let x = entries
+            .iter()
+            .find(|x| x.service.id == id)
+            .ok_or_else(|| not_found("service", id))?;
+        Ok(s.service_json(&x.service))
+    }
+
+    fn create(
+        &self,
+        s: &Service,
+        st: &mut State,
+        _: &Token,
+        o: &Map<String, Value>,
+    ) -> Result<Value, AuthError> {
         let svc = st.create_service(
-            &text("type"),
-            &text("name"),
-            &text("description"),
+            &text(o, "type"),
+            &text(o, "name"),
+            &text(o, "description"),
             enabled(o, true)?,
         )?;
-        Ok(Some((
-            StatusCode::CREATED,
-            json!({"service": s.service_json(&svc)}),
-        )))
-    })
-}
+        Ok(s.service_json(&svc))
+    }
 
-pub(super) async fn update_service(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Body(body): Body,
-) -> Reply {
-    let o = object(&body, "service")?;
-    authorized_change(&s, &headers, &of::SERVICE, Op::Update, |st| {
-        if s.seeded().services.contains(&id.as_str()) {
-            return Err(ApiError::from(seeded_refusal("service", &id)));
+    fn update(
+        &self,
+        s: &Service,
+        st: &mut State,
+        _: &Token,
+        id: &str,
+        o: &Map<String, Value>,
+    ) -> Result<Value, AuthError> {
+        if s.seeded().services.contains(&id) {
+            return Err(seeded_refusal("service", id));
         }
         let svc = st
             .services
-            .get_mut(&id)
-            .ok_or_else(|| missing("service", &id))?;
+            .get_mut(id)
+            .ok_or_else(|| not_found("service", id))?;
         if let Some(t) = opt_str(o, "type") {
             svc.kind = t;
         }
@@ -236,25 +230,13 @@ pub(super) async fn update_service(
             svc.description = d;
         }
         svc.enabled = enabled(o, svc.enabled)?;
-        Ok(Some((
-            StatusCode::OK,
-            json!({"service": s.service_json(svc)}),
-        )))
-    })
-}
+        Ok(s.service_json(svc))
+    }
 
-pub(super) async fn delete_service(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    authorized_change(&s, &headers, &of::SERVICE, Op::Delete, |st| {
-        st.delete_service(&s.seeded(), &id)?;
-        Ok(None)
-    })
+    fn delete(&self, s: &Service, st: &mut State, id: &str) -> Result<(), AuthError> {
+        st.delete_service(&s.seeded(), id)
+    }
 }
-
-// ---- endpoints -----------------------------------------------------------------
 
 fn all_endpoints(s: &Service, st: &State) -> Vec<Endpoint> {
     s.entries(st)
@@ -263,86 +245,81 @@ fn all_endpoints(s: &Service, st: &State) -> Vec<Endpoint> {
         .collect()
 }
 
-pub(super) async fn list_endpoints(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Query(q): Q,
-) -> Reply {
-    let st = s.lock();
-    s.authorize(&st, &headers, &of::ENDPOINT, Op::List, |_| false)?;
-    let items: Vec<Value> = all_endpoints(&s, &st)
-        .iter()
-        .filter(|e| {
-            matches(&q, "service_id", &e.service_id)
-                && matches(&q, "interface", &e.interface)
-                && matches(&q, "region_id", e.region_id.as_deref().unwrap_or(""))
-        })
-        .map(|e| s.endpoint_json(e))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"endpoints": items, "links": s.list_links("endpoints")}),
-    ))
-}
-
-pub(super) async fn show_endpoint(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let st = s.lock();
-    s.authorize(&st, &headers, &of::ENDPOINT, Op::Show, |_| false)?;
-    let e = all_endpoints(&s, &st)
-        .into_iter()
-        .find(|e| e.id == id)
-        .ok_or_else(|| missing("endpoint", &id))?;
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"endpoint": s.endpoint_json(&e)}),
-    ))
-}
-
 /// The region an endpoint body names (`region_id`, or the older `region`).
-fn region_of(o: &serde_json::Map<String, Value>) -> Option<String> {
+fn region_of(o: &Map<String, Value>) -> Option<String> {
     opt_str(o, "region_id").or_else(|| opt_str(o, "region"))
 }
 
-pub(super) async fn create_endpoint(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Reply {
-    let o = object(&body, "endpoint")?;
-    let text = |k: &str| opt_str(o, k).unwrap_or_default();
-    authorized_change(&s, &headers, &of::ENDPOINT, Op::Create, |st| {
+/// Why an endpoint the API did not make cannot change: seeded, or not there at all.
+fn not_made_here(s: &Service, st: &State, id: &str) -> AuthError {
+    if all_endpoints(s, st).iter().any(|e| e.id == id) {
+        seeded_refusal("endpoint", id)
+    } else {
+        not_found("endpoint", id)
+    }
+}
+
+impl Collection for Endpoints {
+    fn meta(&self) -> Meta {
+        Meta {
+            kind: "endpoint",
+            plural: "endpoints",
+            path: "endpoints",
+            policy: &of::ENDPOINT,
+        }
+    }
+
+    fn list(&self, s: &Service, st: &State, _: &Token, q: &Query_) -> Vec<Value> {
+        all_endpoints(s, st)
+            .iter()
+            .filter(|e| {
+                matches(q, "service_id", &e.service_id)
+                    && matches(q, "interface", &e.interface)
+                    && matches(q, "region_id", e.region_id.as_deref().unwrap_or(""))
+            })
+            .map(|e| s.endpoint_json(e))
+            .collect()
+    }
+
+    fn show(&self, s: &Service, st: &State, id: &str) -> Result<Value, AuthError> {
+        let e = all_endpoints(s, st)
+            .into_iter()
+            .find(|e| e.id == id)
+            .ok_or_else(|| not_found("endpoint", id))?;
+        Ok(s.endpoint_json(&e))
+    }
+
+    fn create(
+        &self,
+        s: &Service,
+        st: &mut State,
+        _: &Token,
+        o: &Map<String, Value>,
+    ) -> Result<Value, AuthError> {
         let e = st.create_endpoint(
             &s.seeded(),
-            &text("service_id"),
-            &text("interface"),
-            &text("url"),
+            &text(o, "service_id"),
+            &text(o, "interface"),
+            &text(o, "url"),
             region_of(o),
             enabled(o, true)?,
         )?;
-        Ok(Some((
-            StatusCode::CREATED,
-            json!({"endpoint": s.endpoint_json(&e)}),
-        )))
-    })
-}
+        Ok(s.endpoint_json(&e))
+    }
 
-pub(super) async fn update_endpoint(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Body(body): Body,
-) -> Reply {
-    let o = object(&body, "endpoint")?;
-    authorized_change(&s, &headers, &of::ENDPOINT, Op::Update, |st| {
+    fn update(
+        &self,
+        s: &Service,
+        st: &mut State,
+        _: &Token,
+        id: &str,
+        o: &Map<String, Value>,
+    ) -> Result<Value, AuthError> {
         let old = st
             .endpoints
-            .get(&id)
+            .get(id)
             .cloned()
-            .ok_or_else(|| not_made_here(&s, st, &id))?;
+            .ok_or_else(|| not_made_here(s, st, id))?;
         // Checked as a new one would be, then put in the old one's place.
         let new = st.create_endpoint(
             &s.seeded(),
@@ -355,105 +332,105 @@ pub(super) async fn update_endpoint(
         st.endpoints.remove(&new.id);
         let e = Endpoint { id: old.id, ..new };
         st.endpoints.insert(e.id.clone(), e.clone());
-        Ok(Some((
-            StatusCode::OK,
-            json!({"endpoint": s.endpoint_json(&e)}),
-        )))
-    })
-}
+        Ok(s.endpoint_json(&e))
+    }
 
-pub(super) async fn delete_endpoint(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    authorized_change(&s, &headers, &of::ENDPOINT, Op::Delete, |st| {
-        match st.endpoints.remove(&id) {
-            Some(_) => Ok(None),
-            None => Err(not_made_here(&s, st, &id)),
+    fn delete(&self, s: &Service, st: &mut State, id: &str) -> Result<(), AuthError> {
+        match st.endpoints.remove(id) {
+            Some(_) => Ok(()),
+            None => Err(not_made_here(s, st, id)),
         }
-    })
-}
-
-/// Why an endpoint the API did not make cannot change: seeded, or not there at all.
-fn not_made_here(s: &Service, st: &State, id: &str) -> ApiError {
-    if all_endpoints(s, st).iter().any(|e| e.id == id) {
-        ApiError::from(seeded_refusal("endpoint", id))
-    } else {
-        missing("endpoint", id)
     }
 }
 
-// ---- regions -------------------------------------------------------------------
+impl Collection for Regions {
+    fn meta(&self) -> Meta {
+        Meta {
+            kind: "region",
+            plural: "regions",
+            path: "regions",
+            policy: &of::REGION,
+        }
+    }
 
-pub(super) async fn list_regions(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Query(q): Q,
-) -> Reply {
-    let st = s.lock();
-    s.authorize(&st, &headers, &of::REGION, Op::List, |_| false)?;
-    let items: Vec<Value> = s
-        .regions(&st)
-        .iter()
-        .filter(|r| {
-            matches(
-                &q,
-                "parent_region_id",
-                r.parent_region_id.as_deref().unwrap_or(""),
-            )
-        })
-        .map(|r| s.region_json(r))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"regions": items, "links": s.list_links("regions")}),
-    ))
+    fn list(&self, s: &Service, st: &State, _: &Token, q: &Query_) -> Vec<Value> {
+        s.regions(st)
+            .iter()
+            .filter(|r| {
+                matches(
+                    q,
+                    "parent_region_id",
+                    r.parent_region_id.as_deref().unwrap_or(""),
+                )
+            })
+            .map(|r| s.region_json(r))
+            .collect()
+    }
+
+    fn show(&self, s: &Service, st: &State, id: &str) -> Result<Value, AuthError> {
+        let r = s
+            .regions(st)
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| not_found("region", id))?;
+        Ok(s.region_json(&r))
+    }
+
+    /// The id given, or made.
+    fn create(
+        &self,
+        s: &Service,
+        st: &mut State,
+        _: &Token,
+        o: &Map<String, Value>,
+    ) -> Result<Value, AuthError> {
+        make_region(s, st, opt_str(o, "id"), o)
+    }
+
+    fn update(
+        &self,
+        s: &Service,
+        st: &mut State,
+        _: &Token,
+        id: &str,
+        o: &Map<String, Value>,
+    ) -> Result<Value, AuthError> {
+        if id == s.config.region {
+            return Err(seeded_refusal("region", id));
+        }
+        let r = st
+            .regions
+            .get_mut(id)
+            .ok_or_else(|| not_found("region", id))?;
+        if let Some(d) = opt_str(o, "description") {
+            r.description = d;
+        }
+        if let Some(p) = o.get("parent_region_id") {
+            let parent = p.as_str().map(String::from);
+            st.reparent_region(&s.seeded(), id, parent)?;
+        }
+        Ok(s.region_json(&st.regions[id]))
+    }
+
+    fn delete(&self, s: &Service, st: &mut State, id: &str) -> Result<(), AuthError> {
+        st.delete_region(&s.seeded(), id)
+    }
 }
 
-pub(super) async fn show_region(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let st = s.lock();
-    s.authorize(&st, &headers, &of::REGION, Op::Show, |_| false)?;
-    let r = s
-        .regions(&st)
-        .into_iter()
-        .find(|r| r.id == id)
-        .ok_or_else(|| missing("region", &id))?;
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"region": s.region_json(&r)}),
-    ))
-}
-
-async fn make_region(s: Shared, headers: HeaderMap, id: Option<String>, body: Value) -> Reply {
-    let o = object(&body, "region")?;
-    let id = id.or_else(|| opt_str(o, "id"));
+fn make_region(
+    s: &Service,
+    st: &mut State,
+    id: Option<String>,
+    o: &Map<String, Value>,
+) -> Result<Value, AuthError> {
     let description = opt_str(o, "description").unwrap_or_default();
-    authorized_change(&s, &headers, &of::REGION, Op::Create, |st| {
-        let r = st.create_region(
-            &s.seeded(),
-            id,
-            &description,
-            opt_str(o, "parent_region_id"),
-        )?;
-        Ok(Some((
-            StatusCode::CREATED,
-            json!({"region": s.region_json(&r)}),
-        )))
-    })
-}
-
-/// POST /v3/regions (the id given or made).
-pub(super) async fn create_region(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Reply {
-    make_region(s, headers, None, body).await
+    let r = st.create_region(
+        &s.seeded(),
+        id,
+        &description,
+        opt_str(o, "parent_region_id"),
+    )?;
+    Ok(s.region_json(&r))
 }
 
 /// PUT /v3/regions/{id}: Keystone's way to make a region with a chosen id.
@@ -463,45 +440,9 @@ pub(super) async fn put_region(
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Reply {
-    make_region(s, headers, Some(id), body).await
-}
-
-pub(super) async fn update_region(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Body(body): Body,
-) -> Reply {
     let o = object(&body, "region")?;
-    authorized_change(&s, &headers, &of::REGION, Op::Update, |st| {
-        if id == s.config.region {
-            return Err(ApiError::from(seeded_refusal("region", &id)));
-        }
-        let r = st
-            .regions
-            .get_mut(&id)
-            .ok_or_else(|| missing("region", &id))?;
-        if let Some(d) = opt_str(o, "description") {
-            r.description = d;
-        }
-        if let Some(p) = o.get("parent_region_id") {
-            let parent = p.as_str().map(String::from);
-            st.reparent_region(&s.seeded(), &id, parent)?;
-        }
-        Ok(Some((
-            StatusCode::OK,
-            json!({"region": s.region_json(&st.regions[&id])}),
-        )))
-    })
-}
-
-pub(super) async fn delete_region(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    authorized_change(&s, &headers, &of::REGION, Op::Delete, |st| {
-        st.delete_region(&s.seeded(), &id)?;
-        Ok(None)
+    authorized_change(&s, &headers, &of::REGION, Op::Create, |st| {
+        let r = make_region(&s, st, Some(id), o)?;
+        Ok(Some((StatusCode::CREATED, json!({"region": r}))))
     })
 }

@@ -1,15 +1,16 @@
 //! `/v3/credentials` and the EC2 view `/v3/users/{id}/credentials/OS-EC2`: each for
 //! its user, or an admin (`policy::of::CREDENTIAL`).
 
-use super::{ApiError, missing};
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::{Body, Q, Reply, Service, Shared, bad, json_response, object, opt_str};
+use super::collection::{Collection, Meta, Query_};
+use super::{ApiError, Body, Reply, Service, Shared, bad, json_response, opt_str};
 use crate::clone::auth::credentials::{Credential, EC2};
-use crate::clone::auth::model::State;
+use crate::clone::auth::error::{AuthError, not_found};
+use crate::clone::auth::model::{State, Token};
 use crate::clone::auth::policy::{Op, of};
 
 impl Service {
@@ -26,108 +27,86 @@ impl Service {
         v["links"] = self.link(&format!("users/{}/credentials/OS-EC2/{access}", c.user_id));
         v
     }
+}
 
-    /// The credential `id`, if the caller may do `op` with it.
-    fn own_credential(
-        &self,
-        st: &State,
-        headers: &HeaderMap,
-        id: &str,
-        op: Op,
-    ) -> Result<Credential, super::ApiError> {
-        let t = self.caller(st, headers)?;
+pub(super) struct Credentials;
+
+pub(super) static CREDENTIALS: Credentials = Credentials;
+
+impl Collection for Credentials {
+    fn meta(&self) -> Meta {
+        Meta {
+            kind: "credential",
+            plural: "credentials",
+            path: "credentials",
+            policy: &of::CREDENTIAL,
+        }
+    }
+
+    fn owns(&self, st: &State, caller: &Token, id: &str) -> bool {
+        st.credentials
+            .get(id)
+            .is_some_and(|c| c.user_id == caller.user_id)
+    }
+
+    /// One for the caller itself.
+    fn owns_request(&self, caller: &Token, o: &Map<String, Value>) -> bool {
+        opt_str(o, "user_id").is_some_and(|u| u == caller.user_id)
+    }
+
+    /// Each caller's own (all, for an admin).
+    fn list(&self, s: &Service, st: &State, caller: &Token, q: &Query_) -> Vec<Value> {
+        let wanted = |key: &str, value: &str| q.get(key).is_none_or(|w| w == value);
+        st.credentials
+            .values()
+            .filter(|c| {
+                let own = || c.user_id == caller.user_id;
+                of::CREDENTIAL.check(st, caller, Op::Show, own).is_ok()
+            })
+            .filter(|c| wanted("user_id", &c.user_id) && wanted("type", &c.kind))
+            .map(|c| s.credential_json(c))
+            .collect()
+    }
+
+    fn show(&self, s: &Service, st: &State, id: &str) -> Result<Value, AuthError> {
         let c = st
             .credentials
             .get(id)
-            .ok_or_else(|| missing("credential", id))?;
-        of::CREDENTIAL.check(st, &t, op, || t.user_id == c.user_id)?;
-        Ok(c.clone())
+            .ok_or_else(|| not_found("credential", id))?;
+        Ok(s.credential_json(c))
     }
-}
 
-pub(super) async fn list(AxState(s): AxState<Shared>, headers: HeaderMap, Query(q): Q) -> Reply {
-    let st = s.lock();
-    let t = s.caller(&st, &headers)?;
-    let wanted = |key: &str, value: &str| q.get(key).is_none_or(|w| w == value);
-    let items: Vec<Value> = st
-        .credentials
-        .values()
-        .filter(|c| {
-            let own = || c.user_id == t.user_id;
-            of::CREDENTIAL.check(&st, &t, Op::List, own).is_ok()
-        })
-        .filter(|c| wanted("user_id", &c.user_id) && wanted("type", &c.kind))
-        .map(|c| s.credential_json(c))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"credentials": items, "links": s.list_links("credentials")}),
-    ))
-}
-
-pub(super) async fn create(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Reply {
-    let mut st = s.lock();
-    let t = s.caller(&st, &headers)?;
-    let o = object(&body, "credential")?;
-    let user = opt_str(o, "user_id").unwrap_or_default();
-    of::CREDENTIAL.check(&st, &t, Op::Create, || t.user_id == user)?;
-    let c = st.create_credential(o)?;
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::CREATED,
-        json!({"credential": s.credential_json(&c)}),
-    ))
-}
-
-pub(super) async fn show(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let st = s.lock();
-    let c = s.own_credential(&st, &headers, &id, Op::Show)?;
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"credential": s.credential_json(&c)}),
-    ))
-}
-
-pub(super) async fn update(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Body(body): Body,
-) -> Reply {
-    let mut st = s.lock();
-    s.own_credential(&st, &headers, &id, Op::Update)?;
-    let o = object(&body, "credential")?;
-    // Handing a credential to another user is an admin's.
-    if let Some(u) = opt_str(o, "user_id") {
-        let t = s.caller(&st, &headers)?;
-        of::CREDENTIAL.check(&st, &t, Op::Update, || t.user_id == u)?;
+    fn create(
+        &self,
+        s: &Service,
+        st: &mut State,
+        _: &Token,
+        o: &Map<String, Value>,
+    ) -> Result<Value, AuthError> {
+        Ok(s.credential_json(&st.create_credential(o)?))
     }
-    let c = st.update_credential(&id, o)?;
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"credential": s.credential_json(&c)}),
-    ))
-}
 
-pub(super) async fn delete(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let mut st = s.lock();
-    s.own_credential(&st, &headers, &id, Op::Delete)?;
-    st.credentials.remove(&id);
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
+    fn update(
+        &self,
+        s: &Service,
+        st: &mut State,
+        caller: &Token,
+        id: &str,
+        o: &Map<String, Value>,
+    ) -> Result<Value, AuthError> {
+        // Handing a credential to another user is an admin's.
+        if let Some(u) = opt_str(o, "user_id") {
+            of::CREDENTIAL.check(st, caller, Op::Update, || caller.user_id == u)?;
+        }
+        Ok(s.credential_json(&st.update_credential(id, o)?))
+    }
+
+    fn delete(&self, _: &Service, st: &mut State, id: &str) -> Result<(), AuthError> {
+        st.credentials
+            .remove(id)
+            .map(drop)
+            .ok_or_else(|| not_found("credential", id))
+    }
 }
 
 // ---- OS-EC2 ----------------------------------------------------------------------

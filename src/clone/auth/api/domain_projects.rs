@@ -1,19 +1,23 @@
-//! Projects acting as domains (`is_domain`). Keystone keeps a domain as a project with
-//! `is_domain: true`; the clone keeps domains apart and shows them through
-//! `/v3/projects` as such projects: created with `is_domain: true`, listed with
-//! `?is_domain=true`, and shown, updated and deleted by their id. Everything else about
-//! projects is `resources.rs`'s.
+//! `/v3/projects`, with projects acting as domains (`is_domain`). Keystone keeps a
+//! domain as a project with `is_domain: true`; the clone keeps domains apart and shows
+//! them through `/v3/projects` as such projects: created with `is_domain: true`, listed
+//! with `?is_domain=true`, and shown, updated and deleted by their id. Everything else
+//! about projects is the `Project` entity's (`entities.rs`).
 
-use super::{ApiError, missing};
-use crate::clone::auth::policy::{Op, of};
-use axum::extract::{Path, Query, State as AxState};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::resources::{self, Resource, check_name, check_rename, enabled_is};
-use super::{Body, Q, Reply, Service, Shared, json_response, object, opt_bool, opt_str};
-use crate::clone::auth::model::{Domain, Project};
+use super::collection::{Collection, Meta, Query_};
+use super::entities::{Entities, Entity, check_name, check_rename, enabled_is};
+use super::{Service, opt_bool, opt_str};
+use crate::clone::auth::error::{AuthError, not_found};
+use crate::clone::auth::model::{Domain, Project, State, Token};
+
+pub(super) struct Projects;
+
+pub(super) static PROJECTS: Projects = Projects;
+
+/// Projects proper.
+static ENTITIES: Entities<Project> = Entities::new();
 
 impl Service {
     fn domain_as_project(&self, d: &Domain) -> Value {
@@ -27,102 +31,81 @@ fn truthy(v: &str) -> bool {
     !matches!(v, "false" | "False" | "0")
 }
 
-pub(super) async fn list(s: AxState<Shared>, headers: HeaderMap, Query(q): Q) -> Reply {
-    if !q.get("is_domain").is_some_and(|v| truthy(v)) {
-        return resources::list::<Project>(s, headers, Query(q)).await;
-    }
-    let AxState(s) = s;
-    let st = s.lock();
-    s.authorize(&st, &headers, &of::PROJECT, Op::List, |_| false)?;
-    let items: Vec<Value> = st
-        .domains
-        .values()
-        .filter(|d| d.matches(&q) && enabled_is(&q, d.enabled()))
-        .map(|d| s.domain_as_project(d))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"projects": items, "links": s.list_links("projects")}),
-    ))
-}
-
-pub(super) async fn create(s: AxState<Shared>, headers: HeaderMap, body: Body) -> Reply {
-    let is_domain = body.0["project"]["is_domain"].as_bool() == Some(true);
-    if !is_domain {
-        return resources::create::<Project>(s, headers, body).await;
-    }
-    let (AxState(s), Body(body)) = (s, body);
-    let mut st = s.lock();
-    s.authorize(&st, &headers, &of::PROJECT, Op::Create, |_| false)?;
-    let o = object(&body, "project")?;
-    let name =
-        opt_str(o, "name").ok_or_else(|| ApiError::from(super::bad("project needs a name")))?;
-    check_name::<Domain>(&name)?;
-    let description = opt_str(o, "description").unwrap_or_default();
-    let d = st.create_domain(&name, &description, opt_bool(o, "enabled", true))?;
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::CREATED,
-        json!({"project": s.domain_as_project(&d)}),
-    ))
-}
-
 /// Whether `id` names a domain and no project.
-fn a_domain(s: &Service, id: &str) -> bool {
-    let st = s.lock();
+fn a_domain(st: &State, id: &str) -> bool {
     !st.projects.contains_key(id) && st.domains.contains_key(id)
 }
 
-pub(super) async fn show(s: AxState<Shared>, headers: HeaderMap, id: Path<String>) -> Reply {
-    if !a_domain(&s, &id) {
-        return resources::show::<Project>(s, headers, id).await;
+impl Collection for Projects {
+    fn meta(&self) -> Meta {
+        Project::META
     }
-    let st = s.lock();
-    s.authorize(&st, &headers, &of::PROJECT, Op::Show, |_| false)?;
-    let d = st
-        .domains
-        .get(&*id)
-        .ok_or_else(|| missing("project", &id))?;
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"project": s.domain_as_project(d)}),
-    ))
-}
 
-pub(super) async fn update(
-    s: AxState<Shared>,
-    headers: HeaderMap,
-    id: Path<String>,
-    body: Body,
-) -> Reply {
-    if !a_domain(&s, &id) {
-        return resources::update::<Project>(s, headers, id, body).await;
+    fn owns(&self, st: &State, caller: &Token, id: &str) -> bool {
+        Project::owns(st, caller, id)
     }
-    let mut st = s.lock();
-    s.authorize(&st, &headers, &of::PROJECT, Op::Update, |_| false)?;
-    let o = object(&body.0, "project")?.clone();
-    check_rename::<Domain>(&st, &id, &o)?;
-    let hashing = st.hashing;
-    let d = st
-        .domains
-        .get_mut(&*id)
-        .ok_or_else(|| missing("project", &id))?;
-    d.update(&o, &hashing);
-    let d = d.clone();
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"project": s.domain_as_project(&d)}),
-    ))
-}
 
-pub(super) async fn delete(s: AxState<Shared>, headers: HeaderMap, id: Path<String>) -> Reply {
-    if !a_domain(&s, &id) {
-        return resources::delete::<Project>(s, headers, id).await;
+    fn list(&self, s: &Service, st: &State, caller: &Token, q: &Query_) -> Vec<Value> {
+        if !q.get("is_domain").is_some_and(|v| truthy(v)) {
+            return ENTITIES.list(s, st, caller, q);
+        }
+        st.domains
+            .values()
+            .filter(|d| d.matches(q) && enabled_is(q, d.enabled()))
+            .map(|d| s.domain_as_project(d))
+            .collect()
     }
-    let mut st = s.lock();
-    s.authorize(&st, &headers, &of::PROJECT, Op::Delete, |_| false)?;
-    st.delete_domain(&id)?;
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
+
+    fn show(&self, s: &Service, st: &State, id: &str) -> Result<Value, AuthError> {
+        if !a_domain(st, id) {
+            return ENTITIES.show(s, st, id);
+        }
+        Ok(s.domain_as_project(&st.domains[id]))
+    }
+
+    fn create(
+        &self,
+        s: &Service,
+        st: &mut State,
+        caller: &Token,
+        o: &Map<String, Value>,
+    ) -> Result<Value, AuthError> {
+        if o.get("is_domain").and_then(Value::as_bool) != Some(true) {
+            return ENTITIES.create(s, st, caller, o);
+        }
+        let name = opt_str(o, "name")
+            .ok_or_else(|| AuthError::BadRequest("project needs a name".into()))?;
+        check_name::<Domain>(&name)?;
+        let description = opt_str(o, "description").unwrap_or_default();
+        let d = st.create_domain(&name, &description, opt_bool(o, "enabled", true))?;
+        Ok(s.domain_as_project(&d))
+    }
+
+    fn update(
+        &self,
+        s: &Service,
+        st: &mut State,
+        caller: &Token,
+        id: &str,
+        o: &Map<String, Value>,
+    ) -> Result<Value, AuthError> {
+        if !a_domain(st, id) {
+            return ENTITIES.update(s, st, caller, id, o);
+        }
+        check_rename::<Domain>(st, id, o)?;
+        let hashing = st.hashing;
+        let d = st
+            .domains
+            .get_mut(id)
+            .ok_or_else(|| not_found("project", id))?;
+        d.update(o, &hashing);
+        Ok(s.domain_as_project(d))
+    }
+
+    fn delete(&self, s: &Service, st: &mut State, id: &str) -> Result<(), AuthError> {
+        if !a_domain(st, id) {
+            return ENTITIES.delete(s, st, id);
+        }
+        st.delete_domain(id)
+    }
 }

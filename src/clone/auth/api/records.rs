@@ -1,14 +1,13 @@
-//! The routes of [`RecordKind`]s: list, create, show (and `HEAD` to check), update and
-//! delete under `/v3/<path>`, all for admins, as Keystone's default policy has them.
+//! [`RecordKind`]s (policies, OAuth1 consumers, endpoint groups) as collections under
+//! `/v3/<path>`, all for admins, as Keystone's default policy has them.
 
-use crate::clone::auth::policy::Op;
 use axum::Router;
-use axum::extract::{Path, Query, State as AxState};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
-use super::{Body, Q, Reply, Service, Shared, authorized_change, json_response, object};
+use super::collection::{self, Collection, Meta, Query_};
+use super::{Service, Shared};
+use crate::clone::auth::error::AuthError;
+use crate::clone::auth::model::{State, Token};
 use crate::clone::auth::records::{KINDS, Record, RecordKind};
 
 impl Service {
@@ -21,81 +20,57 @@ impl Service {
     }
 }
 
-async fn list(kind: &'static RecordKind, s: Shared, headers: HeaderMap, q: Q) -> Reply {
-    let Query(q) = q;
-    let st = s.lock();
-    s.authorize(&st, &headers, kind.policy, Op::List, |_| false)?;
-    let items: Vec<Value> = kind
-        .list(&st, &q)
-        .into_iter()
-        .map(|r| s.record_json(kind, &kind.shown(r)))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({kind.plural: items, "links": s.list_links(kind.path)}),
-    ))
-}
+impl Collection for RecordKind {
+    fn meta(&self) -> Meta {
+        Meta {
+            kind: self.singular,
+            plural: self.plural,
+            path: self.path,
+            policy: self.policy,
+        }
+    }
 
-async fn show(kind: &'static RecordKind, s: Shared, headers: HeaderMap, id: String) -> Reply {
-    let st = s.lock();
-    s.authorize(&st, &headers, kind.policy, Op::Show, |_| false)?;
-    let r = kind.get(&st, &id)?;
-    Ok(json_response(
-        StatusCode::OK,
-        json!({kind.singular: s.record_json(kind, &kind.shown(r))}),
-    ))
-}
+    fn list(&self, s: &Service, st: &State, _: &Token, q: &Query_) -> Vec<Value> {
+        self.list(st, q)
+            .into_iter()
+            .map(|r| s.record_json(self, &self.shown(r)))
+            .collect()
+    }
 
-async fn create(kind: &'static RecordKind, s: Shared, headers: HeaderMap, body: Value) -> Reply {
-    authorized_change(&s, &headers, kind.policy, Op::Create, |st| {
-        let fields = object(&body, kind.singular)?;
-        let r = kind.create(st, fields)?;
-        Ok(Some((
-            StatusCode::CREATED,
-            json!({kind.singular: s.record_json(kind, &r)}),
-        )))
-    })
-}
+    fn show(&self, s: &Service, st: &State, id: &str) -> Result<Value, AuthError> {
+        Ok(s.record_json(self, &self.shown(self.get(st, id)?)))
+    }
 
-async fn update(
-    kind: &'static RecordKind,
-    s: Shared,
-    headers: HeaderMap,
-    id: String,
-    body: Value,
-) -> Reply {
-    authorized_change(&s, &headers, kind.policy, Op::Update, |st| {
-        let fields = object(&body, kind.singular)?;
-        let r = kind.update(st, &id, fields)?;
-        Ok(Some((
-            StatusCode::OK,
-            json!({kind.singular: s.record_json(kind, &kind.shown(&r))}),
-        )))
-    })
-}
+    fn create(
+        &self,
+        s: &Service,
+        st: &mut State,
+        _: &Token,
+        o: &Map<String, Value>,
+    ) -> Result<Value, AuthError> {
+        Ok(s.record_json(self, &RecordKind::create(self, st, o)?))
+    }
 
-async fn delete(kind: &'static RecordKind, s: Shared, headers: HeaderMap, id: String) -> Reply {
-    authorized_change(&s, &headers, kind.policy, Op::Delete, |st| {
-        kind.delete(st, &id)?;
-        Ok(None)
-    })
+    fn update(
+        &self,
+        s: &Service,
+        st: &mut State,
+        _: &Token,
+        id: &str,
+        o: &Map<String, Value>,
+    ) -> Result<Value, AuthError> {
+        let r = RecordKind::update(self, st, id, o)?;
+        Ok(s.record_json(self, &self.shown(&r)))
+    }
+
+    fn delete(&self, _: &Service, st: &mut State, id: &str) -> Result<(), AuthError> {
+        RecordKind::delete(self, st, id)
+    }
 }
 
 /// Every kind's routes.
-pub(super) fn routes(mut router: Router<Shared>) -> Router<Shared> {
-    for &kind in KINDS {
-        router = router
-            .route(
-                &format!("/v3/{}", kind.path),
-                get(move |AxState(s), h, q| list(kind, s, h, q))
-                    .post(move |AxState(s), h, Body(b)| create(kind, s, h, b)),
-            )
-            .route(
-                &format!("/v3/{}/{{id}}", kind.path),
-                get(move |AxState(s), h, Path(id)| show(kind, s, h, id))
-                    .patch(move |AxState(s), h, Path(id), Body(b)| update(kind, s, h, id, b))
-                    .delete(move |AxState(s), h, Path(id)| delete(kind, s, h, id)),
-            );
-    }
-    router
+pub(super) fn routes(router: Router<Shared>) -> Router<Shared> {
+    KINDS
+        .iter()
+        .fold(router, |router, &kind| collection::routes(router, kind))
 }

@@ -1,32 +1,26 @@
-//! Domains, projects, users, roles and groups: one list/show/create/update/delete each,
-//! written once over [`Resource`]; what differs (who may read, which fields a change
-//! takes, the query filters) is each kind's impl.
+//! Identity's named entities (domains, projects, users, roles and groups) as
+//! collections: what they share (a unique name within a namespace, `enabled`, name and
+//! `?name=`/`?enabled=` filters) is written once here, over [`Entity`]; what differs (the
+//! query filters, which fields a change takes, what is the caller's own) is each
+//! kind's impl.
 
-use super::{ApiError, missing};
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
-use axum::extract::{Path, Query, State as AxState};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::{Body, Q, Reply, Service, Shared, bad, json_response, object, opt_bool, opt_str};
-use crate::clone::auth::error::AuthError;
+use super::collection::{Collection, Meta, Query_};
+use super::{Service, opt_bool, opt_str};
+use crate::clone::auth::error::{AuthError, not_found};
 use crate::clone::auth::model::{
     DEFAULT_DOMAIN_ID, Domain, Group, Project, Role, Scope, State, Token, User,
 };
-use crate::clone::auth::policy::{Op, Policy, of};
+use crate::clone::auth::policy::of;
 use crate::clone::auth::tokens::Hashing;
 
-type Query_ = std::collections::HashMap<String, String>;
-
-pub(super) trait Resource: Clone + Sized + Send + 'static {
-    /// The singular, in bodies, policy names and errors.
-    const KIND: &'static str;
-    /// The collection, in paths and list bodies.
-    const PLURAL: &'static str;
-    /// Who may list, show, create, update and delete one.
-    const POLICY: Policy;
+pub(super) trait Entity: Clone + Sized + Send + Sync + 'static {
+    /// Its names and policy (the path is the plural).
+    const META: Meta;
 
     /// The longest name Keystone's schema takes for it.
     const MAX_NAME: usize;
@@ -56,11 +50,11 @@ pub(super) trait Resource: Clone + Sized + Send + 'static {
 }
 
 /// A name as Keystone's schema takes it: not blank, at most `R::MAX_NAME` long.
-pub(super) fn check_name<R: Resource>(name: &str) -> Result<(), AuthError> {
+pub(super) fn check_name<R: Entity>(name: &str) -> Result<(), AuthError> {
     if name.trim().is_empty() || name.chars().count() > R::MAX_NAME {
         return Err(AuthError::BadRequest(format!(
             "Invalid input for field 'name': a {} name is 1 to {} characters",
-            R::KIND,
+            R::META.kind,
             R::MAX_NAME
         )));
     }
@@ -68,7 +62,7 @@ pub(super) fn check_name<R: Resource>(name: &str) -> Result<(), AuthError> {
 }
 
 /// A rename must not take another's name in the same namespace (Keystone: 409).
-pub(super) fn check_rename<R: Resource>(
+pub(super) fn check_rename<R: Entity>(
     st: &State,
     id: &str,
     o: &Map<String, Value>,
@@ -86,7 +80,7 @@ pub(super) fn check_rename<R: Resource>(
         .any(|(other, r)| other != id && r.name() == name && r.namespace() == item.namespace());
     if taken {
         return Err(AuthError::Conflict {
-            kind: R::KIND,
+            kind: R::META.kind,
             name,
         });
     }
@@ -138,103 +132,86 @@ fn set(field: &mut String, o: &Map<String, Value>, key: &str) {
     }
 }
 
-pub(super) async fn list<R: Resource>(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Query(q): Q,
-) -> Reply {
-    let st = s.lock();
-    s.authorize(&st, &headers, &R::POLICY, Op::List, |_| false)?;
-    let items: Vec<Value> = R::map(&st)
-        .values()
-        .filter(|r| r.matches(&q) && enabled_is(&q, r.enabled()))
-        .map(|r| r.json(&s))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        json!({R::PLURAL: items, "links": s.list_links(R::PLURAL)}),
-    ))
+/// An [`Entity`] kind as a collection.
+pub(super) struct Entities<T>(PhantomData<fn() -> T>);
+
+impl<T> Entities<T> {
+    pub(super) const fn new() -> Entities<T> {
+        Entities(PhantomData)
+    }
 }
 
-pub(super) async fn show<R: Resource>(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let st = s.lock();
-    s.authorize(&st, &headers, &R::POLICY, Op::Show, |t| {
-        R::owns(&st, t, &id)
-    })?;
-    let item = R::map(&st).get(&id).ok_or_else(|| missing(R::KIND, &id))?;
-    Ok(json_response(
-        StatusCode::OK,
-        json!({R::KIND: item.json(&s)}),
-    ))
+pub(super) static DOMAINS: Entities<Domain> = Entities::new();
+pub(super) static USERS: Entities<User> = Entities::new();
+pub(super) static ROLES: Entities<Role> = Entities::new();
+pub(super) static GROUPS: Entities<Group> = Entities::new();
+
+impl<T: Entity> Collection for Entities<T> {
+    fn meta(&self) -> Meta {
+        T::META
+    }
+
+    fn owns(&self, st: &State, caller: &Token, id: &str) -> bool {
+        T::owns(st, caller, id)
+    }
+
+    fn list(&self, s: &Service, st: &State, _: &Token, q: &Query_) -> Vec<Value> {
+        T::map(st)
+            .values()
+            .filter(|r| r.matches(q) && enabled_is(q, r.enabled()))
+            .map(|r| r.json(s))
+            .collect()
+    }
+
+    fn show(&self, s: &Service, st: &State, id: &str) -> Result<Value, AuthError> {
+        let item = T::map(st)
+            .get(id)
+            .ok_or_else(|| not_found(T::META.kind, id))?;
+        Ok(item.json(s))
+    }
+
+    fn create(
+        &self,
+        s: &Service,
+        st: &mut State,
+        _: &Token,
+        o: &Map<String, Value>,
+    ) -> Result<Value, AuthError> {
+        let name = opt_str(o, "name")
+            .ok_or_else(|| AuthError::BadRequest(format!("{} needs a name", T::META.kind)))?;
+        check_name::<T>(&name)?;
+        Ok(T::create(st, &name, o)?.json(s))
+    }
+
+    fn update(
+        &self,
+        s: &Service,
+        st: &mut State,
+        _: &Token,
+        id: &str,
+        o: &Map<String, Value>,
+    ) -> Result<Value, AuthError> {
+        check_rename::<T>(st, id, o)?;
+        let hashing = st.hashing;
+        let item = T::map_mut(st)
+            .get_mut(id)
+            .ok_or_else(|| not_found(T::META.kind, id))?;
+        item.update(o, &hashing);
+        Ok(item.json(s))
+    }
+
+    fn delete(&self, _: &Service, st: &mut State, id: &str) -> Result<(), AuthError> {
+        T::delete(st, id)
+    }
 }
 
-pub(super) async fn create<R: Resource>(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Reply {
-    let mut st = s.lock();
-    s.authorize(&st, &headers, &R::POLICY, Op::Create, |_| false)?;
-    let o = object(&body, R::KIND)?;
-    let name = opt_str(o, "name")
-        .ok_or_else(|| ApiError::from(bad(format!("{} needs a name", R::KIND))))?;
-    check_name::<R>(&name)?;
-    let item = R::create(&mut st, &name, o)?;
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::CREATED,
-        json!({R::KIND: item.json(&s)}),
-    ))
-}
-
-pub(super) async fn update<R: Resource>(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Body(body): Body,
-) -> Reply {
-    let mut st = s.lock();
-    s.authorize(&st, &headers, &R::POLICY, Op::Update, |t| {
-        R::owns(&st, t, &id)
-    })?;
-    let o = object(&body, R::KIND)?.clone();
-    check_rename::<R>(&st, &id, &o)?;
-    let hashing = st.hashing;
-    let item = R::map_mut(&mut st)
-        .get_mut(&id)
-        .ok_or_else(|| missing(R::KIND, &id))?;
-    item.update(&o, &hashing);
-    let item = item.clone();
-    s.save(&st);
-    Ok(json_response(
-        StatusCode::OK,
-        json!({R::KIND: item.json(&s)}),
-    ))
-}
-
-pub(super) async fn delete<R: Resource>(
-    AxState(s): AxState<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let mut st = s.lock();
-    s.authorize(&st, &headers, &R::POLICY, Op::Delete, |t| {
-        R::owns(&st, t, &id)
-    })?;
-    R::delete(&mut st, &id)?;
-    s.save(&st);
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-impl Resource for Domain {
-    const KIND: &'static str = "domain";
-    const PLURAL: &'static str = "domains";
-    const POLICY: Policy = of::DOMAIN;
-
+impl Entity for Domain {
+    const META: Meta = Meta {
+        kind: "domain",
+        plural: "domains",
+        path: "domains",
+        policy: &of::DOMAIN,
+    };
     const MAX_NAME: usize = 64;
 
     kept_in!(domains);
@@ -272,12 +249,14 @@ impl Resource for Domain {
     }
 }
 
-impl Resource for Project {
-    const KIND: &'static str = "project";
-    const PLURAL: &'static str = "projects";
+impl Entity for Project {
     /// Others list theirs through `/v3/auth/projects` (Keystone's default policy).
-    const POLICY: Policy = of::PROJECT;
-
+    const META: Meta = Meta {
+        kind: "project",
+        plural: "projects",
+        path: "projects",
+        policy: &of::PROJECT,
+    };
     const MAX_NAME: usize = 64;
 
     kept_in!(projects);
@@ -366,11 +345,13 @@ fn user_extra(o: &Map<String, Value>) -> impl Iterator<Item = (&String, &Value)>
     o.iter().filter(|(k, _)| !USER_FIELDS.contains(&k.as_str()))
 }
 
-impl Resource for User {
-    const KIND: &'static str = "user";
-    const PLURAL: &'static str = "users";
-    const POLICY: Policy = of::USER;
-
+impl Entity for User {
+    const META: Meta = Meta {
+        kind: "user",
+        plural: "users",
+        path: "users",
+        policy: &of::USER,
+    };
     const MAX_NAME: usize = 255;
 
     kept_in!(users);
@@ -424,11 +405,13 @@ impl Resource for User {
     }
 }
 
-impl Resource for Role {
-    const KIND: &'static str = "role";
-    const PLURAL: &'static str = "roles";
-    const POLICY: Policy = of::ROLE;
-
+impl Entity for Role {
+    const META: Meta = Meta {
+        kind: "role",
+        plural: "roles",
+        path: "roles",
+        policy: &of::ROLE,
+    };
     const MAX_NAME: usize = 255;
 
     kept_in!(roles);
@@ -458,11 +441,13 @@ impl Resource for Role {
     }
 }
 
-impl Resource for Group {
-    const KIND: &'static str = "group";
-    const PLURAL: &'static str = "groups";
-    const POLICY: Policy = of::GROUP;
-
+impl Entity for Group {
+    const META: Meta = Meta {
+        kind: "group",
+        plural: "groups",
+        path: "groups",
+        policy: &of::GROUP,
+    };
     const MAX_NAME: usize = 64;
 
     kept_in!(groups);
