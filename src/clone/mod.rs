@@ -7,6 +7,7 @@ pub mod registry;
 pub mod sdn;
 pub mod section;
 pub mod standalone;
+pub mod web;
 
 /// 32 random hex characters, like Keystone's uuid4().hex ids.
 pub fn new_id() -> String {

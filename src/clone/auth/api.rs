@@ -93,8 +93,8 @@ impl axum::extract::FromRequest<Shared> for Body {
 
     async fn from_request(req: axum::extract::Request, s: &Shared) -> Result<Body, ApiError> {
         use axum::extract::rejection::JsonRejection;
-        match axum::Json::<Value>::from_request(req, s).await {
-            Ok(axum::Json(v)) => Ok(Body(v)),
+        match crate::clone::web::json_body(req, s).await {
+            Ok(v) => Ok(Body(v)),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::from(bad(format!(
                 "Expecting to find application/json in Content-Type header - {NOT_JSON}"
             )))),
@@ -147,17 +147,7 @@ async fn with_base(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let base = req
-        .headers()
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        })
-        .map(|h| format!("http://{h}"))
-        .unwrap_or_else(|| s.public_url.clone());
+    let base = crate::clone::web::base_url(req.headers(), &s.public_url);
     BASE.scope(base, next.run(req)).await
 }
 
@@ -282,9 +272,7 @@ pub(super) fn authorized_change(
     })
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response {
-    (status, axum::Json(body)).into_response()
-}
+use crate::clone::web::reply as json_response;
 
 fn bad(msg: impl Into<String>) -> AuthError {
     AuthError::BadRequest(msg.into())

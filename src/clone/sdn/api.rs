@@ -59,8 +59,8 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, s: &S) -> Result<Body, ApiError> {
-        match axum::Json::<Value>::from_request(req, s).await {
-            Ok(axum::Json(v)) => Ok(Body(v)),
+        match crate::clone::web::json_body(req, s).await {
+            Ok(v) => Ok(Body(v)),
             Err(_) => Err(ApiError(SdnError::BadRequest(
                 "Malformed request body".into(),
             ))),
@@ -74,7 +74,7 @@ fn unauthorized() -> Response {
 }
 
 fn ok(status: StatusCode, body: Value) -> Reply {
-    Ok((status, axum::Json(body)).into_response())
+    Ok(crate::clone::web::reply(status, body))
 }
 
 /// One resource as a show answers it: only the `fields=` asked for (a show takes no
@@ -101,12 +101,7 @@ fn listed(
     uri: &axum::http::Uri,
     headers: &axum::http::HeaderMap,
 ) -> Reply {
-    let base = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
-        .map(|h| format!("http://{h}"))
-        .unwrap_or_else(|| svc.public_url.clone());
+    let base = crate::clone::web::base_url(headers, &svc.public_url);
     let body = listing::listing(collection, items, &pairs(uri), &base, uri.path())?;
     ok(StatusCode::OK, body)
 }
