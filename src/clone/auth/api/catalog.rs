@@ -7,11 +7,11 @@ use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::collection::{Collection, Meta, Query_};
+use super::collection::{Answer, Call, Collection, Fields, Meta, Query_};
 use super::{Body, Reply, Service, Shared, authorized_change, object, opt_str};
 use crate::clone::auth::catalog::{CatalogService, Endpoint, Region, Seeded, seeded_refusal};
 use crate::clone::auth::error::{AuthError, not_found};
-use crate::clone::auth::model::{State, Token};
+use crate::clone::auth::model::State;
 use crate::clone::auth::policy::{Op, of};
 
 /// A service of the catalog as the API shows it, with its endpoints.
@@ -172,7 +172,8 @@ impl Collection for Services {
         }
     }
 
-    fn list(&self, s: &Service, st: &State, _: &Token, q: &Query_) -> Vec<Value> {
+    fn list(&self, c: &Call, q: &Query_) -> Vec<Value> {
+        let (s, st) = (c.s, &*c.st);
         s.entries(st)
             .iter()
             .filter(|x| matches(q, "type", &x.service.kind) && matches(q, "name", &x.service.name))
@@ -180,7 +181,8 @@ impl Collection for Services {
             .collect()
     }
 
-    fn show(&self, s: &Service, st: &State, id: &str) -> Result<Value, AuthError> {
+    fn show(&self, c: &Call, id: &str) -> Answer {
+        let (s, st) = (c.s, &*c.st);
         let entries = s.entries(st);
         let x = entries
             .iter()
@@ -189,13 +191,8 @@ impl Collection for Services {
         Ok(s.service_json(&x.service))
     }
 
-    fn create(
-        &self,
-        s: &Service,
-        st: &mut State,
-        _: &Token,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError> {
+    fn create(&self, c: &mut Call, o: &Fields) -> Answer {
+        let (s, st) = (c.s, &mut *c.st);
         let svc = st.create_service(
             &text(o, "type"),
             &text(o, "name"),
@@ -205,14 +202,8 @@ impl Collection for Services {
         Ok(s.service_json(&svc))
     }
 
-    fn update(
-        &self,
-        s: &Service,
-        st: &mut State,
-        _: &Token,
-        id: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError> {
+    fn update(&self, c: &mut Call, id: &str, o: &Fields) -> Answer {
+        let (s, st) = (c.s, &mut *c.st);
         if s.seeded().services.contains(&id) {
             return Err(seeded_refusal("service", id));
         }
@@ -233,7 +224,8 @@ impl Collection for Services {
         Ok(s.service_json(svc))
     }
 
-    fn delete(&self, s: &Service, st: &mut State, id: &str) -> Result<(), AuthError> {
+    fn delete(&self, c: &mut Call, id: &str) -> Result<(), AuthError> {
+        let (s, st) = (c.s, &mut *c.st);
         st.delete_service(&s.seeded(), id)
     }
 }
@@ -269,7 +261,8 @@ impl Collection for Endpoints {
         }
     }
 
-    fn list(&self, s: &Service, st: &State, _: &Token, q: &Query_) -> Vec<Value> {
+    fn list(&self, c: &Call, q: &Query_) -> Vec<Value> {
+        let (s, st) = (c.s, &*c.st);
         all_endpoints(s, st)
             .iter()
             .filter(|e| {
@@ -281,7 +274,8 @@ impl Collection for Endpoints {
             .collect()
     }
 
-    fn show(&self, s: &Service, st: &State, id: &str) -> Result<Value, AuthError> {
+    fn show(&self, c: &Call, id: &str) -> Answer {
+        let (s, st) = (c.s, &*c.st);
         let e = all_endpoints(s, st)
             .into_iter()
             .find(|e| e.id == id)
@@ -289,13 +283,8 @@ impl Collection for Endpoints {
         Ok(s.endpoint_json(&e))
     }
 
-    fn create(
-        &self,
-        s: &Service,
-        st: &mut State,
-        _: &Token,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError> {
+    fn create(&self, c: &mut Call, o: &Fields) -> Answer {
+        let (s, st) = (c.s, &mut *c.st);
         let e = st.create_endpoint(
             &s.seeded(),
             &text(o, "service_id"),
@@ -307,14 +296,8 @@ impl Collection for Endpoints {
         Ok(s.endpoint_json(&e))
     }
 
-    fn update(
-        &self,
-        s: &Service,
-        st: &mut State,
-        _: &Token,
-        id: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError> {
+    fn update(&self, c: &mut Call, id: &str, o: &Fields) -> Answer {
+        let (s, st) = (c.s, &mut *c.st);
         let old = st
             .endpoints
             .get(id)
@@ -335,7 +318,8 @@ impl Collection for Endpoints {
         Ok(s.endpoint_json(&e))
     }
 
-    fn delete(&self, s: &Service, st: &mut State, id: &str) -> Result<(), AuthError> {
+    fn delete(&self, c: &mut Call, id: &str) -> Result<(), AuthError> {
+        let (s, st) = (c.s, &mut *c.st);
         match st.endpoints.remove(id) {
             Some(_) => Ok(()),
             None => Err(not_made_here(s, st, id)),
@@ -353,7 +337,8 @@ impl Collection for Regions {
         }
     }
 
-    fn list(&self, s: &Service, st: &State, _: &Token, q: &Query_) -> Vec<Value> {
+    fn list(&self, c: &Call, q: &Query_) -> Vec<Value> {
+        let (s, st) = (c.s, &*c.st);
         s.regions(st)
             .iter()
             .filter(|r| {
@@ -367,7 +352,8 @@ impl Collection for Regions {
             .collect()
     }
 
-    fn show(&self, s: &Service, st: &State, id: &str) -> Result<Value, AuthError> {
+    fn show(&self, c: &Call, id: &str) -> Answer {
+        let (s, st) = (c.s, &*c.st);
         let r = s
             .regions(st)
             .into_iter()
@@ -377,24 +363,13 @@ impl Collection for Regions {
     }
 
     /// The id given, or made.
-    fn create(
-        &self,
-        s: &Service,
-        st: &mut State,
-        _: &Token,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError> {
+    fn create(&self, c: &mut Call, o: &Fields) -> Answer {
+        let (s, st) = (c.s, &mut *c.st);
         make_region(s, st, opt_str(o, "id"), o)
     }
 
-    fn update(
-        &self,
-        s: &Service,
-        st: &mut State,
-        _: &Token,
-        id: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError> {
+    fn update(&self, c: &mut Call, id: &str, o: &Fields) -> Answer {
+        let (s, st) = (c.s, &mut *c.st);
         if id == s.config.region {
             return Err(seeded_refusal("region", id));
         }
@@ -412,7 +387,8 @@ impl Collection for Regions {
         Ok(s.region_json(&st.regions[id]))
     }
 
-    fn delete(&self, s: &Service, st: &mut State, id: &str) -> Result<(), AuthError> {
+    fn delete(&self, c: &mut Call, id: &str) -> Result<(), AuthError> {
+        let (s, st) = (c.s, &mut *c.st);
         st.delete_region(&s.seeded(), id)
     }
 }

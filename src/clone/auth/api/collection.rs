@@ -33,6 +33,18 @@ pub(super) struct Meta {
 }
 
 pub(super) type Query_ = HashMap<String, String>;
+/// A request's object (`{"user": {...}}`'s inner part).
+pub(super) type Fields = Map<String, Value>;
+/// What a collection's code answers: the view of what it shows, made or changed.
+pub(super) type Answer = Result<Value, AuthError>;
+
+/// What a collection's code works with: the service (links, the seeded catalog), the
+/// locked state, and the caller the policy let in.
+pub(super) struct Call<'a> {
+    pub s: &'a Service,
+    pub st: &'a mut State,
+    pub caller: &'a Token,
+}
 
 pub(super) trait Collection: Send + Sync + 'static {
     fn meta(&self) -> Meta;
@@ -41,30 +53,17 @@ pub(super) trait Collection: Send + Sync + 'static {
         false
     }
     /// Whether what a create asks for is the caller's own (a credential for itself).
-    fn owns_request(&self, _caller: &Token, _o: &Map<String, Value>) -> bool {
+    fn owns_request(&self, _caller: &Token, _o: &Fields) -> bool {
         false
     }
     /// The items passing the query's filters that the caller may see, rendered.
-    fn list(&self, s: &Service, st: &State, caller: &Token, q: &Query_) -> Vec<Value>;
-    fn show(&self, s: &Service, st: &State, id: &str) -> Result<Value, AuthError>;
+    fn list(&self, c: &Call, q: &Query_) -> Vec<Value>;
+    fn show(&self, c: &Call, id: &str) -> Answer;
     /// Makes one (the policy allowed it), answering its view.
-    fn create(
-        &self,
-        s: &Service,
-        st: &mut State,
-        caller: &Token,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError>;
+    fn create(&self, c: &mut Call, o: &Fields) -> Answer;
     /// Changes `id` (the policy allowed it), answering its view.
-    fn update(
-        &self,
-        s: &Service,
-        st: &mut State,
-        caller: &Token,
-        id: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError>;
-    fn delete(&self, s: &Service, st: &mut State, id: &str) -> Result<(), AuthError>;
+    fn update(&self, c: &mut Call, id: &str, o: &Fields) -> Answer;
+    fn delete(&self, c: &mut Call, id: &str) -> Result<(), AuthError>;
 }
 
 /// The routes of `c`.
@@ -87,9 +86,14 @@ pub(super) fn routes(router: Router<Shared>, c: &'static dyn Collection) -> Rout
 async fn list(c: &'static dyn Collection, s: Shared, headers: HeaderMap, q: Q) -> Reply {
     let Query(q) = q;
     let meta = c.meta();
-    let st = s.lock();
+    let mut st = s.lock();
     let caller = s.authorize(&st, &headers, meta.policy, Op::List, |_| false)?;
-    let items = c.list(&s, &st, &caller, &q);
+    let call = Call {
+        s: &s,
+        st: &mut st,
+        caller: &caller,
+    };
+    let items = c.list(&call, &q);
     Ok(json_response(
         StatusCode::OK,
         json!({meta.plural: items, "links": s.list_links(meta.path)}),
@@ -98,11 +102,18 @@ async fn list(c: &'static dyn Collection, s: Shared, headers: HeaderMap, q: Q) -
 
 async fn show(c: &'static dyn Collection, s: Shared, headers: HeaderMap, id: String) -> Reply {
     let meta = c.meta();
-    let st = s.lock();
-    s.authorize(&st, &headers, meta.policy, Op::Show, |t| {
+    let mut st = s.lock();
+    let caller = s.authorize(&st, &headers, meta.policy, Op::Show, |t| {
         c.owns(&st, t, &id)
     })?;
-    let item = c.show(&s, &st, &id)?;
+    let item = c.show(
+        &Call {
+            s: &s,
+            st: &mut st,
+            caller: &caller,
+        },
+        &id,
+    )?;
     Ok(json_response(StatusCode::OK, json!({meta.kind: item})))
 }
 
@@ -114,7 +125,14 @@ async fn create(c: &'static dyn Collection, s: Shared, headers: HeaderMap, body:
         requested.is_some_and(|o| c.owns_request(t, o))
     })?;
     let o = object(&body, meta.kind)?;
-    let item = c.create(&s, &mut st, &caller, o)?;
+    let item = c.create(
+        &mut Call {
+            s: &s,
+            st: &mut st,
+            caller: &caller,
+        },
+        o,
+    )?;
     s.save(&st);
     Ok(json_response(StatusCode::CREATED, json!({meta.kind: item})))
 }
@@ -132,7 +150,15 @@ async fn update(
         c.owns(&st, t, &id)
     })?;
     let o = object(&body, meta.kind)?;
-    let item = c.update(&s, &mut st, &caller, &id, o)?;
+    let item = c.update(
+        &mut Call {
+            s: &s,
+            st: &mut st,
+            caller: &caller,
+        },
+        &id,
+        o,
+    )?;
     s.save(&st);
     Ok(json_response(StatusCode::OK, json!({meta.kind: item})))
 }
@@ -140,10 +166,17 @@ async fn update(
 async fn delete(c: &'static dyn Collection, s: Shared, headers: HeaderMap, id: String) -> Reply {
     let meta = c.meta();
     let mut st = s.lock();
-    s.authorize(&st, &headers, meta.policy, Op::Delete, |t| {
+    let caller = s.authorize(&st, &headers, meta.policy, Op::Delete, |t| {
         c.owns(&st, t, &id)
     })?;
-    c.delete(&s, &mut st, &id)?;
+    c.delete(
+        &mut Call {
+            s: &s,
+            st: &mut st,
+            caller: &caller,
+        },
+        &id,
+    )?;
     s.save(&st);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

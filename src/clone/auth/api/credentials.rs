@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 
-use super::collection::{Collection, Meta, Query_};
+use super::collection::{Answer, Call, Collection, Fields, Meta, Query_};
 use super::{ApiError, Body, Reply, Service, Shared, bad, json_response, opt_str};
 use crate::clone::auth::credentials::{Credential, EC2};
 use crate::clone::auth::error::{AuthError, not_found};
@@ -55,7 +55,8 @@ impl Collection for Credentials {
     }
 
     /// Each caller's own (all, for an admin).
-    fn list(&self, s: &Service, st: &State, caller: &Token, q: &Query_) -> Vec<Value> {
+    fn list(&self, c: &Call, q: &Query_) -> Vec<Value> {
+        let (s, st, caller) = (c.s, &*c.st, c.caller);
         let wanted = |key: &str, value: &str| q.get(key).is_none_or(|w| w == value);
         st.credentials
             .values()
@@ -68,7 +69,8 @@ impl Collection for Credentials {
             .collect()
     }
 
-    fn show(&self, s: &Service, st: &State, id: &str) -> Result<Value, AuthError> {
+    fn show(&self, c: &Call, id: &str) -> Answer {
+        let (s, st) = (c.s, &*c.st);
         let c = st
             .credentials
             .get(id)
@@ -76,24 +78,13 @@ impl Collection for Credentials {
         Ok(s.credential_json(c))
     }
 
-    fn create(
-        &self,
-        s: &Service,
-        st: &mut State,
-        _: &Token,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError> {
+    fn create(&self, c: &mut Call, o: &Fields) -> Answer {
+        let (s, st) = (c.s, &mut *c.st);
         Ok(s.credential_json(&st.create_credential(o)?))
     }
 
-    fn update(
-        &self,
-        s: &Service,
-        st: &mut State,
-        caller: &Token,
-        id: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError> {
+    fn update(&self, c: &mut Call, id: &str, o: &Fields) -> Answer {
+        let (s, st, caller) = (c.s, &mut *c.st, c.caller);
         // Handing a credential to another user is an admin's.
         if let Some(u) = opt_str(o, "user_id") {
             of::CREDENTIAL.check(st, caller, Op::Update, || caller.user_id == u)?;
@@ -101,7 +92,8 @@ impl Collection for Credentials {
         Ok(s.credential_json(&st.update_credential(id, o)?))
     }
 
-    fn delete(&self, _: &Service, st: &mut State, id: &str) -> Result<(), AuthError> {
+    fn delete(&self, c: &mut Call, id: &str) -> Result<(), AuthError> {
+        let st = &mut *c.st;
         st.credentials
             .remove(id)
             .map(drop)

@@ -4,9 +4,9 @@
 //! with `?is_domain=true`, and shown, updated and deleted by their id. Everything else
 //! about projects is the `Project` entity's (`entities.rs`).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::collection::{Collection, Meta, Query_};
+use super::collection::{Answer, Call, Collection, Fields, Meta, Query_};
 use super::entities::{Entities, Entity, check_name, check_rename, enabled_is};
 use super::{Service, opt_bool, opt_str};
 use crate::clone::auth::error::{AuthError, not_found};
@@ -45,34 +45,30 @@ impl Collection for Projects {
         Project::owns(st, caller, id)
     }
 
-    fn list(&self, s: &Service, st: &State, caller: &Token, q: &Query_) -> Vec<Value> {
+    fn list(&self, c: &Call, q: &Query_) -> Vec<Value> {
         if !q.get("is_domain").is_some_and(|v| truthy(v)) {
-            return ENTITIES.list(s, st, caller, q);
+            return ENTITIES.list(c, q);
         }
-        st.domains
+        let s = c.s;
+        c.st.domains
             .values()
             .filter(|d| d.matches(q) && enabled_is(q, d.enabled()))
             .map(|d| s.domain_as_project(d))
             .collect()
     }
 
-    fn show(&self, s: &Service, st: &State, id: &str) -> Result<Value, AuthError> {
-        if !a_domain(st, id) {
-            return ENTITIES.show(s, st, id);
+    fn show(&self, c: &Call, id: &str) -> Answer {
+        if !a_domain(c.st, id) {
+            return ENTITIES.show(c, id);
         }
-        Ok(s.domain_as_project(&st.domains[id]))
+        Ok(c.s.domain_as_project(&c.st.domains[id]))
     }
 
-    fn create(
-        &self,
-        s: &Service,
-        st: &mut State,
-        caller: &Token,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError> {
+    fn create(&self, c: &mut Call, o: &Fields) -> Answer {
         if o.get("is_domain").and_then(Value::as_bool) != Some(true) {
-            return ENTITIES.create(s, st, caller, o);
+            return ENTITIES.create(c, o);
         }
+        let (s, st) = (c.s, &mut *c.st);
         let name = opt_str(o, "name")
             .ok_or_else(|| AuthError::BadRequest("project needs a name".into()))?;
         check_name::<Domain>(&name)?;
@@ -81,17 +77,11 @@ impl Collection for Projects {
         Ok(s.domain_as_project(&d))
     }
 
-    fn update(
-        &self,
-        s: &Service,
-        st: &mut State,
-        caller: &Token,
-        id: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError> {
-        if !a_domain(st, id) {
-            return ENTITIES.update(s, st, caller, id, o);
+    fn update(&self, c: &mut Call, id: &str, o: &Fields) -> Answer {
+        if !a_domain(c.st, id) {
+            return ENTITIES.update(c, id, o);
         }
+        let (s, st) = (c.s, &mut *c.st);
         check_rename::<Domain>(st, id, o)?;
         let hashing = st.hashing;
         let d = st
@@ -102,10 +92,10 @@ impl Collection for Projects {
         Ok(s.domain_as_project(d))
     }
 
-    fn delete(&self, s: &Service, st: &mut State, id: &str) -> Result<(), AuthError> {
-        if !a_domain(st, id) {
-            return ENTITIES.delete(s, st, id);
+    fn delete(&self, c: &mut Call, id: &str) -> Result<(), AuthError> {
+        if !a_domain(c.st, id) {
+            return ENTITIES.delete(c, id);
         }
-        st.delete_domain(id)
+        c.st.delete_domain(id)
     }
 }

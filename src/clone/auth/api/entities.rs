@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::collection::{Collection, Meta, Query_};
+use super::collection::{Answer, Call, Collection, Fields, Meta, Query_};
 use super::{Service, opt_bool, opt_str};
 use crate::clone::auth::error::{AuthError, not_found};
 use crate::clone::auth::model::{
@@ -43,9 +43,9 @@ pub(super) trait Entity: Clone + Sized + Send + Sync + 'static {
     fn owns(_st: &State, _caller: &Token, _id: &str) -> bool {
         false
     }
-    fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError>;
+    fn create(st: &mut State, name: &str, o: &Fields) -> Result<Self, AuthError>;
     /// `hashing`: for a new password.
-    fn update(&mut self, o: &Map<String, Value>, hashing: &Hashing);
+    fn update(&mut self, o: &Fields, hashing: &Hashing);
     fn delete(st: &mut State, id: &str) -> Result<(), AuthError>;
 }
 
@@ -62,11 +62,7 @@ pub(super) fn check_name<R: Entity>(name: &str) -> Result<(), AuthError> {
 }
 
 /// A rename must not take another's name in the same namespace (Keystone: 409).
-pub(super) fn check_rename<R: Entity>(
-    st: &State,
-    id: &str,
-    o: &Map<String, Value>,
-) -> Result<(), AuthError> {
+pub(super) fn check_rename<R: Entity>(st: &State, id: &str, o: &Fields) -> Result<(), AuthError> {
     let Some(name) = opt_str(o, "name") else {
         return Ok(());
     };
@@ -118,15 +114,15 @@ fn domain_is(q: &Query_, domain_id: &str) -> bool {
     q.get("domain_id").is_none_or(|d| d == domain_id)
 }
 
-fn text(o: &Map<String, Value>, key: &str) -> String {
+fn text(o: &Fields, key: &str) -> String {
     opt_str(o, key).unwrap_or_default()
 }
 
-fn domain_of(o: &Map<String, Value>) -> String {
+fn domain_of(o: &Fields) -> String {
     opt_str(o, "domain_id").unwrap_or_else(|| DEFAULT_DOMAIN_ID.into())
 }
 
-fn set(field: &mut String, o: &Map<String, Value>, key: &str) {
+fn set(field: &mut String, o: &Fields, key: &str) {
     if let Some(v) = opt_str(o, key) {
         *field = v;
     }
@@ -155,7 +151,8 @@ impl<T: Entity> Collection for Entities<T> {
         T::owns(st, caller, id)
     }
 
-    fn list(&self, s: &Service, st: &State, _: &Token, q: &Query_) -> Vec<Value> {
+    fn list(&self, c: &Call, q: &Query_) -> Vec<Value> {
+        let (s, st) = (c.s, &*c.st);
         T::map(st)
             .values()
             .filter(|r| r.matches(q) && enabled_is(q, r.enabled()))
@@ -163,34 +160,24 @@ impl<T: Entity> Collection for Entities<T> {
             .collect()
     }
 
-    fn show(&self, s: &Service, st: &State, id: &str) -> Result<Value, AuthError> {
+    fn show(&self, c: &Call, id: &str) -> Answer {
+        let (s, st) = (c.s, &*c.st);
         let item = T::map(st)
             .get(id)
             .ok_or_else(|| not_found(T::META.kind, id))?;
         Ok(item.json(s))
     }
 
-    fn create(
-        &self,
-        s: &Service,
-        st: &mut State,
-        _: &Token,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError> {
+    fn create(&self, c: &mut Call, o: &Fields) -> Answer {
+        let (s, st) = (c.s, &mut *c.st);
         let name = opt_str(o, "name")
             .ok_or_else(|| AuthError::BadRequest(format!("{} needs a name", T::META.kind)))?;
         check_name::<T>(&name)?;
         Ok(T::create(st, &name, o)?.json(s))
     }
 
-    fn update(
-        &self,
-        s: &Service,
-        st: &mut State,
-        _: &Token,
-        id: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError> {
+    fn update(&self, c: &mut Call, id: &str, o: &Fields) -> Answer {
+        let (s, st) = (c.s, &mut *c.st);
         check_rename::<T>(st, id, o)?;
         let hashing = st.hashing;
         let item = T::map_mut(st)
@@ -200,7 +187,8 @@ impl<T: Entity> Collection for Entities<T> {
         Ok(item.json(s))
     }
 
-    fn delete(&self, _: &Service, st: &mut State, id: &str) -> Result<(), AuthError> {
+    fn delete(&self, c: &mut Call, id: &str) -> Result<(), AuthError> {
+        let st = &mut *c.st;
         T::delete(st, id)
     }
 }
@@ -232,10 +220,10 @@ impl Entity for Domain {
     fn matches(&self, q: &Query_) -> bool {
         name_is(q, &self.name)
     }
-    fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
+    fn create(st: &mut State, name: &str, o: &Fields) -> Result<Self, AuthError> {
         st.create_domain(name, &text(o, "description"), opt_bool(o, "enabled", true))
     }
-    fn update(&mut self, o: &Map<String, Value>, _: &Hashing) {
+    fn update(&mut self, o: &Fields, _: &Hashing) {
         set(&mut self.name, o, "name");
         set(&mut self.description, o, "description");
         self.enabled = opt_bool(o, "enabled", self.enabled);
@@ -280,7 +268,7 @@ impl Entity for Project {
     fn owns(_: &State, caller: &Token, id: &str) -> bool {
         caller.scope == Scope::Project(id.to_string())
     }
-    fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
+    fn create(st: &mut State, name: &str, o: &Fields) -> Result<Self, AuthError> {
         // Under a parent, the domain is the parent's unless given.
         let parent = opt_str(o, "parent_id");
         let domain = match (opt_str(o, "domain_id"), &parent) {
@@ -315,7 +303,7 @@ impl Entity for Project {
         }
         Ok(p)
     }
-    fn update(&mut self, o: &Map<String, Value>, _: &Hashing) {
+    fn update(&mut self, o: &Fields, _: &Hashing) {
         set(&mut self.name, o, "name");
         set(&mut self.description, o, "description");
         self.enabled = opt_bool(o, "enabled", self.enabled);
@@ -341,7 +329,7 @@ const USER_FIELDS: &[&str] = &[
     "options",
 ];
 
-fn user_extra(o: &Map<String, Value>) -> impl Iterator<Item = (&String, &Value)> {
+fn user_extra(o: &Fields) -> impl Iterator<Item = (&String, &Value)> {
     o.iter().filter(|(k, _)| !USER_FIELDS.contains(&k.as_str()))
 }
 
@@ -371,7 +359,7 @@ impl Entity for User {
     fn owns(_: &State, caller: &Token, id: &str) -> bool {
         caller.user_id == id
     }
-    fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
+    fn create(st: &mut State, name: &str, o: &Fields) -> Result<Self, AuthError> {
         let extra = user_extra(o).map(|(k, v)| (k.clone(), v.clone())).collect();
         st.create_user(
             name,
@@ -382,7 +370,7 @@ impl Entity for User {
             extra,
         )
     }
-    fn update(&mut self, o: &Map<String, Value>, hashing: &Hashing) {
+    fn update(&mut self, o: &Fields, hashing: &Hashing) {
         set(&mut self.name, o, "name");
         let enabled = opt_bool(o, "enabled", self.enabled);
         // A new password or a disabled user ends the user's tokens, as in Keystone.
@@ -425,14 +413,14 @@ impl Entity for Role {
     fn matches(&self, q: &Query_) -> bool {
         name_is(q, &self.name) && q.get("domain_id") == self.domain_id.as_ref()
     }
-    fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
+    fn create(st: &mut State, name: &str, o: &Fields) -> Result<Self, AuthError> {
         st.create_role(
             name,
             &text(o, "description"),
             opt_str(o, "domain_id").as_deref(),
         )
     }
-    fn update(&mut self, o: &Map<String, Value>, _: &Hashing) {
+    fn update(&mut self, o: &Fields, _: &Hashing) {
         set(&mut self.name, o, "name");
         set(&mut self.description, o, "description");
     }
@@ -460,10 +448,10 @@ impl Entity for Group {
     fn matches(&self, q: &Query_) -> bool {
         name_is(q, &self.name)
     }
-    fn create(st: &mut State, name: &str, o: &Map<String, Value>) -> Result<Self, AuthError> {
+    fn create(st: &mut State, name: &str, o: &Fields) -> Result<Self, AuthError> {
         st.create_group(name, &domain_of(o), &text(o, "description"))
     }
-    fn update(&mut self, o: &Map<String, Value>, _: &Hashing) {
+    fn update(&mut self, o: &Fields, _: &Hashing) {
         set(&mut self.name, o, "name");
         set(&mut self.description, o, "description");
     }

@@ -2,12 +2,11 @@
 //! `/v3/<path>`, all for admins, as Keystone's default policy has them.
 
 use axum::Router;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::collection::{self, Collection, Meta, Query_};
+use super::collection::{self, Answer, Call, Collection, Fields, Meta, Query_};
 use super::{Service, Shared};
 use crate::clone::auth::error::AuthError;
-use crate::clone::auth::model::{State, Token};
 use crate::clone::auth::records::{KINDS, Record, RecordKind};
 
 impl Service {
@@ -30,40 +29,32 @@ impl Collection for RecordKind {
         }
     }
 
-    fn list(&self, s: &Service, st: &State, _: &Token, q: &Query_) -> Vec<Value> {
+    fn list(&self, c: &Call, q: &Query_) -> Vec<Value> {
+        let (s, st) = (c.s, &*c.st);
         self.list(st, q)
             .into_iter()
             .map(|r| s.record_json(self, &self.shown(r)))
             .collect()
     }
 
-    fn show(&self, s: &Service, st: &State, id: &str) -> Result<Value, AuthError> {
+    fn show(&self, c: &Call, id: &str) -> Answer {
+        let (s, st) = (c.s, &*c.st);
         Ok(s.record_json(self, &self.shown(self.get(st, id)?)))
     }
 
-    fn create(
-        &self,
-        s: &Service,
-        st: &mut State,
-        _: &Token,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError> {
+    fn create(&self, c: &mut Call, o: &Fields) -> Answer {
+        let (s, st) = (c.s, &mut *c.st);
         Ok(s.record_json(self, &RecordKind::create(self, st, o)?))
     }
 
-    fn update(
-        &self,
-        s: &Service,
-        st: &mut State,
-        _: &Token,
-        id: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, AuthError> {
+    fn update(&self, c: &mut Call, id: &str, o: &Fields) -> Answer {
+        let (s, st) = (c.s, &mut *c.st);
         let r = RecordKind::update(self, st, id, o)?;
         Ok(s.record_json(self, &self.shown(&r)))
     }
 
-    fn delete(&self, _: &Service, st: &mut State, id: &str) -> Result<(), AuthError> {
+    fn delete(&self, c: &mut Call, id: &str) -> Result<(), AuthError> {
+        let st = &mut *c.st;
         RecordKind::delete(self, st, id)
     }
 }

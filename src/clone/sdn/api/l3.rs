@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
 use axum::routing::put;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::resource::{Resource, changeable, routes, seen};
+use super::resource::{Answer, Fields, Resource, changeable, routes, seen};
 use super::{Body, Reply, Shared, ip, ok, requested_ips, s};
 use crate::clone::sdn::error::SdnError;
 use crate::clone::sdn::floating_ips::FloatingIp;
@@ -95,12 +95,7 @@ impl Resource for Router {
         st.router_json(self)
     }
 
-    fn create(
-        st: &mut State,
-        _: &Caller,
-        project: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn create(st: &mut State, _: &Caller, project: &str, o: &Fields) -> Answer {
         st.within_quota(project, "router", 1)?;
         let gateway = match o.get("external_gateway_info") {
             Some(v) => gateway_request(v)?,
@@ -122,12 +117,7 @@ impl Resource for Router {
         Ok(st.router_json(&st.routers[&r.id]))
     }
 
-    fn update(
-        st: &mut State,
-        _: &Caller,
-        id: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn update(st: &mut State, _: &Caller, id: &str, o: &Fields) -> Answer {
         let gateway = o
             .get("external_gateway_info")
             .map(gateway_request)
@@ -241,7 +231,7 @@ type Target = (String, Option<std::net::IpAddr>);
 fn association(
     st: &State,
     caller: &Caller,
-    o: &Map<String, Value>,
+    o: &Fields,
 ) -> Result<Option<Option<Target>>, SdnError> {
     match o.get("port_id") {
         None => Ok(None),
@@ -270,12 +260,7 @@ impl Resource for FloatingIp {
         st.floating_ip_json(self)
     }
 
-    fn create(
-        st: &mut State,
-        caller: &Caller,
-        project: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn create(st: &mut State, caller: &Caller, project: &str, o: &Fields) -> Answer {
         let network = s(o, "floating_network_id").ok_or_else(|| {
             SdnError::BadRequest(
                 "Invalid input for operation: floating_network_id is needed.".into(),
@@ -301,12 +286,7 @@ impl Resource for FloatingIp {
         Ok(st.floating_ip_json(&st.floating_ips[&f.id]))
     }
 
-    fn update(
-        st: &mut State,
-        caller: &Caller,
-        id: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn update(st: &mut State, caller: &Caller, id: &str, o: &Fields) -> Answer {
         if let Some(link) = association(st, caller, o)? {
             st.associate(id, link)?;
         }

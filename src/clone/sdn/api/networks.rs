@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::resource::Resource;
+use super::resource::{Answer, Fields, Resource};
 use super::typed;
 use crate::clone::sdn::error::SdnError;
 use crate::clone::sdn::model::{Network, State};
@@ -47,12 +47,7 @@ impl Resource for Network {
         st.network_json(self)
     }
 
-    fn create(
-        st: &mut State,
-        _: &Caller,
-        project: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn create(st: &mut State, _: &Caller, project: &str, o: &Fields) -> Answer {
         let r: Request = typed(o)?;
         st.within_quota(project, "network", 1)?;
         let mut n = st.create_network(
@@ -68,12 +63,7 @@ impl Resource for Network {
         Ok(st.network_json(&n))
     }
 
-    fn update(
-        st: &mut State,
-        _: &Caller,
-        id: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn update(st: &mut State, _: &Caller, id: &str, o: &Fields) -> Answer {
         let r: Request = typed(o)?;
         let n = st.networks.get_mut(id).expect("the policy found it");
         n.name = r.name.unwrap_or(std::mem::take(&mut n.name));

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::resource::{Resource, seen};
+use super::resource::{Answer, Fields, Resource, seen};
 use super::{requested_ips, typed};
 use crate::clone::sdn::error::SdnError;
 use crate::clone::sdn::model::{Network, Port, PortRequest, State};
@@ -47,12 +47,7 @@ impl Resource for Port {
         st.port_json(self)
     }
 
-    fn create(
-        st: &mut State,
-        caller: &Caller,
-        project: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn create(st: &mut State, caller: &Caller, project: &str, o: &Fields) -> Answer {
         let r: Request = typed(o)?;
         let network_id = r
             .network_id
@@ -104,12 +99,7 @@ impl Resource for Port {
         Ok(st.port_json(&port))
     }
 
-    fn update(
-        st: &mut State,
-        caller: &Caller,
-        id: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn update(st: &mut State, caller: &Caller, id: &str, o: &Fields) -> Answer {
         let r: Request = typed(o)?;
         let mut p = st.ports[id].clone();
         if let Some(groups) = r.security_groups {

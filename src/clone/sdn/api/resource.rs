@@ -20,6 +20,11 @@ use crate::clone::sdn::policy::Guarded;
 use crate::clone::sdn::service::Locked;
 use crate::clone::sdn::token::Caller;
 
+/// A request's object (`{"network": {...}}`'s inner part).
+pub(in crate::clone::sdn) type Fields = Map<String, Value>;
+/// What a resource's code answers: the view of what it made or changed.
+pub(in crate::clone::sdn) type Answer = Result<Value, SdnError>;
+
 pub(in crate::clone::sdn) trait Resource: Guarded + Sized + 'static {
     /// The key of one in a body (`security_group`).
     const SINGULAR: &'static str;
@@ -35,28 +40,14 @@ pub(in crate::clone::sdn) trait Resource: Guarded + Sized + 'static {
 
     /// The project a request makes one for: the caller's own, or the one an admin
     /// names (`tenant_id`/`project_id`), as Neutron's `populate_project_info`.
-    fn project_of(
-        _st: &State,
-        caller: &Caller,
-        o: &Map<String, Value>,
-    ) -> Result<String, SdnError> {
+    fn project_of(_st: &State, caller: &Caller, o: &Fields) -> Result<String, SdnError> {
         project_of_request(caller, o)
     }
     /// Makes one for `project` (the policy allowed it), answering its view.
-    fn create(
-        st: &mut State,
-        caller: &Caller,
-        project: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError>;
+    fn create(st: &mut State, caller: &Caller, project: &str, o: &Fields) -> Answer;
     /// Changes `id` (the policy allowed it), answering its view. A refused change
     /// leaves nothing behind: check first, then change.
-    fn update(
-        _st: &mut State,
-        _caller: &Caller,
-        _id: &str,
-        _o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn update(_st: &mut State, _caller: &Caller, _id: &str, _o: &Fields) -> Answer {
         Err(SdnError::BadRequest(format!(
             "{} cannot be updated",
             Self::PLURAL
@@ -71,7 +62,7 @@ pub(in crate::clone::sdn) trait Resource: Guarded + Sized + 'static {
 /// The project of a create: naming another is an admin's (Neutron's 400).
 pub(in crate::clone::sdn) fn project_of_request(
     caller: &Caller,
-    o: &Map<String, Value>,
+    o: &Fields,
 ) -> Result<String, SdnError> {
     let named = ["tenant_id", "project_id"]
         .iter()
@@ -144,7 +135,7 @@ async fn create<R: Resource>(
     Body(body): Body,
 ) -> Reply {
     let mut st = svc.lock();
-    let one = |st: &mut State, o: &Map<String, Value>| {
+    let one = |st: &mut State, o: &Fields| {
         let project = R::project_of(st, &caller, o)?;
         R::POLICY.create(&caller, &project)?;
         R::POLICY.fields(&caller, o, true)?;

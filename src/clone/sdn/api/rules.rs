@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::resource::Resource;
+use super::resource::{Answer, Fields, Resource};
 use crate::clone::sdn::error::SdnError;
 use crate::clone::sdn::model::State;
 use crate::clone::sdn::policy::{Guarded, Policy, of};
@@ -44,7 +44,7 @@ impl Resource for Rule {
 
     /// The group's project: the policy then lets only its members add a rule (Neutron
     /// 2025.1's `sg_owner`: 403 to others, whether or not they see the group).
-    fn project_of(st: &State, _: &Caller, o: &Map<String, Value>) -> Result<String, SdnError> {
+    fn project_of(st: &State, _: &Caller, o: &Fields) -> Result<String, SdnError> {
         let group = o
             .get("security_group_id")
             .and_then(Value::as_str)
@@ -56,12 +56,7 @@ impl Resource for Rule {
         Ok(g.tenant_id.clone())
     }
 
-    fn create(
-        st: &mut State,
-        _: &Caller,
-        project: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn create(st: &mut State, _: &Caller, project: &str, o: &Fields) -> Answer {
         let group = o["security_group_id"]
             .as_str()
             .expect("checked by project_of");

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::resource::Resource;
+use super::resource::{Answer, Fields, Resource};
 use super::typed;
 use crate::clone::sdn::error::SdnError;
 use crate::clone::sdn::model::{State, new_uuid};
@@ -51,12 +51,7 @@ impl Resource for SecurityGroup {
         }
     }
 
-    fn create(
-        st: &mut State,
-        _: &Caller,
-        project: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn create(st: &mut State, _: &Caller, project: &str, o: &Fields) -> Answer {
         let r: Request = typed(o)?;
         let name = r.name.unwrap_or_default();
         if name == "default" {
@@ -82,12 +77,7 @@ impl Resource for SecurityGroup {
 
     /// Name and description. No group may take the name `default`, and the default
     /// group keeps its name (Neutron's 409s).
-    fn update(
-        st: &mut State,
-        _: &Caller,
-        id: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn update(st: &mut State, _: &Caller, id: &str, o: &Fields) -> Answer {
         let r: Request = typed(o)?;
         let g = st.security_groups.get_mut(id).expect("the policy found it");
         if let Some(name) = r.name.filter(|n| *n != g.name) {

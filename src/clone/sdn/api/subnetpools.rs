@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::resource::Resource;
+use super::resource::{Answer, Fields, Resource};
 use crate::clone::sdn::error::SdnError;
 use crate::clone::sdn::model::State;
 use crate::clone::sdn::policy::{Guarded, Policy, of};
@@ -34,24 +34,14 @@ impl Resource for SubnetPool {
         SubnetPool::json(self)
     }
 
-    fn create(
-        st: &mut State,
-        _: &Caller,
-        project: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn create(st: &mut State, _: &Caller, project: &str, o: &Fields) -> Answer {
         st.within_quota(project, "subnetpool", 1)?;
         let pool = SubnetPool::from_request(o, project)?;
         st.subnetpools.insert(pool.id.clone(), pool.clone());
         Ok(pool.json())
     }
 
-    fn update(
-        st: &mut State,
-        _: &Caller,
-        id: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn update(st: &mut State, _: &Caller, id: &str, o: &Fields) -> Answer {
         let p = st.subnetpools.get_mut(id).expect("the policy found it");
         p.update(o)?;
         if let Some(v) = o.get("is_default").and_then(Value::as_bool) {

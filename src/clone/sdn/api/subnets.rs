@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::resource::{Resource, seen};
+use super::resource::{Answer, Fields, Resource, seen};
 use super::{ip, typed};
 use crate::clone::sdn::error::SdnError;
 use crate::clone::sdn::ipnet::{IpNet, ipv6_modes};
@@ -79,12 +79,7 @@ impl Resource for Subnet {
         st.subnet_json(self)
     }
 
-    fn create(
-        st: &mut State,
-        caller: &Caller,
-        project: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn create(st: &mut State, caller: &Caller, project: &str, o: &Fields) -> Answer {
         let r: Request = typed(o)?;
         let network_id = r
             .network_id
@@ -151,12 +146,7 @@ impl Resource for Subnet {
         Ok(st.subnet_json(&sub))
     }
 
-    fn update(
-        st: &mut State,
-        _: &Caller,
-        id: &str,
-        o: &Map<String, Value>,
-    ) -> Result<Value, SdnError> {
+    fn update(st: &mut State, _: &Caller, id: &str, o: &Fields) -> Answer {
         for mode in ["ipv6_ra_mode", "ipv6_address_mode"] {
             if o.contains_key(mode) {
                 return Err(SdnError::BadRequest(format!(
