@@ -6,10 +6,12 @@ mod common;
 
 use common::Harness;
 
-/// A port on `network` bound to `node` through openstackclient (`osc`): its id, MAC and
-/// first address.
+/// A port on `network` made through openstackclient as a project's member (`osc`) and
+/// bound to `node` by an admin (`admin`), as Nova binds with its service credentials
+/// (binding is an admin's in Neutron's policy): its id, MAC and first address.
 fn bound_port(
     osc: &impl Fn(&[&str]) -> String,
+    admin: &impl Fn(&[&str]) -> String,
     network: &str,
     node: &str,
     name: &str,
@@ -19,14 +21,13 @@ fn bound_port(
         "create",
         "--network",
         network,
-        "--host",
-        node,
         name,
         "-f",
         "value",
         "-c",
         "id",
     ]);
+    admin(&["port", "set", "--host", node, &id]);
     let mac = osc(&["port", "show", &id, "-f", "value", "-c", "mac_address"]);
     let ips = osc(&["port", "show", &id, "-f", "json", "-c", "fixed_ips"]);
     let ips: serde_json::Value = serde_json::from_str(&ips).unwrap();
@@ -43,11 +44,13 @@ fn api_networks_are_segments_and_bound_ports_attach_nodes() {
     let file = h.home.path().join("fabric.yaml");
     std::fs::write(&file, common::FABRIC).unwrap();
     h.ok(&["up", "-t", &file.display().to_string(), "--name", "fab"]);
-    let osc = |args: &[&str]| {
-        let mut all = vec!["exec", "fab", "--", "openstack", "--os-cloud", "demo"];
+    let as_cloud = |cloud: &str, args: &[&str]| {
+        let mut all = vec!["exec", "fab", "--", "openstack", "--os-cloud", cloud];
         all.extend_from_slice(args);
         h.ok(&all).trim().to_string()
     };
+    let osc = |args: &[&str]| as_cloud("demo", args);
+    let admin = |args: &[&str]| as_cloud("admin", args);
     osc(&["network", "create", "blue"]);
     osc(&[
         "subnet",
@@ -60,7 +63,7 @@ fn api_networks_are_segments_and_bound_ports_attach_nodes() {
     ]);
     let mut ports = Vec::new();
     for node in ["n1", "n2"] {
-        let (id, mac, ip) = bound_port(&osc, "blue", node, &format!("{node}-blue"));
+        let (id, mac, ip) = bound_port(&osc, &admin, "blue", node, &format!("{node}-blue"));
         ports.push((node, id, mac, ip));
     }
     // Each node gets a NIC with its port's MAC; configured with the port's address,
@@ -110,11 +113,13 @@ fn routers_forward_between_their_subnets() {
     let file = h.home.path().join("fabric.yaml");
     std::fs::write(&file, common::FABRIC).unwrap();
     h.ok(&["up", "-t", &file.display().to_string(), "--name", "l3"]);
-    let osc = |args: &[&str]| {
-        let mut all = vec!["exec", "l3", "--", "openstack", "--os-cloud", "demo"];
+    let as_cloud = |cloud: &str, args: &[&str]| {
+        let mut all = vec!["exec", "l3", "--", "openstack", "--os-cloud", cloud];
         all.extend_from_slice(args);
         h.ok(&all).trim().to_string()
     };
+    let osc = |args: &[&str]| as_cloud("demo", args);
+    let admin = |args: &[&str]| as_cloud("admin", args);
     let mut ports = Vec::new();
     for (node, net, cidr) in [("n1", "blue", "10.60.0"), ("n2", "red", "10.61.0")] {
         osc(&["network", "create", net]);
@@ -127,7 +132,7 @@ fn routers_forward_between_their_subnets() {
             &format!("{cidr}.0/24"),
             &format!("{net}-sub"),
         ]);
-        let (_, mac, ip) = bound_port(&osc, net, node, node);
+        let (_, mac, ip) = bound_port(&osc, &admin, net, node, node);
         ports.push((node, mac, ip, cidr));
     }
     osc(&["router", "create", "r1"]);

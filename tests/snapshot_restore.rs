@@ -374,8 +374,6 @@ fn nics_attached_through_the_network_service_come_back_after_restore() {
                 "create",
                 "--network",
                 "blue",
-                "--host",
-                node,
                 "--fixed-ip",
                 &format!("ip-address={ip}"),
                 node,
@@ -385,6 +383,8 @@ fn nics_attached_through_the_network_service_come_back_after_restore() {
                 "id",
             ],
         );
+        // Binding is an admin's (Neutron's policy), as Nova binds with its service user.
+        crate::osc(&h, "src", "admin", &["port", "set", "--host", node, &id]);
         let mac = osc(
             "src",
             &["port", "show", &id, "-f", "value", "-c", "mac_address"],
