@@ -309,6 +309,13 @@ pub fn tempest(dir: &Path, conf: &str, regex: &str, exclude: Option<&str>) -> Te
             })
             .unwrap_or(0)
     };
+    // Shown with --nocapture, for notes and comparisons between runs.
+    println!(
+        "tempest {regex}: passed={} failed={} skipped={}",
+        count("- Passed:"),
+        count("- Failed:"),
+        count("- Skipped:")
+    );
     TempestRun {
         ok: out.status.success(),
         passed: count("- Passed:"),
