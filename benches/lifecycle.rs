@@ -133,7 +133,7 @@ impl Bench {
                 let socket = work.join(format!("qga{i}"));
                 let deadline = Instant::now() + Duration::from_secs(180);
                 loop {
-                    if vstage::agent::ping(&socket, Duration::from_secs(2)).await {
+                    if vstage::driver::qemu::agent::ping(&socket, Duration::from_secs(2)).await {
                         break;
                     }
                     assert!(Instant::now() < deadline, "baseline guest {i} not ready");

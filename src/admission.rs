@@ -235,7 +235,7 @@ fn take_ticket(queue: &Path) -> std::io::Result<PathBuf> {
     let owner = env::Owner::this();
     let path = queue.join(format!("{nanos:024}-{}", owner.pid));
     // Whole or not at all: a waiter reading a half-written ticket would drop it.
-    crate::layout::write_atomic(
+    crate::env::layout::write_atomic(
         &path,
         &serde_json::to_vec(&owner).map_err(std::io::Error::other)?,
     )?;

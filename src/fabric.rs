@@ -12,11 +12,11 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 
 use crate::clone::registry::FabricEvent;
+use crate::driver::qemu::switch::{Ports, Switch};
 use crate::driver::{HotNic, Nics};
-use crate::journal::{Entry, Journal};
-use crate::layout::{self, EnvDir};
+use crate::env::journal::{Entry, Journal};
+use crate::env::layout::{self, EnvDir};
 use crate::plan::Plan;
-use crate::switch::{Ports, Switch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FabricError {
@@ -168,7 +168,7 @@ impl<N: Nics + Send + 'static> Fabric<N> {
         &mut self,
         id: String,
         interfaces: Vec<crate::clone::registry::RouterNic>,
-        routes: Vec<crate::router::Route>,
+        routes: Vec<crate::driver::qemu::router::Route>,
     ) -> Result<(), FabricError> {
         self.remove_router(&id);
         let mut nics = Vec::new();
@@ -182,21 +182,24 @@ impl<N: Nics + Send + 'static> Fabric<N> {
             self.record(Entry::Path { path: rel.clone() })?;
             // Ours (recorded): one a failed start left would refuse the bind.
             let _ = std::fs::remove_file(self.dir.join(&rel));
-            nics.push(crate::router::Nic {
+            nics.push(crate::driver::qemu::router::Nic {
                 socket: self.dir.join(&rel),
                 segment: seg.socket.clone(),
             });
-            config.push(crate::router::Interface {
+            config.push(crate::driver::qemu::router::Interface {
                 mac: i.mac,
                 ip: i.ip,
                 prefix: i.prefix,
             });
         }
-        let task = crate::router::spawn(crate::router::Router::new(config, routes), &nics)
-            .map_err(|source| FabricError::Bind {
-                socket: format!("a NIC of router {id}"),
-                source,
-            })?;
+        let task = crate::driver::qemu::router::spawn(
+            crate::driver::qemu::router::Router::new(config, routes),
+            &nics,
+        )
+        .map_err(|source| FabricError::Bind {
+            socket: format!("a NIC of router {id}"),
+            source,
+        })?;
         let mut joined = Vec::new();
         for (i, n) in interfaces.iter().zip(nics) {
             self.segments[&i.network_id].ports.add(n.socket.clone());

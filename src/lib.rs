@@ -1,36 +1,32 @@
 //! vstage: throwaway staging topologies of QEMU guests, from templates.
 //!
-//! The data flows one way: [`template`] → [`plan`] (pure) → [`driver`] (QEMU) run by
-//! the env's [`supervisor`] → hand-off ([`env`]) → teardown ([`lifecycle`]).
+//! The data flows one way, and the modules below are listed in its order: a template is
+//! read and planned without IO, admitted on this host, brought up by actions through a
+//! driver inside the env's supervisor, handed off to the tools that use it, and torn
+//! down. The pieces every step shares come last.
 
-pub mod accel;
-pub mod actions;
-pub mod admission;
-pub mod agent;
-pub mod api;
-pub mod artifacts;
-pub mod bounded;
-pub mod clone;
-pub mod config;
-pub mod driver;
-pub mod env;
-pub mod fabric;
-pub mod handoff;
-pub mod home;
+// What the user writes, and what it means.
 pub mod image;
-pub mod journal;
-pub mod junit;
-pub mod layout;
-pub mod lifecycle;
-pub mod mounts;
-pub mod net;
-pub mod plan;
-pub mod progress;
-pub mod qmp;
-pub mod readiness;
-pub mod router;
-pub mod seed;
+pub mod plan; // the plan: everything concrete about an env, pure and deterministic
+pub mod template; // templates: YAML with params and `--set`, validated, located errors // images: recipes built into a cache keyed by their content
+
+// Bringing an env up, keeping it, and taking it down.
+pub mod actions; // bring-up as an ordered list of small actions, each with an undo
+pub mod admission; // whether this host can hold another env now
+pub mod clone; // stand-ins for other teams' services: auth (Keystone), sdn (Neutron)
+pub mod driver; // what runs nodes (QEMU here: argv, QMP, agent, seed, switch), readiness
+pub mod fabric; // the env's fabric as the network clone changes it
+pub mod lifecycle; // `up` and `down` as the CLI runs them, before and after the supervisor
+pub mod mounts; // host directories in nodes, synced without reboots
 pub mod snapshot;
-pub mod supervisor;
-pub mod switch;
-pub mod template;
+pub mod supervisor; // the env's own process (nodes, clones, TTL, repair, teardown) and its API // whole-env snapshots and restores
+
+// What an env gives the tools that use it.
+pub mod handoff; // env files and variables, the artifacts a run keeps, JUnit
+
+// What every step shares.
+pub mod bounded;
+pub mod env; // an env on disk: `env.json`, its file names, its journal of resources
+pub mod home; // where vstage keeps envs, images and probe results, and its settings
+pub mod net; // address arithmetic: IPv4 networks, MACs
+pub mod progress; // progress on a terminal, plain lines in CI // reading from the untrusted side with a bound

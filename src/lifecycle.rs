@@ -5,20 +5,20 @@ use std::collections::{BTreeMap, HashSet};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::accel::{self, Accel};
 use crate::admission;
-use crate::api::{self, Event, Request};
-use crate::artifacts;
-use crate::config::HostConfig;
 use crate::driver::qemu;
+use crate::driver::qemu::accel::{self, Accel};
+use crate::driver::readiness::Limits;
+use crate::env::journal::{Entry, Journal};
+use crate::env::layout::{self, EnvDir, write_atomic};
 use crate::env::{self, EnvError, EnvInfo, Options};
+use crate::handoff::artifacts;
+use crate::home::config::HostConfig;
 use crate::home::{self, Home};
 use crate::image::{Cache, ImageError};
-use crate::journal::{Entry, Journal};
-use crate::layout::{self, EnvDir, write_atomic};
 use crate::plan::{self, Plan, PlanError};
 use crate::progress::Reporter;
-use crate::readiness::Limits;
+use crate::supervisor::api::{self, Event, Request};
 use crate::template::{self, Source, TemplateError};
 
 #[derive(Debug, thiserror::Error)]

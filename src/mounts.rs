@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::agent;
-use crate::layout::{self, EnvDir};
+use crate::driver::qemu::agent;
+use crate::env::layout::{self, EnvDir};
 use crate::plan::{MountPlan, NodePlan};
 
 /// More entries than this in one mount is a mistake (a home directory, `/`), not a tree.

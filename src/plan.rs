@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use crate::clone::registry;
-use crate::layout;
+use crate::env::layout;
 use crate::net::{Cidr, Mac};
 use crate::template::{Location, Template};
 

@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use vstage::driver::qemu::seed;
 use vstage::plan;
-use vstage::seed;
 use vstage::template::{self, Source};
 
 const TEMPLATE: &str = r#"apiVersion: vstage/v1

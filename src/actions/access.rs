@@ -4,9 +4,9 @@
 
 use super::{ActionError, Context};
 use crate::driver::Driver;
+use crate::env::journal::Entry;
+use crate::env::layout;
 use crate::handoff;
-use crate::journal::Entry;
-use crate::layout;
 
 pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
     let info = ctx.info;

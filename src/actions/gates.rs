@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use super::{ActionError, Context};
-use crate::agent;
 use crate::driver::Driver;
+use crate::driver::qemu::agent;
 use crate::template::Gate;
 
 /// How often a gate's command runs again while it fails.

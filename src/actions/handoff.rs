@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use super::{ActionError, Context};
-use crate::agent;
 use crate::driver::Driver;
+use crate::driver::qemu::agent;
 use crate::handoff;
 
 /// The most read of a file a node hands off.

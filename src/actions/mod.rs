@@ -22,9 +22,9 @@ use tokio::task::JoinHandle;
 
 use crate::driver::{Access, Driver, DriverError};
 use crate::env::EnvInfo;
+use crate::env::journal::{Entry, Journal};
+use crate::env::layout::EnvDir;
 use crate::fabric::Segment;
-use crate::journal::{Entry, Journal};
-use crate::layout::EnvDir;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use super::{ActionError, Context};
 use crate::driver::Driver;
+use crate::driver::qemu::switch::Switch;
+use crate::env::journal::Entry;
 use crate::fabric::Segment;
-use crate::journal::Entry;
-use crate::switch::Switch;
 
 pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
     let plan = &ctx.info.plan;

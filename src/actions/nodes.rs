@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use super::{ActionError, Context};
+use crate::driver::readiness::Limits;
 use crate::driver::{Access, Driver, DriverError};
 use crate::plan::NodePlan;
-use crate::readiness::Limits;
 
 pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
     let nodes: Vec<&NodePlan> = ctx.info.plan.nodes.iter().collect();

@@ -5,8 +5,8 @@
 
 use super::{ActionError, Context};
 use crate::driver::Driver;
-use crate::journal::Entry;
-use crate::layout;
+use crate::env::journal::Entry;
+use crate::env::layout;
 use crate::snapshot;
 
 pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {

@@ -11,9 +11,9 @@ use crate::clone::registry::{
     self, CatalogEntry, Forward, Identity, Kind, Role, Start, Topology, TopologyNic,
 };
 use crate::driver::Driver;
+use crate::env::journal::Entry;
 use crate::fabric::{Fabric, Segment};
 use crate::handoff;
-use crate::journal::Entry;
 use crate::plan::{Plan, ServicePlan};
 
 /// Each clone's requests, in its state directory (`clone::with_request_log`).

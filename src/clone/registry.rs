@@ -217,7 +217,7 @@ pub enum FabricEvent {
     RouterSet {
         id: String,
         interfaces: Vec<RouterNic>,
-        routes: Vec<crate::router::Route>,
+        routes: Vec<crate::driver::qemu::router::Route>,
     },
     /// A router deleted, or with no interfaces left, or administratively down.
     RouterDeleted {

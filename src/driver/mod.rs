@@ -3,6 +3,7 @@
 //! registered in [`open`].
 
 pub mod qemu;
+pub mod readiness;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -11,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::driver::readiness::Expired;
 use crate::env::EnvInfo;
-use crate::journal::Journal;
-use crate::layout::EnvDir;
+use crate::env::journal::Journal;
+use crate::env::layout::EnvDir;
 use crate::net::Mac;
 use crate::plan::NodePlan;
-use crate::readiness::Expired;
 use crate::snapshot::SavedNode;
 
 /// The driver the env's nodes run on: the one registration of a driver.

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use crate::accel::Accel;
+use crate::driver::qemu::accel::Accel;
 use crate::env::{self, EnvInfo};
 use crate::home::Home;
 use crate::plan::Plan;
@@ -436,7 +436,7 @@ pub fn users(home: &Home, id: &str) -> Vec<String> {
         .flatten()
         .filter_map(|e| {
             let target = std::fs::read_link(e.path()).ok()?;
-            let info = EnvInfo::read(&crate::layout::EnvDir(target)).ok()?;
+            let info = EnvInfo::read(&crate::env::layout::EnvDir(target)).ok()?;
             (info.restore?.snapshot == id).then_some(info.name)
         })
         .collect();

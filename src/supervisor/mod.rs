@@ -5,6 +5,7 @@
 //! serves the API on `supervisor.sock` (`server`), and tears everything down on
 //! request, on SIGTERM, or when `up` fails.
 
+pub mod api;
 mod server;
 mod snapshot;
 
@@ -19,11 +20,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::actions;
-use crate::api::{Event, NodeStatus, Phase, Status};
 use crate::driver::{self, Driver, EnvDriver, NodeState};
+use crate::env::journal::{Entry, Journal};
+use crate::env::layout::{self, EnvDir};
 use crate::env::{self, EnvInfo};
-use crate::journal::{Entry, Journal};
-use crate::layout::{self, EnvDir};
+use crate::supervisor::api::{Event, NodeStatus, Phase, Status};
 
 /// What the API tasks and the main task share.
 struct Shared {

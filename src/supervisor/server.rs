@@ -9,7 +9,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{DownRequest, Shared, SnapshotRequest};
-use crate::api::{self, Event, Phase, Request};
+use crate::supervisor::api::{self, Event, Phase, Request};
 
 /// What clients ask of the main task.
 #[derive(Clone)]

@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::clone::registry;
 use crate::driver::Driver;
 use crate::env::EnvInfo;
-use crate::layout::{self, EnvDir};
+use crate::env::layout::{self, EnvDir};
 use crate::snapshot::{self, Expiry, Saved};
 
 /// Saves the env; its nodes run on afterwards, or are stopped with `stop`. On failure

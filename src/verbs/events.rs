@@ -2,8 +2,8 @@
 
 use std::io::{BufRead as _, Write as _};
 
+use vstage::env::layout;
 use vstage::home::Home;
-use vstage::layout;
 
 use super::open_env;
 use crate::Out;

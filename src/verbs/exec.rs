@@ -4,7 +4,7 @@
 use std::io::Write as _;
 
 use anyhow::{Context as _, anyhow};
-use vstage::agent;
+use vstage::driver::qemu::agent;
 use vstage::home::Home;
 
 use super::{live_status, open_env};

@@ -3,9 +3,9 @@
 use std::io::Write as _;
 use std::time::Duration;
 
-use vstage::api::{self, Event, Request};
+use vstage::env::layout;
 use vstage::home::Home;
-use vstage::layout;
+use vstage::supervisor::api::{self, Event, Request};
 
 use super::{left, open_env};
 use crate::Out;

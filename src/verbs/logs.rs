@@ -4,8 +4,8 @@ use std::io::{Read as _, Seek as _, Write as _};
 use std::time::Duration;
 
 use vstage::env;
+use vstage::env::layout;
 use vstage::home::Home;
-use vstage::layout;
 
 use super::open_env;
 use crate::Out;

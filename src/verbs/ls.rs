@@ -3,10 +3,10 @@
 use std::io::Write as _;
 
 use anyhow::Context as _;
-use vstage::api::{Phase, Status};
+use vstage::env::layout::EnvDir;
 use vstage::env::{self, EnvInfo};
 use vstage::home::Home;
-use vstage::layout::EnvDir;
+use vstage::supervisor::api::{Phase, Status};
 
 use super::{age, left, live_status};
 use crate::Out;

@@ -23,10 +23,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::failure::Result;
-use vstage::api::{self, Status};
+use vstage::env::layout::{self, EnvDir};
 use vstage::env::{self, EnvError, EnvInfo};
 use vstage::home::Home;
-use vstage::layout::{self, EnvDir};
+use vstage::supervisor::api::{self, Status};
 
 pub(crate) fn open_env(home: &Home, name: &str) -> Result<(EnvDir, EnvInfo)> {
     let dir = home.env(name)?;

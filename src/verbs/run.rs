@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use vstage::api::{self, Request};
-use vstage::artifacts;
+use vstage::env::layout::{self, EnvDir};
 use vstage::env::{EnvError, EnvInfo, Owner};
+use vstage::handoff::artifacts;
+use vstage::handoff::junit::{self, Case};
 use vstage::home::{self, CiJob, Home};
-use vstage::junit::{self, Case};
-use vstage::layout::{self, EnvDir};
 use vstage::lifecycle::{self, UpError};
 use vstage::progress::Reporter;
+use vstage::supervisor::api::{self, Request};
 
 use crate::cli::RunArgs;
 use crate::failure::{EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, Result};

@@ -4,10 +4,10 @@ use std::io::Write as _;
 use std::time::Instant;
 
 use serde_json::json;
-use vstage::api::{self, Event, Request};
+use vstage::env::layout;
 use vstage::home::Home;
-use vstage::layout;
 use vstage::snapshot::{self, Manifest, Store, Stored};
+use vstage::supervisor::api::{self, Event, Request};
 
 use super::{age, left, open_env};
 use crate::Out;

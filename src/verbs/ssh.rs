@@ -1,8 +1,8 @@
 //! `vstage ssh ENV NODE [-- CMD]`: ssh into a node that runs sshd.
 
 use anyhow::Context as _;
+use vstage::env::layout;
 use vstage::home::Home;
-use vstage::layout;
 
 use super::open_env;
 use crate::failure::{Failure, Result};

@@ -7,7 +7,7 @@ use super::{age, live_status, ls::phase_text, open_env};
 use crate::Out;
 use crate::cli::Output;
 use std::io::Write as _;
-use vstage::api::Status;
+use vstage::supervisor::api::Status;
 
 pub(crate) async fn status(home: &Home, name: &str, output: Output) -> Result<u8> {
     let (dir, info) = open_env(home, name)?;

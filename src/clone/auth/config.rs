@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::model::{Actor, DEFAULT_DOMAIN_ID, State, Target};
 use crate::clone::new_id;
-use crate::layout::write_atomic;
+use crate::env::layout::write_atomic;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

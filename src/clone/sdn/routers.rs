@@ -5,7 +5,7 @@
 //! between their network and a port, are in `floating_ips.rs`.
 //!
 //! Inside an env, a router that is up and has interfaces is also in the fabric
-//! (`routers_in_fabric`, `src/router.rs`): it forwards IPv4 between its subnets.
+//! (`routers_in_fabric`, `driver/qemu/router.rs`): it forwards IPv4 between its subnets.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -424,7 +424,7 @@ impl State {
 
 /// What the env's fabric needs of a router that is up and has interfaces: each
 /// interface's IPv4 address on its segment, and the IPv4 extra routes.
-pub type InFabric = (Vec<RouterNic>, Vec<crate::router::Route>);
+pub type InFabric = (Vec<RouterNic>, Vec<crate::driver::qemu::router::Route>);
 
 impl State {
     pub fn routers_in_fabric(&self) -> BTreeMap<String, InFabric> {
@@ -454,11 +454,13 @@ impl State {
                     .routes
                     .iter()
                     .filter_map(|x| match (x.destination.addr, x.nexthop) {
-                        (IpAddr::V4(dest), IpAddr::V4(nexthop)) => Some(crate::router::Route {
-                            dest,
-                            prefix: x.destination.prefix,
-                            nexthop,
-                        }),
+                        (IpAddr::V4(dest), IpAddr::V4(nexthop)) => {
+                            Some(crate::driver::qemu::router::Route {
+                                dest,
+                                prefix: x.destination.prefix,
+                                nexthop,
+                            })
+                        }
                         _ => None,
                     })
                     .collect();

@@ -7,9 +7,9 @@
 
 use std::path::Path;
 
-use crate::accel::Accel;
+use crate::driver::qemu::accel::Accel;
+use crate::env::layout::{self, EnvDir};
 use crate::image::Image;
-use crate::layout::{self, EnvDir};
 use crate::plan::{NodePlan, Plan};
 
 /// Free PCIe root ports per node, for NICs the SDN clone's fabric hot-plugs later.

@@ -10,10 +10,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::argv::{SPARE_SLOTS, slot_id};
+use crate::driver::qemu::qmp::Channel;
 use crate::driver::{DriverError, HotNic, Nics};
-use crate::layout::EnvDir;
+use crate::env::layout::EnvDir;
 use crate::plan::Plan;
-use crate::qmp::Channel;
 
 /// Node -> the NIC each of its spare slots holds. Shared with the driver, which saves
 /// them with a snapshot and fills them in for a restored node.

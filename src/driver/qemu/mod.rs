@@ -12,22 +12,27 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
+pub mod accel;
+pub mod agent;
 pub mod argv;
 pub mod hotplug;
+pub mod qmp;
+pub mod router;
+pub mod seed;
 pub mod snapshot;
+pub mod switch;
 pub mod version;
 pub mod virtiofsd;
 
 use super::{Access, Driver, DriverError, NodeState};
-use crate::accel::Accel;
+use crate::driver::qemu::accel::Accel;
+use crate::driver::qemu::qmp::Channel;
+use crate::driver::readiness::{Sign, Watch};
 use crate::env::EnvInfo;
+use crate::env::journal::{Entry, Journal};
+use crate::env::layout::{self, EnvDir};
 use crate::image::{Image, Manifest};
-use crate::journal::{Entry, Journal};
-use crate::layout::{self, EnvDir};
 use crate::plan::{NodePlan, Plan};
-use crate::qmp::Channel;
-use crate::readiness::{Sign, Watch};
-use crate::seed;
 use crate::snapshot::SavedNode;
 
 /// The QEMU binary: `$VSTAGE_QEMU`, else `qemu-system-x86_64` from `PATH`.
@@ -406,7 +411,7 @@ impl Qemu {
         let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let socket = self.dir.join(&node.files.agent);
-        let run = crate::agent::exec(&socket, &argv, &mut out, &mut err);
+        let run = crate::driver::qemu::agent::exec(&socket, &argv, &mut out, &mut err);
         let code = tokio::time::timeout(bound, run).await.ok()?.ok()?;
         out.extend_from_slice(&err);
         Some((code, String::from_utf8_lossy(&out).into_owned()))
@@ -427,7 +432,7 @@ impl Qemu {
         let agent = self.dir.join(&node.files.agent);
         loop {
             self.check_progress(node, watch)?;
-            if crate::agent::ping(&agent, AGENT_PING).await {
+            if crate::driver::qemu::agent::ping(&agent, AGENT_PING).await {
                 watch.saw(Instant::now(), Sign::Agent);
             }
             let status = self
@@ -609,7 +614,7 @@ impl Driver for Qemu {
         let agent = self.dir.join(&node.files.agent);
         loop {
             self.check_progress(node, &mut watch)?;
-            if crate::agent::ping(&agent, AGENT_PING).await {
+            if crate::driver::qemu::agent::ping(&agent, AGENT_PING).await {
                 watch.saw(Instant::now(), Sign::Agent);
                 if self.resumed.remove(&node.name) {
                     // Its cloud-init finished before the snapshot.

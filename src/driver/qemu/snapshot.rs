@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::driver::DriverError;
-use crate::qmp::Channel;
+use crate::driver::qemu::qmp::Channel;
 
 /// The RAM block of `-m` (and of the backend a restored node maps it from).
 pub const RAM_BLOCK: &str = "pc.ram";
@@ -32,7 +32,7 @@ pub async fn channel(node: &str, qmp: &Path) -> Result<Channel, DriverError> {
 
 /// Runs `command` (no arguments) on every node's monitor, in order.
 pub async fn each(
-    dir: &crate::layout::EnvDir,
+    dir: &crate::env::layout::EnvDir,
     nodes: &[crate::plan::NodePlan],
     command: &'static str,
 ) -> Result<(), DriverError> {
@@ -146,7 +146,7 @@ pub async fn wait(ch: &mut Channel, node: &str) -> Result<(), DriverError> {
 /// the host's time (its clock stopped at the snapshot), and fresh entropy mixed into
 /// its RNG (the `vmgenid` device, whose id QEMU changed, makes the kernel reseed).
 pub async fn fresh_identity(agent: &Path) -> Result<(), String> {
-    let mut ch = crate::agent::connect(agent)
+    let mut ch = crate::driver::qemu::agent::connect(agent)
         .await
         .map_err(|e| e.to_string())?;
     let now = std::time::SystemTime::now()
@@ -162,7 +162,7 @@ pub async fn fresh_identity(agent: &Path) -> Result<(), String> {
     }
     let mut seed = [0u8; 64];
     getrandom::fill(&mut seed).map_err(|e| format!("host entropy: {e}"))?;
-    crate::agent::write_file(&mut ch, "/dev/urandom", &seed)
+    crate::driver::qemu::agent::write_file(&mut ch, "/dev/urandom", &seed)
         .await
         .map_err(|e| format!("writing entropy into the guest: {e}"))?;
     reseed(&mut ch).await
@@ -175,13 +175,13 @@ pub const INSTANCE_ID: &str = "/run/vstage-instance-id";
 
 /// Writes a fresh [`INSTANCE_ID`] into the guest.
 pub async fn write_instance_id(agent: &Path) -> Result<(), String> {
-    let mut ch = crate::agent::connect(agent)
+    let mut ch = crate::driver::qemu::agent::connect(agent)
         .await
         .map_err(|e| e.to_string())?;
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| format!("host entropy: {e}"))?;
     let text: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    crate::agent::write_file(&mut ch, INSTANCE_ID, format!("{text}\n").as_bytes())
+    crate::driver::qemu::agent::write_file(&mut ch, INSTANCE_ID, format!("{text}\n").as_bytes())
         .await
         .map_err(|e| format!("writing {INSTANCE_ID}: {e}"))
 }

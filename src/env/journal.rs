@@ -163,7 +163,7 @@ pub struct Undone {
 /// close with their process. Idempotent; `down`, a failed `up` and crash cleanup all
 /// come here.
 pub fn undo(dir: &Path) -> std::io::Result<Undone> {
-    let entries = read(&dir.join(crate::layout::JOURNAL))?;
+    let entries = read(&dir.join(crate::env::layout::JOURNAL))?;
     let processes = processes(&entries);
     let mut done = Undone::default();
     for entry in entries.iter().rev() {
@@ -299,7 +299,7 @@ mod tests {
         let env = root.path().join("env");
         std::fs::create_dir_all(env.join("nodes/n1")).unwrap();
         std::fs::write(root.path().join("outside"), "keep").unwrap();
-        let mut j = Journal::open(&env.join(crate::layout::JOURNAL)).unwrap();
+        let mut j = Journal::open(&env.join(crate::env::layout::JOURNAL)).unwrap();
         for path in [
             "nodes/n1",
             "nodes/n1/seed",

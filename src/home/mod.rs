@@ -1,10 +1,12 @@
 //! Where vstage keeps things: env state under `$VSTAGE_HOME`, images and probe results
 //! under a cache that envs of every home share.
 
+pub mod config;
+
 use std::path::{Path, PathBuf};
 
 use crate::env::EnvError;
-use crate::layout::EnvDir;
+use crate::env::layout::EnvDir;
 
 #[derive(Debug, Clone)]
 pub struct Home {

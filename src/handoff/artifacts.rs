@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::env::EnvInfo;
-use crate::layout::{self, EnvDir};
+use crate::env::layout::{self, EnvDir};
 
 /// The most of one log kept: its tail, where failures are.
 pub const MAX_LOG_BYTES: u64 = 16 << 20;
@@ -179,7 +179,7 @@ async fn guest_run(socket: &Path, argv: &[String]) -> Result<(i32, Vec<u8>, Vec<
     let mut err = Capped::default();
     match tokio::time::timeout(
         Duration::from_secs(30),
-        crate::agent::exec(socket, argv, &mut out, &mut err),
+        crate::driver::qemu::agent::exec(socket, argv, &mut out, &mut err),
     )
     .await
     {

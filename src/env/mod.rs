@@ -3,16 +3,18 @@
 //! `env.json` is both what the supervisor starts from and the hand-off that
 //! `vstage exec` points host-side tools at (`VSTAGE_ENV_JSON`).
 
+pub mod journal;
+pub mod layout;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::accel::Accel;
-use crate::journal;
-use crate::layout::{self, EnvDir};
+use crate::driver::qemu::accel::Accel;
+use crate::driver::readiness::Limits;
 use crate::plan::Plan;
-use crate::readiness::Limits;
+use layout::EnvDir;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EnvInfo {

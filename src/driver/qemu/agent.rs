@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use qapi::qga;
 
-use crate::qmp::{Channel, QmpError};
+use crate::driver::qemu::qmp::{Channel, QmpError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {

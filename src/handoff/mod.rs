@@ -1,13 +1,17 @@
 //! The hand-off: what an env gives the tools that use it. Files in the env dir
 //! (`ssh_config`, each clone's `url`; the clones write their own `clouds.yaml`, openrc
 //! and `tempest.conf` beside it) and the variables `vstage exec` sets for a host
-//! command. `vstage run` will reuse the same.
+//! command; and what a `vstage run` keeps of it: the artifacts (`artifacts.rs`) and a
+//! JUnit report (`junit.rs`).
+
+pub mod artifacts;
+pub mod junit;
 
 use std::ffi::OsString;
 
 use crate::clone::registry::{self, Role};
 use crate::env::EnvInfo;
-use crate::layout::{self, EnvDir, write_atomic};
+use crate::env::layout::{self, EnvDir, write_atomic};
 use crate::plan::ServicePlan;
 
 /// `ssh_config` naming each node that runs sshd, for `vstage ssh`, Ansible and friends.
@@ -18,7 +22,7 @@ pub fn write_ssh_config(dir: &EnvDir, ports: &[(String, u16)]) -> std::io::Resul
         config.push_str(&format!(
             "Host {name}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentityFile {key}\n  \
              IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n\n",
-            user = crate::seed::LOGIN_USER,
+            user = crate::driver::qemu::seed::LOGIN_USER,
             key = key.display(),
         ));
     }
@@ -56,7 +60,7 @@ pub fn write_inventory(
     ini.push_str(&format!(
         "[all:vars]\nansible_user={user}\nansible_become=true\nansible_ssh_private_key_file={key}\n\
          ansible_ssh_common_args='-o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n",
-        user = crate::seed::LOGIN_USER,
+        user = crate::driver::qemu::seed::LOGIN_USER,
         key = dir.join(layout::SSH_KEY).display(),
     ));
     write_atomic(&dir.join(layout::INVENTORY), ini.as_bytes())
