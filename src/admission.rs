@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::env::{self, EnvInfo};
 use crate::home::Home;
+use crate::home::config::Limits;
 use crate::plan::Plan;
 
 /// What a QEMU process costs beyond its guest's memory.
@@ -58,27 +59,6 @@ impl Host {
             available_mib: field("MemAvailable:")?,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
         })
-    }
-}
-
-/// The host's limits (`config.yaml`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// The most guest memory all envs together may plan (default: all but `keep_free`).
-    pub memory_limit_mib: Option<u64>,
-    /// The share of the host's memory kept free for everything else, in percent.
-    pub keep_free_percent: u64,
-    /// The most guests per core (a TCG guest busy booting takes a core).
-    pub guests_per_core: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            memory_limit_mib: None,
-            keep_free_percent: 10,
-            guests_per_core: 8,
-        }
     }
 }
 
@@ -235,7 +215,7 @@ fn take_ticket(queue: &Path) -> std::io::Result<PathBuf> {
     let owner = env::Owner::this();
     let path = queue.join(format!("{nanos:024}-{}", owner.pid));
     // Whole or not at all: a waiter reading a half-written ticket would drop it.
-    crate::env::layout::write_atomic(
+    crate::envdir::write_atomic(
         &path,
         &serde_json::to_vec(&owner).map_err(std::io::Error::other)?,
     )?;

@@ -153,6 +153,9 @@ pub struct TemplateArgs {
     /// Override a template parameter (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// What runs the nodes (default: the template's `driver:`, else qemu).
+    #[arg(long, value_name = "NAME")]
+    pub driver: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -174,7 +177,7 @@ pub struct EnvArgs {
     pub template: TemplateArgs,
     /// Resume a snapshot (`vstage snapshot create`) as a new env instead of booting a
     /// template: ready in seconds, identical inside, its own outside.
-    #[arg(long, value_name = "SNAPSHOT", conflicts_with_all = ["template", "sets"])]
+    #[arg(long, value_name = "SNAPSHOT", conflicts_with_all = ["template", "sets", "driver"])]
     pub from: Option<String>,
     /// Env name (`up`: template name plus the git branch; `run`: from the CI's job or
     /// pull request variables, else the branch, with a random suffix).

@@ -53,7 +53,9 @@ fn env_code(e: &EnvError) -> u8 {
 
 fn up_code(e: &UpError) -> u8 {
     match e {
-        UpError::Template(_) | UpError::Plan(_) | UpError::BadInput(_) => EXIT_BAD_INPUT,
+        UpError::Template(_) | UpError::Plan(_) | UpError::Driver(_) | UpError::BadInput(_) => {
+            EXIT_BAD_INPUT
+        }
         UpError::Env(e) => env_code(e),
         UpError::Snapshot(e) => snapshot_code(e),
         UpError::Interrupted => EXIT_INTERRUPTED,

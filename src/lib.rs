@@ -3,7 +3,7 @@
 //! The data flows one way, and the modules below are listed in its order: a template is
 //! read and planned without IO, admitted on this host, brought up by actions through a
 //! driver inside the env's supervisor, handed off to the tools that use it, and torn
-//! down. The pieces every step shares come last.
+//! down. Each module uses only those below it in this list's reverse: no cycles.
 
 // What the user writes, and what it means.
 pub mod image;
@@ -14,19 +14,20 @@ pub mod template; // templates: YAML with params and `--set`, validated, located
 pub mod actions; // bring-up as an ordered list of small actions, each with an undo
 pub mod admission; // whether this host can hold another env now
 pub mod clone; // stand-ins for other teams' services: auth (Keystone), sdn (Neutron)
-pub mod driver; // what runs nodes (QEMU here: argv, QMP, agent, seed, switch), readiness
-pub mod fabric; // the env's fabric as the network clone changes it
+pub mod driver;
+pub mod fabric; // the env's networks as the network clone changes them
 pub mod lifecycle; // `up` and `down` as the CLI runs them, before and after the supervisor
 pub mod mounts; // host directories in nodes, synced without reboots
-pub mod snapshot;
-pub mod supervisor; // the env's own process (nodes, clones, TTL, repair, teardown) and its API // whole-env snapshots and restores
+pub mod snapshot; // whole-env snapshots and restores
+pub mod supervisor; // the env's own process (nodes, clones, TTL, repair, teardown) and its API // what runs nodes and wires their networks (QEMU here), guests, readiness
 
 // What an env gives the tools that use it.
 pub mod handoff; // env files and variables, the artifacts a run keeps, JUnit
 
 // What every step shares.
-pub mod bounded;
-pub mod env; // an env on disk: `env.json`, its file names, its journal of resources
+pub mod bounded; // reading from the untrusted side with a bound
+pub mod env; // an env as vstage knows it: `env.json`, creation, removal
+pub mod envdir; // an env's directory: file names, atomic writes, the journal
 pub mod home; // where vstage keeps envs, images and probe results, and its settings
-pub mod net; // address arithmetic: IPv4 networks, MACs
-pub mod progress; // progress on a terminal, plain lines in CI // reading from the untrusted side with a bound
+pub mod net; // address arithmetic: IPv4 networks, MACs, routes
+pub mod progress; // progress on a terminal, plain lines in CI

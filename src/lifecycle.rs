@@ -6,12 +6,12 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::admission;
-use crate::driver::qemu;
 use crate::driver::qemu::accel::{self, Accel};
 use crate::driver::readiness::Limits;
-use crate::env::journal::{Entry, Journal};
-use crate::env::layout::{self, EnvDir, write_atomic};
+use crate::driver::{DriverKind, qemu};
 use crate::env::{self, EnvError, EnvInfo, Options};
+use crate::envdir::journal::{Entry, Journal};
+use crate::envdir::{self, EnvDir, write_atomic};
 use crate::handoff::artifacts;
 use crate::home::config::HostConfig;
 use crate::home::{self, Home};
@@ -27,6 +27,8 @@ pub enum UpError {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Plan(#[from] PlanError),
+    #[error(transparent)]
+    Driver(#[from] crate::driver::Unsupported),
     #[error(transparent)]
     Env(#[from] EnvError),
     #[error(transparent)]
@@ -51,6 +53,8 @@ pub struct UpRequest<'a> {
     pub from: Option<&'a str>,
     pub name: Option<&'a str>,
     pub sets: &'a [String],
+    /// What runs the nodes (`--driver`), over the template's `driver:`.
+    pub driver: Option<&'a str>,
     pub keep_on_failure: bool,
     /// With `keep_on_failure`: how long the failed env is kept (none: until `down`).
     pub keep_for: Option<Duration>,
@@ -71,11 +75,17 @@ pub struct UpRequest<'a> {
     pub stall: Option<Duration>,
 }
 
-/// Loads and plans a template: the pure half of `up`, also behind `vstage plan`.
-pub fn plan(template_arg: &str, sets: &[String]) -> Result<Plan, UpError> {
+/// Loads and plans a template for the driver it runs on: the pure half of `up`, also
+/// behind `vstage plan`.
+pub fn plan(
+    template_arg: &str,
+    sets: &[String],
+    driver: Option<&str>,
+) -> Result<(Plan, DriverKind), UpError> {
     let source = Source::resolve(template_arg)?;
     let template = template::load(&source, sets)?;
-    Ok(plan::build(&template)?)
+    let kind = crate::driver::choose(driver, &template)?;
+    Ok((plan::build(&template)?, kind))
 }
 
 fn io(what: &str) -> impl Fn(std::io::Error) -> UpError + '_ {
@@ -104,6 +114,7 @@ struct Origin {
     /// Where it came from, as `env.json` says (a path, `builtin:NAME`, `snapshot:NAME`).
     label: String,
     plan: Plan,
+    driver: DriverKind,
     restore: Option<env::Restore>,
     /// The snapshot's images and accel, which its nodes need exactly.
     snapshot: Option<(BTreeMap<String, std::path::PathBuf>, Accel)>,
@@ -111,21 +122,24 @@ struct Origin {
 
 fn origin(home: &Home, req: &UpRequest<'_>) -> Result<Origin, UpError> {
     let Some(name) = req.from else {
-        let source = Source::resolve(req.template)?;
-        let template = template::load(&source, req.sets)?;
+        let (plan, driver) = plan(req.template, req.sets, req.driver)?;
+        let label = Source::resolve(req.template)?.label;
         return Ok(Origin {
-            label: source.label.clone(),
-            plan: plan::build(&template)?,
+            label,
+            plan,
+            driver,
             restore: None,
             snapshot: None,
         });
     };
     let stored = crate::snapshot::Store::new(home).get(name)?;
-    stored.manifest.check_usable(env::now_unix())?;
+    stored.manifest.check_usable(envdir::now_unix())?;
     let m = stored.manifest;
     Ok(Origin {
         label: format!("snapshot:{name}"),
         plan: m.plan,
+        // Only the QEMU driver saves nodes.
+        driver: DriverKind::Qemu,
         restore: Some(env::Restore {
             name: name.to_string(),
             snapshot: stored.id,
@@ -143,6 +157,7 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
     let Origin {
         label,
         plan,
+        driver,
         restore,
         snapshot,
     } = origin(home, req)?;
@@ -208,7 +223,7 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
         Err(e) => return Err(UpError::Io(format!("{}: {e}", dir.path().display()))),
     }
     // Owned from its first moment: `gc` must not take a dir being made for a broken env.
-    let creating = match env::take_lock(&dir.join(layout::CREATING_LOCK)) {
+    let creating = match env::take_lock(&dir.join(envdir::CREATING_LOCK)) {
         Ok(lock) => lock,
         Err(e) => {
             let _ = std::fs::remove_dir(dir.path());
@@ -221,12 +236,13 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
         let _ = std::fs::remove_dir_all(dir.path());
         return Err(e.into());
     }
-    let created_unix = env::now_unix();
+    let created_unix = envdir::now_unix();
     let info = EnvInfo {
         name: name.clone(),
         dir: dir.path().to_path_buf(),
         template: label,
         created_unix,
+        driver,
         accel: verdict.accel,
         images,
         options: Options {
@@ -241,7 +257,7 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
         restore,
     };
     let json = serde_json::to_vec_pretty(&info).expect("env info serialises");
-    write_atomic(&dir.join(layout::ENV_JSON), &json).map_err(io("env.json"))?;
+    write_atomic(&dir.join(envdir::ENV_JSON), &json).map_err(io("env.json"))?;
     drop(admitted);
     let result = start(&dir, &info, report).await;
     drop(creating);
@@ -285,14 +301,14 @@ fn check_paths(home: &Home, dir: &EnvDir, plan: &Plan) -> Result<(), UpError> {
         (home.cache.as_path(), "VSTAGE_CACHE"),
         (exe.as_path(), "the vstage binary"),
     ] {
-        layout::check_option_path(path, what).map_err(UpError::BadInput)?;
+        envdir::check_option_path(path, what).map_err(UpError::BadInput)?;
     }
     for node in &plan.nodes {
         for rel in [&node.files.qmp, &node.files.agent] {
-            layout::check_socket_path(&dir.join(rel)).map_err(UpError::BadInput)?;
+            envdir::check_socket_path(&dir.join(rel)).map_err(UpError::BadInput)?;
         }
         for nic in &node.nics {
-            layout::check_socket_path(&dir.join(&nic.socket)).map_err(UpError::BadInput)?;
+            envdir::check_socket_path(&dir.join(&nic.socket)).map_err(UpError::BadInput)?;
         }
     }
     Ok(())
@@ -315,11 +331,11 @@ fn images_for(
 }
 
 async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), UpError> {
-    write_atomic(&dir.join(layout::PLAN_JSON), info.plan.to_json().as_bytes())
+    write_atomic(&dir.join(envdir::PLAN_JSON), info.plan.to_json().as_bytes())
         .map_err(io("plan.json"))?;
-    std::fs::File::create(dir.join(layout::LOCK)).map_err(io("lock"))?;
+    std::fs::File::create(dir.join(envdir::LOCK)).map_err(io("lock"))?;
 
-    let mut journal = Journal::open(&dir.join(layout::JOURNAL)).map_err(io("journal"))?;
+    let mut journal = Journal::open(&dir.join(envdir::JOURNAL)).map_err(io("journal"))?;
     let exe = std::env::current_exe().map_err(io("current exe"))?;
     journal
         .record(&Entry::Process {
@@ -328,7 +344,7 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
         })
         .map_err(io("journal"))?;
     let log =
-        std::fs::File::create(dir.join(layout::SUPERVISOR_LOG)).map_err(io("supervisor.log"))?;
+        std::fs::File::create(dir.join(envdir::SUPERVISOR_LOG)).map_err(io("supervisor.log"))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args(supervisor_argv(dir))
         .stdin(Stdio::null())
@@ -343,7 +359,7 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
     // The child is reaped by init once we exit; we never wait for it here.
     drop(child);
 
-    let socket = dir.join(layout::SUPERVISOR_SOCK);
+    let socket = dir.join(envdir::SUPERVISOR_SOCK);
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut reply = loop {
         match api::send(&socket, &Request::Watch).await {
@@ -351,7 +367,7 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
             Err(e) if Instant::now() > deadline => {
                 return Err(UpError::Failed(format!(
                     "the supervisor did not start ({e}); see {}",
-                    dir.join(layout::SUPERVISOR_LOG).display()
+                    dir.join(envdir::SUPERVISOR_LOG).display()
                 )));
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
@@ -382,7 +398,7 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
             Err(e) => {
                 return Err(UpError::Failed(format!(
                     "lost the supervisor ({e}); see {}",
-                    dir.join(layout::SUPERVISOR_LOG).display()
+                    dir.join(envdir::SUPERVISOR_LOG).display()
                 )));
             }
         }
@@ -440,7 +456,7 @@ async fn reconcile(
             plan_change(&info.plan, plan)
         )));
     }
-    let socket = dir.join(layout::SUPERVISOR_SOCK);
+    let socket = dir.join(envdir::SUPERVISOR_SOCK);
     let status = api::status(&socket, Duration::from_secs(5))
         .await
         .map_err(|e| UpError::Failed(format!("env {name}: {e}")))?;
@@ -531,7 +547,7 @@ pub async fn down(home: &Home, name: &str, force: bool, report: &Reporter) -> Re
     if !dir.path().is_dir() {
         return Err(EnvError::NotFound(name.to_string()));
     }
-    let socket = dir.join(layout::SUPERVISOR_SOCK);
+    let socket = dir.join(envdir::SUPERVISOR_SOCK);
     if env::is_owned(&dir) {
         report.step(&format!("stopping env {name}"));
         match api::send(&socket, &Request::Down { force }).await {

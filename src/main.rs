@@ -111,7 +111,7 @@ async fn run(command: Command, caller_umask: nix::sys::stat::Mode) -> Result<u8>
             Ok(0)
         }
         Command::Plan(args) => {
-            let plan = lifecycle::plan(&args.template, &args.sets)?;
+            let (plan, _) = lifecycle::plan(&args.template, &args.sets, args.driver.as_deref())?;
             let _ = write!(Out, "{}", plan.to_json());
             Ok(0)
         }

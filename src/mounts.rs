@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::driver::qemu::agent;
-use crate::env::layout::{self, EnvDir};
+use crate::driver::guest::{Guest, GuestError};
+use crate::envdir::{self, EnvDir};
 use crate::plan::{MountPlan, NodePlan};
 
 /// More entries than this in one mount is a mistake (a home directory, `/`), not a tree.
@@ -41,7 +41,7 @@ pub enum MountError {
     Agent {
         node: String,
         what: String,
-        source: agent::AgentError,
+        source: GuestError,
     },
     #[error("node {node}: {what} exited {code}:\n{output}")]
     Failed {
@@ -97,9 +97,9 @@ pub fn fingerprint(root: &Path) -> Result<String, MountError> {
 
 /// Records `m`'s current fingerprint as what `node` has installed.
 pub fn record_seen(dir: &EnvDir, node: &str, m: &MountPlan) -> Result<(), MountError> {
-    let path = dir.join(&layout::mount_seen(node, &m.tag));
+    let path = dir.join(&envdir::mount_seen(node, &m.tag));
     let sum = fingerprint(&m.source)?;
-    layout::write_atomic(&path, sum.as_bytes()).map_err(|source| MountError::Write { path, source })
+    envdir::write_atomic(&path, sum.as_bytes()).map_err(|source| MountError::Write { path, source })
 }
 
 /// What `sync` did with one mount.
@@ -116,12 +116,16 @@ pub struct Synced {
 
 /// Brings `node`'s mounts up to date: for each whose source changed since it was last
 /// installed (or every one, with `force`), runs its install and restarts its units
-/// through the guest agent. A failed step stops the sync with the step's output.
-pub async fn sync(dir: &EnvDir, node: &NodePlan, force: bool) -> Result<Vec<Synced>, MountError> {
-    let socket = dir.join(&node.files.agent);
+/// in the node. A failed step stops the sync with the step's output.
+pub async fn sync(
+    dir: &EnvDir,
+    node: &NodePlan,
+    guest: &impl Guest,
+    force: bool,
+) -> Result<Vec<Synced>, MountError> {
     let mut done = Vec::new();
     for m in &node.mounts {
-        let seen_path = dir.join(&layout::mount_seen(&node.name, &m.tag));
+        let seen_path = dir.join(&envdir::mount_seen(&node.name, &m.tag));
         let seen = std::fs::read_to_string(&seen_path).unwrap_or_default();
         let now = fingerprint(&m.source)?;
         let changed = seen.trim() != now;
@@ -135,15 +139,15 @@ pub async fn sync(dir: &EnvDir, node: &NodePlan, force: bool) -> Result<Vec<Sync
         if changed || force {
             if let Some(install) = &m.install {
                 let argv = ["sh", "-c", install].map(String::from);
-                synced.installed = Some(step(&socket, node, "install", &argv).await?);
+                synced.installed = Some(step(guest, node, "install", &argv).await?);
             }
             if !m.restart.is_empty() {
                 let mut argv = vec!["systemctl".to_string(), "restart".into()];
                 argv.extend(m.restart.iter().cloned());
-                let took = step(&socket, node, "systemctl restart", &argv).await?;
+                let took = step(guest, node, "systemctl restart", &argv).await?;
                 synced.restarted = Some((m.restart.clone(), took));
             }
-            layout::write_atomic(&seen_path, now.as_bytes()).map_err(|source| {
+            envdir::write_atomic(&seen_path, now.as_bytes()).map_err(|source| {
                 MountError::Write {
                     path: seen_path.clone(),
                     source,
@@ -156,13 +160,14 @@ pub async fn sync(dir: &EnvDir, node: &NodePlan, force: bool) -> Result<Vec<Sync
 }
 
 async fn step(
-    socket: &Path,
+    guest: &impl Guest,
     node: &NodePlan,
     what: &str,
     argv: &[String],
 ) -> Result<Duration, MountError> {
     let start = Instant::now();
-    let out = agent::output(socket, argv, SYNC_BOUND)
+    let out = guest
+        .output(argv, SYNC_BOUND)
         .await
         .map_err(|source| MountError::Agent {
             node: node.name.clone(),

@@ -172,3 +172,11 @@ mod tests {
         assert_ne!(Mac::for_nic(1, 0), Mac::for_nic(0, 1));
     }
 }
+
+/// An extra route of a router: packets for `dest/prefix` go to `nexthop`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub dest: Ipv4Addr,
+    pub prefix: u8,
+    pub nexthop: Ipv4Addr,
+}

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use crate::clone::registry;
-use crate::env::layout;
+use crate::envdir;
 use crate::net::{Cidr, Mac};
 use crate::template::{Location, Template};
 
@@ -42,7 +42,7 @@ pub struct Plan {
 /// The service network: a user-mode NIC per node on which clones answer at fixed
 /// addresses (QEMU forwards those connections to the clone's socket in the env dir).
 /// Every node has its own, all with the same addresses, so it is identical inside.
-pub const SERVICE_NET: &str = "10.0.2.0/24";
+pub use crate::template::SERVICE_NET;
 pub const SERVICE_GUEST_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 15);
 /// Clones answer from this address up, one address each.
 pub const FIRST_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
@@ -219,7 +219,7 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
         .map(|n| NetworkPlan {
             name: n.name.clone(),
             cidr: n.cidr,
-            switch_socket: layout::switch_socket(&n.name),
+            switch_socket: envdir::switch_socket(&n.name),
         })
         .collect();
     let mut next_host: Vec<u32> = vec![FIRST_AUTO_HOST; networks.len()];
@@ -242,7 +242,7 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
                 mac: Mac::for_nic(small(ordinal), small(index)),
                 ip,
                 prefix: cidr.prefix,
-                socket: layout::nic_socket(name, index),
+                socket: envdir::nic_socket(name, index),
             });
         }
         let cloud_init = crate::image::recipe(&node.image).is_some_and(|r| r.cloud_init);
@@ -270,7 +270,7 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
                 .map(|(i, m)| {
                     let tag = format!("vstage{i}");
                     MountPlan {
-                        socket: layout::mount_socket(name, &tag),
+                        socket: envdir::mount_socket(name, &tag),
                         tag,
                         source: m.source.clone(),
                         target: m.target.clone(),
@@ -355,16 +355,16 @@ impl NodeFiles {
     /// Where a node's host-side files go, relative to the env dir.
     fn of(name: &str, cloud_init: bool) -> NodeFiles {
         NodeFiles {
-            qmp: layout::qmp_socket(name),
-            agent: layout::agent_socket(name),
-            serial: layout::serial_log(name),
+            qmp: envdir::qmp_socket(name),
+            agent: envdir::agent_socket(name),
+            serial: envdir::serial_log(name),
             seed: if cloud_init {
-                layout::seed_iso(name)
+                envdir::seed_iso(name)
             } else {
-                layout::seed(name)
+                envdir::seed(name)
             },
-            pidfile: layout::pidfile(name),
-            disk: cloud_init.then(|| layout::disk(name)),
+            pidfile: envdir::pidfile(name),
+            disk: cloud_init.then(|| envdir::disk(name)),
         }
     }
 }
@@ -383,8 +383,8 @@ fn services(template: &Template) -> Result<Vec<ServicePlan>, PlanError> {
             kind: service.kind.clone(),
             ip: ip.into(),
             port: kind.guest_port(),
-            socket: layout::clone_socket(&service.name),
-            dir: layout::clone_dir(&service.name),
+            socket: envdir::clone_socket(&service.name),
+            dir: envdir::clone_dir(&service.name),
             settings: service.settings.clone(),
         });
     }

@@ -4,8 +4,8 @@
 
 use super::{ActionError, Context};
 use crate::driver::Driver;
-use crate::env::journal::Entry;
-use crate::env::layout;
+use crate::envdir;
+use crate::envdir::journal::Entry;
 use crate::handoff;
 
 pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
@@ -21,11 +21,11 @@ pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
     if !info.plan.nodes.iter().any(|n| n.cloud_init) {
         return Ok(());
     }
-    let key = ctx.dir.join(layout::SSH_KEY);
+    let key = ctx.dir.join(envdir::SSH_KEY);
     for f in [
-        layout::SSH_KEY.to_string(),
-        format!("{}.pub", layout::SSH_KEY),
-        layout::SSH_CONFIG.to_string(),
+        envdir::SSH_KEY.to_string(),
+        format!("{}.pub", envdir::SSH_KEY),
+        envdir::SSH_CONFIG.to_string(),
     ] {
         ctx.record(Entry::Path { path: f })?;
     }
@@ -60,7 +60,7 @@ pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
         .map_err(|e| ActionError::Access(format!("inventory: {e}")))?;
     (ctx.progress)(format!(
         "ssh: ssh -F {} NODE",
-        ctx.dir.join(layout::SSH_CONFIG).display()
+        ctx.dir.join(envdir::SSH_CONFIG).display()
     ));
     Ok(())
 }

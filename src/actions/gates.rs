@@ -1,5 +1,5 @@
 //! The template's readiness gates (`gates:`), in order, once every node is up: each
-//! runs its command on its node through the guest agent until it exits 0, for at most
+//! runs its command on its node (the driver's guest handle) until it exits 0, for at most
 //! its timeout. Each is shown with its duration in the progress output and so in the
 //! timeline; one that fails ends the bring-up with its last output and the tails of the
 //! logs it names.
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{ActionError, Context};
 use crate::driver::Driver;
-use crate::driver::qemu::agent;
+use crate::driver::guest::{Guest, GuestError};
 use crate::template::Gate;
 
 /// How often a gate's command runs again while it fails.
@@ -25,13 +25,13 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
             .plan
             .node(&gate.node)
             .expect("the template checked every gate's node");
-        let socket = ctx.dir.join(&node.files.agent);
+        let guest = ctx.driver.guest(node);
         (ctx.progress)(format!("gate {}: waiting (on {})", gate.name, gate.node));
         let started = Instant::now();
         let deadline = started + Duration::from_secs(u64::from(gate.timeout_s));
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let Err(last) = attempt(&socket, &gate.run, left).await else {
+            let Err(last) = attempt(&guest, &gate.run, left).await else {
                 (ctx.progress)(format!(
                     "gate {}: passed ({:.1}s)",
                     gate.name,
@@ -40,14 +40,13 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
                 break;
             };
             if Instant::now() + RETRY >= deadline {
-                let logs = logs(&socket, gate).await;
-                return Err(ActionError::Gate(format!(
-                    "gate {} failed after {:.0}s on {}: {}{logs}",
-                    gate.name,
-                    started.elapsed().as_secs_f64(),
-                    gate.node,
-                    last.trim_end()
-                )));
+                return Err(ActionError::Gate(Box::new(Failed {
+                    gate: gate.name.clone(),
+                    node: gate.node.clone(),
+                    after_s: started.elapsed().as_secs(),
+                    last,
+                    logs: logs(&guest, gate).await,
+                })));
             }
             tokio::time::sleep(RETRY).await;
         }
@@ -55,21 +54,41 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
     Ok(())
 }
 
-/// One run of `command`, bounded by `left`; `Err` says how it failed.
-async fn attempt(socket: &std::path::Path, command: &str, left: Duration) -> Result<(), String> {
+/// A gate that did not pass in its time: its last attempt, and the tails of its logs.
+#[derive(Debug, thiserror::Error)]
+#[error("gate {gate} failed after {after_s}s on {node}: {last}{logs}")]
+pub struct Failed {
+    pub gate: String,
+    pub node: String,
+    pub after_s: u64,
+    pub last: Attempt,
+    pub logs: String,
+}
+
+/// How one run of a gate's command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Attempt {
+    #[error(transparent)]
+    Guest(#[from] GuestError),
+    #[error("exit {code}: {output}")]
+    Exit { code: i32, output: String },
+}
+
+/// One run of `command`, bounded by `left`.
+async fn attempt(guest: &impl Guest, command: &str, left: Duration) -> Result<(), Attempt> {
     let argv = ["/bin/sh".to_string(), "-c".into(), command.into()];
-    match agent::output(socket, &argv, left).await {
-        Err(e) => Err(e.to_string()),
-        Ok(ran) if ran.code == 0 => Ok(()),
-        Ok(mut ran) => {
-            ran.stdout.extend_from_slice(&ran.stderr);
-            Err(format!("exit {}: {}", ran.code, tail(&ran.stdout)))
-        }
+    let ran = guest.output(&argv, left).await?;
+    if ran.code == 0 {
+        return Ok(());
     }
+    Err(Attempt::Exit {
+        code: ran.code,
+        output: tail(ran.text().as_bytes()).trim_end().to_string(),
+    })
 }
 
 /// The tails of the logs a gate names, for its failure.
-async fn logs(socket: &std::path::Path, gate: &Gate) -> String {
+async fn logs(guest: &impl Guest, gate: &Gate) -> String {
     let mut text = String::new();
     for log in &gate.logs {
         let argv = [
@@ -78,11 +97,8 @@ async fn logs(socket: &std::path::Path, gate: &Gate) -> String {
             LOG_LINES.to_string(),
             log.clone(),
         ];
-        let shown = match agent::output(socket, &argv, Duration::from_secs(30)).await {
-            Ok(mut ran) => {
-                ran.stdout.extend_from_slice(&ran.stderr);
-                tail(&ran.stdout)
-            }
+        let shown = match guest.output(&argv, Duration::from_secs(30)).await {
+            Ok(ran) => tail(ran.text().as_bytes()),
             Err(e) => e.to_string(),
         };
         text.push_str(&format!(

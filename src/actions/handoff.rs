@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{ActionError, Context};
 use crate::driver::Driver;
-use crate::driver::qemu::agent;
+use crate::driver::guest::Guest as _;
 use crate::handoff;
 
 /// The most read of a file a node hands off.
@@ -26,24 +26,14 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
             "tempest_conf: the env has no identity clone to merge it with".into(),
         ));
     };
-    let socket = ctx.dir.join(&node.files.agent);
-    let argv = [
-        "head".to_string(),
-        "-c".into(),
-        (MAX_FILE + 1).to_string(),
-        file.path.clone(),
-    ];
     let what = format!("{}:{}", file.node, file.path);
-    let ran = agent::output(&socket, &argv, Duration::from_secs(60))
+    // One byte more than allowed tells a file that is too large.
+    let out = ctx
+        .driver
+        .guest(node)
+        .copy_out(&file.path, MAX_FILE + 1, Duration::from_secs(60))
         .await
         .map_err(|e| ActionError::Handoff(format!("{what}: {e}")))?;
-    if ran.code != 0 {
-        return Err(ActionError::Handoff(format!(
-            "{what}: {}",
-            String::from_utf8_lossy(&ran.stderr).trim()
-        )));
-    }
-    let out = ran.stdout;
     if out.len() > MAX_FILE {
         return Err(ActionError::Handoff(format!(
             "{what}: larger than {} KiB",
@@ -52,7 +42,10 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
     }
     let fragment =
         String::from_utf8(out).map_err(|_| ActionError::Handoff(format!("{what}: not UTF-8")))?;
-    let path = ctx.dir.join(&identity.dir).join(handoff::TEMPEST_CONF);
+    let path = ctx
+        .dir
+        .join(&identity.dir)
+        .join(crate::clone::registry::TEMPEST_CONF);
     handoff::merge_tempest_conf(&path, &fragment)
         .map_err(|e| ActionError::Handoff(format!("{what}: {e}")))?;
     (ctx.progress)(format!("hand-off: {} (with {what})", path.display()));

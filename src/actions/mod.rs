@@ -16,36 +16,31 @@ pub mod restore;
 pub mod services;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinHandle;
 
 use crate::driver::{Access, Driver, DriverError};
 use crate::env::EnvInfo;
-use crate::env::journal::{Entry, Journal};
-use crate::env::layout::EnvDir;
-use crate::fabric::Segment;
+use crate::envdir::EnvDir;
+use crate::envdir::journal::{Entry, Recorder};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
     #[error("journal: {0}")]
     Journal(#[source] std::io::Error),
-    #[error("network {network}: cannot bind its switch: {source}")]
-    Switch {
-        network: String,
-        source: std::io::Error,
-    },
     /// A clone could not be started or handed off.
     #[error("{0}")]
     Service(String),
-    #[error("{0}")]
-    Gate(String),
+    #[error(transparent)]
+    Gate(#[from] Box<gates::Failed>),
     #[error("hand-off: {0}")]
     Handoff(String),
     #[error("ssh access: {0}")]
     Access(String),
     #[error(transparent)]
     Node(#[from] DriverError),
+    #[error(transparent)]
+    Mount(#[from] crate::mounts::MountError),
 }
 
 /// What the actions share. The supervisor owns everything it borrows here.
@@ -53,16 +48,13 @@ pub struct Context<'a, D: Driver> {
     pub info: &'a EnvInfo,
     pub dir: &'a EnvDir,
     pub driver: &'a mut D,
-    pub journal: &'a Arc<Mutex<Journal>>,
+    pub journal: &'a Recorder,
     /// Switches, clones and the fabric: tasks that run until teardown aborts them.
     pub tasks: &'a mut Vec<JoinHandle<()>>,
     /// One step of progress, for `up`'s output and the supervisor's log.
     pub progress: &'a dyn Fn(String),
     /// Called when nodes changed state, so `status` follows the bring-up.
     pub nodes_changed: &'a dyn Fn(&mut D),
-    /// Each template network's switch, by network name (from `networks`, for the
-    /// SDN clone's fabric).
-    pub segments: HashMap<String, Segment>,
     /// How each node is reached from the host (from `access`, for `nodes`).
     pub access: HashMap<String, Access>,
 }
@@ -70,11 +62,7 @@ pub struct Context<'a, D: Driver> {
 impl<D: Driver> Context<'_, D> {
     /// Records `entry` in the journal; every action calls this before it creates.
     pub fn record(&self, entry: Entry) -> Result<(), ActionError> {
-        self.journal
-            .lock()
-            .expect("journal lock")
-            .record(&entry)
-            .map_err(ActionError::Journal)
+        self.journal.record(&entry).map_err(ActionError::Journal)
     }
 }
 
@@ -96,3 +84,23 @@ pub async fn bring_up<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionE
     gates::run(ctx).await?;
     handoff::run(ctx).await
 }
+
+/// Takes the env's running parts down, whatever brought it there (a failed `up`, `down`,
+/// its TTL): the nodes (each asked to power off for up to `graceful`), then what the
+/// driver runs besides them, then the env's own tasks. What they leave is the
+/// journal's to undo (`journal::undo`), as after a crash.
+pub async fn tear_down<D: Driver>(
+    driver: &mut D,
+    plan: &crate::plan::Plan,
+    tasks: &mut Vec<JoinHandle<()>>,
+    graceful: std::time::Duration,
+) {
+    driver.stop(&plan.nodes, graceful).await;
+    driver.close();
+    for task in tasks.drain(..) {
+        task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -7,48 +7,94 @@ use std::time::Instant;
 
 use super::{ActionError, Context};
 use crate::driver::readiness::Limits;
-use crate::driver::{Access, Driver, DriverError};
+use crate::driver::{Access, Driver};
+use crate::envdir::journal::{Entry, Recorder};
+use crate::envdir::{self, EnvDir};
 use crate::plan::NodePlan;
 
 pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
     let nodes: Vec<&NodePlan> = ctx.info.plan.nodes.iter().collect();
-    start(
-        ctx.driver,
-        &nodes,
-        &ctx.access,
-        ctx.info.options.limits,
-        ctx.progress,
-        ctx.nodes_changed,
-    )
-    .await?;
-    Ok(())
+    let start = Start {
+        dir: ctx.dir,
+        journal: ctx.journal,
+        access: &ctx.access,
+        limits: ctx.info.options.limits,
+        progress: ctx.progress,
+    };
+    start.run(ctx.driver, &nodes, ctx.nodes_changed).await
 }
 
-/// Boots `nodes`, then waits until each is ready.
-pub async fn start<D: Driver>(
-    driver: &mut D,
-    nodes: &[&NodePlan],
-    access: &HashMap<String, Access>,
-    limits: Limits,
-    progress: &dyn Fn(String),
-    changed: &dyn Fn(&mut D),
-) -> Result<(), DriverError> {
-    let started = Instant::now();
-    for node in nodes {
-        let access = access.get(&node.name).cloned().unwrap_or_default();
-        driver.boot(node, &access).await?;
-        progress(format!("node {}: booting", node.name));
-    }
-    changed(driver);
-    let deadline = started + limits.timeout();
-    for node in nodes {
-        driver.wait_ready(node, deadline, limits.stall()).await?;
-        progress(format!(
-            "node {}: ready ({:.1}s)",
-            node.name,
-            started.elapsed().as_secs_f64()
-        ));
+/// What booting nodes takes besides the driver, for the bring-up and for a repair.
+pub struct Start<'a> {
+    pub dir: &'a EnvDir,
+    pub journal: &'a Recorder,
+    pub access: &'a HashMap<String, Access>,
+    pub limits: Limits,
+    pub progress: &'a dyn Fn(String),
+}
+
+impl Start<'_> {
+    /// Boots `nodes`, then waits until each is ready.
+    pub async fn run<D: Driver>(
+        &self,
+        driver: &mut D,
+        nodes: &[&NodePlan],
+        changed: &dyn Fn(&mut D),
+    ) -> Result<(), ActionError> {
+        let started = Instant::now();
+        for node in nodes {
+            self.mounts_seen(node)?;
+            let access = self.access.get(&node.name).cloned().unwrap_or_default();
+            driver.boot(node, &access).await?;
+            (self.progress)(format!("node {}: booting", node.name));
+        }
         changed(driver);
+        let deadline = started + self.limits.timeout();
+        for node in nodes {
+            driver
+                .wait_ready(node, deadline, self.limits.stall())
+                .await?;
+            (self.progress)(format!(
+                "node {}: ready ({:.1}s)",
+                node.name,
+                started.elapsed().as_secs_f64()
+            ));
+            changed(driver);
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// What each of the node's mounts has as it boots: its install runs then, and
+    /// `vstage sync` compares with it.
+    fn mounts_seen(&self, node: &NodePlan) -> Result<(), ActionError> {
+        for m in &node.mounts {
+            let path = envdir::mount_seen(&node.name, &m.tag);
+            self.journal
+                .record(&Entry::Path { path })
+                .map_err(ActionError::Journal)?;
+            crate::mounts::record_seen(self.dir, &node.name, m)?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts the nodes of `plan` that are not ready again (`up` on a degraded env), the
+/// others left as they are; returns their names.
+pub async fn repair<D: Driver>(
+    start: &Start<'_>,
+    driver: &mut D,
+    plan: &crate::plan::Plan,
+    changed: &dyn Fn(&mut D),
+) -> Result<Vec<String>, ActionError> {
+    let down: Vec<&NodePlan> = plan
+        .nodes
+        .iter()
+        .filter(|n| driver.state(&n.name) != crate::driver::NodeState::Ready)
+        .collect();
+    let names: Vec<String> = down.iter().map(|n| n.name.clone()).collect();
+    if !down.is_empty() {
+        (start.progress)(format!("repairing: starting {} again", names.join(", ")));
+        start.run(driver, &down, changed).await?;
+    }
+    Ok(names)
 }

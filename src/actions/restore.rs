@@ -5,8 +5,8 @@
 
 use super::{ActionError, Context};
 use crate::driver::Driver;
-use crate::env::journal::Entry;
-use crate::env::layout;
+use crate::envdir;
+use crate::envdir::journal::Entry;
 use crate::snapshot;
 
 pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
@@ -31,14 +31,14 @@ pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent).map_err(|e| fail(&service.name, &e))?;
         }
-        snapshot::copy_tree(&from, &to).map_err(|e| fail(&service.name, &e))?;
+        crate::envdir::copy_tree(&from, &to).map_err(|e| fail(&service.name, &e))?;
         make_writable(&to).map_err(|e| fail(&service.name, &e))?;
     }
     let keys = restore.dir.join(snapshot::SSH_DIR);
     if keys.is_dir() {
         for f in [
-            layout::SSH_KEY.to_string(),
-            format!("{}.pub", layout::SSH_KEY),
+            envdir::SSH_KEY.to_string(),
+            format!("{}.pub", envdir::SSH_KEY),
         ] {
             ctx.record(Entry::Path { path: f.clone() })?;
             let to = ctx.dir.join(&f);

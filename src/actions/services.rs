@@ -11,13 +11,10 @@ use crate::clone::registry::{
     self, CatalogEntry, Forward, Identity, Kind, Role, Start, Topology, TopologyNic,
 };
 use crate::driver::Driver;
-use crate::env::journal::Entry;
-use crate::fabric::{Fabric, Segment};
+use crate::envdir::journal::Entry;
+use crate::fabric::Fabric;
 use crate::handoff;
 use crate::plan::{Plan, ServicePlan};
-
-/// Each clone's requests, in its state directory (`clone::with_request_log`).
-pub const REQUEST_LOG: &str = "requests.log";
 
 /// Starts the clones: each on a host port (its URL goes in the hand-off) and on the
 /// socket where guests' connections arrive (`NAME:PORT` inside). Every port is bound
@@ -53,7 +50,7 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
                 .map(|(service_type, name)| CatalogEntry {
                     service_type: service_type.into(),
                     name: name.into(),
-                    guest_url: service.guest_url(),
+                    guest_url: ctx.driver.expose(service),
                     host_url: format!("http://127.0.0.1:{port}"),
                 })
         })
@@ -83,7 +80,7 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
                 listener,
                 state_dir,
                 settings: &service.settings,
-                guest_url: service.guest_url(),
+                guest_url: ctx.driver.expose(service),
                 identity: identity.as_ref(),
                 catalog: &catalog,
                 topology: &topology,
@@ -92,18 +89,12 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
             .map_err(|e| ActionError::Service(format!("{} clone: {e}", service.name)))?;
         if let Some(feed) = started.fabric {
             // The template's networks are segments already; the clone knows them by its ids.
-            let segments: HashMap<String, Segment> = feed
+            let aliases: HashMap<String, String> = feed
                 .networks
                 .into_iter()
-                .filter_map(|(name, id)| ctx.segments.remove(&name).map(|seg| (id, seg)))
+                .map(|(name, id)| (id, name))
                 .collect();
-            let fabric = Fabric::new(
-                ctx.dir.clone(),
-                plan.clone(),
-                ctx.journal.clone(),
-                ctx.driver.nics(),
-                segments,
-            );
+            let fabric = Fabric::new(plan.clone(), ctx.driver.network(), aliases);
             ctx.tasks.push(tokio::spawn(fabric.run(feed.events)));
         }
         identity = identity.or(started.identity);
@@ -159,13 +150,13 @@ fn serve<D: Driver>(
         .map_err(|e| ActionError::Service(format!("{what}: {e}")))?;
     let unix = UnixListener::bind(ctx.dir.join(&service.socket))
         .map_err(|e| ActionError::Service(format!("{what} clone socket: {e}")))?;
-    let log = ctx.dir.join(&service.dir).join(REQUEST_LOG);
+    let log = ctx.dir.join(&service.dir).join(crate::clone::REQUEST_LOG);
     let mut running = running;
     running.router = crate::clone::with_request_log(running.router, &log)
         .map_err(|e| ActionError::Service(format!("{what}: {}: {e}", log.display())))?;
     (ctx.progress)(format!(
         "clone {what}: {url} on the host, {} in guests",
-        service.guest_url()
+        ctx.driver.expose(service)
     ));
     ctx.tasks.extend(crate::clone::spawn_serving(running, unix));
     Ok(())

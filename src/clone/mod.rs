@@ -31,6 +31,8 @@ impl Running {
 }
 
 /// The most a clone's request log grows to; later requests are not logged.
+/// Each clone's requests, in its state directory ([`with_request_log`]).
+pub const REQUEST_LOG: &str = "requests.log";
 pub const MAX_REQUEST_LOG: u64 = 64 << 20;
 
 /// `router`, logging each request as a JSON line in `path` (time, method, path, status,

@@ -30,6 +30,9 @@ pub fn kind_names() -> Vec<&'static str> {
     KINDS.iter().map(|k| k.name()).collect()
 }
 
+/// The `tempest.conf` an identity clone writes in its directory, for the hand-off.
+pub const TEMPEST_CONF: &str = "tempest.conf";
+
 /// What a clone stands in for, as far as the rest of the env cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -217,7 +220,7 @@ pub enum FabricEvent {
     RouterSet {
         id: String,
         interfaces: Vec<RouterNic>,
-        routes: Vec<crate::driver::qemu::router::Route>,
+        routes: Vec<crate::net::Route>,
     },
     /// A router deleted, or with no interfaces left, or administratively down.
     RouterDeleted {

@@ -3,9 +3,6 @@
 //! `env.json` is both what the supervisor starts from and the hand-off that
 //! `vstage exec` points host-side tools at (`VSTAGE_ENV_JSON`).
 
-pub mod journal;
-pub mod layout;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -13,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::driver::qemu::accel::Accel;
 use crate::driver::readiness::Limits;
+use crate::driver::{DriverKind, Setup};
+use crate::envdir::{self, EnvDir, journal};
 use crate::plan::Plan;
-use layout::EnvDir;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EnvInfo {
@@ -23,6 +21,9 @@ pub struct EnvInfo {
     /// Where the template came from (a path or `builtin:NAME`).
     pub template: String,
     pub created_unix: u64,
+    /// What runs its nodes; every verb reopens it from here (`driver::open`).
+    #[serde(default)]
+    pub driver: DriverKind,
     pub accel: Accel,
     /// Built image directory for every image the plan uses.
     pub images: BTreeMap<String, PathBuf>,
@@ -36,6 +37,28 @@ pub struct EnvInfo {
     pub restore: Option<Restore>,
 }
 
+impl EnvInfo {
+    /// What its driver is opened with.
+    pub fn setup<'a>(&'a self, dir: &'a EnvDir) -> Setup<'a> {
+        Setup {
+            kind: self.driver,
+            dir,
+            plan: &self.plan,
+            accel: self.accel,
+            images: &self.images,
+            restore: self
+                .restore
+                .as_ref()
+                .map(|r| (r.dir.as_path(), r.nodes.as_slice())),
+        }
+    }
+
+    /// A node's guest, through the env's driver.
+    pub fn guest(&self, dir: &EnvDir, node: &crate::plan::NodePlan) -> crate::driver::EnvGuest {
+        crate::driver::guest(self.driver, dir, node)
+    }
+}
+
 /// Where a restored env's nodes come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Restore {
@@ -43,7 +66,7 @@ pub struct Restore {
     pub name: String,
     pub snapshot: String,
     pub dir: PathBuf,
-    pub nodes: Vec<crate::snapshot::SavedNode>,
+    pub nodes: Vec<crate::driver::SavedNode>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,7 +128,7 @@ impl Owner {
 
 impl EnvInfo {
     pub fn read(dir: &EnvDir) -> std::io::Result<EnvInfo> {
-        let text = std::fs::read_to_string(dir.join(layout::ENV_JSON))?;
+        let text = std::fs::read_to_string(dir.join(envdir::ENV_JSON))?;
         serde_json::from_str(&text).map_err(std::io::Error::other)
     }
 }
@@ -124,17 +147,17 @@ pub enum EnvError {
 
 /// Whether some process holds the env: its supervisor, or the `up` making it.
 pub fn is_owned(dir: &EnvDir) -> bool {
-    held(dir, layout::LOCK) || held(dir, layout::CREATING_LOCK)
+    held(dir, envdir::LOCK) || held(dir, envdir::CREATING_LOCK)
 }
 
 /// Whether an `up` is making the env now (before its supervisor holds it).
 pub fn is_being_made(dir: &EnvDir) -> bool {
-    held(dir, layout::CREATING_LOCK)
+    held(dir, envdir::CREATING_LOCK)
 }
 
 /// Whether the supervisor holds the env's lock.
 pub fn is_supervised(dir: &EnvDir) -> bool {
-    held(dir, layout::LOCK)
+    held(dir, envdir::LOCK)
 }
 
 /// Takes the lock file at `path`, retrying for about a second: another process may be
@@ -173,10 +196,10 @@ fn held(dir: &EnvDir, lock: &str) -> bool {
 fn is_env_dir(dir: &EnvDir) -> bool {
     let real_dir = std::fs::symlink_metadata(dir.path()).is_ok_and(|m| m.is_dir());
     let marked = [
-        layout::LOCK,
-        layout::CREATING_LOCK,
-        layout::ENV_JSON,
-        layout::JOURNAL,
+        envdir::LOCK,
+        envdir::CREATING_LOCK,
+        envdir::ENV_JSON,
+        envdir::JOURNAL,
     ]
     .iter()
     .any(|f| std::fs::symlink_metadata(dir.join(f)).is_ok_and(|m| m.is_file()));
@@ -200,7 +223,7 @@ pub fn remove(dir: &EnvDir) -> Result<(), EnvError> {
     }
     // The journal undoes what the env made; what is left is the env's own bookkeeping
     // (env.json, the journal, the lock, logs), which goes with its directory.
-    let undone = journal::undo(dir.path())
+    let undone = journal::undo(dir.path(), &crate::driver::undo)
         .map_err(|e| EnvError::Io(format!("{}: {e}", dir.path().display())))?;
     if !undone.failed.is_empty() {
         return Err(EnvError::Io(format!(
@@ -239,11 +262,4 @@ pub fn parse_label(text: &str) -> Result<(String, String), String> {
 /// Labels from `--label` flags; a later one with the same key wins.
 pub fn parse_labels(flags: &[String]) -> Result<BTreeMap<String, String>, String> {
     flags.iter().map(|f| parse_label(f)).collect()
-}
-
-pub fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

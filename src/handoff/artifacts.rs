@@ -1,15 +1,16 @@
-//! What an env leaves for whoever debugs it: every node's serial log, the QEMU and
+//! What an env leaves for whoever debugs it: every node's console, the QEMU and
 //! supervisor logs, cloud-init's logs and the files a node's `logs:` names from inside
 //! the guests (through the guest agent, while the env still runs), the plan and the
 //! timeline. `vstage run --artifacts`
 //! collects them always; a failed `up` keeps them under `$VSTAGE_HOME/logs/`.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::driver::guest::{Guest, GuestError};
 use crate::env::EnvInfo;
-use crate::env::layout::{self, EnvDir};
+use crate::envdir::{self, EnvDir};
 
 /// The most of one log kept: its tail, where failures are.
 pub const MAX_LOG_BYTES: u64 = 16 << 20;
@@ -22,23 +23,19 @@ pub fn collect(dir: &EnvDir, info: &EnvInfo, dest: &Path) -> std::io::Result<Vec
     std::fs::create_dir_all(dest)?;
     let mut copied = Vec::new();
     let mut files: Vec<(String, String)> =
-        [layout::SUPERVISOR_LOG, layout::PLAN_JSON, layout::EVENTS]
+        [envdir::SUPERVISOR_LOG, envdir::PLAN_JSON, envdir::EVENTS]
             .iter()
             .map(|f| (f.to_string(), f.to_string()))
             .collect();
     for node in &info.plan.nodes {
         files.push((
-            layout::serial_log(&node.name),
-            format!("nodes/{}/serial.log", node.name),
-        ));
-        files.push((
-            layout::qemu_stderr(&node.name),
+            envdir::qemu_stderr(&node.name),
             format!("nodes/{}/qemu.stderr", node.name),
         ));
     }
     for service in &info.plan.services {
         files.push((
-            format!("{}/{}", service.dir, crate::actions::services::REQUEST_LOG),
+            format!("{}/{}", service.dir, crate::clone::REQUEST_LOG),
             format!("clones/{}/requests.log", service.name),
         ));
     }
@@ -73,15 +70,20 @@ fn copy_tail(from: &Path, to: &Path) -> std::io::Result<bool> {
 /// Guest files copied from one node at most, after its `logs:` patterns are expanded.
 pub const MAX_GUEST_LOG_FILES: usize = 64;
 
-/// Guest files read through each node's agent (the env must still run): cloud-init's
-/// logs where the node runs it, as `nodes/NODE/cloud-init*.log`, and whatever the
-/// node's `logs:` patterns match, under `nodes/NODE/` at their guest path. What a node
-/// cannot give gets a note in place of the file.
+/// What each node's guest gives (the env must still run): its console, as
+/// `nodes/NODE/console.log`; cloud-init's logs where the node runs it, as
+/// `nodes/NODE/cloud-init*.log`; whatever the node's `logs:` patterns match, under
+/// `nodes/NODE/` at their guest path. What a node cannot give gets a note in place of
+/// the file.
 pub async fn collect_guest_logs(dir: &EnvDir, info: &EnvInfo, dest: &Path) -> Vec<PathBuf> {
     let mut copied = Vec::new();
     for node in &info.plan.nodes {
-        let socket = dir.join(&node.files.agent);
+        let guest = info.guest(dir, node);
         let base = dest.join("nodes").join(&node.name);
+        let console = console_tail(&guest).await;
+        if !console.is_empty() && write_artifact(&base.join("console.log"), &console) {
+            copied.push(base.join("console.log"));
+        }
         let mut files: Vec<(String, PathBuf)> = Vec::new();
         if node.cloud_init {
             for log in ["cloud-init.log", "cloud-init-output.log"] {
@@ -89,32 +91,26 @@ pub async fn collect_guest_logs(dir: &EnvDir, info: &EnvInfo, dest: &Path) -> Ve
             }
         }
         if !node.logs.is_empty() {
-            match expand(&socket, &node.logs).await {
+            match expand(&guest, &node.logs).await {
                 Ok(found) => files.extend(
                     found
                         .into_iter()
                         .filter_map(|p| Some((p.clone(), base.join(relative(&p)?)))),
                 ),
                 Err(note) => {
-                    if write_artifact(&base.join("logs.note"), note.as_bytes()) {
+                    if write_artifact(&base.join("logs.note"), note.to_string().as_bytes()) {
                         copied.push(base.join("logs.note"));
                     }
                 }
             }
         }
         for (from, to) in files.into_iter().take(MAX_GUEST_LOG_FILES) {
-            let argv = vec![
-                "tail".to_string(),
-                "-c".to_string(),
-                MAX_GUEST_LOG_BYTES.to_string(),
-                from,
-            ];
-            let text = match guest_run(&socket, &argv).await {
-                Ok((0, out, _)) => out,
-                Ok((code, _, err)) => {
-                    format!("(tail exited {code}: {})", String::from_utf8_lossy(&err)).into_bytes()
-                }
-                Err(note) => format!("(not collected: {note})").into_bytes(),
+            let text = match guest
+                .copy_out(&from, MAX_GUEST_LOG_BYTES, GUEST_BOUND)
+                .await
+            {
+                Ok(bytes) => bytes,
+                Err(e) => format!("(not collected: {e})").into_bytes(),
             };
             if write_artifact(&to, &text) {
                 copied.push(to);
@@ -124,10 +120,26 @@ pub async fn collect_guest_logs(dir: &EnvDir, info: &EnvInfo, dest: &Path) -> Ve
     copied
 }
 
+/// How long one read from a guest may take.
+const GUEST_BOUND: Duration = Duration::from_secs(30);
+
+/// The last [`MAX_LOG_BYTES`] of a node's console.
+async fn console_tail(guest: &impl Guest) -> Vec<u8> {
+    let Ok(now) = guest.console(u64::MAX, 0).await else {
+        return Vec::new();
+    };
+    let from = now.len.saturating_sub(MAX_LOG_BYTES);
+    guest
+        .console(from, MAX_LOG_BYTES as usize)
+        .await
+        .map(|c| c.bytes)
+        .unwrap_or_default()
+}
+
 /// The regular files `patterns` match in the guest, each once, in the guest shell's
 /// order. Patterns are plain paths by validation (`template::Node::logs`), so the
 /// shell's field splitting leaves them whole and only expands their `*` and `?`.
-async fn expand(socket: &Path, patterns: &[String]) -> Result<Vec<String>, String> {
+async fn expand(guest: &impl Guest, patterns: &[String]) -> Result<Vec<String>, GuestError> {
     let mut argv: Vec<String> = [
         "/bin/sh",
         "-c",
@@ -138,15 +150,16 @@ async fn expand(socket: &Path, patterns: &[String]) -> Result<Vec<String>, Strin
     .map(|s| s.to_string())
     .collect();
     argv.extend(patterns.iter().cloned());
-    let (code, out, err) = guest_run(socket, &argv).await?;
-    if code != 0 {
-        return Err(format!(
-            "expanding logs: exited {code}: {}",
-            String::from_utf8_lossy(&err)
-        ));
+    let ran = guest.output(&argv, GUEST_BOUND).await?;
+    if ran.code != 0 {
+        return Err(GuestError::Failed(format!(
+            "expanding logs: exited {}: {}",
+            ran.code,
+            String::from_utf8_lossy(&ran.stderr)
+        )));
     }
     let mut found: Vec<String> = Vec::new();
-    for line in String::from_utf8_lossy(&out).lines() {
+    for line in String::from_utf8_lossy(&ran.stdout).lines() {
         if !found.iter().any(|f| f == line) {
             found.push(line.to_string());
         }
@@ -172,45 +185,12 @@ fn relative(guest: &str) -> Option<PathBuf> {
     (!rel.as_os_str().is_empty()).then_some(rel)
 }
 
-/// Runs `argv` in the guest for at most 30 s, keeping at most [`MAX_GUEST_LOG_BYTES`]
-/// of each stream: exit code, stdout, stderr.
-async fn guest_run(socket: &Path, argv: &[String]) -> Result<(i32, Vec<u8>, Vec<u8>), String> {
-    let mut out = Capped::default();
-    let mut err = Capped::default();
-    match tokio::time::timeout(
-        Duration::from_secs(30),
-        crate::driver::qemu::agent::exec(socket, argv, &mut out, &mut err),
-    )
-    .await
-    {
-        Ok(Ok(code)) => Ok((code, out.0, err.0)),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("the guest agent did not answer within 30s".to_string()),
-    }
-}
-
 /// Writes `bytes` to `to` (owner-only by the process umask), making its parents; false
 /// where that failed (the collector goes on: one missing artifact must not hide the rest).
 fn write_artifact(to: &Path, bytes: &[u8]) -> bool {
     to.parent()
         .is_some_and(|parent| std::fs::create_dir_all(parent).is_ok())
         && std::fs::write(to, bytes).is_ok()
-}
-
-/// A sink that keeps the first [`MAX_GUEST_LOG_BYTES`] and drops the rest (the guest
-/// sends its tail already; this bounds what a guest that ignores that can cost).
-#[derive(Default)]
-struct Capped(Vec<u8>);
-
-impl Write for Capped {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let room = MAX_GUEST_LOG_BYTES.saturating_sub(self.0.len());
-        self.0.extend_from_slice(&buf[..buf.len().min(room)]);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -11,12 +11,12 @@ use std::ffi::OsString;
 
 use crate::clone::registry::{self, Role};
 use crate::env::EnvInfo;
-use crate::env::layout::{self, EnvDir, write_atomic};
+use crate::envdir::{self, EnvDir, write_atomic};
 use crate::plan::ServicePlan;
 
 /// `ssh_config` naming each node that runs sshd, for `vstage ssh`, Ansible and friends.
 pub fn write_ssh_config(dir: &EnvDir, ports: &[(String, u16)]) -> std::io::Result<()> {
-    let key = dir.join(layout::SSH_KEY);
+    let key = dir.join(envdir::SSH_KEY);
     let mut config = String::new();
     for (name, port) in ports {
         config.push_str(&format!(
@@ -26,7 +26,7 @@ pub fn write_ssh_config(dir: &EnvDir, ports: &[(String, u16)]) -> std::io::Resul
             key = key.display(),
         ));
     }
-    write_atomic(&dir.join(layout::SSH_CONFIG), config.as_bytes())
+    write_atomic(&dir.join(envdir::SSH_CONFIG), config.as_bytes())
 }
 
 /// An Ansible inventory (INI) of the nodes that run sshd, grouped by the template node
@@ -61,13 +61,13 @@ pub fn write_inventory(
         "[all:vars]\nansible_user={user}\nansible_become=true\nansible_ssh_private_key_file={key}\n\
          ansible_ssh_common_args='-o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n",
         user = crate::driver::qemu::seed::LOGIN_USER,
-        key = dir.join(layout::SSH_KEY).display(),
+        key = dir.join(envdir::SSH_KEY).display(),
     ));
-    write_atomic(&dir.join(layout::INVENTORY), ini.as_bytes())
+    write_atomic(&dir.join(envdir::INVENTORY), ini.as_bytes())
 }
 
 /// The identity clone's Tempest configuration, in its directory.
-pub const TEMPEST_CONF: &str = "tempest.conf";
+use crate::clone::registry::TEMPEST_CONF;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IniError {
@@ -167,13 +167,13 @@ pub fn variables(dir: &EnvDir, info: &EnvInfo) -> Vec<(&'static str, OsString)> 
     let mut vars: Vec<(&'static str, OsString)> = vec![
         ("VSTAGE_ENV", info.name.clone().into()),
         ("VSTAGE_ENV_DIR", dir.path().into()),
-        ("VSTAGE_ENV_JSON", dir.join(layout::ENV_JSON).into()),
+        ("VSTAGE_ENV_JSON", dir.join(envdir::ENV_JSON).into()),
     ];
-    if dir.join(layout::SSH_CONFIG).exists() {
-        vars.push(("VSTAGE_SSH_CONFIG", dir.join(layout::SSH_CONFIG).into()));
+    if dir.join(envdir::SSH_CONFIG).exists() {
+        vars.push(("VSTAGE_SSH_CONFIG", dir.join(envdir::SSH_CONFIG).into()));
     }
-    if dir.join(layout::INVENTORY).exists() {
-        vars.push(("ANSIBLE_INVENTORY", dir.join(layout::INVENTORY).into()));
+    if dir.join(envdir::INVENTORY).exists() {
+        vars.push(("ANSIBLE_INVENTORY", dir.join(envdir::INVENTORY).into()));
     }
     if let Some(identity) = identity(info) {
         let clone_dir = dir.join(&identity.dir);

@@ -14,12 +14,31 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::admission::Limits;
-
 /// The config file under `$VSTAGE_HOME`.
 pub const FILE: &str = "config.yaml";
 /// Overrides `default_ttl` (e.g. `VSTAGE_DEFAULT_TTL=8h`; `0` or `none` for none).
 pub const DEFAULT_TTL_VAR: &str = "VSTAGE_DEFAULT_TTL";
+
+/// The host's limits (`config.yaml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most guest memory all envs together may plan (default: all but `keep_free`).
+    pub memory_limit_mib: Option<u64>,
+    /// The share of the host's memory kept free for everything else, in percent.
+    pub keep_free_percent: u64,
+    /// The most guests per core (a TCG guest busy booting takes a core).
+    pub guests_per_core: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            memory_limit_mib: None,
+            keep_free_percent: 10,
+            guests_per_core: 8,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostConfig {

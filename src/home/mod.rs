@@ -6,7 +6,7 @@ pub mod config;
 use std::path::{Path, PathBuf};
 
 use crate::env::EnvError;
-use crate::env::layout::EnvDir;
+use crate::envdir::EnvDir;
 
 #[derive(Debug, Clone)]
 pub struct Home {

@@ -12,8 +12,6 @@
 //! (`EnvInfo::restore`): every address inside is the plan's, so one snapshot serves any
 //! number of envs at once, each with its own overlays, sockets and ports.
 
-pub mod mapped_ram;
-
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
@@ -22,8 +20,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
+use crate::driver::SavedNode;
 use crate::driver::qemu::accel::Accel;
-use crate::env::{self, EnvInfo};
+use crate::env::EnvInfo;
+use crate::envdir;
 use crate::home::Home;
 use crate::plan::Plan;
 
@@ -105,38 +105,6 @@ pub struct Manifest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageRef {
     pub dir: PathBuf,
-}
-
-/// One node as its driver saved it (paths relative to the snapshot directory).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SavedNode {
-    pub name: String,
-    /// RAM and device state (QEMU: a migration file).
-    pub memory: String,
-    /// The frozen disk (QEMU: a qcow2 overlay on the image's disk).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disk: Option<String>,
-    /// Where the RAM image starts in `memory`, when it can be mapped copy-on-write by
-    /// every env restored from it (QEMU: `mapped-ram`, see `mapped_ram`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shared_ram_offset: Option<u64>,
-    /// NICs attached while it ran (for the network service's ports): a restored node
-    /// has them from its start, where they were.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hot_nics: Vec<SavedNic>,
-}
-
-/// A NIC attached to a running node, as a snapshot keeps it (paths relative to the
-/// env dir: the restored env's are the same names in its own).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SavedNic {
-    /// The port's id.
-    pub id: String,
-    pub mac: crate::net::Mac,
-    /// Which spare slot (QEMU: PCIe root port) holds it.
-    pub slot: usize,
-    pub socket: String,
-    pub segment: String,
 }
 
 /// What the supervisor saved, for the manifest.
@@ -331,7 +299,7 @@ impl Store {
             let tmp = self
                 .root
                 .join(format!("{TMP_PREFIX}{}-{id}", std::process::id()));
-            copy_tree(partial, &tmp)?;
+            crate::envdir::copy_tree(partial, &tmp).map_err(io("cp"))?;
             std::fs::rename(&tmp, &dir).map_err(io(dir.display()))?;
             let _ = remove_tree(partial);
         }
@@ -436,7 +404,7 @@ pub fn users(home: &Home, id: &str) -> Vec<String> {
         .flatten()
         .filter_map(|e| {
             let target = std::fs::read_link(e.path()).ok()?;
-            let info = EnvInfo::read(&crate::env::layout::EnvDir(target)).ok()?;
+            let info = EnvInfo::read(&crate::envdir::EnvDir(target)).ok()?;
             (info.restore?.snapshot == id).then_some(info.name)
         })
         .collect();
@@ -448,7 +416,7 @@ pub fn users(home: &Home, id: &str) -> Vec<String> {
 pub fn collectable(home: &Home, s: &Stored) -> bool {
     s.manifest
         .expiry()
-        .is_some_and(|e| e.at_unix <= env::now_unix())
+        .is_some_and(|e| e.at_unix <= envdir::now_unix())
         && users(home, &s.id).is_empty()
 }
 
@@ -563,26 +531,6 @@ pub fn remove_tree(dir: &Path) -> Result<(), SnapshotError> {
     }
     set_dir_modes(dir, 0o700)?;
     std::fs::remove_dir_all(dir).map_err(io(dir.display()))
-}
-
-/// Copies a tree keeping holes (memory files are mostly holes).
-pub fn copy_tree(from: &Path, to: &Path) -> Result<(), SnapshotError> {
-    let out = std::process::Command::new("cp")
-        .args(["-a", "--sparse=always", "--reflink=auto", "-T"])
-        .arg(from)
-        .arg(to)
-        .output()
-        .map_err(io("cp"))?;
-    if !out.status.success() {
-        return Err(io(format!(
-            "copying {} to {}",
-            from.display(),
-            to.display()
-        ))(std::io::Error::other(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -21,9 +21,9 @@ use tokio::task::JoinHandle;
 
 use crate::actions;
 use crate::driver::{self, Driver, EnvDriver, NodeState};
-use crate::env::journal::{Entry, Journal};
-use crate::env::layout::{self, EnvDir};
 use crate::env::{self, EnvInfo};
+use crate::envdir::journal::{Entry, Journal, Recorder};
+use crate::envdir::{self, EnvDir};
 use crate::supervisor::api::{Event, NodeStatus, Phase, Status};
 
 /// What the API tasks and the main task share.
@@ -101,7 +101,7 @@ impl Shared {
     fn keep(&self, secs: Option<u64>) {
         *self.owner.lock().expect("owner lock") = None;
         if let Some(secs) = secs {
-            let until = env::now_unix().saturating_add(secs);
+            let until = envdir::now_unix().saturating_add(secs);
             self.status.lock().expect("status lock").expires_unix = Some(until);
         }
     }
@@ -133,18 +133,18 @@ pub fn run(dir: PathBuf) -> anyhow::Result<()> {
 /// The env's whole life, top to bottom (~90 lines on purpose: set up, bring up, live
 /// until the end, tear down; each stage is a call or a short arm).
 async fn serve(dir: EnvDir) -> anyhow::Result<()> {
-    let lock = env::take_lock(&dir.join(layout::LOCK))
+    let lock = env::take_lock(&dir.join(envdir::LOCK))
         .with_context(|| format!("another supervisor owns {}", dir.path().display()))?;
     let info = EnvInfo::read(&dir).context("reading env.json")?;
-    let journal = Arc::new(Mutex::new(Journal::open(&dir.join(layout::JOURNAL))?));
-    let mut driver = driver::open(&dir, &info, journal.clone())?;
-    journal.lock().expect("journal lock").record(&Entry::Path {
-        path: layout::EVENTS.into(),
+    let journal = Recorder::new(Journal::open(&dir.join(envdir::JOURNAL))?);
+    let mut driver = driver::open(&info.setup(&dir), journal.clone())?;
+    journal.record(&Entry::Path {
+        path: envdir::EVENTS.into(),
     })?;
     let timeline = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join(layout::EVENTS))
+        .open(dir.join(envdir::EVENTS))
         .ok();
     let shared = Arc::new(Shared::new(&info, &dir, timeline));
     let (api, api_path, mut inputs) = listen(&dir, &journal, &shared)?;
@@ -160,7 +160,6 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
         tasks: &mut tasks,
         progress: &progress,
         nodes_changed: &nodes_changed,
-        segments: HashMap::new(),
         access: HashMap::new(),
     };
     let mut end = End::default();
@@ -178,7 +177,13 @@ async fn serve(dir: EnvDir) -> anyhow::Result<()> {
     match outcome {
         Some(Ok(())) => {
             shared.ready();
-            end = ready(&mut driver, &info, &dir, &shared, &access, &mut inputs).await;
+            let env = Env {
+                info: &info,
+                dir: &dir,
+                journal: &journal,
+                access: &access,
+            };
+            end = ready(&mut driver, &env, &shared, &mut inputs).await;
         }
         Some(Err(error)) if info.options.keep_on_failure => {
             shared.set_phase(Phase::Failed, Some(error.clone()));
@@ -252,13 +257,13 @@ impl End {
 /// Binds `supervisor.sock` and serves the API on it.
 fn listen(
     dir: &EnvDir,
-    journal: &Mutex<Journal>,
+    journal: &Recorder,
     shared: &Arc<Shared>,
 ) -> anyhow::Result<(JoinHandle<()>, PathBuf, Inputs)> {
-    std::fs::create_dir_all(dir.join(layout::SOCKETS))?;
-    let api_path = dir.join(layout::SUPERVISOR_SOCK);
-    journal.lock().expect("journal lock").record(&Entry::Path {
-        path: layout::SUPERVISOR_SOCK.into(),
+    std::fs::create_dir_all(dir.join(envdir::SOCKETS))?;
+    let api_path = dir.join(envdir::SUPERVISOR_SOCK);
+    journal.record(&Entry::Path {
+        path: envdir::SUPERVISOR_SOCK.into(),
     })?;
     let _ = std::fs::remove_file(&api_path);
     let listener = UnixListener::bind(&api_path).context("binding supervisor.sock")?;
@@ -281,15 +286,23 @@ fn listen(
     Ok((api, api_path, inputs))
 }
 
+/// What a ready env's supervisor keeps of the bring-up.
+struct Env<'a> {
+    info: &'a EnvInfo,
+    dir: &'a EnvDir,
+    journal: &'a Recorder,
+    /// How the host reaches each node (from the `access` action), for a repair.
+    access: &'a HashMap<String, crate::driver::Access>,
+}
+
 /// A ready env's life: following its nodes, repairing on request, until it ends.
 async fn ready<D: Driver>(
     driver: &mut D,
-    info: &EnvInfo,
-    dir: &EnvDir,
+    env: &Env<'_>,
     shared: &Shared,
-    access: &HashMap<String, crate::driver::Access>,
     inputs: &mut Inputs,
 ) -> End {
+    let (info, dir) = (env.info, env.dir);
     let mut end = End::default();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
@@ -317,7 +330,7 @@ async fn ready<D: Driver>(
             Some(()) = inputs.repair.recv() => {
                 // A repair may take minutes: whatever ends the env ends it meanwhile.
                 tokio::select! {
-                    _ = repair(driver, info, shared, access) => {}
+                    _ = repair(driver, env, shared) => {}
                     req = inputs.down.recv() => { end.asked(req); return end }
                     _ = inputs.term.recv() => return end,
                     _ = inputs.int.recv() => return end,
@@ -380,32 +393,27 @@ fn remove_self(dir: &EnvDir, shared: &Shared) {
 
 /// Starts the nodes that are down again (`up` on a degraded env), leaving the others as
 /// they are.
-async fn repair<D: Driver>(
-    driver: &mut D,
-    info: &EnvInfo,
-    shared: &Shared,
-    access: &HashMap<String, crate::driver::Access>,
-) {
-    let down: Vec<&crate::plan::NodePlan> = info
-        .plan
-        .nodes
-        .iter()
-        .filter(|n| driver.state(&n.name) != NodeState::Ready)
-        .collect();
-    if !down.is_empty() {
-        shared.set_phase(Phase::Starting, None);
-        let names: Vec<&str> = down.iter().map(|n| n.name.as_str()).collect();
-        shared.progress(format!("repairing: starting {} again", names.join(", ")));
-        let progress = |m: String| shared.progress(m);
-        let changed = |d: &mut D| refresh(d, info, shared);
-        let limits = info.options.limits;
-        let started = actions::nodes::start(driver, &down, access, limits, &progress, &changed);
-        if let Err(e) = started.await {
-            let error = e.to_string();
-            shared.set_phase(Phase::Degraded, Some(error.clone()));
-            shared.emit(Event::Failed { error });
-            return;
+async fn repair<D: Driver>(driver: &mut D, env: &Env<'_>, shared: &Shared) {
+    let progress = |m: String| {
+        if m.starts_with("repairing") {
+            shared.set_phase(Phase::Starting, None);
         }
+        shared.progress(m)
+    };
+    let start = actions::nodes::Start {
+        dir: env.dir,
+        journal: env.journal,
+        access: env.access,
+        limits: env.info.options.limits,
+        progress: &progress,
+    };
+    let changed = |d: &mut D| refresh(d, env.info, shared);
+    let repaired = actions::nodes::repair(&start, driver, &env.info.plan, &changed).await;
+    if let Err(e) = repaired {
+        let error = e.to_string();
+        shared.set_phase(Phase::Degraded, Some(error.clone()));
+        shared.emit(Event::Failed { error });
+        return;
     }
     shared.set_phase(Phase::Ready, None);
     shared.emit(Event::Ready);
@@ -428,7 +436,7 @@ async fn lifetime_over(shared: &Shared) -> String {
         tick.tick().await;
         let expires = shared.status.lock().expect("status lock").expires_unix;
         if let Some(at) = expires
-            && env::now_unix() >= at
+            && envdir::now_unix() >= at
         {
             return "the env's TTL has expired: taking it down".into();
         }
@@ -457,10 +465,7 @@ async fn teardown<D: Driver>(
     } else {
         Duration::from_secs(10)
     };
-    driver.stop(&info.plan.nodes, graceful).await;
-    for s in tasks.drain(..) {
-        s.abort();
-    }
+    actions::tear_down(driver, &info.plan, tasks, graceful).await;
     refresh(driver, info, shared);
 }
 

@@ -70,7 +70,10 @@ async fn handle(stream: UnixStream, shared: Arc<Shared>, inbox: Inbox) {
         Request::Extend { secs } => {
             let status = {
                 let mut status = shared.status.lock().expect("status lock");
-                let from = status.expires_unix.unwrap_or(0).max(crate::env::now_unix());
+                let from = status
+                    .expires_unix
+                    .unwrap_or(0)
+                    .max(crate::envdir::now_unix());
                 status.expires_unix = Some(from.saturating_add(secs));
                 status.clone()
             };

@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::clone::registry;
 use crate::driver::Driver;
 use crate::env::EnvInfo;
-use crate::env::layout::{self, EnvDir};
+use crate::envdir::{self, EnvDir};
 use crate::snapshot::{self, Expiry, Saved};
 
 /// Saves the env; its nodes run on afterwards, or are stopped with `stop`. On failure
@@ -95,11 +95,8 @@ fn copy_services(info: &EnvInfo, dir: &EnvDir, partial: &Path) -> Result<(), Str
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }
-        snapshot::copy_tree(&from, &to).map_err(|e| e.to_string())?;
-        for own in [
-            crate::actions::services::REQUEST_LOG,
-            crate::handoff::CLONE_URL,
-        ] {
+        crate::envdir::copy_tree(&from, &to).map_err(|e| e.to_string())?;
+        for own in [crate::clone::REQUEST_LOG, crate::handoff::CLONE_URL] {
             let _ = std::fs::remove_file(to.join(own));
         }
     }
@@ -108,15 +105,15 @@ fn copy_services(info: &EnvInfo, dir: &EnvDir, partial: &Path) -> Result<(), Str
 
 /// The key the guests authorise, so that `vstage ssh` reaches restored nodes.
 fn copy_ssh_key(dir: &EnvDir, partial: &Path) -> Result<(), String> {
-    let key = dir.join(layout::SSH_KEY);
+    let key = dir.join(envdir::SSH_KEY);
     if !key.exists() {
         return Ok(());
     }
     let to = partial.join(snapshot::SSH_DIR);
     std::fs::create_dir_all(&to).map_err(|e| format!("{}: {e}", to.display()))?;
     for f in [
-        layout::SSH_KEY.to_string(),
-        format!("{}.pub", layout::SSH_KEY),
+        envdir::SSH_KEY.to_string(),
+        format!("{}.pub", envdir::SSH_KEY),
     ] {
         std::fs::copy(dir.join(&f), to.join(&f)).map_err(|e| format!("{f}: {e}"))?;
     }

@@ -65,14 +65,16 @@ impl fmt::Display for Location {
 /// (`count: 6400`) from planning an env no host could run.
 pub const MAX_INSTANCES: u32 = 64;
 pub const MAX_NICS: usize = 8;
-/// The service network every node with clones or cloud-init has (`plan::SERVICE_NET`);
-/// a template network on it would be unreachable.
-pub(crate) const SERVICE_CIDR: &str = crate::plan::SERVICE_NET;
+/// The service network every node with clones or cloud-init has (the plan puts the
+/// clones on it); a template network on it would be unreachable.
+pub const SERVICE_NET: &str = "10.0.2.0/24";
 
 /// A validated template: everything a plan needs, with parameters applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     pub name: String,
+    /// `driver:` as written (a name, unchecked), and where.
+    pub driver: Option<(String, Location)>,
     pub networks: Vec<Network>,
     pub nodes: Vec<Node>,
     /// Clones of other teams' services the env runs (DESIGN §6), by name.

@@ -15,6 +15,9 @@ pub(super) struct RawTemplate {
     pub(super) name: Spanned<String>,
     #[serde(default)]
     pub(super) description: Option<String>,
+    /// What runs the nodes (`driver::DriverKind`); `up --driver` overrides it.
+    #[serde(default)]
+    pub(super) driver: Option<Spanned<Scalar>>,
     #[serde(default)]
     pub(super) params: BTreeMap<String, Spanned<Scalar>>,
     #[serde(default)]

@@ -12,7 +12,7 @@ use super::raw::{
 use super::{
     API_VERSION, Ctx, DEFAULT_GATE_TIMEOUT, Gate, Handoff, MAX_GATE_TIMEOUT, MAX_GATES,
     MAX_INSTANCES, MAX_MOUNTS, MAX_NICS, MAX_NODE_LOGS, MAX_PORTS, Mount, Network, Nic, Node,
-    NodeFile, SERVICE_CIDR, Service, Template, TemplateError,
+    NodeFile, SERVICE_NET, Service, Template, TemplateError,
 };
 use crate::clone::registry::{self, Role};
 use crate::clone::section::Section;
@@ -47,6 +47,11 @@ impl RawTemplate {
         );
         let name = params.name(ctx, "name", &name_scalar)?;
         let _ = self.description;
+        // Which drivers exist is the driver module's to say (`driver::choose`).
+        let driver = match &self.driver {
+            Some(d) => Some((params.name(ctx, "driver", d)?, ctx.location(&d.referenced))),
+            None => None,
+        };
 
         let networks = networks(ctx, &params, &self.networks)?;
         let mut nodes: Vec<Node> = Vec::new();
@@ -65,6 +70,7 @@ impl RawTemplate {
         let handoff = handoff(ctx, &params, self.handoff.as_ref(), &instances)?;
         Ok(Template {
             name,
+            driver,
             networks,
             nodes,
             services,
@@ -89,7 +95,7 @@ fn networks(ctx: &Ctx, params: &Params, raw: &[RawNetwork]) -> Result<Vec<Networ
         let cidr: Cidr = text
             .parse()
             .map_err(|e| ctx.at(&raw.cidr.referenced, format!("cidr: {e}")))?;
-        let service: Cidr = SERVICE_CIDR.parse().expect("a valid constant");
+        let service: Cidr = SERVICE_NET.parse().expect("a valid constant");
         if cidr.overlaps(&service) {
             return Err(ctx.at(
             &raw.cidr.referenced,

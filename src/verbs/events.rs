@@ -2,7 +2,7 @@
 
 use std::io::{BufRead as _, Write as _};
 
-use vstage::env::layout;
+use vstage::envdir;
 use vstage::home::Home;
 
 use super::open_env;
@@ -12,7 +12,7 @@ use crate::failure::Result;
 
 pub(crate) fn events(home: &Home, name: &str, output: Output) -> Result<u8> {
     let (dir, _) = open_env(home, name)?;
-    let file = std::fs::File::open(dir.join(layout::EVENTS))
+    let file = std::fs::File::open(dir.join(envdir::EVENTS))
         .map_err(|e| anyhow::anyhow!("env {name}: no timeline yet ({e})"))?;
     for line in std::io::BufReader::new(file).lines() {
         let line = line?;

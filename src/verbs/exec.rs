@@ -1,10 +1,10 @@
 //! `vstage exec ENV [--node N] -- CMD`: a host command with the hand-off variables,
-//! or a command in a node through its guest agent.
+//! or a command in a node through its driver's guest handle.
 
 use std::io::Write as _;
 
 use anyhow::{Context as _, anyhow};
-use vstage::driver::qemu::agent;
+use vstage::driver::guest::Guest as _;
 use vstage::home::Home;
 
 use super::{live_status, open_env};
@@ -57,10 +57,11 @@ pub(crate) async fn exec(
                     names.join(", ")
                 )));
             };
-            let socket = dir.join(&plan.files.agent);
             let mut out = Out;
             let mut err = std::io::stderr().lock();
-            let code = agent::exec(&socket, command, &mut out, &mut err)
+            let code = info
+                .guest(&dir, plan)
+                .exec(command, &mut out, &mut err)
                 .await
                 .with_context(|| format!("env {name}, node {node}"))?;
             out.flush()?;

@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::time::Duration;
 
-use vstage::env::layout;
+use vstage::envdir;
 use vstage::home::Home;
 use vstage::supervisor::api::{self, Event, Request};
 
@@ -14,7 +14,7 @@ use crate::failure::Result;
 pub(crate) async fn extend(home: &Home, name: &str, by: Duration) -> Result<u8> {
     let (dir, _) = open_env(home, name)?;
     let mut reply = api::send(
-        &dir.join(layout::SUPERVISOR_SOCK),
+        &dir.join(envdir::SUPERVISOR_SOCK),
         &Request::Extend {
             secs: by.as_secs().max(1),
         },

@@ -3,8 +3,8 @@
 use std::io::Write as _;
 
 use anyhow::Context as _;
-use vstage::env::layout::EnvDir;
 use vstage::env::{self, EnvInfo};
+use vstage::envdir::EnvDir;
 use vstage::home::Home;
 use vstage::supervisor::api::{Phase, Status};
 
@@ -51,7 +51,12 @@ fn state(
     match (info, status) {
         (None, _) if env::is_owned(dir) || just_made(dir) => "creating",
         (None, _) => "broken",
-        (Some(_), Ok(s)) if s.expires_unix.is_some_and(|at| at <= env::now_unix()) => "expired",
+        (Some(_), Ok(s))
+            if s.expires_unix
+                .is_some_and(|at| at <= vstage::envdir::now_unix()) =>
+        {
+            "expired"
+        }
         (Some(_), Ok(s)) => match s.phase {
             Phase::Starting => "creating",
             Phase::Ready => "ready",

@@ -23,8 +23,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::failure::Result;
-use vstage::env::layout::{self, EnvDir};
 use vstage::env::{self, EnvError, EnvInfo};
+use vstage::envdir::{self, EnvDir};
 use vstage::home::Home;
 use vstage::supervisor::api::{self, Status};
 
@@ -39,7 +39,7 @@ pub(crate) fn open_env(home: &Home, name: &str) -> Result<(EnvDir, EnvInfo)> {
 
 /// A status, or a description of why there is none (supervisor gone).
 pub(crate) async fn live_status(dir: &EnvDir) -> std::result::Result<Status, String> {
-    match api::status(&dir.join(layout::SUPERVISOR_SOCK), Duration::from_secs(2)).await {
+    match api::status(&dir.join(envdir::SUPERVISOR_SOCK), Duration::from_secs(2)).await {
         Ok(s) => Ok(s),
         Err(_) if !env::is_owned(dir) => {
             Err("broken: no supervisor (run `vstage down` to clean up)".into())
@@ -50,12 +50,12 @@ pub(crate) async fn live_status(dir: &EnvDir) -> std::result::Result<Status, Str
 
 /// How long ago `created` (unix seconds) was, in one unit: `42s`, `5m`, `3h`, `2d`.
 pub(crate) fn age(created: u64) -> String {
-    one_unit(env::now_unix().saturating_sub(created))
+    one_unit(envdir::now_unix().saturating_sub(created))
 }
 
 /// Time left until `at` (unix seconds), in one unit; `expired` once it has passed.
 pub(crate) fn left(at: u64) -> String {
-    match at.checked_sub(env::now_unix()) {
+    match at.checked_sub(envdir::now_unix()) {
         Some(secs) if secs > 0 => one_unit(secs),
         _ => "expired".into(),
     }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use vstage::env::layout::{self, EnvDir};
 use vstage::env::{EnvError, EnvInfo, Owner};
+use vstage::envdir::{self, EnvDir};
 use vstage::handoff::artifacts;
 use vstage::handoff::junit::{self, Case};
 use vstage::home::{self, CiJob, Home};
@@ -141,6 +141,7 @@ async fn up_failed(home: &Home, args: &RunArgs, name: &str, e: UpError) -> u8 {
         UpError::Interrupted => EXIT_INTERRUPTED,
         UpError::Template(_)
         | UpError::Plan(_)
+        | UpError::Driver(_)
         | UpError::BadInput(_)
         | UpError::Env(EnvError::BadName(_)) => EXIT_BAD_INPUT,
         UpError::Env(_) => EXIT_FAILURE,
@@ -164,7 +165,7 @@ async fn keep_env(args: &RunArgs, dir: &EnvDir, name: &str) {
         .keep_on_failure
         .flatten()
         .map(|d| d.as_secs().max(1));
-    let socket = dir.join(layout::SUPERVISOR_SOCK);
+    let socket = dir.join(envdir::SUPERVISOR_SOCK);
     if let Ok(mut reply) = api::send(&socket, &Request::Keep { secs }).await {
         let _ = tokio::time::timeout(Duration::from_secs(5), reply.next()).await;
     }

@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::time::Instant;
 
 use serde_json::json;
-use vstage::env::layout;
+use vstage::envdir;
 use vstage::home::Home;
 use vstage::snapshot::{self, Manifest, Store, Stored};
 use vstage::supervisor::api::{self, Event, Request};
@@ -46,7 +46,7 @@ async fn create(
     store.check_new_name(name)?;
     let (dir, info) = open_env(home, env)?;
     let started = Instant::now();
-    let socket = dir.join(layout::SUPERVISOR_SOCK);
+    let socket = dir.join(envdir::SUPERVISOR_SOCK);
     let mut reply = api::send(&socket, &Request::Snapshot { stop })
         .await
         .map_err(|e| Failure::from(anyhow::anyhow!("env {env}: {e}")))?;
@@ -62,7 +62,7 @@ async fn create(
     let saved_ms = started.elapsed().as_millis();
     let manifest = Manifest {
         name: name.to_string(),
-        created_unix: vstage::env::now_unix(),
+        created_unix: vstage::envdir::now_unix(),
         source_env: info.name.clone(),
         template: info.template.clone(),
         accel: info.accel,

@@ -1,7 +1,7 @@
 //! `vstage ssh ENV NODE [-- CMD]`: ssh into a node that runs sshd.
 
 use anyhow::Context as _;
-use vstage::env::layout;
+use vstage::envdir;
 use vstage::home::Home;
 
 use super::open_env;
@@ -24,7 +24,7 @@ pub(crate) fn ssh(home: &Home, name: &str, node: &str, command: &[String]) -> Re
     }
     let status = std::process::Command::new("ssh")
         .arg("-F")
-        .arg(dir.join(layout::SSH_CONFIG))
+        .arg(dir.join(envdir::SSH_CONFIG))
         .arg(node)
         .args(command)
         .status()

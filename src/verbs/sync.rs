@@ -33,7 +33,7 @@ pub(crate) async fn sync(home: &Home, name: &str, node: Option<&str>, force: boo
         return Ok(0);
     }
     for n in nodes.into_iter().filter(|n| !n.mounts.is_empty()) {
-        let done = mounts::sync(&dir, n, force)
+        let done = mounts::sync(&dir, n, &info.guest(&dir, n), force)
             .await
             .map_err(|e| anyhow::anyhow!("env {name}: {e}"))?;
         for s in done {

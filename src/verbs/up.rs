@@ -23,6 +23,7 @@ pub(crate) fn request<'a>(
         from: args.from.as_deref(),
         name: args.name.as_deref(),
         sets: &args.template.sets,
+        driver: args.template.driver.as_deref(),
         keep_on_failure: args.keep_on_failure.is_some(),
         keep_for: args.keep_on_failure.flatten(),
         ttl: args.ttl,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::model::{Actor, DEFAULT_DOMAIN_ID, State, Target};
 use crate::clone::new_id;
-use crate::env::layout::write_atomic;
+use crate::envdir::write_atomic;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -290,7 +290,7 @@ pub fn write_handoff(
     if let Some(admin) = creds.iter().find(|c| c.admin && c.project.is_some()) {
         let accounts = dir.join(ACCOUNTS_YAML);
         write_atomic(
-            &dir.join(crate::handoff::TEMPEST_CONF),
+            &dir.join(crate::clone::registry::TEMPEST_CONF),
             tempest_conf(auth_url, region, admin, &accounts).as_bytes(),
         )?;
     }

@@ -57,7 +57,7 @@ impl Kind for Keystone {
     /// (a service's own token) gets a 401 in a restored env.
     fn expiry(&self, state_dir: &std::path::Path) -> Option<(String, u64)> {
         let (_, state) = super::store::Store::open(state_dir).ok()?;
-        let now = crate::env::now_unix().saturating_mul(1_000_000);
+        let now = crate::envdir::now_unix().saturating_mul(1_000_000);
         let first = state?
             .tokens
             .values()

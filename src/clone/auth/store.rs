@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::model::{EXPIRED_GRACE_MICROS, State, Token};
-use crate::env::layout::write_atomic;
+use crate::envdir::write_atomic;
 
 pub const STATE_JSON: &str = "state.json";
 pub const TOKENS: &str = "tokens.jsonl";

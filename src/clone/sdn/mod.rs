@@ -41,7 +41,7 @@ const MAX_STATE: u64 = 64 << 20;
 /// Writes the state where [`load`] finds it, whole or not at all.
 pub fn save(path: &std::path::Path, state: &model::State) -> std::io::Result<()> {
     let text = serde_json::to_vec(state).map_err(std::io::Error::other)?;
-    crate::env::layout::write_atomic(path, &text)
+    crate::envdir::write_atomic(path, &text)
 }
 
 /// The state written by [`save`], if there is one.

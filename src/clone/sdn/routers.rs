@@ -424,7 +424,7 @@ impl State {
 
 /// What the env's fabric needs of a router that is up and has interfaces: each
 /// interface's IPv4 address on its segment, and the IPv4 extra routes.
-pub type InFabric = (Vec<RouterNic>, Vec<crate::driver::qemu::router::Route>);
+pub type InFabric = (Vec<RouterNic>, Vec<crate::net::Route>);
 
 impl State {
     pub fn routers_in_fabric(&self) -> BTreeMap<String, InFabric> {
@@ -454,13 +454,11 @@ impl State {
                     .routes
                     .iter()
                     .filter_map(|x| match (x.destination.addr, x.nexthop) {
-                        (IpAddr::V4(dest), IpAddr::V4(nexthop)) => {
-                            Some(crate::driver::qemu::router::Route {
-                                dest,
-                                prefix: x.destination.prefix,
-                                nexthop,
-                            })
-                        }
+                        (IpAddr::V4(dest), IpAddr::V4(nexthop)) => Some(crate::net::Route {
+                            dest,
+                            prefix: x.destination.prefix,
+                            nexthop,
+                        }),
                         _ => None,
                     })
                     .collect();

@@ -103,7 +103,7 @@ pub async fn exec(
     let base = format!(
         "/tmp/vstage-exec-{}-{}",
         std::process::id(),
-        crate::env::now_unix()
+        crate::envdir::now_unix()
     );
     let mut arg = vec![
         "-c".to_string(),

@@ -3,12 +3,12 @@
 //! and the host-facing choices, snapshot-tested like the plan.
 //!
 //! Every path in it is UTF-8 without `,` or white space: `up` refuses any other home,
-//! cache or binary path (`layout::check_option_path`) before it gets here.
+//! cache or binary path (`envdir::check_option_path`) before it gets here.
 
 use std::path::Path;
 
 use crate::driver::qemu::accel::Accel;
-use crate::env::layout::{self, EnvDir};
+use crate::envdir::{self, EnvDir};
 use crate::image::Image;
 use crate::plan::{NodePlan, Plan};
 
@@ -44,7 +44,7 @@ pub struct Restore<'a> {
     pub memory: &'a Path,
     pub shared_ram_offset: Option<u64>,
     /// NICs that were hot-plugged when the snapshot was taken, back in their slots.
-    pub nics: &'a [crate::snapshot::SavedNic],
+    pub nics: &'a [crate::driver::SavedNic],
 }
 
 /// The QMP option of `node`. Its socket path is in no other process's command line, so
@@ -221,7 +221,7 @@ pub fn argv(i: &Inputs) -> Vec<String> {
                 clone.ip,
                 clone.port,
                 i.exe.display(),
-                path(dir, &layout::connection_slots(&node.name)),
+                path(dir, &envdir::connection_slots(&node.name)),
                 path(dir, &clone.socket)
             ));
         }

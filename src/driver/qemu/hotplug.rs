@@ -10,16 +10,29 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::argv::{SPARE_SLOTS, slot_id};
+use crate::driver::DriverError;
 use crate::driver::qemu::qmp::Channel;
-use crate::driver::{DriverError, HotNic, Nics};
-use crate::env::layout::EnvDir;
+use crate::envdir::EnvDir;
 use crate::plan::Plan;
 
 /// Node -> the NIC each of its spare slots holds. Shared with the driver, which saves
 /// them with a snapshot and fills them in for a restored node.
 pub type Slots = Arc<Mutex<HashMap<String, [Option<HotNic>; SPARE_SLOTS]>>>;
 
+/// A NIC given to a running node for a port of the network service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HotNic {
+    /// The port's id.
+    pub id: String,
+    pub mac: crate::net::Mac,
+    /// The node's end of the link (a datagram socket in the env dir).
+    pub socket: PathBuf,
+    /// The segment's switch socket.
+    pub segment: PathBuf,
+}
+
 /// Attaches and detaches NICs over each node's QMP socket; owns the spare slots.
+#[derive(Clone)]
 pub struct Hotplug {
     dir: EnvDir,
     /// Node -> its QMP socket (relative to the env dir).
@@ -68,8 +81,8 @@ pub fn tag(id: &str) -> String {
         .collect()
 }
 
-impl Nics for Hotplug {
-    async fn attach(&mut self, node: &str, nic: &HotNic) -> Result<(), DriverError> {
+impl Hotplug {
+    pub async fn attach(&mut self, node: &str, nic: &HotNic) -> Result<(), DriverError> {
         // The fabric attaches one NIC at a time, so the slot stays free until taken below.
         let slot = self
             .slots
@@ -112,7 +125,8 @@ impl Nics for Hotplug {
         Ok(())
     }
 
-    async fn detach(&mut self, node: &str, nic: &HotNic) -> Result<(), DriverError> {
+    /// Idempotent for a NIC that is gone.
+    pub async fn detach(&mut self, node: &str, nic: &HotNic) -> Result<(), DriverError> {
         let mut qmp = self.channel(node).await?;
         let t = tag(&nic.id);
         qmp.execute_raw("device_del", json!({"id": format!("d-{t}")}))

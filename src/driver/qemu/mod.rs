@@ -7,7 +7,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
@@ -15,7 +14,10 @@ use tokio::process::{Child, Command};
 pub mod accel;
 pub mod agent;
 pub mod argv;
+pub mod guest;
 pub mod hotplug;
+pub mod mapped_ram;
+pub mod network;
 pub mod qmp;
 pub mod router;
 pub mod seed;
@@ -24,16 +26,14 @@ pub mod switch;
 pub mod version;
 pub mod virtiofsd;
 
-use super::{Access, Driver, DriverError, NodeState};
+use super::{Access, Driver, DriverError, Features, NodeState, SavedNode, Setup};
 use crate::driver::qemu::accel::Accel;
 use crate::driver::qemu::qmp::Channel;
 use crate::driver::readiness::{Sign, Watch};
-use crate::env::EnvInfo;
-use crate::env::journal::{Entry, Journal};
-use crate::env::layout::{self, EnvDir};
+use crate::envdir::journal::{Entry, Recorder};
+use crate::envdir::{self, EnvDir};
 use crate::image::{Image, Manifest};
 use crate::plan::{NodePlan, Plan};
-use crate::snapshot::SavedNode;
 
 /// The QEMU binary: `$VSTAGE_QEMU`, else `qemu-system-x86_64` from `PATH`.
 pub fn binary() -> PathBuf {
@@ -60,6 +60,16 @@ pub fn on_path(name: &Path) -> Option<PathBuf> {
     })
 }
 
+/// Everything: nodes on this host can have NICs added, be saved, mount host
+/// directories, forward ports and show their console.
+pub const FEATURES: Features = Features {
+    hotplug: true,
+    snapshots: true,
+    mounts: true,
+    forwarded_ports: true,
+    console: true,
+};
+
 struct Running {
     child: Child,
     state: NodeState,
@@ -70,7 +80,8 @@ pub struct Qemu {
     plan: Plan,
     images: HashMap<String, Image>,
     accel: Accel,
-    journal: Arc<Mutex<Journal>>,
+    journal: Recorder,
+    network: network::QemuNetwork,
     nodes: HashMap<String, Running>,
     /// The snapshot directory and saved nodes of a restored env; a node is taken out
     /// once it has resumed, so a repair boots it from its disk like any other.
@@ -89,30 +100,30 @@ impl Qemu {
         plan: Plan,
         images: HashMap<String, Image>,
         accel: Accel,
-        journal: Arc<Mutex<Journal>>,
+        journal: Recorder,
     ) -> Qemu {
+        let hot = hotplug::Slots::default();
+        let hotplug = hotplug::Hotplug::new(dir.clone(), &plan, hot.clone());
+        let network = network::QemuNetwork::new(dir.clone(), &plan, journal.clone(), hotplug);
         Qemu {
             dir,
             plan,
             images,
             accel,
             journal,
+            network,
             nodes: HashMap::new(),
             restore: None,
             resumed: HashSet::new(),
-            hot: hotplug::Slots::default(),
+            hot,
             daemons: HashMap::new(),
         }
     }
 
     /// The env's QEMU driver, with the images `up` resolved for it.
-    pub fn for_env(
-        dir: &EnvDir,
-        info: &EnvInfo,
-        journal: Arc<Mutex<Journal>>,
-    ) -> Result<Qemu, DriverError> {
+    pub fn open(setup: &Setup<'_>, journal: Recorder) -> Result<Qemu, DriverError> {
         let mut images = HashMap::new();
-        for (name, path) in &info.images {
+        for (name, path) in setup.images {
             let open = |detail: String| DriverError::Open {
                 what: format!("image {name} at {}", path.display()),
                 detail,
@@ -131,18 +142,25 @@ impl Qemu {
                 },
             );
         }
-        let mut qemu = Qemu::new(dir.clone(), info.plan.clone(), images, info.accel, journal);
-        qemu.restore = info.restore.as_ref().map(|r| {
-            let nodes = r.nodes.iter().map(|n| (n.name.clone(), n.clone()));
-            (r.dir.clone(), nodes.collect())
+        let dir = setup.dir;
+        let mut qemu = Qemu::new(
+            dir.clone(),
+            setup.plan.clone(),
+            images,
+            setup.accel,
+            journal,
+        );
+        qemu.restore = setup.restore.map(|(snapshot, nodes)| {
+            let nodes = nodes.iter().map(|n| (n.name.clone(), n.clone()));
+            (snapshot.to_path_buf(), nodes.collect())
         });
         // A restored node starts with the NICs it had, in the slots they had.
-        for saved in info.restore.iter().flat_map(|r| &r.nodes) {
+        for saved in setup.restore.iter().flat_map(|(_, nodes)| nodes.iter()) {
             let mut hot = qemu.hot.lock().expect("slots lock");
             let slots = hot.entry(saved.name.clone()).or_default();
             for nic in &saved.hot_nics {
                 if let Some(slot) = slots.get_mut(nic.slot) {
-                    *slot = Some(crate::driver::HotNic {
+                    *slot = Some(hotplug::HotNic {
                         id: nic.id.clone(),
                         mac: nic.mac,
                         socket: dir.join(&nic.socket),
@@ -167,9 +185,9 @@ impl Qemu {
             node: node.name.clone(),
             source,
         };
-        std::fs::create_dir_all(self.dir.join(&layout::node_dir(&node.name))).map_err(io)?;
+        std::fs::create_dir_all(self.dir.join(&envdir::node_dir(&node.name))).map_err(io)?;
         if node.service_nic.is_some() {
-            let slots = layout::connection_slots(&node.name);
+            let slots = envdir::connection_slots(&node.name);
             self.record(
                 Entry::Path {
                     path: slots.clone(),
@@ -243,7 +261,7 @@ impl Qemu {
         })?;
         let mut daemons = Vec::new();
         for m in &node.mounts {
-            let log = layout::virtiofsd_log(&node.name, &m.tag);
+            let log = envdir::virtiofsd_log(&node.name, &m.tag);
             self.record(Entry::Path { path: log.clone() }, &node.name)?;
             self.record(
                 Entry::Path {
@@ -272,19 +290,12 @@ impl Qemu {
                 })?;
             self.record(Entry::pid(name, child.id().unwrap_or(0) as i32), &node.name)?;
             daemons.push(child);
-            // What the node installs as it boots: `vstage sync` compares with it.
-            let seen = layout::mount_seen(&node.name, &m.tag);
-            self.record(Entry::Path { path: seen }, &node.name)?;
-            crate::mounts::record_seen(&self.dir, &node.name, m)
-                .map_err(|e| start(format!("mount {}: {e}", m.target)))?;
         }
         Ok(daemons)
     }
 
     fn record(&self, entry: Entry, node: &str) -> Result<(), DriverError> {
         self.journal
-            .lock()
-            .expect("journal lock")
             .record(&entry)
             .map_err(|source| DriverError::Io {
                 node: node.to_string(),
@@ -380,7 +391,7 @@ impl Qemu {
     /// the console growing counts as progress.
     fn check_progress(&mut self, node: &NodePlan, watch: &mut Watch) -> Result<(), DriverError> {
         if let NodeState::Exited { detail } = self.state(&node.name) {
-            let stderr = std::fs::read_to_string(self.dir.join(&layout::qemu_stderr(&node.name)))
+            let stderr = std::fs::read_to_string(self.dir.join(&envdir::qemu_stderr(&node.name)))
                 .unwrap_or_default();
             return Err(DriverError::Died {
                 node: node.name.clone(),
@@ -511,10 +522,19 @@ fn cloud_init_stage(status_json: &str) -> String {
 }
 
 impl Driver for Qemu {
-    type Nics = hotplug::Hotplug;
+    type Guest = guest::QemuGuest;
+    type Network = network::QemuNetwork;
 
-    fn nics(&self) -> hotplug::Hotplug {
-        hotplug::Hotplug::new(self.dir.clone(), &self.plan, self.hot.clone())
+    fn guest(&self, node: &NodePlan) -> guest::QemuGuest {
+        guest::QemuGuest::new(&self.dir, node)
+    }
+
+    fn network(&self) -> network::QemuNetwork {
+        self.network.clone()
+    }
+
+    fn close(&mut self) {
+        self.network.close();
     }
 
     async fn boot(&mut self, node: &NodePlan, access: &Access) -> Result<(), DriverError> {
@@ -574,7 +594,7 @@ impl Driver for Qemu {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(
-                std::fs::File::create(self.dir.join(&layout::qemu_stderr(&node.name)))
+                std::fs::File::create(self.dir.join(&envdir::qemu_stderr(&node.name)))
                     .map_err(io)?,
             )
             .kill_on_drop(true);
@@ -732,7 +752,7 @@ impl Driver for Qemu {
         // Every node is paused and writes a file of its own: all migrations run at once.
         let mut running = Vec::new();
         for node in nodes {
-            let rel = layout::node_dir(&node.name);
+            let rel = envdir::node_dir(&node.name);
             std::fs::create_dir_all(into.join(&rel)).map_err(|source| DriverError::Io {
                 node: node.name.clone(),
                 source,
@@ -764,14 +784,14 @@ impl Qemu {
         into: &Path,
         mapped: bool,
     ) -> Result<SavedNode, DriverError> {
-        let rel = layout::node_dir(&node.name);
+        let rel = envdir::node_dir(&node.name);
         let memory = format!("{rel}/memory");
         // Paused and migrated, QEMU has flushed the disk and writes nothing to it: a
         // copy now is the disk at the pause.
         let disk = match &node.files.disk {
             Some(d) => {
                 let to = format!("{rel}/disk.qcow2");
-                crate::snapshot::copy_tree(&self.dir.join(d), &into.join(&to)).map_err(|e| {
+                crate::envdir::copy_tree(&self.dir.join(d), &into.join(&to)).map_err(|e| {
                     DriverError::Snapshot {
                         node: node.name.clone(),
                         detail: e.to_string(),
@@ -783,15 +803,11 @@ impl Qemu {
         };
         let shared_ram_offset = if mapped {
             let bytes = u64::from(node.memory_mib) << 20;
-            let block = crate::snapshot::mapped_ram::share_block(
-                &into.join(&memory),
-                snapshot::RAM_BLOCK,
-                bytes,
-            )
-            .map_err(|e| DriverError::Snapshot {
-                node: node.name.clone(),
-                detail: e.to_string(),
-            })?;
+            let block = mapped_ram::share_block(&into.join(&memory), snapshot::RAM_BLOCK, bytes)
+                .map_err(|e| DriverError::Snapshot {
+                    node: node.name.clone(),
+                    detail: e.to_string(),
+                })?;
             Some(block.pages_offset)
         } else {
             None
@@ -810,7 +826,7 @@ impl Qemu {
             .flat_map(|slots| slots.iter().enumerate())
             .filter_map(|(slot, nic)| {
                 let nic = nic.as_ref()?;
-                Some(crate::snapshot::SavedNic {
+                Some(crate::driver::SavedNic {
                     id: nic.id.clone(),
                     mac: nic.mac,
                     slot,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use tokio::net::UnixDatagram;
 
-use crate::net::Mac;
+use crate::net::{Mac, Route};
 
 /// One interface: its MAC and address on a subnet.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,14 +24,6 @@ pub struct Interface {
     pub mac: Mac,
     pub ip: Ipv4Addr,
     pub prefix: u8,
-}
-
-/// An extra route: packets for `dest/prefix` go to `nexthop`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Route {
-    pub dest: Ipv4Addr,
-    pub prefix: u8,
-    pub nexthop: Ipv4Addr,
 }
 
 /// Packets held per address while its MAC is asked for.

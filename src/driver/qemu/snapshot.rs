@@ -32,7 +32,7 @@ pub async fn channel(node: &str, qmp: &Path) -> Result<Channel, DriverError> {
 
 /// Runs `command` (no arguments) on every node's monitor, in order.
 pub async fn each(
-    dir: &crate::env::layout::EnvDir,
+    dir: &crate::envdir::EnvDir,
     nodes: &[crate::plan::NodePlan],
     command: &'static str,
 ) -> Result<(), DriverError> {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
-use crate::env::layout::EnvDir;
+use crate::envdir::EnvDir;
 use crate::plan::MountPlan;
 
 /// How long virtiofsd may take to bind its socket.

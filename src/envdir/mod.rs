@@ -1,4 +1,6 @@
-//! File names inside an env directory, fixed in one place (like Lima's `filenames`).
+//! An env's directory: the names of its files, fixed in one place (like Lima's
+//! `filenames`), how they are written, and its journal of what exists in it. Below
+//! everything that runs an env, so the driver, the clones and the plan share it.
 //!
 //! Socket paths must fit in `sun_path` (108 bytes), so sockets live under a short
 //! `s/` folder with short names; [`check_socket_path`] turns an overlong path into a
@@ -6,6 +8,8 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+pub mod journal;
 
 /// The hand-off description of the env (what `vstage exec` points tools at).
 pub const ENV_JSON: &str = "env.json";
@@ -185,6 +189,33 @@ pub fn write_atomic(path: &Path, text: &[u8]) -> std::io::Result<()> {
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(text)?;
     tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Now, in the Unix seconds an env's files record times in.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Copies the tree at `from` to `to` as `cp -a` does, sparse, sharing blocks where the
+/// filesystem can (a snapshot's disks are large and mostly the image's).
+pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    let out = std::process::Command::new("cp")
+        .args(["-a", "--sparse=always", "--reflink=auto", "-T"])
+        .arg(from)
+        .arg(to)
+        .output()?;
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!(
+            "copying {} to {}: {}",
+            from.display(),
+            to.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
     Ok(())
 }
 

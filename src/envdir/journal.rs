@@ -4,6 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,13 @@ pub enum Entry {
         node: String,
         port: String,
         socket: String,
+    },
+    /// A resource a driver made and knows by `id` (a server on a cloud): the driver
+    /// undoes it (`driver::undo`), so teardown and crash cleanup reach it like a path.
+    Driver {
+        driver: String,
+        resource: String,
+        id: String,
     },
 }
 
@@ -93,6 +101,24 @@ impl Journal {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// The env's journal as everything that creates resources shares it (actions, the
+/// driver, the fabric's task): each records an entry before it creates.
+#[derive(Clone)]
+pub struct Recorder(Arc<Mutex<Journal>>);
+
+impl Recorder {
+    pub fn new(journal: Journal) -> Recorder {
+        Recorder(Arc::new(Mutex::new(journal)))
+    }
+
+    /// Appends and syncs `entry`. A panic while the journal was held leaves it as it
+    /// was on disk, so the lock's poison is no reason to stop recording.
+    pub fn record(&self, entry: &Entry) -> std::io::Result<()> {
+        let mut journal = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        journal.record(entry)
     }
 }
 
@@ -157,13 +183,17 @@ pub struct Undone {
     pub failed: Vec<String>,
 }
 
+/// How a driver's own resources are undone (`driver::undo`): by driver, resource and id;
+/// `Ok(false)` for one that was gone.
+pub type UndoDriven<'a> = &'a dyn Fn(&str, &Path, &str, &str) -> std::io::Result<bool>;
+
 /// Undoes what the journal in `dir` records, newest first: a process that is still the
 /// env's is killed (a process is recorded after the files it uses, so it goes before
-/// them), a file, socket or directory inside `dir` is removed. Ports need no undo: they
-/// close with their process. Idempotent; `down`, a failed `up` and crash cleanup all
-/// come here.
-pub fn undo(dir: &Path) -> std::io::Result<Undone> {
-    let entries = read(&dir.join(crate::env::layout::JOURNAL))?;
+/// them), a file, socket or directory inside `dir` is removed, a driver's resource is
+/// undone by its driver (`driven`). Ports need no undo: they close with their process.
+/// Idempotent; `down`, a failed `up` and crash cleanup all come here.
+pub fn undo(dir: &Path, driven: UndoDriven<'_>) -> std::io::Result<Undone> {
+    let entries = read(&dir.join(crate::envdir::JOURNAL))?;
     let processes = processes(&entries);
     let mut done = Undone::default();
     for entry in entries.iter().rev() {
@@ -183,6 +213,15 @@ pub fn undo(dir: &Path) -> std::io::Result<Undone> {
                     Ok(false) => {}
                     Err(e) => done.failed.push(format!("{}: {e}", full.display())),
                 },
+            },
+            Entry::Driver {
+                driver,
+                resource,
+                id,
+            } => match driven(driver, dir, resource, id) {
+                Ok(true) => done.removed += 1,
+                Ok(false) => {}
+                Err(e) => done.failed.push(format!("{driver} {resource} {id}: {e}")),
             },
             Entry::Process { .. } | Entry::Port { .. } => {}
         }
@@ -249,7 +288,7 @@ pub fn processes(entries: &[Entry]) -> Vec<Recorded> {
                     p.pid = Some((*pid, started.clone()));
                 }
             }
-            Entry::Path { .. } | Entry::Port { .. } | Entry::Nic { .. } => {}
+            Entry::Path { .. } | Entry::Port { .. } | Entry::Nic { .. } | Entry::Driver { .. } => {}
         }
     }
     out
@@ -299,7 +338,7 @@ mod tests {
         let env = root.path().join("env");
         std::fs::create_dir_all(env.join("nodes/n1")).unwrap();
         std::fs::write(root.path().join("outside"), "keep").unwrap();
-        let mut j = Journal::open(&env.join(crate::env::layout::JOURNAL)).unwrap();
+        let mut j = Journal::open(&env.join(crate::envdir::JOURNAL)).unwrap();
         for path in [
             "nodes/n1",
             "nodes/n1/seed",
@@ -318,16 +357,28 @@ mod tests {
         .unwrap();
         j.record(&Entry::pid("p", child.id() as i32)).unwrap();
 
-        let done = undo(&env).unwrap();
+        let done = undo(&env, &|_, _, _, _| Ok(false)).unwrap();
         assert_eq!(done.killed, 1);
-        assert!(child.try_wait().unwrap().is_some() || child.wait().is_ok());
+        // Killed by the undo: its status says SIGKILL (bounded: a missed kill fails
+        // here instead of hanging the test).
+        use std::os::unix::process::ExitStatusExt as _;
+        let status = (0..250)
+            .find_map(|_| {
+                let s = child.try_wait().unwrap();
+                if s.is_none() {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                s
+            })
+            .expect("the process outlived the undo by 5 s");
+        assert_eq!(status.signal(), Some(nix::libc::SIGKILL));
         assert_eq!(done.removed, 2, "{done:?}");
         assert_eq!(done.refused, ["/etc/hostname", "../outside"]);
         assert!(!env.join("nodes/n1").exists());
         assert!(root.path().join("outside").exists());
         assert!(Path::new("/etc/hostname").exists());
         // Again: nothing left to do.
-        let again = undo(&env).unwrap();
+        let again = undo(&env, &|_, _, _, _| Ok(false)).unwrap();
         assert_eq!((again.killed, again.removed), (0, 0));
     }
 

@@ -1,0 +1,296 @@
+//! The bring-up, repair and teardown with the fake driver: what the actions ask of a
+//! driver, in which order, and what the journal lets teardown undo. Nothing boots.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use super::{ActionError, Context};
+use crate::driver::fake::{self, Fake, Fate};
+use crate::driver::qemu::accel::Accel;
+use crate::driver::readiness::Limits;
+use crate::driver::{Driver, DriverError, DriverKind, NodeState};
+use crate::env::{EnvInfo, Options};
+use crate::envdir::journal::{self, Journal, Recorder};
+use crate::envdir::{self, EnvDir};
+
+/// Two nodes on one network; a gate on each; a hand-off-free template.
+const TWO_NODES: &str = "apiVersion: vstage/v1
+name: pair
+networks: [{name: lan, cidr: 10.9.0.0/24}]
+nodes:
+  - {name: a, image: tiny, nics: [{network: lan}]}
+  - {name: b, image: tiny, nics: [{network: lan}]}
+gates:
+  - {name: a-up, node: a, run: 'true', timeout: 1}
+  - {name: b-up, node: b, run: 'echo fine', timeout: 1}
+";
+
+/// An env on the fake driver: its dir, description, journal and driver.
+struct Bench {
+    _root: tempfile::TempDir,
+    dir: EnvDir,
+    info: EnvInfo,
+    journal: Recorder,
+    driver: Fake,
+    tasks: Vec<JoinHandle<()>>,
+    lines: RefCell<Vec<String>>,
+}
+
+impl Bench {
+    fn new(template: &str) -> Bench {
+        let root = tempfile::tempdir().unwrap();
+        let dir = EnvDir(root.path().join("env"));
+        std::fs::create_dir_all(dir.path()).unwrap();
+        let source = crate::template::Source {
+            label: "t.yaml".into(),
+            text: template.into(),
+        };
+        let template = crate::template::load(&source, &[]).unwrap();
+        let plan = crate::plan::build(&template).unwrap();
+        let info = EnvInfo {
+            name: "t".into(),
+            dir: dir.path().to_path_buf(),
+            template: "t.yaml".into(),
+            created_unix: 0,
+            driver: DriverKind::Qemu,
+            accel: Accel::Tcg,
+            images: BTreeMap::new(),
+            options: Options {
+                keep_on_failure: false,
+                limits: Limits {
+                    timeout_secs: 5,
+                    stall_secs: 1,
+                },
+                expires_unix: None,
+                keep_for_secs: None,
+                owner: None,
+            },
+            labels: BTreeMap::new(),
+            plan,
+            restore: None,
+        };
+        let journal = Recorder::new(Journal::open(&dir.join(envdir::JOURNAL)).unwrap());
+        let driver = Fake::new(dir.clone(), journal.clone());
+        Bench {
+            _root: root,
+            dir,
+            info,
+            journal,
+            driver,
+            tasks: Vec::new(),
+            lines: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn fate(&self, node: &str, fate: Fate) {
+        self.driver
+            .control
+            .lock()
+            .unwrap()
+            .fates
+            .insert(node.into(), fate);
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.driver.control.lock().unwrap().calls.clone()
+    }
+
+    async fn up(&mut self) -> Result<(), ActionError> {
+        let lines = &self.lines;
+        let progress = |m: String| lines.borrow_mut().push(m);
+        let changed = |_: &mut Fake| {};
+        let mut ctx = Context {
+            info: &self.info,
+            dir: &self.dir,
+            driver: &mut self.driver,
+            journal: &self.journal,
+            tasks: &mut self.tasks,
+            progress: &progress,
+            nodes_changed: &changed,
+            access: HashMap::new(),
+        };
+        super::bring_up(&mut ctx).await
+    }
+
+    async fn down(&mut self) {
+        super::tear_down(
+            &mut self.driver,
+            &self.info.plan,
+            &mut self.tasks,
+            Duration::ZERO,
+        )
+        .await;
+    }
+
+    /// What teardown leaves to the journal, undone as `down` and crash cleanup do.
+    fn undo(&self) -> journal::Undone {
+        journal::undo(self.dir.path(), &crate::driver::undo).unwrap()
+    }
+
+    fn live(&self) -> Vec<(String, String)> {
+        fake::live(self.dir.path())
+    }
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn bring_up_makes_segments_boots_all_then_waits_then_gates() {
+    let mut b = Bench::new(TWO_NODES);
+    b.up().await.unwrap();
+    assert_eq!(
+        b.calls(),
+        ["segment lan", "boot a", "boot b", "wait a", "wait b"]
+    );
+    assert_eq!(b.driver.state("a"), NodeState::Ready);
+    assert_eq!(b.driver.state("b"), NodeState::Ready);
+    let lines = b.lines.borrow().clone();
+    assert!(
+        lines.iter().any(|l| l.starts_with("gate a-up: passed")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("gate b-up: passed")),
+        "{lines:?}"
+    );
+    // Each resource was journalled before it existed.
+    let entries = journal::read(&b.dir.join(envdir::JOURNAL)).unwrap();
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    assert_eq!(
+        b.live(),
+        pairs(&[("node", "a"), ("node", "b"), ("segment", "lan")])
+    );
+    b.down().await;
+    assert_eq!(b.calls()[5..], ["stop a", "stop b", "close"]);
+    b.undo();
+    assert!(b.live().is_empty());
+}
+
+#[tokio::test]
+async fn a_node_that_dies_mid_bring_up_fails_it_and_rollback_undoes_newest_first() {
+    let mut b = Bench::new(TWO_NODES);
+    b.fate("b", Fate::Dies);
+    let err = b.up().await.unwrap_err();
+    assert!(
+        matches!(&err, ActionError::Node(DriverError::Died { node, .. }) if node == "b"),
+        "{err}"
+    );
+    // Gates never ran: a failed node ends the bring-up.
+    assert!(!b.lines.borrow().iter().any(|l| l.starts_with("gate")));
+    b.down().await;
+    let undone = b.undo();
+    assert_eq!(undone.removed, 3);
+    assert_eq!(
+        fake::undone(b.dir.path()),
+        pairs(&[("node", "b"), ("node", "a"), ("segment", "lan")])
+    );
+    assert!(b.live().is_empty());
+}
+
+#[tokio::test]
+async fn a_node_refused_at_boot_was_recorded_first_so_it_is_undone_too() {
+    let mut b = Bench::new(TWO_NODES);
+    b.fate("a", Fate::Refused);
+    let err = b.up().await.unwrap_err();
+    assert!(
+        matches!(err, ActionError::Node(DriverError::Start { .. })),
+        "{err}"
+    );
+    assert_eq!(b.calls(), ["segment lan", "boot a"]);
+    b.down().await;
+    b.undo();
+    assert_eq!(
+        fake::undone(b.dir.path()),
+        pairs(&[("node", "a"), ("segment", "lan")])
+    );
+}
+
+#[tokio::test]
+async fn a_hung_node_fails_by_its_stall_limit() {
+    let mut b = Bench::new(TWO_NODES);
+    b.fate("a", Fate::Hangs);
+    let err = b.up().await.unwrap_err();
+    assert!(
+        matches!(&err, ActionError::Node(DriverError::NotReady { node, .. }) if node == "a"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_gate_ends_the_bring_up_with_its_output_and_logs() {
+    let text = TWO_NODES.replace("run: 'true'", "run: 'false', logs: [/var/log/a.log]");
+    let mut b = Bench::new(&text);
+    b.driver
+        .control
+        .lock()
+        .unwrap()
+        .files
+        .entry("a".into())
+        .or_default()
+        .insert("/var/log/a.log".into(), "why it failed\n".into());
+    let err = b.up().await.unwrap_err().to_string();
+    assert!(err.starts_with("gate a-up failed after"), "{err}");
+    assert!(err.contains("exit 1: false said no"), "{err}");
+    assert!(
+        err.contains("--- a:/var/log/a.log ---\nwhy it failed"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn repair_starts_only_the_nodes_that_went_down() {
+    let mut b = Bench::new(TWO_NODES);
+    b.up().await.unwrap();
+    b.driver.kill("a");
+    assert!(matches!(b.driver.state("a"), NodeState::Exited { .. }));
+    let lines = &b.lines;
+    let progress = |m: String| lines.borrow_mut().push(m);
+    let access = HashMap::new();
+    let start = super::nodes::Start {
+        dir: &b.dir,
+        journal: &b.journal,
+        access: &access,
+        limits: b.info.options.limits,
+        progress: &progress,
+    };
+    let changed = |_: &mut Fake| {};
+    let repaired = super::nodes::repair(&start, &mut b.driver, &b.info.plan, &changed)
+        .await
+        .unwrap();
+    assert_eq!(repaired, ["a"]);
+    assert_eq!(b.driver.state("a"), NodeState::Ready);
+    let calls = b.driver.control.lock().unwrap().calls.clone();
+    assert_eq!(calls[5..], ["boot a", "wait a"]);
+    // Ready again, a second repair has nothing to do.
+    let again = super::nodes::repair(&start, &mut b.driver, &b.info.plan, &changed)
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+}
+
+#[tokio::test]
+async fn after_a_crash_the_journal_alone_takes_the_env_down() {
+    let mut b = Bench::new(TWO_NODES);
+    b.up().await.unwrap();
+    // The supervisor dies: nothing stops or closes anything.
+    let fresh = Fake::new(b.dir.clone(), b.journal.clone());
+    drop(std::mem::replace(&mut b.driver, fresh));
+    b.tasks.clear();
+    assert_eq!(b.live().len(), 3);
+    // What `gc` and `down` of a broken env run.
+    crate::env::remove(&b.dir).unwrap();
+    assert!(b.live().is_empty());
+    assert!(!b.dir.path().exists());
+    assert_eq!(
+        fake::undone(b.dir.path()),
+        pairs(&[("node", "b"), ("node", "a"), ("segment", "lan")])
+    );
+}
