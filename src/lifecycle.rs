@@ -139,7 +139,7 @@ fn origin(home: &Home, req: &UpRequest<'_>) -> Result<Origin, UpError> {
         label: format!("snapshot:{name}"),
         plan: m.plan,
         // Only the QEMU driver saves nodes.
-        driver: DriverKind::Qemu,
+        driver: DriverKind::named("qemu").expect("registered"),
         restore: Some(env::Restore {
             name: name.to_string(),
             snapshot: stored.id,
@@ -169,7 +169,7 @@ pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<E
         }
     };
     let dir = home.env(&name)?;
-    check_paths(home, &dir, &plan)?;
+    check_paths(home, &dir, &plan, driver)?;
     if req.from.is_some() && dir.path().exists() {
         return Err(EnvError::Exists(
             name,
@@ -294,24 +294,16 @@ fn failed(
 }
 
 /// Paths QEMU takes in its options and sockets the kernel binds must fit their rules.
-fn check_paths(home: &Home, dir: &EnvDir, plan: &Plan) -> Result<(), UpError> {
+fn check_paths(home: &Home, dir: &EnvDir, plan: &Plan, driver: DriverKind) -> Result<(), UpError> {
     let exe = std::env::current_exe().map_err(io("current exe"))?;
     for (path, what) in [
         (home.state.as_path(), "VSTAGE_HOME"),
         (home.cache.as_path(), "VSTAGE_CACHE"),
         (exe.as_path(), "the vstage binary"),
     ] {
-        envdir::check_option_path(path, what).map_err(UpError::BadInput)?;
+        envdir::check_option_path(path, what).map_err(|e| UpError::BadInput(e.to_string()))?;
     }
-    for node in &plan.nodes {
-        for rel in [&node.files.qmp, &node.files.agent] {
-            envdir::check_socket_path(&dir.join(rel)).map_err(UpError::BadInput)?;
-        }
-        for nic in &node.nics {
-            envdir::check_socket_path(&dir.join(&nic.socket)).map_err(UpError::BadInput)?;
-        }
-    }
-    Ok(())
+    crate::driver::check_paths(driver, dir, plan).map_err(|e| UpError::BadInput(e.to_string()))
 }
 
 /// Every image the plan's nodes boot, built if it is not yet.

@@ -40,7 +40,7 @@ pub struct Plan {
 }
 
 /// The service network: a user-mode NIC per node on which clones answer at fixed
-/// addresses (QEMU forwards those connections to the clone's socket in the env dir).
+/// addresses (the driver delivers guests' connections to them, `Driver::expose`).
 /// Every node has its own, all with the same addresses, so it is identical inside.
 pub use crate::template::SERVICE_NET;
 pub const SERVICE_GUEST_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 15);
@@ -58,8 +58,6 @@ pub struct ServicePlan {
     pub kind: String,
     pub ip: Ipv4Addr,
     pub port: u16,
-    /// Where guests' connections are delivered (relative to the env dir).
-    pub socket: String,
     /// State and hand-off files (relative to the env dir).
     pub dir: String,
     /// What the kind made of its template section; only the kind reads it.
@@ -77,8 +75,6 @@ impl ServicePlan {
 pub struct NetworkPlan {
     pub name: String,
     pub cidr: Cidr,
-    /// The env's switch port for this network (relative to the env dir).
-    pub switch_socket: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,7 +107,6 @@ pub struct NodePlan {
     /// Guest files `vstage run --artifacts` copies (patterns, `template::Node::logs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<String>,
-    pub files: NodeFiles,
 }
 
 /// A host directory shared into a node (virtiofs, read-only), under virtiofs tag `tag`.
@@ -124,8 +119,6 @@ pub struct MountPlan {
     pub install: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restart: Vec<String>,
-    /// virtiofsd's socket.
-    pub socket: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,19 +134,6 @@ pub struct NicPlan {
     pub mac: Mac,
     pub ip: Ipv4Addr,
     pub prefix: u8,
-    /// QEMU's end of the datagram link to the switch.
-    pub socket: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodeFiles {
-    pub qmp: String,
-    pub agent: String,
-    pub serial: String,
-    pub seed: String,
-    pub pidfile: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disk: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,7 +199,6 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
         .map(|n| NetworkPlan {
             name: n.name.clone(),
             cidr: n.cidr,
-            switch_socket: envdir::switch_socket(&n.name),
         })
         .collect();
     let mut next_host: Vec<u32> = vec![FIRST_AUTO_HOST; networks.len()];
@@ -242,7 +221,6 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
                 mac: Mac::for_nic(small(ordinal), small(index)),
                 ip,
                 prefix: cidr.prefix,
-                socket: envdir::nic_socket(name, index),
             });
         }
         let cloud_init = crate::image::recipe(&node.image).is_some_and(|r| r.cloud_init);
@@ -270,7 +248,6 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
                 .map(|(i, m)| {
                     let tag = format!("vstage{i}");
                     MountPlan {
-                        socket: envdir::mount_socket(name, &tag),
                         tag,
                         source: m.source.clone(),
                         target: m.target.clone(),
@@ -280,7 +257,6 @@ pub fn build(template: &Template) -> Result<Plan, PlanError> {
                 })
                 .collect(),
             logs: node.logs.clone(),
-            files: NodeFiles::of(name, cloud_init),
         });
     }
 
@@ -351,24 +327,6 @@ fn next_address(
     }
 }
 
-impl NodeFiles {
-    /// Where a node's host-side files go, relative to the env dir.
-    fn of(name: &str, cloud_init: bool) -> NodeFiles {
-        NodeFiles {
-            qmp: envdir::qmp_socket(name),
-            agent: envdir::agent_socket(name),
-            serial: envdir::serial_log(name),
-            seed: if cloud_init {
-                envdir::seed_iso(name)
-            } else {
-                envdir::seed(name)
-            },
-            pidfile: envdir::pidfile(name),
-            disk: cloud_init.then(|| envdir::disk(name)),
-        }
-    }
-}
-
 /// Each clone at its own address on the service network, from [`FIRST_SERVICE_IP`] up.
 fn services(template: &Template) -> Result<Vec<ServicePlan>, PlanError> {
     let mut plans = Vec::new();
@@ -383,7 +341,6 @@ fn services(template: &Template) -> Result<Vec<ServicePlan>, PlanError> {
             kind: service.kind.clone(),
             ip: ip.into(),
             port: kind.guest_port(),
-            socket: envdir::clone_socket(&service.name),
             dir: envdir::clone_dir(&service.name),
             settings: service.settings.clone(),
         });

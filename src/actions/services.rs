@@ -10,7 +10,7 @@ use crate::clone::Running;
 use crate::clone::registry::{
     self, CatalogEntry, Forward, Identity, Kind, Role, Start, Topology, TopologyNic,
 };
-use crate::driver::Driver;
+use crate::driver::{Driver, Exposed};
 use crate::envdir::journal::Entry;
 use crate::fabric::Fabric;
 use crate::handoff;
@@ -33,29 +33,32 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
         ctx.record(Entry::Path {
             path: service.dir.clone(),
         })?;
-        ctx.record(Entry::Path {
-            path: service.socket.clone(),
-        })?;
+        let exposed = ctx.driver.expose(service);
+        if let Some(socket) = &exposed.socket {
+            ctx.record(Entry::Path {
+                path: socket.clone(),
+            })?;
+        }
         let (listener, port) = bind(&service.name)?;
         ctx.record(Entry::Port {
             name: service.name.clone(),
             port,
         })?;
-        bound.push((service, kind, listener, port));
+        bound.push((service, kind, exposed, listener, port));
     }
     let catalog: Vec<CatalogEntry> = bound
         .iter()
-        .filter_map(|(service, kind, _, port)| {
+        .filter_map(|(_, kind, exposed, _, port)| {
             kind.catalog_entry()
                 .map(|(service_type, name)| CatalogEntry {
                     service_type: service_type.into(),
                     name: name.into(),
-                    guest_url: ctx.driver.expose(service),
+                    guest_url: exposed.url.clone(),
                     host_url: format!("http://127.0.0.1:{port}"),
                 })
         })
         .collect();
-    bound.sort_by_key(|(_, kind, _, _)| kind.role() != Role::Identity);
+    bound.sort_by_key(|(_, kind, _, _, _)| kind.role() != Role::Identity);
     let topology = topology(plan);
     let forwards: Vec<Forward> = ctx
         .access
@@ -69,7 +72,7 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
         })
         .collect();
     let mut identity: Option<Identity> = None;
-    for (service, kind, listener, _) in bound {
+    for (service, kind, exposed, listener, _) in bound {
         let state_dir = ctx.dir.join(&service.dir);
         std::fs::create_dir_all(&state_dir).map_err(|e| {
             ActionError::Service(format!("{}: {}: {e}", service.name, state_dir.display()))
@@ -80,7 +83,7 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
                 listener,
                 state_dir,
                 settings: &service.settings,
-                guest_url: ctx.driver.expose(service),
+                guest_url: exposed.url.clone(),
                 identity: identity.as_ref(),
                 catalog: &catalog,
                 topology: &topology,
@@ -98,7 +101,7 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
             ctx.tasks.push(tokio::spawn(fabric.run(feed.events)));
         }
         identity = identity.or(started.identity);
-        serve(ctx, service, kind, started.running)?;
+        serve(ctx, service, kind, &exposed, started.running)?;
     }
     Ok(())
 }
@@ -137,26 +140,33 @@ fn topology(plan: &Plan) -> Topology {
 }
 
 /// Hands a started clone to the host and the guests: its host URL in
-/// `CLONE_DIR/url`, its guest socket bound, and both served until teardown.
+/// `CLONE_DIR/url`, the socket guests' connections arrive on (if the driver delivers
+/// them to one) bound, and both served until teardown.
 fn serve<D: Driver>(
     ctx: &mut Context<'_, D>,
     service: &ServicePlan,
     kind: &dyn Kind,
+    exposed: &Exposed,
     running: Running,
 ) -> Result<(), ActionError> {
     let url = running.url.clone();
     let what = format!("{} ({})", service.name, kind.name());
     handoff::write_clone_url(ctx.dir, &service.dir, &url)
         .map_err(|e| ActionError::Service(format!("{what}: {e}")))?;
-    let unix = UnixListener::bind(ctx.dir.join(&service.socket))
-        .map_err(|e| ActionError::Service(format!("{what} clone socket: {e}")))?;
+    let unix = match &exposed.socket {
+        Some(socket) => Some(
+            UnixListener::bind(ctx.dir.join(socket))
+                .map_err(|e| ActionError::Service(format!("{what} clone socket: {e}")))?,
+        ),
+        None => None,
+    };
     let log = ctx.dir.join(&service.dir).join(crate::clone::REQUEST_LOG);
     let mut running = running;
     running.router = crate::clone::with_request_log(running.router, &log)
         .map_err(|e| ActionError::Service(format!("{what}: {}: {e}", log.display())))?;
     (ctx.progress)(format!(
         "clone {what}: {url} on the host, {} in guests",
-        ctx.driver.expose(service)
+        exposed.url
     ));
     ctx.tasks.extend(crate::clone::spawn_serving(running, unix));
     Ok(())

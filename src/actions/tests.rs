@@ -55,7 +55,7 @@ impl Bench {
             dir: dir.path().to_path_buf(),
             template: "t.yaml".into(),
             created_unix: 0,
-            driver: DriverKind::Qemu,
+            driver: DriverKind::default(),
             accel: Accel::Tcg,
             images: BTreeMap::new(),
             options: Options {

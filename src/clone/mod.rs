@@ -77,22 +77,24 @@ pub fn with_request_log(
     )))
 }
 
-/// Serves `router` on the host port and on the unix socket QEMU hands guests'
-/// connections to, until the returned tasks are aborted.
+/// Serves `router` on the host port and, if the driver delivers guests' connections to
+/// one, on that unix socket, until the returned tasks are aborted.
 pub fn spawn_serving(
     running: Running,
-    unix: tokio::net::UnixListener,
-) -> [tokio::task::JoinHandle<()>; 2] {
+    unix: Option<tokio::net::UnixListener>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let (tcp, router) = (running.listener, running.router);
-    let on_unix = router.clone();
-    [
-        tokio::spawn(async move {
-            let _ = axum::serve(tcp, router).await;
-        }),
-        tokio::spawn(async move {
+    let mut tasks = Vec::new();
+    if let Some(unix) = unix {
+        let on_unix = router.clone();
+        tasks.push(tokio::spawn(async move {
             let _ = axum::serve(unix, on_unix).await;
-        }),
-    ]
+        }));
+    }
+    tasks.push(tokio::spawn(async move {
+        let _ = axum::serve(tcp, router).await;
+    }));
+    tasks
 }
 
 /// How many connections to the clones one node's guest may hold open at once. QEMU

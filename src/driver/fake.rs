@@ -338,6 +338,13 @@ impl Driver for Fake {
         }
     }
 
+    fn expose(&self, service: &crate::plan::ServicePlan) -> super::Exposed {
+        super::Exposed {
+            url: service.guest_url(),
+            socket: None,
+        }
+    }
+
     fn network(&self) -> FakeNetwork {
         FakeNetwork {
             dir: self.dir.path().to_path_buf(),

@@ -1,7 +1,7 @@
 //! A node's guest as the rest of vstage reaches it: commands with their output, a
 //! liveness ping, the console, files copied out. Gates, the hand-off, `exec`, `sync`,
 //! `logs` and the artifacts all go through this; how a driver gets there (QEMU's guest
-//! agent and serial log, a cloud's console API and SSH) stays inside the driver.
+//! agent and console file, a cloud's console API and SSH) stays inside the driver.
 //!
 //! Everything here comes from the guest, so every read is bounded.
 

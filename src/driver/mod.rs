@@ -9,6 +9,7 @@
 pub mod guest;
 pub mod qemu;
 pub mod readiness;
+mod registry;
 
 #[cfg(test)]
 pub(crate) mod fake;
@@ -30,35 +31,11 @@ use crate::net::{Mac, Route};
 use crate::plan::NodePlan;
 use crate::template::{Location, Template};
 
-/// The drivers this build has. A new one is a variant here and an arm in each `match`
-/// of this file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DriverKind {
-    /// A `qemu-system-x86_64` per node on this host.
-    #[default]
-    Qemu,
-}
-
-impl DriverKind {
-    pub const ALL: &'static [DriverKind] = &[DriverKind::Qemu];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            DriverKind::Qemu => "qemu",
-        }
-    }
-
-    pub fn named(name: &str) -> Option<DriverKind> {
-        DriverKind::ALL.iter().copied().find(|k| k.name() == name)
-    }
-
-    pub fn features(self) -> Features {
-        match self {
-            DriverKind::Qemu => qemu::FEATURES,
-        }
-    }
-}
+// The drivers this build has, each as `"name" => Variant(its module::its type)`: the
+// one place that lists them. `registry` makes `DriverKind`, `open`, `guest`,
+// `host_logs`, `check_paths` and the enums that delegate (`EnvDriver`, `EnvGuest`,
+// `EnvNetwork`) from it.
+registry::drivers! { "qemu" => Qemu(qemu::Qemu) }
 
 /// What a driver can do beyond booting nodes and running commands in them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,21 +147,6 @@ pub struct Setup<'a> {
     pub images: &'a BTreeMap<String, PathBuf>,
     /// The snapshot directory and saved nodes of an env made from a snapshot.
     pub restore: Option<(&'a Path, &'a [SavedNode])>,
-}
-
-/// Opens the env's driver.
-pub fn open(setup: &Setup<'_>, journal: Recorder) -> Result<EnvDriver, DriverError> {
-    match setup.kind {
-        DriverKind::Qemu => Ok(EnvDriver::Qemu(qemu::Qemu::open(setup, journal)?)),
-    }
-}
-
-/// A node's guest, from the env's files alone (for verbs, which run outside the
-/// supervisor).
-pub fn guest(kind: DriverKind, dir: &EnvDir, node: &NodePlan) -> EnvGuest {
-    match kind {
-        DriverKind::Qemu => EnvGuest::Qemu(qemu::guest::QemuGuest::new(dir, node)),
-    }
 }
 
 /// Undoes a resource a driver recorded (`Entry::Driver`), for teardown and crash
@@ -309,10 +271,17 @@ pub trait Driver {
     type Network: Network;
     fn network(&self) -> Self::Network;
 
-    /// The URL guests reach clone `service` at (the plan gives its name and port).
-    fn expose(&self, service: &crate::plan::ServicePlan) -> String {
-        service.guest_url()
-    }
+    /// How guests reach clone `service` (the plan gives its name and port).
+    fn expose(&self, service: &crate::plan::ServicePlan) -> Exposed;
+}
+
+/// How guests reach a clone: the URL they use, and where their connections arrive for
+/// the clone to serve, if the driver delivers them to a socket in the env dir.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exposed {
+    pub url: String,
+    /// Relative to the env dir.
+    pub socket: Option<String>,
 }
 
 /// A NIC a running node gets for a port of the network service.
@@ -361,163 +330,6 @@ pub trait Network: Send + 'static {
     ) -> Result<(), DriverError>;
     /// Removes a router; idempotent.
     fn remove_router(&mut self, id: &str);
-}
-
-/// The env's driver, whichever it is: delegates to it.
-pub enum EnvDriver {
-    Qemu(qemu::Qemu),
-}
-
-/// A node's guest, whichever the driver.
-pub enum EnvGuest {
-    Qemu(qemu::guest::QemuGuest),
-}
-
-/// The env's networks, whichever the driver.
-pub enum EnvNetwork {
-    Qemu(qemu::network::QemuNetwork),
-}
-
-impl Driver for EnvDriver {
-    type Guest = EnvGuest;
-    type Network = EnvNetwork;
-
-    async fn boot(&mut self, node: &NodePlan, access: &Access) -> Result<(), DriverError> {
-        match self {
-            EnvDriver::Qemu(d) => d.boot(node, access).await,
-        }
-    }
-    async fn wait_ready(
-        &mut self,
-        node: &NodePlan,
-        deadline: Instant,
-        stall: Duration,
-    ) -> Result<(), DriverError> {
-        match self {
-            EnvDriver::Qemu(d) => d.wait_ready(node, deadline, stall).await,
-        }
-    }
-    async fn stop(&mut self, nodes: &[NodePlan], graceful: Duration) {
-        match self {
-            EnvDriver::Qemu(d) => d.stop(nodes, graceful).await,
-        }
-    }
-    fn close(&mut self) {
-        match self {
-            EnvDriver::Qemu(d) => d.close(),
-        }
-    }
-    fn state(&mut self, node: &str) -> NodeState {
-        match self {
-            EnvDriver::Qemu(d) => d.state(node),
-        }
-    }
-    fn pid(&self, node: &str) -> Option<i32> {
-        match self {
-            EnvDriver::Qemu(d) => d.pid(node),
-        }
-    }
-    async fn pause(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError> {
-        match self {
-            EnvDriver::Qemu(d) => d.pause(nodes).await,
-        }
-    }
-    async fn save(
-        &mut self,
-        nodes: &[NodePlan],
-        into: &Path,
-    ) -> Result<Vec<SavedNode>, DriverError> {
-        match self {
-            EnvDriver::Qemu(d) => d.save(nodes, into).await,
-        }
-    }
-    async fn resume(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError> {
-        match self {
-            EnvDriver::Qemu(d) => d.resume(nodes).await,
-        }
-    }
-    fn guest(&self, node: &NodePlan) -> EnvGuest {
-        match self {
-            EnvDriver::Qemu(d) => EnvGuest::Qemu(d.guest(node)),
-        }
-    }
-    fn network(&self) -> EnvNetwork {
-        match self {
-            EnvDriver::Qemu(d) => EnvNetwork::Qemu(d.network()),
-        }
-    }
-    fn expose(&self, service: &crate::plan::ServicePlan) -> String {
-        match self {
-            EnvDriver::Qemu(d) => d.expose(service),
-        }
-    }
-}
-
-impl Guest for EnvGuest {
-    async fn exec(
-        &self,
-        argv: &[String],
-        out: &mut dyn std::io::Write,
-        err: &mut dyn std::io::Write,
-    ) -> Result<i32, GuestError> {
-        match self {
-            EnvGuest::Qemu(g) => g.exec(argv, out, err).await,
-        }
-    }
-    async fn ping(&self, bound: Duration) -> bool {
-        match self {
-            EnvGuest::Qemu(g) => g.ping(bound).await,
-        }
-    }
-    async fn console(&self, from: u64, max: usize) -> Result<Console, GuestError> {
-        match self {
-            EnvGuest::Qemu(g) => g.console(from, max).await,
-        }
-    }
-}
-
-impl Network for EnvNetwork {
-    fn add_segment(&mut self, name: &str) -> Result<(), DriverError> {
-        match self {
-            EnvNetwork::Qemu(n) => n.add_segment(name),
-        }
-    }
-    fn remove_segment(&mut self, name: &str) {
-        match self {
-            EnvNetwork::Qemu(n) => n.remove_segment(name),
-        }
-    }
-    async fn attach(
-        &mut self,
-        node: &str,
-        segment: &str,
-        nic: &PortNic,
-        restored: bool,
-    ) -> Result<(), DriverError> {
-        match self {
-            EnvNetwork::Qemu(n) => n.attach(node, segment, nic, restored).await,
-        }
-    }
-    async fn detach(&mut self, id: &str) -> Result<(), DriverError> {
-        match self {
-            EnvNetwork::Qemu(n) => n.detach(id).await,
-        }
-    }
-    fn set_router(
-        &mut self,
-        id: &str,
-        ports: &[RouterPort],
-        routes: Vec<Route>,
-    ) -> Result<(), DriverError> {
-        match self {
-            EnvNetwork::Qemu(n) => n.set_router(id, ports, routes),
-        }
-    }
-    fn remove_router(&mut self, id: &str) {
-        match self {
-            EnvNetwork::Qemu(n) => n.remove_router(id),
-        }
-    }
 }
 
 /// One node as its driver saved it (paths relative to the snapshot directory).
@@ -575,15 +387,15 @@ nodes:
     #[test]
     fn the_driver_is_the_flag_else_the_template_else_qemu() {
         let t = template(PORTS);
-        assert_eq!(choose(None, &t), Ok(DriverKind::Qemu));
-        assert_eq!(choose(Some("qemu"), &t), Ok(DriverKind::Qemu));
+        assert_eq!(choose(None, &t), Ok(DriverKind::default()));
+        assert_eq!(choose(Some("qemu"), &t), Ok(DriverKind::default()));
         let written = template(&PORTS.replace("driver: qemu", "driver: lxd"));
         let err = choose(None, &written).unwrap_err().to_string();
         assert_eq!(err, "t.yaml:3:9: no driver 'lxd' (drivers: qemu)");
         let err = choose(Some("vbox"), &t).unwrap_err().to_string();
         assert_eq!(err, "--driver:1:1: no driver 'vbox' (drivers: qemu)");
         let none = template(&PORTS.replace("driver: qemu\n", ""));
-        assert_eq!(choose(None, &none), Ok(DriverKind::Qemu));
+        assert_eq!(choose(None, &none), Ok(DriverKind::default()));
     }
 
     #[test]

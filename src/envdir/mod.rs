@@ -26,99 +26,22 @@ pub const SUPERVISOR_SOCK: &str = "supervisor.sock";
 pub const SUPERVISOR_LOG: &str = "supervisor.log";
 /// The env's timeline: one JSON line per event, with its time.
 pub const EVENTS: &str = "events.jsonl";
-/// Folder of QEMU and switch sockets.
+/// Folder of the env's sockets (a short name: socket paths must fit `sun_path`).
 pub const SOCKETS: &str = "s";
-/// Folder of per-node files (serial log, seed, pid file).
+/// Folder of per-node files (what a node's driver and its mounts keep).
 pub const NODES: &str = "nodes";
 
 pub fn node_dir(node: &str) -> String {
     format!("{NODES}/{node}")
-}
-pub fn serial_log(node: &str) -> String {
-    format!("{NODES}/{node}/serial.log")
-}
-pub fn seed(node: &str) -> String {
-    format!("{NODES}/{node}/seed")
-}
-/// The NoCloud `cidata` volume of a cloud-init node.
-pub fn seed_iso(node: &str) -> String {
-    format!("{NODES}/{node}/seed.iso")
-}
-/// A node's copy-on-write root disk over its image's.
-pub fn disk(node: &str) -> String {
-    format!("{NODES}/{node}/disk.qcow2")
 }
 /// The env's SSH key pair (`id_ed25519`, `id_ed25519.pub`) and `ssh_config`.
 pub const SSH_KEY: &str = "id_ed25519";
 pub const SSH_CONFIG: &str = "ssh_config";
 /// The Ansible inventory of the nodes that run sshd.
 pub const INVENTORY: &str = "inventory.ini";
-/// What QEMU printed on stderr (why it refused to start, mostly).
-pub fn qemu_stderr(node: &str) -> String {
-    format!("{NODES}/{node}/qemu.stderr")
-}
-/// Lock files, one per connection a node's guest may hold open to the clones.
-pub fn connection_slots(node: &str) -> String {
-    format!("{NODES}/{node}/conn")
-}
-pub fn pidfile(node: &str) -> String {
-    format!("{NODES}/{node}/qemu.pid")
-}
-pub fn qmp_socket(node: &str) -> String {
-    format!("{SOCKETS}/{node}.qmp")
-}
-pub fn agent_socket(node: &str) -> String {
-    format!("{SOCKETS}/{node}.qga")
-}
-pub fn nic_socket(node: &str, index: usize) -> String {
-    format!("{SOCKETS}/{node}.{index}.nic")
-}
-/// virtiofsd's end of a node's mount `tag` (QEMU connects to it).
-pub fn mount_socket(node: &str, tag: &str) -> String {
-    format!("{SOCKETS}/{node}.{tag}.fs")
-}
-/// What the virtiofsd of a node's mount `tag` printed.
-pub fn virtiofsd_log(node: &str, tag: &str) -> String {
-    format!("{NODES}/{node}/{tag}.virtiofsd.log")
-}
 /// What `vstage sync` last saw of a node's mount `tag`'s source.
 pub fn mount_seen(node: &str, tag: &str) -> String {
     format!("{NODES}/{node}/{tag}.seen")
-}
-pub fn switch_socket(network: &str) -> String {
-    format!("{SOCKETS}/{network}.sw")
-}
-/// Where guests' connections to a clone arrive (through QEMU's guestfwd).
-pub fn clone_socket(clone: &str) -> String {
-    format!("{SOCKETS}/{clone}.svc")
-}
-/// The switch of a network made through the SDN clone (by the clone's network id).
-pub fn segment_socket(network_id: &str) -> String {
-    let short: String = network_id
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .take(8)
-        .collect();
-    format!("{SOCKETS}/n-{short}.sw")
-}
-/// A node's NIC attached later to a segment, for an SDN port.
-pub fn attached_nic_socket(node: &str, port_id: &str) -> String {
-    let short: String = port_id
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .take(8)
-        .collect();
-    format!("{SOCKETS}/{node}.p-{short}.nic")
-}
-/// A router's NIC on one of its interfaces' segments (by the router and port ids).
-pub fn router_nic_socket(router_id: &str, port_id: &str) -> String {
-    let short = |id: &str| -> String {
-        id.chars()
-            .filter(|c| c.is_ascii_hexdigit())
-            .take(8)
-            .collect()
-    };
-    format!("{SOCKETS}/r-{}.p-{}.nic", short(router_id), short(port_id))
 }
 /// A clone's state, and the hand-off files it writes (`clouds.yaml`, `openrc-USER`, ...).
 pub fn clone_dir(clone: &str) -> String {
@@ -128,14 +51,30 @@ pub fn clone_dir(clone: &str) -> String {
 /// Longest path a unix socket can be bound at (sun_path less its NUL).
 pub const MAX_SOCKET_PATH: usize = 107;
 
-pub fn check_socket_path(path: &Path) -> Result<(), String> {
+/// A path an env would use that cannot work: found before anything exists.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PathError {
+    #[error(
+        "socket path {path} is {len} bytes, over the {MAX_SOCKET_PATH} a unix socket allows: use a shorter VSTAGE_HOME or env name"
+    )]
+    SocketTooLong { path: PathBuf, len: usize },
+    #[error(
+        "{what} {path} contains {bad}, which QEMU's command line cannot carry: use a path without ',', spaces, quotes or control characters"
+    )]
+    NotAnOption {
+        what: String,
+        path: PathBuf,
+        bad: String,
+    },
+}
+
+pub fn check_socket_path(path: &Path) -> Result<(), PathError> {
     let len = path.as_os_str().len();
     if len > MAX_SOCKET_PATH {
-        return Err(format!(
-            "socket path {} is {len} bytes, over the {MAX_SOCKET_PATH} a unix socket allows: \
-             use a shorter VSTAGE_HOME or env name",
-            path.display()
-        ));
+        return Err(PathError::SocketTooLong {
+            path: path.to_path_buf(),
+            len,
+        });
     }
     Ok(())
 }
@@ -144,7 +83,7 @@ pub fn check_socket_path(path: &Path) -> Result<(), String> {
 /// QEMU's options (a path with one could even inject an option), and the command QEMU
 /// runs for a guest's connection to a clone is split at white space. Quotes and
 /// control characters are refused with them; so is a path that is not UTF-8.
-pub fn check_option_path(path: &Path, what: &str) -> Result<(), String> {
+pub fn check_option_path(path: &Path, what: &str) -> Result<(), PathError> {
     let bad = match path.to_str() {
         None => Some("bytes that are not UTF-8".to_string()),
         Some(text) => text
@@ -154,11 +93,11 @@ pub fn check_option_path(path: &Path, what: &str) -> Result<(), String> {
     };
     match bad {
         None => Ok(()),
-        Some(bad) => Err(format!(
-            "{what} {} contains {bad}, which QEMU's command line cannot carry: \
-             use a path without ',', spaces, quotes or control characters",
-            path.display()
-        )),
+        Some(bad) => Err(PathError::NotAnOption {
+            what: what.to_string(),
+            path: path.to_path_buf(),
+            bad,
+        }),
     }
 }
 

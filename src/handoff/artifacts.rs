@@ -28,10 +28,7 @@ pub fn collect(dir: &EnvDir, info: &EnvInfo, dest: &Path) -> std::io::Result<Vec
             .map(|f| (f.to_string(), f.to_string()))
             .collect();
     for node in &info.plan.nodes {
-        files.push((
-            envdir::qemu_stderr(&node.name),
-            format!("nodes/{}/qemu.stderr", node.name),
-        ));
+        files.extend(crate::driver::host_logs(info.driver, node));
     }
     for service in &info.plan.services {
         files.push((

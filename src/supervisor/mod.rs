@@ -117,7 +117,7 @@ type DownRequest = (bool, oneshot::Sender<()>);
 /// `stop`, and where the outcome goes; a closed sender means its client is gone.
 type SnapshotRequest = (
     bool,
-    oneshot::Sender<Result<crate::snapshot::Saved, String>>,
+    oneshot::Sender<Result<crate::snapshot::Saved, snapshot::SaveError>>,
 );
 
 /// Entry point of `vstage __supervise DIR` (started detached by `vstage up`).
@@ -357,7 +357,7 @@ async fn take_snapshot<D: Driver>(
     dir: &EnvDir,
     shared: &Shared,
     stop: bool,
-) -> Result<crate::snapshot::Saved, String> {
+) -> Result<crate::snapshot::Saved, snapshot::SaveError> {
     shared.progress(format!("snapshot: pausing {} nodes", info.plan.nodes.len()));
     let saved = snapshot::save(driver, info, dir, stop).await;
     match &saved {

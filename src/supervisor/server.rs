@@ -129,6 +129,7 @@ async fn handle(stream: UnixStream, shared: Arc<Shared>, inbox: Inbox) {
                     partial
                 }
                 Ok(Err(error)) => {
+                    let error = error.to_string();
                     send(&Event::Failed { error }).await;
                     return;
                 }

@@ -8,18 +8,18 @@ use vstage::envdir::EnvDir;
 use vstage::home::Home;
 use vstage::supervisor::api::{Phase, Status};
 
-use super::{age, left, live_status};
+use super::{NoStatus, age, left, live_status};
 use crate::Out;
 use crate::cli::{LsArgs, Output};
 use crate::failure::{Failure, Result};
 
-pub(crate) fn phase_text(status: &std::result::Result<Status, String>) -> String {
+pub(crate) fn phase_text(status: &std::result::Result<Status, NoStatus>) -> String {
     match status {
         Ok(s) => serde_json::to_value(&s.phase)
             .ok()
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default(),
-        Err(e) => e.clone(),
+        Err(e) => e.to_string(),
     }
 }
 
@@ -28,7 +28,7 @@ pub(crate) struct Row {
     pub name: String,
     pub dir: EnvDir,
     pub info: Option<EnvInfo>,
-    pub status: std::result::Result<Status, String>,
+    pub status: std::result::Result<Status, NoStatus>,
     /// creating, ready, degraded, failed, stopping, broken or expired.
     pub state: &'static str,
 }
@@ -46,7 +46,7 @@ impl Row {
 fn state(
     dir: &EnvDir,
     info: Option<&EnvInfo>,
-    status: &std::result::Result<Status, String>,
+    status: &std::result::Result<Status, NoStatus>,
 ) -> &'static str {
     match (info, status) {
         (None, _) if env::is_owned(dir) || just_made(dir) => "creating",
@@ -88,7 +88,7 @@ pub(crate) async fn rows(home: &Home) -> Result<Vec<Row>> {
         let info = EnvInfo::read(&dir).ok();
         let status = match &info {
             Some(_) => live_status(&dir).await,
-            None => Err("incomplete: no env.json".to_string()),
+            None => Err(NoStatus::Incomplete),
         };
         let state = state(&dir, info.as_ref(), &status);
         rows.push(Row {

@@ -37,14 +37,31 @@ pub(crate) fn open_env(home: &Home, name: &str) -> Result<(EnvDir, EnvInfo)> {
     Ok((dir, info))
 }
 
-/// A status, or a description of why there is none (supervisor gone).
-pub(crate) async fn live_status(dir: &EnvDir) -> std::result::Result<Status, String> {
+/// Why an env has no status to show.
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize)]
+#[serde(into = "String")]
+pub(crate) enum NoStatus {
+    #[error("broken: no supervisor (run `vstage down` to clean up)")]
+    Broken,
+    #[error("incomplete: no env.json")]
+    Incomplete,
+    /// Its supervisor did not answer as it should.
+    #[error("{0}")]
+    Api(String),
+}
+
+impl From<NoStatus> for String {
+    fn from(e: NoStatus) -> String {
+        e.to_string()
+    }
+}
+
+/// A status, or why there is none (supervisor gone).
+pub(crate) async fn live_status(dir: &EnvDir) -> std::result::Result<Status, NoStatus> {
     match api::status(&dir.join(envdir::SUPERVISOR_SOCK), Duration::from_secs(2)).await {
         Ok(s) => Ok(s),
-        Err(_) if !env::is_owned(dir) => {
-            Err("broken: no supervisor (run `vstage down` to clean up)".into())
-        }
-        Err(e) => Err(e.to_string()),
+        Err(_) if !env::is_owned(dir) => Err(NoStatus::Broken),
+        Err(e) => Err(NoStatus::Api(e.to_string())),
     }
 }
 

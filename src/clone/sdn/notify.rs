@@ -98,7 +98,24 @@ async fn deliver(service: Arc<Service>, cfg: Arc<VifEvents>, vif: Plugged) {
     }
 }
 
-async fn send(cfg: &VifEvents, port: &str, server: &str) -> Result<(), String> {
+/// Why Nova was not told about a port.
+#[derive(Debug, thiserror::Error)]
+enum NotifyError {
+    #[error("{0}")]
+    Http(#[from] std::io::Error),
+    #[error("identity service answered {0}")]
+    Token(u16),
+    #[error("the identity service's answer: {0}")]
+    Answer(&'static str),
+    #[error("reading the identity service's answer: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("nova answered {status}: {text}")]
+    Refused { status: u16, text: String },
+    #[error("nova did not take the event: {0}")]
+    NotTaken(String),
+}
+
+async fn send(cfg: &VifEvents, port: &str, server: &str) -> Result<(), NotifyError> {
     let auth = json!({"auth": {
         "identity": {"methods": ["password"], "password": {"user": {
             "name": cfg.user, "password": cfg.password, "domain": {"name": "Default"}}}},
@@ -110,15 +127,14 @@ async fn send(cfg: &VifEvents, port: &str, server: &str) -> Result<(), String> {
         &[],
         &auth.to_string(),
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     if status != 201 {
-        return Err(format!("identity service answered {status}"));
+        return Err(NotifyError::Token(status));
     }
     let token = crate::clone::http::header(&head, "x-subject-token")
-        .ok_or("no X-Subject-Token")?
+        .ok_or(NotifyError::Answer("no X-Subject-Token"))?
         .to_string();
-    let body: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let body: Value = serde_json::from_slice(&body)?;
     let nova = body["token"]["catalog"]
         .as_array()
         .into_iter()
@@ -127,7 +143,9 @@ async fn send(cfg: &VifEvents, port: &str, server: &str) -> Result<(), String> {
         .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
         .find(|e| e["interface"] == "public")
         .and_then(|e| e["url"].as_str().map(String::from))
-        .ok_or("the catalog has no public compute endpoint")?;
+        .ok_or(NotifyError::Answer(
+            "the catalog has no public compute endpoint",
+        ))?;
     let nova = crate::clone::registry::host_url(&nova, &cfg.forwards).unwrap_or(nova);
     let event = json!({"events": [{"name": "network-vif-plugged", "server_uuid": server, "tag": port, "status": "completed"}]});
     let (status, _, answer) = http::request(
@@ -137,17 +155,16 @@ async fn send(cfg: &VifEvents, port: &str, server: &str) -> Result<(), String> {
         &[("X-Auth-Token", &token)],
         &event.to_string(),
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     taken(status, &answer)
 }
 
 /// Whether Nova took the event: 200, and the event's own code 200 (Nova answers 207
 /// with 404 or 422 per event when the server is unknown or not on a host yet).
-fn taken(status: u16, answer: &[u8]) -> Result<(), String> {
+fn taken(status: u16, answer: &[u8]) -> Result<(), NotifyError> {
     let text = String::from_utf8_lossy(&answer[..answer.len().min(1024)]).into_owned();
     if status != 200 {
-        return Err(format!("nova answered {status}: {text}"));
+        return Err(NotifyError::Refused { status, text });
     }
     let codes: Vec<u64> = serde_json::from_slice::<Value>(answer)
         .ok()
@@ -157,7 +174,7 @@ fn taken(status: u16, answer: &[u8]) -> Result<(), String> {
         .filter_map(|e| e["code"].as_u64())
         .collect();
     if codes.iter().any(|c| *c != 200) {
-        return Err(format!("nova did not take the event: {text}"));
+        return Err(NotifyError::NotTaken(text));
     }
     Ok(())
 }

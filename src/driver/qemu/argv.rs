@@ -5,10 +5,12 @@
 //! Every path in it is UTF-8 without `,` or white space: `up` refuses any other home,
 //! cache or binary path (`envdir::check_option_path`) before it gets here.
 
+use super::files;
+use super::files::NodeFiles;
 use std::path::Path;
 
 use crate::driver::qemu::accel::Accel;
-use crate::envdir::{self, EnvDir};
+use crate::envdir::EnvDir;
 use crate::image::Image;
 use crate::plan::{NodePlan, Plan};
 
@@ -52,7 +54,10 @@ pub struct Restore<'a> {
 pub fn qmp_option(dir: &EnvDir, node: &NodePlan) -> [String; 2] {
     [
         "-qmp".into(),
-        format!("unix:{},server=on,wait=off", path(dir, &node.files.qmp)),
+        format!(
+            "unix:{},server=on,wait=off",
+            path(dir, &NodeFiles::of(node).qmp)
+        ),
     ]
 }
 
@@ -127,32 +132,32 @@ pub fn argv(i: &Inputs) -> Vec<String> {
     add(&["-append", &i.image.manifest.append]);
     add(&[
         "-serial",
-        &format!("file:{}", path(dir, &node.files.serial)),
+        &format!("file:{}", path(dir, &NodeFiles::of(node).serial)),
     ]);
     // A generation id that QEMU changes on every start: a guest resumed from a snapshot
     // sees it change and reseeds its RNG, so no two copies share random numbers.
     add(&["-device", "vmgenid,guid=auto"]);
     let [flag, qmp] = qmp_option(dir, node);
     add(&[&flag, &qmp]);
-    add(&["-pidfile", &path(dir, &node.files.pidfile)]);
-    if let Some(disk) = &node.files.disk {
+    add(&["-pidfile", &path(dir, &NodeFiles::of(node).pidfile)]);
+    if let Some(disk) = &NodeFiles::of(node).disk {
         add(&[
             "-drive",
             &format!("if=virtio,format=qcow2,file={}", path(dir, disk)),
         ]);
     }
     if node.cloud_init {
-        let seed = path(dir, &node.files.seed);
+        let seed = path(dir, &NodeFiles::of(node).seed);
         add(&[
             "-drive",
             &format!("if=virtio,format=raw,readonly=on,file={seed}"),
         ]);
     } else {
-        let seed = path(dir, &node.files.seed);
+        let seed = path(dir, &NodeFiles::of(node).seed);
         add(&["-fw_cfg", &format!("name=opt/vstage/seed,file={seed}")]);
     }
     if i.image.manifest.agent {
-        let agent = path(dir, &node.files.agent);
+        let agent = path(dir, &NodeFiles::of(node).agent);
         add(&[
             "-chardev",
             &format!("socket,id=qga,server=on,wait=off,path={agent}"),
@@ -166,7 +171,10 @@ pub fn argv(i: &Inputs) -> Vec<String> {
     for (n, m) in node.mounts.iter().enumerate() {
         add(&[
             "-chardev",
-            &format!("socket,id=fs{n},path={}", path(dir, &m.socket)),
+            &format!(
+                "socket,id=fs{n},path={}",
+                path(dir, &files::mount_socket(&node.name, &m.tag))
+            ),
         ]);
         add(&[
             "-device",
@@ -221,8 +229,8 @@ pub fn argv(i: &Inputs) -> Vec<String> {
                 clone.ip,
                 clone.port,
                 i.exe.display(),
-                path(dir, &envdir::connection_slots(&node.name)),
-                path(dir, &clone.socket)
+                path(dir, &files::connection_slots(&node.name)),
+                path(dir, &files::clone_socket(&clone.name))
             ));
         }
         add(&["-netdev", &netdev]);
@@ -240,8 +248,8 @@ pub fn argv(i: &Inputs) -> Vec<String> {
             .expect("plan networks cover every nic");
         let netdev = format!(
             "dgram,id=nic{n},local.type=unix,local.path={},remote.type=unix,remote.path={}",
-            path(dir, &nic.socket),
-            path(dir, &net.switch_socket)
+            path(dir, &files::nic_socket(&node.name, n)),
+            path(dir, &files::switch_socket(&net.name))
         );
         add(&["-netdev", &netdev]);
         add(&[

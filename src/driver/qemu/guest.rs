@@ -2,6 +2,7 @@
 //! console from its serial log. Built from the env's files alone, so a verb reaches a
 //! node without its supervisor.
 
+use super::files::NodeFiles;
 use std::io::{Read as _, Seek as _, SeekFrom, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,8 +20,8 @@ pub struct QemuGuest {
 impl QemuGuest {
     pub fn new(dir: &EnvDir, node: &NodePlan) -> QemuGuest {
         QemuGuest {
-            agent: dir.join(&node.files.agent),
-            serial: dir.join(&node.files.serial),
+            agent: dir.join(&NodeFiles::of(node).agent),
+            serial: dir.join(&NodeFiles::of(node).serial),
         }
     }
 }

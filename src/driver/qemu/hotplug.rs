@@ -2,6 +2,7 @@
 //! joined to the segment's switch and a virtio NIC in one of the node's spare PCIe root
 //! ports (q35 hot-plugs only into root ports; `argv` gives the node `SPARE_SLOTS`).
 
+use super::files::NodeFiles;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -47,7 +48,7 @@ impl Hotplug {
             qmp: plan
                 .nodes
                 .iter()
-                .map(|n| (n.name.clone(), n.files.qmp.clone()))
+                .map(|n| (n.name.clone(), NodeFiles::of(n).qmp.clone()))
                 .collect(),
             slots,
         }

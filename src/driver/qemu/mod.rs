@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 pub mod accel;
 pub mod agent;
 pub mod argv;
+pub mod files;
 pub mod guest;
 pub mod hotplug;
 pub mod mapped_ram;
@@ -28,6 +29,7 @@ pub mod virtiofsd;
 
 use super::{Access, Driver, DriverError, Features, NodeState, SavedNode, Setup};
 use crate::driver::qemu::accel::Accel;
+use crate::driver::qemu::files::NodeFiles;
 use crate::driver::qemu::qmp::Channel;
 use crate::driver::readiness::{Sign, Watch};
 use crate::envdir::journal::{Entry, Recorder};
@@ -187,7 +189,7 @@ impl Qemu {
         };
         std::fs::create_dir_all(self.dir.join(&envdir::node_dir(&node.name))).map_err(io)?;
         if node.service_nic.is_some() {
-            let slots = envdir::connection_slots(&node.name);
+            let slots = files::connection_slots(&node.name);
             self.record(
                 Entry::Path {
                     path: slots.clone(),
@@ -196,10 +198,10 @@ impl Qemu {
             )?;
             std::fs::create_dir_all(self.dir.join(&slots)).map_err(io)?;
         }
-        let seed_path = self.dir.join(&node.files.seed);
+        let seed_path = self.dir.join(&NodeFiles::of(node).seed);
         self.record(
             Entry::Path {
-                path: node.files.seed.clone(),
+                path: NodeFiles::of(node).seed.clone(),
             },
             &node.name,
         )?;
@@ -220,7 +222,7 @@ impl Qemu {
             None => image.disk(),
         };
         // A node started again (a repair) keeps its disk.
-        if let (Some(disk), Some(base)) = (&node.files.disk, base)
+        if let (Some(disk), Some(base)) = (&NodeFiles::of(node).disk, base)
             && !self.dir.join(disk).exists()
         {
             self.record(Entry::Path { path: disk.clone() }, &node.name)?;
@@ -261,11 +263,11 @@ impl Qemu {
         })?;
         let mut daemons = Vec::new();
         for m in &node.mounts {
-            let log = envdir::virtiofsd_log(&node.name, &m.tag);
+            let log = files::virtiofsd_log(&node.name, &m.tag);
             self.record(Entry::Path { path: log.clone() }, &node.name)?;
             self.record(
                 Entry::Path {
-                    path: m.socket.clone(),
+                    path: files::mount_socket(&node.name, &m.tag),
                 },
                 &node.name,
             )?;
@@ -273,7 +275,7 @@ impl Qemu {
             self.record(
                 Entry::Process {
                     name: name.clone(),
-                    argv: virtiofsd::identity(&self.dir, m),
+                    argv: virtiofsd::identity(&self.dir, &node.name, m),
                 },
                 &node.name,
             )?;
@@ -282,7 +284,7 @@ impl Qemu {
                     node: node.name.clone(),
                     source,
                 })?;
-            let child = virtiofsd::spawn(&bin, &self.dir, m, file)
+            let child = virtiofsd::spawn(&bin, &self.dir, &node.name, m, file)
                 .await
                 .map_err(|e| {
                     let log = std::fs::read_to_string(self.dir.join(&log)).unwrap_or_default();
@@ -335,7 +337,7 @@ impl Qemu {
         };
         // QEMU binds its monitor's socket a moment before it listens on it: retry a
         // refused connection while QEMU lives, for as long as a loaded host may take.
-        let qmp = self.dir.join(&node.files.qmp);
+        let qmp = self.dir.join(&NodeFiles::of(node).qmp);
         let started = Instant::now();
         let mut ch = loop {
             match snapshot::channel(&node.name, &qmp).await {
@@ -364,7 +366,8 @@ impl Qemu {
     }
 
     fn serial_tail(&self, node: &NodePlan) -> String {
-        let text = std::fs::read_to_string(self.dir.join(&node.files.serial)).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.dir.join(&NodeFiles::of(node).serial)).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(15)..].join("\n    ");
         if tail.is_empty() {
@@ -372,13 +375,13 @@ impl Qemu {
         } else {
             format!(
                 "\n  last console lines ({}):\n    {tail}",
-                self.dir.join(&node.files.serial).display()
+                self.dir.join(&NodeFiles::of(node).serial).display()
             )
         }
     }
 
     async fn qmp(&self, node: &NodePlan) -> Option<Channel> {
-        let path = self.dir.join(&node.files.qmp);
+        let path = self.dir.join(&NodeFiles::of(node).qmp);
         tokio::time::timeout(Duration::from_secs(2), Channel::qmp(&path))
             .await
             .ok()?
@@ -391,7 +394,7 @@ impl Qemu {
     /// the console growing counts as progress.
     fn check_progress(&mut self, node: &NodePlan, watch: &mut Watch) -> Result<(), DriverError> {
         if let NodeState::Exited { detail } = self.state(&node.name) {
-            let stderr = std::fs::read_to_string(self.dir.join(&envdir::qemu_stderr(&node.name)))
+            let stderr = std::fs::read_to_string(self.dir.join(&files::qemu_stderr(&node.name)))
                 .unwrap_or_default();
             return Err(DriverError::Died {
                 node: node.name.clone(),
@@ -399,7 +402,7 @@ impl Qemu {
                 tail: self.serial_tail(node),
             });
         }
-        let console = std::fs::metadata(self.dir.join(&node.files.serial))
+        let console = std::fs::metadata(self.dir.join(&NodeFiles::of(node).serial))
             .map(|m| m.len())
             .unwrap_or(0);
         let now = Instant::now();
@@ -421,7 +424,7 @@ impl Qemu {
     ) -> Option<(i32, String)> {
         let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let socket = self.dir.join(&node.files.agent);
+        let socket = self.dir.join(&NodeFiles::of(node).agent);
         let run = crate::driver::qemu::agent::exec(&socket, &argv, &mut out, &mut err);
         let code = tokio::time::timeout(bound, run).await.ok()?.ok()?;
         out.extend_from_slice(&err);
@@ -440,7 +443,7 @@ impl Qemu {
         node: &NodePlan,
         watch: &mut Watch,
     ) -> Result<(), DriverError> {
-        let agent = self.dir.join(&node.files.agent);
+        let agent = self.dir.join(&NodeFiles::of(node).agent);
         loop {
             self.check_progress(node, watch)?;
             if crate::driver::qemu::agent::ping(&agent, AGENT_PING).await {
@@ -521,6 +524,37 @@ fn cloud_init_stage(status_json: &str) -> String {
     )
 }
 
+/// See `driver::guest`.
+pub fn guest(dir: &EnvDir, node: &NodePlan) -> guest::QemuGuest {
+    guest::QemuGuest::new(dir, node)
+}
+
+/// See `driver::host_logs`.
+pub fn host_logs(node: &NodePlan) -> Vec<(String, String)> {
+    vec![
+        (
+            NodeFiles::of(node).serial,
+            format!("nodes/{}/serial.log", node.name),
+        ),
+        (
+            files::qemu_stderr(&node.name),
+            format!("nodes/{}/qemu.stderr", node.name),
+        ),
+    ]
+}
+
+/// See `driver::check_paths`: the sockets QEMU binds or connects to.
+pub fn check_paths(dir: &EnvDir, plan: &Plan) -> Result<(), crate::envdir::PathError> {
+    for node in &plan.nodes {
+        let f = NodeFiles::of(node);
+        let nics = (0..node.nics.len()).map(|i| files::nic_socket(&node.name, i));
+        for rel in [f.qmp, f.agent].into_iter().chain(nics) {
+            crate::envdir::check_socket_path(&dir.join(&rel))?;
+        }
+    }
+    Ok(())
+}
+
 impl Driver for Qemu {
     type Guest = guest::QemuGuest;
     type Network = network::QemuNetwork;
@@ -535,6 +569,15 @@ impl Driver for Qemu {
 
     fn close(&mut self) {
         self.network.close();
+    }
+
+    /// Guests' connections to a clone's address go through `vstage __connect` (QEMU's
+    /// `guestfwd`, see `argv`) to a socket in the env dir.
+    fn expose(&self, service: &crate::plan::ServicePlan) -> super::Exposed {
+        super::Exposed {
+            url: service.guest_url(),
+            socket: Some(files::clone_socket(&service.name)),
+        }
     }
 
     async fn boot(&mut self, node: &NodePlan, access: &Access) -> Result<(), DriverError> {
@@ -552,17 +595,17 @@ impl Driver for Qemu {
         };
         let name = format!("qemu {}", node.name);
         for f in [
-            &node.files.qmp,
-            &node.files.agent,
-            &node.files.serial,
-            &node.files.pidfile,
+            &NodeFiles::of(node).qmp,
+            &NodeFiles::of(node).agent,
+            &NodeFiles::of(node).serial,
+            &NodeFiles::of(node).pidfile,
         ] {
             self.record(Entry::Path { path: f.clone() }, &node.name)?;
         }
-        for nic in &node.nics {
+        for index in 0..node.nics.len() {
             self.record(
                 Entry::Path {
-                    path: nic.socket.clone(),
+                    path: files::nic_socket(&node.name, index),
                 },
                 &node.name,
             )?;
@@ -594,7 +637,7 @@ impl Driver for Qemu {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(
-                std::fs::File::create(self.dir.join(&envdir::qemu_stderr(&node.name)))
+                std::fs::File::create(self.dir.join(&files::qemu_stderr(&node.name)))
                     .map_err(io)?,
             )
             .kill_on_drop(true);
@@ -631,7 +674,7 @@ impl Driver for Qemu {
         stall: Duration,
     ) -> Result<(), DriverError> {
         let mut watch = Watch::new(Instant::now(), deadline, stall);
-        let agent = self.dir.join(&node.files.agent);
+        let agent = self.dir.join(&NodeFiles::of(node).agent);
         loop {
             self.check_progress(node, &mut watch)?;
             if crate::driver::qemu::agent::ping(&agent, AGENT_PING).await {
@@ -641,7 +684,7 @@ impl Driver for Qemu {
                     snapshot::fresh_identity(&agent).await.map_err(|detail| {
                         DriverError::Snapshot {
                             node: node.name.clone(),
-                            detail,
+                            detail: detail.to_string(),
                         }
                     })?;
                 } else if node.cloud_init {
@@ -651,7 +694,7 @@ impl Driver for Qemu {
                     .await
                     .map_err(|detail| DriverError::Start {
                         node: node.name.clone(),
-                        detail,
+                        detail: detail.to_string(),
                     })?;
                 if let Some(r) = self.nodes.get_mut(&node.name) {
                     r.state = NodeState::Ready;
@@ -758,7 +801,8 @@ impl Driver for Qemu {
                 source,
             })?;
             let memory = into.join(format!("{rel}/memory"));
-            let mut ch = snapshot::channel(&node.name, &self.dir.join(&node.files.qmp)).await?;
+            let mut ch =
+                snapshot::channel(&node.name, &self.dir.join(&NodeFiles::of(node).qmp)).await?;
             let mapped = snapshot::start_save(&mut ch, &node.name, &memory).await?;
             running.push((node, ch, mapped));
         }
@@ -788,7 +832,7 @@ impl Qemu {
         let memory = format!("{rel}/memory");
         // Paused and migrated, QEMU has flushed the disk and writes nothing to it: a
         // copy now is the disk at the pause.
-        let disk = match &node.files.disk {
+        let disk = match &NodeFiles::of(node).disk {
             Some(d) => {
                 let to = format!("{rel}/disk.qcow2");
                 crate::envdir::copy_tree(&self.dir.join(d), &into.join(&to)).map_err(|e| {

@@ -4,6 +4,7 @@
 //! segments (`router`). One handle, cloned into the fabric's task; it owns the tasks
 //! until the driver closes.
 
+use super::files;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,8 +15,8 @@ use super::hotplug::{HotNic, Hotplug};
 use super::router;
 use super::switch::{Ports, Switch};
 use crate::driver::{DriverError, Network, PortNic, RouterPort};
+use crate::envdir::EnvDir;
 use crate::envdir::journal::{Entry, Recorder};
-use crate::envdir::{self, EnvDir};
 use crate::net::Route;
 use crate::plan::Plan;
 
@@ -64,11 +65,11 @@ impl QemuNetwork {
                 let ports = plan
                     .nodes
                     .iter()
-                    .flat_map(|n| n.nics.iter())
-                    .filter(|nic| nic.network == net.name)
-                    .map(|nic| dir.join(&nic.socket))
+                    .flat_map(|n| n.nics.iter().enumerate().map(move |(i, nic)| (n, i, nic)))
+                    .filter(|(_, _, nic)| nic.network == net.name)
+                    .map(|(n, i, _)| dir.join(&files::nic_socket(&n.name, i)))
                     .collect();
-                (net.name.clone(), (net.switch_socket.clone(), ports))
+                (net.name.clone(), (files::switch_socket(&net.name), ports))
             })
             .collect();
         QemuNetwork {
@@ -120,7 +121,7 @@ impl Network for QemuNetwork {
     fn add_segment(&mut self, name: &str) -> Result<(), DriverError> {
         let (rel, ports) = match self.planned.get(name) {
             Some((socket, ports)) => (socket.clone(), ports.clone()),
-            None => (envdir::segment_socket(name), Vec::new()),
+            None => (files::segment_socket(name), Vec::new()),
         };
         self.record(Entry::Path { path: rel.clone() }, name)?;
         let socket = self.dir.join(&rel);
@@ -159,7 +160,7 @@ impl Network for QemuNetwork {
         restored: bool,
     ) -> Result<(), DriverError> {
         let (segment_socket, ports) = self.segment(segment)?;
-        let rel = envdir::attached_nic_socket(node, &nic.id);
+        let rel = files::attached_nic_socket(node, &nic.id);
         self.record(
             Entry::Nic {
                 node: node.to_string(),
@@ -213,7 +214,7 @@ impl Network for QemuNetwork {
         let mut config = Vec::new();
         for p in ports {
             let (segment, _) = self.segment(&p.segment)?;
-            let rel = envdir::router_nic_socket(id, &p.port);
+            let rel = files::router_nic_socket(id, &p.port);
             self.record(Entry::Path { path: rel.clone() }, id)?;
             // Ours (recorded): one a failed start left would refuse the bind.
             let _ = std::fs::remove_file(self.dir.join(&rel));

@@ -3,6 +3,7 @@
 //! the guest's RAM image and restored nodes can share it, see `snapshot::mapped_ram`),
 //! and a restored guest gets a fresh identity through its agent (clock, entropy).
 
+use super::files::NodeFiles;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -37,7 +38,7 @@ pub async fn each(
     command: &'static str,
 ) -> Result<(), DriverError> {
     for node in nodes {
-        let mut ch = channel(&node.name, &dir.join(&node.files.qmp)).await?;
+        let mut ch = channel(&node.name, &dir.join(&NodeFiles::of(node).qmp)).await?;
         run(&mut ch, &node.name, command, json!({})).await?;
     }
     Ok(())
@@ -142,13 +143,27 @@ pub async fn wait(ch: &mut Channel, node: &str) -> Result<(), DriverError> {
     }
 }
 
+/// A step of giving a guest its own identity that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error(transparent)]
+    Agent(#[from] crate::driver::qemu::agent::AgentError),
+    #[error("{what}: {detail}")]
+    Step { what: &'static str, detail: String },
+}
+
+fn step(what: &'static str, detail: impl std::fmt::Display) -> IdentityError {
+    IdentityError::Step {
+        what,
+        detail: detail.to_string(),
+    }
+}
+
 /// Gives a guest restored from a snapshot what must differ from every other copy of it:
 /// the host's time (its clock stopped at the snapshot), and fresh entropy mixed into
 /// its RNG (the `vmgenid` device, whose id QEMU changed, makes the kernel reseed).
-pub async fn fresh_identity(agent: &Path) -> Result<(), String> {
-    let mut ch = crate::driver::qemu::agent::connect(agent)
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn fresh_identity(agent: &Path) -> Result<(), IdentityError> {
+    let mut ch = crate::driver::qemu::agent::connect(agent).await?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -158,13 +173,13 @@ pub async fn fresh_identity(agent: &Path) -> Result<(), String> {
     if let Err(e) = ch.execute_raw("guest-set-time", json!({"time": now})).await
         && !e.to_string().contains("hwclock")
     {
-        return Err(format!("setting the guest's clock: {e}"));
+        return Err(step("setting the guest's clock", e));
     }
     let mut seed = [0u8; 64];
-    getrandom::fill(&mut seed).map_err(|e| format!("host entropy: {e}"))?;
+    getrandom::fill(&mut seed).map_err(|e| step("host entropy", e))?;
     crate::driver::qemu::agent::write_file(&mut ch, "/dev/urandom", &seed)
         .await
-        .map_err(|e| format!("writing entropy into the guest: {e}"))?;
+        .map_err(|e| step("writing entropy into the guest", e))?;
     reseed(&mut ch).await
 }
 
@@ -174,16 +189,14 @@ pub async fn fresh_identity(agent: &Path) -> Result<(), String> {
 pub const INSTANCE_ID: &str = "/run/vstage-instance-id";
 
 /// Writes a fresh [`INSTANCE_ID`] into the guest.
-pub async fn write_instance_id(agent: &Path) -> Result<(), String> {
-    let mut ch = crate::driver::qemu::agent::connect(agent)
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn write_instance_id(agent: &Path) -> Result<(), IdentityError> {
+    let mut ch = crate::driver::qemu::agent::connect(agent).await?;
     let mut id = [0u8; 16];
-    getrandom::fill(&mut id).map_err(|e| format!("host entropy: {e}"))?;
+    getrandom::fill(&mut id).map_err(|e| step("host entropy", e))?;
     let text: String = id.iter().map(|b| format!("{b:02x}")).collect();
     crate::driver::qemu::agent::write_file(&mut ch, INSTANCE_ID, format!("{text}\n").as_bytes())
         .await
-        .map_err(|e| format!("writing {INSTANCE_ID}: {e}"))
+        .map_err(|e| step("writing the instance id", e))
 }
 
 /// `RNDRESEEDCRNG` (`_IO('R', 7)`): what was written to `/dev/urandom` only joins the
@@ -193,7 +206,7 @@ pub async fn write_instance_id(agent: &Path) -> Result<(), String> {
 /// essential); an image without it (the busybox one) is left to the written entropy.
 const RESEED: &str = r#"open(my $f, ">", "/dev/urandom") or die "$!\n"; ioctl($f, 0x5207, 0) or die "RNDRESEEDCRNG: $!\n""#;
 
-async fn reseed(ch: &mut Channel) -> Result<(), String> {
+async fn reseed(ch: &mut Channel) -> Result<(), IdentityError> {
     let started = ch
         .execute_raw(
             "guest-exec",
@@ -209,19 +222,19 @@ async fn reseed(ch: &mut Channel) -> Result<(), String> {
         let status = ch
             .execute_raw("guest-exec-status", json!({"pid": pid}))
             .await
-            .map_err(|e| format!("reseeding the guest's RNG: {e}"))?;
+            .map_err(|e| step("reseeding the guest's RNG", e))?;
         if status["exited"].as_bool() == Some(true) {
             return match status["exitcode"].as_i64() {
                 Some(0) => Ok(()),
-                code => Err(format!(
-                    "reseeding the guest's RNG: perl exited with {code:?}: {}",
-                    decode(&status["err-data"])
+                code => Err(step(
+                    "reseeding the guest's RNG",
+                    format!("perl exited with {code:?}: {}", decode(&status["err-data"])),
                 )),
             };
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Err("reseeding the guest's RNG: no answer within 60s".into())
+    Err(step("reseeding the guest's RNG", "no answer within 60s"))
 }
 
 fn decode(b64: &Value) -> String {

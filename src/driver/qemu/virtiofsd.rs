@@ -5,6 +5,7 @@
 //! Why virtiofs and not QEMU's `-virtfs` (9p): Debian's cloud kernels, which every image
 //! boots, are built without 9p; they have virtiofs.
 
+use super::files;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -32,22 +33,41 @@ pub fn find_binary() -> Option<PathBuf> {
 
 /// The argv elements that name this daemon's process in the journal (its socket is in no
 /// other command line).
-pub fn identity(dir: &EnvDir, m: &MountPlan) -> Vec<String> {
-    vec![format!("--socket-path={}", dir.join(&m.socket).display())]
+pub fn identity(dir: &EnvDir, node: &str, m: &MountPlan) -> Vec<String> {
+    let socket = dir.join(&files::mount_socket(node, &m.tag));
+    vec![format!("--socket-path={}", socket.display())]
 }
 
-/// Starts virtiofsd for `m` and waits until its socket exists. `log` receives its stderr.
+#[derive(Debug, thiserror::Error)]
+pub enum VirtiofsdError {
+    #[error("{bin}: {source}")]
+    Spawn {
+        bin: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("virtiofsd for {source_dir} exited ({status})")]
+    Exited {
+        source_dir: PathBuf,
+        status: std::process::ExitStatus,
+    },
+    #[error("virtiofsd for {source_dir} bound no socket within {SOCKET_WAIT:?}")]
+    NoSocket { source_dir: PathBuf },
+}
+
+/// Starts virtiofsd for `node`'s mount `m` and waits until its socket exists. `log`
+/// receives its stderr.
 pub async fn spawn(
     bin: &std::path::Path,
     dir: &EnvDir,
+    node: &str,
     m: &MountPlan,
     log: std::fs::File,
-) -> Result<Child, String> {
-    let socket = dir.join(&m.socket);
+) -> Result<Child, VirtiofsdError> {
+    let socket = dir.join(&files::mount_socket(node, &m.tag));
     // Left over from an earlier boot of the node (a repair): virtiofsd would not bind.
     let _ = std::fs::remove_file(&socket);
     let mut cmd = Command::new(bin);
-    cmd.args(identity(dir, m))
+    cmd.args(identity(dir, node, m))
         .arg(format!("--shared-dir={}", m.source.display()))
         .arg("--readonly")
         // The guest sees changes on the host within a second: `vstage sync` and a
@@ -65,20 +85,22 @@ pub async fn spawn(
                 .map_err(std::io::Error::from)
         });
     }
-    let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", bin.display()))?;
+    let mut child = cmd.spawn().map_err(|source| VirtiofsdError::Spawn {
+        bin: bin.to_path_buf(),
+        source,
+    })?;
     let start = Instant::now();
     while !socket.exists() {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!(
-                "virtiofsd for {} exited ({status})",
-                m.source.display()
-            ));
+            return Err(VirtiofsdError::Exited {
+                source_dir: m.source.clone(),
+                status,
+            });
         }
         if start.elapsed() > SOCKET_WAIT {
-            return Err(format!(
-                "virtiofsd for {} bound no socket within {SOCKET_WAIT:?}",
-                m.source.display()
-            ));
+            return Err(VirtiofsdError::NoSocket {
+                source_dir: m.source.clone(),
+            });
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
