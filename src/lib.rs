@@ -11,11 +11,11 @@ pub mod plan; // the plan: everything concrete about an env, pure and determinis
 pub mod template; // templates: YAML with params and `--set`, validated, located errors // images: recipes built into a cache keyed by their content
 
 // Bringing an env up, keeping it, and taking it down.
-pub mod actions; // bring-up as an ordered list of small actions, each with an undo
-pub mod admission; // whether this host can hold another env now
+pub(crate) mod actions; // bring-up as an ordered list of small actions, each with an undo
+pub(crate) mod admission; // whether this host can hold another env now
 pub mod clone; // stand-ins for other teams' services: auth (Keystone), sdn (Neutron)
 pub mod driver;
-pub mod fabric; // the env's networks as the network clone changes them
+pub(crate) mod fabric; // the env's networks as the network clone changes them
 pub mod lifecycle; // `up` and `down` as the CLI runs them, before and after the supervisor
 pub mod mounts; // host directories in nodes, synced without reboots
 pub mod snapshot; // whole-env snapshots and restores
@@ -25,9 +25,9 @@ pub mod supervisor; // the env's own process (nodes, clones, TTL, repair, teardo
 pub mod handoff; // env files and variables, the artifacts a run keeps, JUnit
 
 // What every step shares.
-pub mod bounded; // reading from the untrusted side with a bound
+pub(crate) mod bounded; // reading from the untrusted side with a bound
 pub mod env; // an env as vstage knows it: `env.json`, creation, removal
 pub mod envdir; // an env's directory: file names, atomic writes, the journal
 pub mod home; // where vstage keeps envs, images and probe results, and its settings
-pub mod net; // address arithmetic: IPv4 networks, MACs, routes
+pub(crate) mod net; // address arithmetic: IPv4 networks, MACs, routes
 pub mod progress; // progress on a terminal, plain lines in CI

@@ -57,18 +57,37 @@ fn nothing_under_an_env_is_readable_by_another_user() {
         let mode = std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode & 0o077, 0, "{} is {mode:o}", p.display());
     }
-    // And as `nobody`, for real.
+    // And as `nobody`, for real. First what nobody may read, next to the env: a
+    // `runuser` that cannot run, or a home nobody cannot enter, would refuse everything.
+    let control = h.home.path().join("readable");
+    std::fs::write(&control, "ok").unwrap();
+    std::fs::set_permissions(&control, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let as_nobody = |p: &std::path::Path| {
+        std::process::Command::new("runuser")
+            .args(["-u", "nobody", "--", "cat"])
+            .arg(p)
+            .output()
+            .unwrap()
+    };
+    let out = as_nobody(&control);
+    assert!(
+        out.status.success() && out.stdout == b"ok",
+        "nobody cannot read a readable file here: {}",
+        stderr(&out)
+    );
     for p in [
         env.clone(),
         env.join("clones/auth/tokens.jsonl"),
         env.join("journal.jsonl"),
     ] {
-        let out = std::process::Command::new("runuser")
-            .args(["-u", "nobody", "--", "cat"])
-            .arg(&p)
-            .output()
-            .unwrap();
+        let out = as_nobody(&p);
         assert!(!out.status.success(), "nobody read {}", p.display());
+        assert!(
+            stderr(&out).contains("Permission denied"),
+            "{}: {}",
+            p.display(),
+            stderr(&out)
+        );
     }
     h.ok(&["down", "p"]);
 }

@@ -13,17 +13,17 @@ use tokio::process::{Child, Command};
 
 pub mod accel;
 pub mod agent;
-pub mod argv;
-pub mod files;
-pub mod guest;
-pub mod hotplug;
-pub mod mapped_ram;
-pub mod network;
-pub mod qmp;
-pub mod router;
+pub(crate) mod argv;
+pub(crate) mod files;
+pub(crate) mod guest;
+pub(crate) mod hotplug;
+pub(crate) mod mapped_ram;
+pub(crate) mod network;
+pub(crate) mod qmp;
+pub(crate) mod router;
 pub mod seed;
-pub mod snapshot;
-pub mod switch;
+pub(crate) mod snapshot;
+pub(crate) mod switch;
 pub mod version;
 pub mod virtiofsd;
 

@@ -125,7 +125,7 @@ impl Network for QemuNetwork {
         };
         self.record(Entry::Path { path: rel.clone() }, name)?;
         let socket = self.dir.join(&rel);
-        let switch = Switch::bind(name, &socket, ports).map_err(|e| DriverError::Network {
+        let switch = Switch::bind(&socket, ports).map_err(|e| DriverError::Network {
             what: format!("segment {name}"),
             detail: format!("binding {}: {e}", socket.display()),
         })?;

@@ -15,7 +15,6 @@ use tokio::net::UnixDatagram;
 use crate::net::Mac;
 
 pub struct Switch {
-    network: String,
     socket: UnixDatagram,
     ports: Ports,
     table: HashMap<Mac, PathBuf>,
@@ -47,18 +46,13 @@ const MAX_FRAME: usize = 65_536;
 
 impl Switch {
     /// Binds the network's switch socket at `path`; `ports` are the NIC socket paths.
-    pub fn bind(network: &str, path: &Path, ports: Vec<PathBuf>) -> std::io::Result<Switch> {
+    pub fn bind(path: &Path, ports: Vec<PathBuf>) -> std::io::Result<Switch> {
         let socket = UnixDatagram::bind(path)?;
         Ok(Switch {
-            network: network.to_string(),
             socket,
             ports: Ports(Arc::new(Mutex::new(ports))),
             table: HashMap::new(),
         })
-    }
-
-    pub fn network(&self) -> &str {
-        &self.network
     }
 
     /// The handle that adds and removes ports of this switch while it runs.
@@ -138,7 +132,7 @@ mod tests {
             .map(|p| UnixDatagram::bind(p).unwrap())
             .collect();
         let stranger = UnixDatagram::bind(dir.path().join("x")).unwrap();
-        let switch = Switch::bind("net0", &sw, paths.clone()).unwrap();
+        let switch = Switch::bind(&sw, paths.clone()).unwrap();
         let handle = switch.ports();
         let task = tokio::spawn(switch.run());
         let a = [0x52, 0x54, 0, 0, 0, 1];
