@@ -113,3 +113,112 @@ impl<N: Network> Fabric<N> {
         self.network.attach(host, &segment, &nic, restored).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::Driver as _;
+    use crate::driver::fake::{self, Fake};
+    use crate::envdir::journal::{Journal, Recorder};
+    use crate::envdir::{self, EnvDir};
+    use crate::net::Mac;
+
+    const LAN: &str = "apiVersion: vstage/v1
+name: f
+networks: [{name: lan, cidr: 10.9.0.0/24}]
+nodes: [{name: a, image: tiny, nics: [{network: lan}]}]
+";
+
+    #[tokio::test]
+    async fn the_services_changes_become_segments_nics_and_routers() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = EnvDir(root.path().to_path_buf());
+        let journal = Recorder::new(Journal::open(&dir.join(envdir::JOURNAL)).unwrap());
+        let driver = Fake::new(dir.clone(), journal);
+        let source = crate::template::Source {
+            label: "t.yaml".into(),
+            text: LAN.into(),
+        };
+        let plan = crate::plan::build(&crate::template::load(&source, &[]).unwrap()).unwrap();
+        let mut network = driver.network();
+        crate::driver::Network::add_segment(&mut network, "lan").unwrap();
+        // The service knows the template's network `lan` as `id-lan`.
+        let aliases = [("id-lan".to_string(), "lan".to_string())].into();
+        let mut fabric = Fabric::new(plan, driver.network(), aliases);
+        let mac = Mac([0x52, 0x54, 0, 0, 0, 9]);
+        let events = [
+            FabricEvent::NetworkCreated { id: "n2".into() },
+            FabricEvent::PortBound {
+                id: "p1".into(),
+                network_id: "id-lan".into(),
+                host: "a".into(),
+                mac,
+            },
+            FabricEvent::PortBound {
+                id: "p2".into(),
+                network_id: "n2".into(),
+                host: "a".into(),
+                mac,
+            },
+            // Bound to a host that is not a node of this env: nothing to attach.
+            FabricEvent::PortBound {
+                id: "p3".into(),
+                network_id: "n2".into(),
+                host: "compute-elsewhere".into(),
+                mac,
+            },
+            FabricEvent::RouterSet {
+                id: "r1".into(),
+                interfaces: vec![crate::clone::registry::RouterNic {
+                    port: "rp".into(),
+                    network_id: "id-lan".into(),
+                    mac,
+                    ip: "10.9.0.1".parse().unwrap(),
+                    prefix: 24,
+                }],
+                routes: Vec::new(),
+            },
+        ];
+        for e in events {
+            fabric.apply(e).await.unwrap();
+        }
+        {
+            let c = driver.control.lock().unwrap();
+            let nics: Vec<_> = c
+                .nics
+                .iter()
+                .map(|(id, (n, s))| (id.as_str(), n.as_str(), s.as_str()))
+                .collect();
+            assert_eq!(nics, [("p1", "a", "lan"), ("p2", "a", "n2")]);
+            assert_eq!(c.routers["r1"], ["lan"]);
+        }
+        // A port on a network with no segment fails, and attaches nothing.
+        let missing = FabricEvent::PortBound {
+            id: "p4".into(),
+            network_id: "gone".into(),
+            host: "a".into(),
+            mac,
+        };
+        assert!(fabric.apply(missing).await.is_err());
+        for e in [
+            FabricEvent::PortUnbound {
+                id: "p2".into(),
+                host: "a".into(),
+            },
+            FabricEvent::RouterDeleted { id: "r1".into() },
+            FabricEvent::NetworkDeleted { id: "n2".into() },
+        ] {
+            fabric.apply(e).await.unwrap();
+        }
+        let c = driver.control.lock().unwrap();
+        assert_eq!(c.nics.keys().collect::<Vec<_>>(), ["p1"]);
+        assert!(c.routers.is_empty());
+        let live = fake::live(dir.path());
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(live, pairs(&[("nic", "p1"), ("segment", "lan")]));
+    }
+}
