@@ -192,7 +192,7 @@ pub fn argv(i: &Inputs) -> Vec<String> {
         }
     }
     for nic in i.restore.as_ref().map_or(&[][..], |r| r.nics) {
-        let t = super::hotplug::tag(&nic.id);
+        let t = files::short(&nic.id);
         add(&[
             "-netdev",
             &format!(

@@ -101,31 +101,23 @@ pub fn clone_socket(clone: &str) -> String {
 
 /// The switch of a network made through the SDN clone (by the clone's network id).
 pub fn segment_socket(network_id: &str) -> String {
-    let short: String = network_id
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .take(8)
-        .collect();
-    format!("{SOCKETS}/n-{short}.sw")
+    format!("{SOCKETS}/n-{}.sw", short(network_id))
 }
 
 /// A node's NIC attached later to a segment, for an SDN port.
 pub fn attached_nic_socket(node: &str, port_id: &str) -> String {
-    let short: String = port_id
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .take(8)
-        .collect();
-    format!("{SOCKETS}/{node}.p-{short}.nic")
+    format!("{SOCKETS}/{node}.p-{}.nic", short(port_id))
 }
 
 /// A router's NIC on one of its interfaces' segments (by the router and port ids).
 pub fn router_nic_socket(router_id: &str, port_id: &str) -> String {
-    let short = |id: &str| -> String {
-        id.chars()
-            .filter(|c| c.is_ascii_hexdigit())
-            .take(8)
-            .collect()
-    };
     format!("{SOCKETS}/r-{}.p-{}.nic", short(router_id), short(port_id))
+}
+
+/// An id (a UUID) as socket names and QEMU ids take it: its first 8 hex digits.
+pub fn short(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(8)
+        .collect()
 }

@@ -74,14 +74,6 @@ fn fail(node: &str, e: impl std::fmt::Display) -> DriverError {
     }
 }
 
-/// Ids are UUIDs; QEMU ids take their first 8 hex digits.
-pub fn tag(id: &str) -> String {
-    id.chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .take(8)
-        .collect()
-}
-
 impl Hotplug {
     pub async fn attach(&mut self, node: &str, nic: &HotNic) -> Result<(), DriverError> {
         // The fabric attaches one NIC at a time, so the slot stays free until taken below.
@@ -95,7 +87,7 @@ impl Hotplug {
             .position(Option::is_none)
             .ok_or_else(|| fail(node, format!("no free slot left ({SPARE_SLOTS} spare)")))?;
         let mut qmp = self.channel(node).await?;
-        let t = tag(&nic.id);
+        let t = super::files::short(&nic.id);
         qmp.execute_raw(
             "netdev_add",
             json!({"type": "dgram", "id": format!("p-{t}"),
@@ -129,7 +121,7 @@ impl Hotplug {
     /// Idempotent for a NIC that is gone.
     pub async fn detach(&mut self, node: &str, nic: &HotNic) -> Result<(), DriverError> {
         let mut qmp = self.channel(node).await?;
-        let t = tag(&nic.id);
+        let t = super::files::short(&nic.id);
         qmp.execute_raw("device_del", json!({"id": format!("d-{t}")}))
             .await
             .map_err(|e| fail(node, e))?;
