@@ -68,7 +68,7 @@ fn copy_tail(from: &Path, to: &Path) -> std::io::Result<bool> {
 pub const MAX_GUEST_LOG_FILES: usize = 64;
 
 /// What each node's guest gives (the env must still run): its console, as
-/// `nodes/NODE/console.log`; cloud-init's logs where the node runs it, as
+/// `nodes/NODE/console.log`, where the driver keeps none on the host; cloud-init's logs where the node runs it, as
 /// `nodes/NODE/cloud-init*.log`; whatever the node's `logs:` patterns match, under
 /// `nodes/NODE/` at their guest path. What a node cannot give gets a note in place of
 /// the file.
@@ -77,9 +77,12 @@ pub async fn collect_guest_logs(dir: &EnvDir, info: &EnvInfo, dest: &Path) -> Ve
     for node in &info.plan.nodes {
         let guest = info.guest(dir, node);
         let base = dest.join("nodes").join(&node.name);
-        let console = console_tail(&guest).await;
-        if !console.is_empty() && write_artifact(&base.join("console.log"), &console) {
-            copied.push(base.join("console.log"));
+        // A driver that keeps the console on the host has given it with `collect`.
+        if crate::driver::host_logs(info.driver, node).is_empty() {
+            let console = console_tail(&guest).await;
+            if !console.is_empty() && write_artifact(&base.join("console.log"), &console) {
+                copied.push(base.join("console.log"));
+            }
         }
         let mut files: Vec<(String, PathBuf)> = Vec::new();
         if node.cloud_init {
