@@ -72,6 +72,13 @@ impl Start<'_> {
             self.journal
                 .record(&Entry::Path { path })
                 .map_err(ActionError::Journal)?;
+            let node_dir = self.dir.join(&envdir::node_dir(&node.name));
+            std::fs::create_dir_all(&node_dir).map_err(|source| {
+                crate::mounts::MountError::Write {
+                    path: node_dir.clone(),
+                    source,
+                }
+            })?;
             crate::mounts::record_seen(self.dir, &node.name, m)?;
         }
         Ok(())
