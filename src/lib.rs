@@ -3,7 +3,8 @@
 //! The data flows one way, and the modules below are listed in its order: a template is
 //! read and planned without IO, admitted on this host, brought up by actions through a
 //! driver inside the env's supervisor, handed off to the tools that use it, and torn
-//! down. Each module uses only those below it in this list's reverse: no cycles.
+//! down. Their dependencies form no cycle (`tests/module_cycles.rs`); the layers are in
+//! `docs/architecture.md`.
 
 // What the user writes, and what it means.
 pub mod image;

@@ -49,7 +49,7 @@ pub struct Context<'a, D: Driver> {
     pub dir: &'a EnvDir,
     pub driver: &'a mut D,
     pub journal: &'a Recorder,
-    /// Switches, clones and the fabric: tasks that run until teardown aborts them.
+    /// The clones and the fabric: tasks that run until teardown aborts them.
     pub tasks: &'a mut Vec<JoinHandle<()>>,
     /// One step of progress, for `up`'s output and the supervisor's log.
     pub progress: &'a dyn Fn(String),

@@ -1,7 +1,7 @@
 //! The env supervisor: one detached process per env (like Lima's hostagent).
 //!
-//! It holds the env's lock for its whole life, owns the switches, the clones and the
-//! driver's nodes (QEMU processes die with it), brings the env up through `actions`,
+//! It holds the env's lock for its whole life, owns the clones and the driver (its
+//! nodes and segments; QEMU processes die with it), brings the env up through `actions`,
 //! serves the API on `supervisor.sock` (`server`), and tears everything down on
 //! request, on SIGTERM, or when `up` fails.
 
