@@ -40,7 +40,7 @@ pub enum ActionError {
     #[error(transparent)]
     Node(#[from] DriverError),
     #[error(transparent)]
-    Mount(#[from] crate::mounts::MountError),
+    Mount(Box<nodes::MountFailed>),
 }
 
 /// What the actions share. The supervisor owns everything it borrows here.

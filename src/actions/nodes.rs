@@ -72,17 +72,33 @@ impl Start<'_> {
             self.journal
                 .record(&Entry::Path { path })
                 .map_err(ActionError::Journal)?;
+            let failed = |source| {
+                ActionError::Mount(Box::new(MountFailed {
+                    node: node.name.clone(),
+                    target: m.target.clone(),
+                    source,
+                }))
+            };
             let node_dir = self.dir.join(&envdir::node_dir(&node.name));
             std::fs::create_dir_all(&node_dir).map_err(|source| {
-                crate::mounts::MountError::Write {
+                failed(crate::mounts::MountError::Write {
                     path: node_dir.clone(),
                     source,
-                }
+                })
             })?;
-            crate::mounts::record_seen(self.dir, &node.name, m)?;
+            crate::mounts::record_seen(self.dir, &node.name, m).map_err(failed)?;
         }
         Ok(())
     }
+}
+
+/// A node's mount that could not be readied before its boot.
+#[derive(Debug, thiserror::Error)]
+#[error("node {node}: mount {target}: {source}")]
+pub struct MountFailed {
+    pub node: String,
+    pub target: String,
+    pub source: crate::mounts::MountError,
 }
 
 /// Starts the nodes of `plan` that are not ready again (`up` on a degraded env), the

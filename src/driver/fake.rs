@@ -398,6 +398,7 @@ impl Guest for FakeGuest {
         Ok(Console {
             bytes: text[from..].iter().take(max).copied().collect(),
             len: text.len() as u64,
+            exists: true,
         })
     }
 }

@@ -52,6 +52,8 @@ impl Ran {
 pub struct Console {
     pub bytes: Vec<u8>,
     pub len: u64,
+    /// The node has written a console at all (it has booted).
+    pub exists: bool,
 }
 
 /// The most [`Guest::output`] keeps of each stream: its tail, where failures are.
@@ -98,18 +100,21 @@ pub trait Guest {
         bound: Duration,
     ) -> Result<Vec<u8>, GuestError> {
         let argv = ["tail".into(), "-c".into(), max.to_string(), path.into()];
-        let ran = self.output(&argv, bound).await?;
-        if ran.code != 0 {
+        let mut out = Capped::new(max);
+        let mut err = Capped::new(4096);
+        let code = tokio::time::timeout(bound, self.exec(&argv, &mut out, &mut err))
+            .await
+            .map_err(|_| GuestError::TimedOut(bound))??;
+        if code != 0 {
             return Err(GuestError::Read {
                 path: path.into(),
-                code: ran.code,
-                message: String::from_utf8_lossy(&ran.stderr).trim().to_string(),
+                code,
+                message: String::from_utf8_lossy(&err.into_bytes())
+                    .trim()
+                    .to_string(),
             });
         }
-        let mut bytes = ran.stdout;
-        let cut = bytes.len().saturating_sub(max);
-        bytes.drain(..cut);
-        Ok(bytes)
+        Ok(out.into_bytes())
     }
 
     /// The console's last `lines` lines, as text ("" when it has none).

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::driver::guest::{Console, Guest, GuestError};
+use crate::driver::guest::{Console, Guest, GuestError, Ran};
 use crate::driver::qemu::accel::Accel;
 use crate::driver::readiness::Expired;
 use crate::envdir::EnvDir;

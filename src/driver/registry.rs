@@ -192,6 +192,21 @@ macro_rules! drivers {
                     $(EnvGuest::$Variant(g) => g.console(from, max).await,)+
                 }
             }
+            async fn output(&self, argv: &[String], bound: Duration) -> Result<Ran, GuestError> {
+                match self {
+                    $(EnvGuest::$Variant(g) => g.output(argv, bound).await,)+
+                }
+            }
+            async fn copy_out(
+                &self,
+                path: &str,
+                max: usize,
+                bound: Duration,
+            ) -> Result<Vec<u8>, GuestError> {
+                match self {
+                    $(EnvGuest::$Variant(g) => g.copy_out(path, max, bound).await,)+
+                }
+            }
         }
 
         impl Network for EnvNetwork {

@@ -34,6 +34,12 @@ pub(crate) async fn logs(home: &Home, name: &str, node: Option<&str>, follow: bo
             .console(at, CHUNK)
             .await
             .map_err(|e| anyhow::anyhow!("env {name}, node {node}: {e}"))?;
+        if !read.exists && !follow {
+            return Err(anyhow::anyhow!(
+                "env {name}, node {node}: no console yet (the node has not booted)"
+            )
+            .into());
+        }
         // A console rewritten from the start (a node booted again) is read from there.
         if read.len < at {
             at = 0;

@@ -67,6 +67,10 @@ impl Guest for QemuGuest {
                 .read_to_end(&mut bytes)
                 .map_err(GuestError::Console)?;
         }
-        Ok(Console { bytes, len })
+        Ok(Console {
+            bytes,
+            len,
+            exists: true,
+        })
     }
 }
