@@ -379,7 +379,7 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
         };
         match next {
             Ok(Event::Progress { message }) => report.step(&message),
-            Ok(Event::Ready) => return Ok(()),
+            Ok(Event::Ready) => return release(&socket, info).await,
             Ok(Event::Failed { error }) => return Err(UpError::Failed(error)),
             Ok(Event::Down) => {
                 return Err(UpError::Failed(
@@ -394,6 +394,26 @@ async fn start(dir: &EnvDir, info: &EnvInfo, report: &Reporter) -> Result<(), Up
                 )));
             }
         }
+    }
+}
+
+/// A ready env an owner held only until then (`vstage up`) becomes its user's: from
+/// here on it outlives this process.
+async fn release(socket: &std::path::Path, info: &EnvInfo) -> Result<(), UpError> {
+    if !info.options.owner.as_ref().is_some_and(|o| o.until_ready) {
+        return Ok(());
+    }
+    let lost = |e: api::ApiError| UpError::Failed(format!("handing the env over: {e}"));
+    let mut reply = api::send(socket, &Request::Release).await.map_err(lost)?;
+    match tokio::time::timeout(Duration::from_secs(10), reply.next()).await {
+        Ok(Ok(Event::Status(_))) => Ok(()),
+        Ok(Ok(other)) => Err(UpError::Failed(format!(
+            "handing the env over: unexpected answer {other:?}"
+        ))),
+        Ok(Err(e)) => Err(lost(e)),
+        Err(_) => Err(UpError::Failed(
+            "handing the env over: the supervisor did not answer in 10s".into(),
+        )),
     }
 }
 

@@ -91,8 +91,8 @@ pub struct Options {
 pub struct Owner {
     pub pid: i32,
     pub started: Option<journal::Started>,
-    /// Owns the env only while it comes up (`vstage up`: killed midway, it takes the
-    /// half-made env with it; once ready, the env is the user's).
+    /// Owns the env only until it has seen it ready and released it (`vstage up`:
+    /// killed before that, it takes the half-made env with it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub until_ready: bool,
 }

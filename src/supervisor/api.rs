@@ -31,6 +31,9 @@ pub enum Request {
     /// Start the nodes that are down again; events until the env is ready or the
     /// repair has failed.
     Repair,
+    /// The owner lets go: the env is its user's now (`vstage up`, once it has seen the
+    /// env ready; killed before that, it takes the half-made env with it).
+    Release,
     /// Keep the env after its owner (`vstage run`) ends: for `secs` from now, or, with
     /// none, until its TTL (if it has one) or `down`.
     Keep {
@@ -80,6 +83,10 @@ pub struct Status {
     /// When the supervisor tears the env down by itself, if ever.
     #[serde(default)]
     pub expires_unix: Option<u64>,
+    /// The process the env ends with, while it has one (`vstage run`, or `vstage up`
+    /// until it has seen the env ready).
+    #[serde(default)]
+    pub owner_pid: Option<i32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

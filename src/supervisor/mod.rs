@@ -64,6 +64,7 @@ impl Shared {
                     .collect(),
                 error: None,
                 expires_unix: info.options.expires_unix,
+                owner_pid: info.options.owner.as_ref().map(|o| o.pid),
             }),
         }
     }
@@ -85,21 +86,22 @@ impl Shared {
         self.emit(Event::Progress { message });
     }
 
-    /// The env is ready: an owner only until then (`up`) lets go of it.
+    /// The env is ready. An owner only until then (`up`) lets go itself
+    /// (`Request::Release`) once it has seen this: killed before, its env goes with it.
     fn ready(&self) {
-        {
-            let mut owner = self.owner.lock().expect("owner lock");
-            if owner.as_ref().is_some_and(|o| o.until_ready) {
-                *owner = None;
-            }
-        }
         self.set_phase(Phase::Ready, None);
         self.emit(Event::Ready);
     }
 
+    /// The env outlives its owner from now on.
+    fn release(&self) {
+        *self.owner.lock().expect("owner lock") = None;
+        self.status.lock().expect("status lock").owner_pid = None;
+    }
+
     /// A failed env kept for debugging outlives its owner, for `secs` if given.
     fn keep(&self, secs: Option<u64>) {
-        *self.owner.lock().expect("owner lock") = None;
+        self.release();
         if let Some(secs) = secs {
             let until = envdir::now_unix().saturating_add(secs);
             self.status.lock().expect("status lock").expires_unix = Some(until);

@@ -94,6 +94,11 @@ async fn handle(stream: UnixStream, shared: Arc<Shared>, inbox: Inbox) {
                 }
             }
         }
+        Request::Release => {
+            shared.release();
+            let status = shared.status.lock().expect("status lock").clone();
+            send(&Event::Status(status)).await;
+        }
         Request::Keep { secs } => {
             shared.keep(secs);
             shared.progress(match secs {

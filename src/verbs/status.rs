@@ -30,6 +30,13 @@ pub(crate) async fn status(home: &Home, name: &str, output: Output) -> Result<u8
     if let Ok(Status { error: Some(e), .. }) = &status {
         say!("error:    {e}");
     }
+    if let Ok(Status {
+        owner_pid: Some(pid),
+        ..
+    }) = &status
+    {
+        say!("owner:    pid {pid} (the env is taken down when it ends)");
+    }
     for service in &info.plan.services {
         let url = std::fs::read_to_string(dir.join(&service.dir).join("url")).unwrap_or_default();
         say!(

@@ -177,6 +177,16 @@ impl Harness {
             .map(|p| p as i32)
     }
 
+    /// Whether env `name` runs, ready, with no owner left: its `up` handed it over.
+    pub fn released(&self, name: &str) -> bool {
+        let out = self.run(&["status", name, "--output", "json"]);
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+            return false;
+        };
+        let status = &json["status"];
+        status["phase"] == "ready" && status["owner_pid"].is_null()
+    }
+
     /// Pids of live processes whose command line mentions `needle`.
     pub fn processes_mentioning(needle: &str) -> Vec<i32> {
         let mut pids = Vec::new();
