@@ -21,6 +21,9 @@ gates:
   - name: first
     node: n1
     run: "echo one > /tmp/first"
+  - name: on-host
+    host: true
+    run: "OS_CLOUD=admin openstack token issue -f value -c id > host-token"
   - name: second
     node: n1
     run: "test -e /tmp/first && printf '[compute]\nimage_ref = img-1\n[service_available]\nnova = true\n' > /tmp/tempest.conf"
@@ -36,8 +39,12 @@ fn gates_pass_in_order_and_the_node_hands_off_tempest_conf() {
     assert!(out.status.success(), "{}", stderr(&out));
     let progress = stderr(&out);
     let first = progress.find("gate first: passed").expect(&progress);
+    let on_host = progress.find("gate on-host: passed").expect(&progress);
     let second = progress.find("gate second: passed").expect(&progress);
-    assert!(first < second, "{progress}");
+    assert!(first < on_host && on_host < second, "{progress}");
+    // The host gate ran the host's client in the env dir, with the hand-off's clouds.yaml.
+    let token = std::fs::read_to_string(h.env_dir("g1").join("host-token")).unwrap();
+    assert!(token.trim().len() >= 32, "{token:?}");
 
     // The node's sections are merged over the identity clone's, and exported.
     let out = h.ok(&[

@@ -237,6 +237,30 @@ fn a_gate_runs_on_an_instance_of_the_env() {
     );
     check(
         &h,
+        &format!("{BASE}gates:\n  - {{name: up, node: n1, host: true, run: \"true\"}}\n"),
+        "13:22",
+        "gate 'up': `node` and `host: true` exclude each other",
+    );
+    check(
+        &h,
+        &format!("{BASE}gates:\n  - {{name: up, run: \"true\"}}\n"),
+        "13:12",
+        "gate 'up': says where it runs with `node: NAME` or `host: true`",
+    );
+    check(
+        &h,
+        &format!("{BASE}gates:\n  - {{name: up, host: maybe, run: \"true\"}}\n"),
+        "13:22",
+        "host: expected true or false, found 'maybe'",
+    );
+    check(
+        &h,
+        &format!("{BASE}gates:\n  - {{name: up, host: true, run: \"true\", logs: [/var/log/x]}}\n"),
+        "13:48",
+        "`logs` are files on a node; a gate on the host has none",
+    );
+    check(
+        &h,
         &format!("{BASE}handoff:\n  tempest_conf: {{node: n1, path: etc/t.conf}}\n"),
         "13:34",
         "is not an absolute path in the guest",

@@ -115,6 +115,24 @@ impl Bench {
         super::bring_up(&mut ctx).await
     }
 
+    /// The gates alone, as `bring_up` runs them once the nodes are ready.
+    async fn gates(&mut self) -> Result<(), ActionError> {
+        let lines = &self.lines;
+        let progress = |m: String| lines.borrow_mut().push(m);
+        let changed = |_: &mut Fake| {};
+        let mut ctx = Context {
+            info: &self.info,
+            dir: &self.dir,
+            driver: &mut self.driver,
+            journal: &self.journal,
+            tasks: &mut self.tasks,
+            progress: &progress,
+            nodes_changed: &changed,
+            access: HashMap::new(),
+        };
+        super::gates::run(&mut ctx).await
+    }
+
     async fn down(&mut self) {
         super::tear_down(
             &mut self.driver,
@@ -293,4 +311,101 @@ async fn after_a_crash_the_journal_alone_takes_the_env_down() {
         fake::undone(b.dir.path()),
         pairs(&[("node", "b"), ("node", "a"), ("segment", "lan")])
     );
+}
+
+/// One node, and gates on the host around the node's.
+const HOST_GATES: &str = "apiVersion: vstage/v1
+name: hosted
+networks: [{name: lan, cidr: 10.9.0.0/24}]
+nodes:
+  - {name: a, image: tiny, nics: [{network: lan}]}
+gates:
+  - {name: env-known, host: true, run: 'test \"$VSTAGE_ENV\" = t && test -f \"$VSTAGE_ENV_JSON\" || exit 3; echo seen > host-ran'}
+  - {name: in-node, node: a, run: 'true', timeout: 1, restore: false}
+";
+
+#[tokio::test]
+async fn a_host_gate_runs_on_the_host_in_the_env_dir_with_the_hand_off_variables() {
+    let mut b = Bench::new(HOST_GATES);
+    std::fs::write(b.dir.join(envdir::ENV_JSON), "{}").unwrap();
+    b.up().await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(b.dir.join("host-ran")).unwrap(),
+        "seen\n"
+    );
+    let lines = b.lines.borrow().clone();
+    assert!(
+        lines.contains(&"gate env-known: waiting (on the host)".to_string()),
+        "{lines:?}"
+    );
+    // Its shell was journalled, as the leader of its own group, before it ran.
+    let entries = journal::read(&b.dir.join(envdir::JOURNAL)).unwrap();
+    let recorded = journal::processes(&entries);
+    let gate = recorded
+        .iter()
+        .find(|p| p.name == "gate env-known #1")
+        .expect("the host gate is in the journal");
+    assert!(gate.group && gate.pid.is_some(), "{gate:?}");
+}
+
+#[tokio::test]
+async fn a_host_gate_that_fails_says_its_exit_and_output() {
+    let text = HOST_GATES.replace("exit 3;", "exit 3; echo not yet; exit 4;");
+    let mut b = Bench::new(&text.replace("host: true,", "host: true, timeout: 1,"));
+    std::fs::write(b.dir.join(envdir::ENV_JSON), "{}").unwrap();
+    let err = b.gates().await.unwrap_err().to_string();
+    assert!(
+        err.starts_with("gate env-known failed after") && err.contains("on the host"),
+        "{err}"
+    );
+    assert!(err.contains("exit 4: not yet"), "{err}");
+}
+
+#[tokio::test]
+async fn a_host_gate_that_outlives_its_timeout_is_killed_with_its_whole_group() {
+    let text = HOST_GATES.replace(
+        "run: 'test",
+        "timeout: 1, run: 'sleep 300 & sleep 300; test",
+    );
+    let mut b = Bench::new(&text);
+    let err = b.gates().await.unwrap_err().to_string();
+    assert!(err.contains("still running after"), "{err}");
+    let entries = journal::read(&b.dir.join(envdir::JOURNAL)).unwrap();
+    let (pid, _) = journal::processes(&entries)
+        .into_iter()
+        .find(|p| p.group)
+        .and_then(|p| p.pid)
+        .expect("the gate's shell was recorded");
+    // No process is left in its group (the backgrounded sleep included).
+    let group = nix::unistd::Pid::from_raw(pid);
+    let mut gone = false;
+    for _ in 0..100 {
+        if nix::sys::signal::killpg(group, None) == Err(nix::errno::Errno::ESRCH) {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(gone, "processes left in group {pid}");
+}
+
+#[tokio::test]
+async fn a_restored_env_runs_only_the_gates_marked_to_run_again() {
+    let mut b = Bench::new(HOST_GATES);
+    std::fs::write(b.dir.join(envdir::ENV_JSON), "{}").unwrap();
+    b.info.restore = Some(crate::env::Restore {
+        name: "warm".into(),
+        snapshot: "s1".into(),
+        dir: b.dir.path().to_path_buf(),
+        nodes: Vec::new(),
+    });
+    b.gates().await.unwrap();
+    let lines = b.lines.borrow().clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("gate env-known: passed")),
+        "{lines:?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("in-node")), "{lines:?}");
 }

@@ -23,6 +23,10 @@ pub enum Entry {
         pid: i32,
         #[serde(default)]
         started: Option<Started>,
+        /// It leads a process group of its own (a host gate's shell): the group goes
+        /// with it, and the process is told by its start alone, as it may have `exec`ed.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        group: bool,
     },
     /// A host TCP port the env listens on. Recorded right after the bind (the kernel
     /// picks it); the supervisor's exit frees it, so no cleanup can be owed for it.
@@ -74,6 +78,17 @@ impl Entry {
             name: name.into(),
             pid,
             started: Started::of(pid),
+            group: false,
+        }
+    }
+
+    /// The pid entry of a process just spawned as the leader of its own group.
+    pub fn group(name: impl Into<String>, pid: i32) -> Entry {
+        Entry::Pid {
+            name: name.into(),
+            pid,
+            started: Started::of(pid),
+            group: true,
         }
     }
 }
@@ -142,6 +157,8 @@ pub struct Recorded {
     pub name: String,
     pub argv: Vec<String>,
     pub pid: Option<(i32, Option<Started>)>,
+    /// Leads a process group of its own (`Entry::Pid`'s `group`).
+    pub group: bool,
 }
 
 impl Recorded {
@@ -153,6 +170,9 @@ impl Recorded {
         };
         if *pid <= 0 {
             return false;
+        }
+        if let (true, Some(s)) = (self.group, started) {
+            return Started::of(*pid).as_ref() == Some(s);
         }
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
             return false;
@@ -260,10 +280,12 @@ fn kill(p: &Recorded) -> bool {
     if pid == std::process::id() as i32 || !p.is_running() {
         return false;
     }
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    );
+    let target = nix::unistd::Pid::from_raw(pid);
+    let _ = if p.group {
+        nix::sys::signal::killpg(target, nix::sys::signal::Signal::SIGKILL)
+    } else {
+        nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGKILL)
+    };
     for _ in 0..100 {
         if !p.is_running() {
             break;
@@ -282,10 +304,17 @@ pub fn processes(entries: &[Entry]) -> Vec<Recorded> {
                 name: name.clone(),
                 argv: argv.clone(),
                 pid: None,
+                group: false,
             }),
-            Entry::Pid { name, pid, started } => {
+            Entry::Pid {
+                name,
+                pid,
+                started,
+                group,
+            } => {
                 if let Some(p) = out.iter_mut().rev().find(|p| &p.name == name) {
                     p.pid = Some((*pid, started.clone()));
+                    p.group = *group;
                 }
             }
             Entry::Path { .. } | Entry::Port { .. } | Entry::Nic { .. } | Entry::Driver { .. } => {}
@@ -312,6 +341,7 @@ mod tests {
             name: "qemu n1".into(),
             pid: 42,
             started: None,
+            group: false,
         })
         .unwrap();
         std::fs::OpenOptions::new()
@@ -328,6 +358,7 @@ mod tests {
                 name: "qemu n1".into(),
                 argv: vec!["/x".into()],
                 pid: Some((42, None)),
+                group: false,
             }]
         );
     }
@@ -407,6 +438,7 @@ mod tests {
             name: "p".into(),
             argv: argv.iter().map(|a| a.to_string()).collect(),
             pid: Some((pid, started)),
+            group: false,
         };
         let now = Started::of(pid);
         assert!(now.is_some());
@@ -422,5 +454,52 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(!rec(&["1000.25"], now).is_running());
+    }
+
+    #[test]
+    fn undo_kills_a_recorded_group_with_everything_in_it_even_after_its_leader_execs() {
+        use std::os::unix::process::CommandExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join(crate::envdir::JOURNAL)).unwrap();
+        let argv = [
+            "/bin/sh",
+            "-c",
+            "sleep 1000.75 & exec sleep 1000.5",
+            "gate-test",
+        ];
+        j.record(&Entry::Process {
+            name: "gate g #1".into(),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+        })
+        .unwrap();
+        let mut child = std::process::Command::new(argv[0])
+            .args(&argv[1..])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        j.record(&Entry::group("gate g #1", pid)).unwrap();
+        // Wait until the shell has exec'ed: its command line no longer matches argv.
+        for _ in 0..500 {
+            if std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.starts_with(b"sleep\0"))
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let done = undo(dir.path(), &|_, _, _, _| Ok(false)).unwrap();
+        assert_eq!(done.killed, 1);
+        child.wait().unwrap();
+        let group = nix::unistd::Pid::from_raw(pid);
+        let mut gone = false;
+        for _ in 0..100 {
+            if nix::sys::signal::killpg(group, None) == Err(nix::errno::Errno::ESRCH) {
+                gone = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(gone, "the backgrounded sleep outlived the undo");
     }
 }

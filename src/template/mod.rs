@@ -94,17 +94,40 @@ pub const MAX_MOUNTS: usize = 4;
 /// Patterns of a node's `logs:`.
 pub const MAX_NODE_LOGS: usize = 16;
 
-/// `gates:`: a shell command run on a node through its guest agent until it exits 0,
-/// or its timeout passes; then the tails of its `logs` say why.
+/// `gates:`: a shell command run until it exits 0, or its timeout passes; then the
+/// tails of its `logs` say why. It runs on a node through the node's guest, or on the
+/// host with the hand-off's variables (`OS_CLIENT_CONFIG_FILE`, ...) and the host's own
+/// clients, where asking an API is many times cheaper than in an emulated guest.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Gate {
     pub name: String,
-    /// The instance it runs on.
-    pub node: String,
+    pub on: GateOn,
     pub run: String,
     pub timeout_s: u32,
+    /// Files on its node whose tails a failure shows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<String>,
+    /// Whether it runs again in an env restored from a snapshot: what a restore cannot
+    /// break (a registered image, a database schema) need not be checked twice.
+    pub restore: bool,
+}
+
+/// Where a gate runs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GateOn {
+    Host,
+    /// On this instance, through its guest.
+    Node(String),
+}
+
+impl std::fmt::Display for GateOn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GateOn::Host => f.write_str("the host"),
+            GateOn::Node(n) => f.write_str(n),
+        }
+    }
 }
 
 /// `handoff:`: files nodes write for the host's tools, read once the gates pass.

@@ -136,6 +136,23 @@ impl Params {
         Ok(n)
     }
 
+    /// `true` or `false` (after parameters are expanded).
+    pub(super) fn boolean(
+        &self,
+        ctx: &Ctx,
+        field: &str,
+        s: &Spanned<Scalar>,
+    ) -> Result<bool, TemplateError> {
+        match self.expand(ctx, s)?.trim() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            v => Err(ctx.at(
+                &s.referenced,
+                format!("{field}: expected true or false, found '{v}'"),
+            )),
+        }
+    }
+
     /// Memory in MiB: a number, or a number with an `M`/`G` suffix.
     pub(super) fn memory(
         &self,

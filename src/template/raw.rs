@@ -36,7 +36,14 @@ pub(super) struct RawTemplate {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawGate {
     pub(super) name: Spanned<Scalar>,
-    pub(super) node: Spanned<Scalar>,
+    #[serde(default)]
+    pub(super) node: Option<Spanned<Scalar>>,
+    /// `true`: on the host instead of a node.
+    #[serde(default)]
+    pub(super) host: Option<Spanned<Scalar>>,
+    /// `false`: not again in an env restored from a snapshot.
+    #[serde(default)]
+    pub(super) restore: Option<Spanned<Scalar>>,
     pub(super) run: Spanned<Scalar>,
     #[serde(default)]
     pub(super) timeout: Option<Spanned<Scalar>>,

@@ -10,7 +10,7 @@ use super::raw::{
     RawGate, RawHandoff, RawMount, RawNetwork, RawNic, RawNode, RawServiceHead, RawTemplate, Scalar,
 };
 use super::{
-    API_VERSION, Ctx, DEFAULT_GATE_TIMEOUT, Gate, Handoff, MAX_GATE_TIMEOUT, MAX_GATES,
+    API_VERSION, Ctx, DEFAULT_GATE_TIMEOUT, Gate, GateOn, Handoff, MAX_GATE_TIMEOUT, MAX_GATES,
     MAX_INSTANCES, MAX_MOUNTS, MAX_NICS, MAX_NODE_LOGS, MAX_PORTS, Mount, Network, Nic, Node,
     NodeFile, SERVICE_NET, Service, Template, TemplateError,
 };
@@ -403,7 +403,7 @@ fn logs(ctx: &Ctx, params: &Params, raw: &[Spanned<Scalar>]) -> Result<Vec<Strin
     Ok(logs)
 }
 
-/// `gates:`: names unique, each on an instance of the env.
+/// `gates:`: names unique, each on the host or on an instance of the env.
 fn gates(
     ctx: &Ctx,
     params: &Params,
@@ -425,7 +425,40 @@ fn gates(
                 format!("gate '{name}' is declared twice"),
             ));
         }
-        let node = instance(ctx, params, "gates: node", &g.node, instances)?;
+        let host = match &g.host {
+            Some(h) => params.boolean(ctx, "host", h)?,
+            None => false,
+        };
+        let on = match (&g.node, host) {
+            (Some(node), false) => {
+                GateOn::Node(instance(ctx, params, "gates: node", node, instances)?)
+            }
+            (None, true) => GateOn::Host,
+            (Some(node), true) => {
+                return Err(ctx.at(
+                    &node.referenced,
+                    format!(
+                        "gate '{name}': `node` and `host: true` exclude each other: name one place"
+                    ),
+                ));
+            }
+            (None, false) => {
+                return Err(ctx.at(
+                    &g.name.referenced,
+                    format!("gate '{name}': says where it runs with `node: NAME` or `host: true`"),
+                ));
+            }
+        };
+        if let (GateOn::Host, Some(log)) = (&on, g.logs.first()) {
+            return Err(ctx.at(
+                &log.referenced,
+                format!("gate '{name}': `logs` are files on a node; a gate on the host has none"),
+            ));
+        }
+        let restore = match &g.restore {
+            Some(r) => params.boolean(ctx, "restore", r)?,
+            None => true,
+        };
         let run = params.text(ctx, "run", &g.run)?;
         let timeout_s = params.number(
             ctx,
@@ -441,10 +474,11 @@ fn gates(
             .collect::<Result<_, _>>()?;
         gates.push(Gate {
             name,
-            node,
+            on,
             run,
             timeout_s,
             logs,
+            restore,
         });
     }
     Ok(gates)
