@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: setup build install test test-fast test-slow lint unit bench e2e e2e-topology clean
+.PHONY: setup build install test test-fast test-slow lint unit bench e2e e2e-warm e2e-topology clean
 
 PREFIX ?= /usr/local
 
@@ -60,6 +60,11 @@ e2e: build
 
 # Two compute nodes, a server on each pinging the other, the branch's Nova mounted and
 # synced (ci/topology.sh; RELEASE=zed).
+# The warm loop for one release (RELEASE=epoxy): cold up, snapshot, a wait past
+# Nova's service_down_time, then `run --from` with Tempest; each phase (ci/e2e-warm.sh).
+e2e-warm: build
+	bash ci/e2e-warm.sh
+
 e2e-topology: build
 	bash ci/topology.sh
 
