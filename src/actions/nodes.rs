@@ -1,13 +1,15 @@
 //! Boots every node, then waits for each to be ready, for as long as it makes progress
-//! (`readiness`): the ceiling runs from the first boot, for the whole env. A repair
-//! (`up` on an env with nodes down) starts the nodes that went down the same way.
+//! (`readiness`): the ceiling runs from the first boot, for the whole env. A node whose
+//! hypervisor aborts before it is ready (QEMU failing its own assertion, under load)
+//! boots once more from a fresh disk. A repair (`up` on an env with nodes down) starts
+//! the nodes that went down the same way.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use super::{ActionError, Context};
 use crate::driver::readiness::Limits;
-use crate::driver::{Access, Driver};
+use crate::driver::{Access, Driver, DriverError};
 use crate::envdir::journal::{Entry, Recorder};
 use crate::envdir::{self, EnvDir};
 use crate::plan::NodePlan;
@@ -51,9 +53,14 @@ impl Start<'_> {
         changed(driver);
         let deadline = started + self.limits.timeout();
         for node in nodes {
-            driver
-                .wait_ready(node, deadline, self.limits.stall())
-                .await?;
+            match driver.wait_ready(node, deadline, self.limits.stall()).await {
+                Err(DriverError::Died {
+                    aborted: true,
+                    status,
+                    ..
+                }) => self.again(driver, node, &status, deadline).await?,
+                other => other?,
+            }
             (self.progress)(format!(
                 "node {}: ready ({:.1}s)",
                 node.name,
@@ -62,6 +69,40 @@ impl Start<'_> {
             changed(driver);
         }
         Ok(())
+    }
+
+    /// Boots once more a node whose hypervisor aborted before the node was ready, from
+    /// a fresh disk; a second abort fails it, saying it was the second.
+    async fn again<D: Driver>(
+        &self,
+        driver: &mut D,
+        node: &NodePlan,
+        status: &str,
+        deadline: Instant,
+    ) -> Result<(), ActionError> {
+        (self.progress)(format!(
+            "node {}: its hypervisor aborted before the node was ready ({status}): booting it again, once, from a fresh disk",
+            node.name
+        ));
+        driver.discard(node)?;
+        self.mounts_seen(node)?;
+        let access = self.access.get(&node.name).cloned().unwrap_or_default();
+        driver.boot(node, &access).await?;
+        (self.progress)(format!("node {}: booting (second try)", node.name));
+        match driver.wait_ready(node, deadline, self.limits.stall()).await {
+            Err(DriverError::Died {
+                node: name,
+                status,
+                tail,
+                aborted: true,
+            }) => Err(ActionError::Node(DriverError::Died {
+                node: name,
+                status: format!("{status}; its hypervisor aborted a second time"),
+                tail,
+                aborted: true,
+            })),
+            other => Ok(other?),
+        }
     }
 
     /// What each of the node's mounts has as it boots: its install runs then, and

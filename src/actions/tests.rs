@@ -409,3 +409,43 @@ async fn a_restored_env_runs_only_the_gates_marked_to_run_again() {
     );
     assert!(!lines.iter().any(|l| l.contains("in-node")), "{lines:?}");
 }
+
+#[tokio::test]
+async fn a_node_whose_hypervisor_aborts_before_ready_boots_once_more_from_a_fresh_disk() {
+    let mut b = Bench::new(TWO_NODES);
+    b.fate("b", Fate::Aborts(1));
+    b.up().await.unwrap();
+    assert_eq!(
+        b.calls(),
+        [
+            "segment lan",
+            "boot a",
+            "boot b",
+            "wait a",
+            "wait b",
+            "discard b",
+            "boot b",
+            "wait b"
+        ]
+    );
+    let lines = b.lines.borrow().clone();
+    assert!(
+        lines.iter().any(|l| l
+            .starts_with("node b: its hypervisor aborted before the node was ready (signal: 6")),
+        "{lines:?}"
+    );
+    assert_eq!(b.driver.state("b"), NodeState::Ready);
+}
+
+#[tokio::test]
+async fn a_second_abort_fails_the_bring_up_and_says_it_was_the_second() {
+    let mut b = Bench::new(TWO_NODES);
+    b.fate("b", Fate::Aborts(2));
+    let err = b.up().await.unwrap_err();
+    assert!(
+        matches!(&err, ActionError::Node(DriverError::Died { node, aborted: true, .. }) if node == "b"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("aborted a second time"), "{err}");
+    assert_eq!(b.calls().iter().filter(|c| *c == "boot b").count(), 2);
+}

@@ -43,6 +43,8 @@ pub enum Fate {
     Refused,
     /// It exits before it is ready.
     Dies,
+    /// Its hypervisor aborts before it is ready, this many more times; then it boots.
+    Aborts(u32),
     /// It never becomes ready, and never answers.
     Hangs,
 }
@@ -270,10 +272,29 @@ impl Driver for Fake {
                         node: node.name.clone(),
                         status: "exit status: 1".into(),
                         tail: String::new(),
+                        aborted: false,
+                    });
+                }
+                Fate::Aborts(left) if left > 0 => {
+                    n.task.abort();
+                    let detail = "signal: 6 (SIGABRT) (core dumped)".to_string();
+                    n.state = NodeState::Exited {
+                        detail: detail.clone(),
+                    };
+                    control(&self.control)
+                        .fates
+                        .insert(node.name.clone(), Fate::Aborts(left - 1));
+                    return Err(DriverError::Died {
+                        node: node.name.clone(),
+                        status: detail,
+                        tail: String::new(),
+                        aborted: true,
                     });
                 }
                 // Ready a moment after its boot, as a guest would be.
-                Fate::Boots if n.booted_at.elapsed() >= Duration::from_millis(5) => {
+                Fate::Boots | Fate::Aborts(0)
+                    if n.booted_at.elapsed() >= Duration::from_millis(5) =>
+                {
                     n.state = NodeState::Ready;
                     return Ok(());
                 }
@@ -288,6 +309,16 @@ impl Driver for Fake {
                 })?;
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    fn discard(&mut self, node: &NodePlan) -> Result<(), DriverError> {
+        control(&self.control)
+            .calls
+            .push(format!("discard {}", node.name));
+        if let Some(n) = self.nodes.remove(&node.name) {
+            n.task.abort();
+        }
+        Ok(())
     }
 
     async fn stop(&mut self, nodes: &[NodePlan], _graceful: Duration) {

@@ -191,6 +191,9 @@ pub enum DriverError {
         node: String,
         status: String,
         tail: String,
+        /// The hypervisor itself crashed (QEMU failed one of its own assertions and
+        /// aborted), not the guest: worth one more boot (`actions::nodes`).
+        aborted: bool,
     },
     #[error(
         "node {node}: cloud-init failed:\n{detail}\n  full log: vstage up --keep-on-failure ..., then vstage exec {env} --node {node} -- cat /var/log/cloud-init.log"
@@ -246,6 +249,9 @@ pub trait Driver {
     /// Ends what the driver runs for the env besides its nodes (segments, routers);
     /// teardown calls it once the nodes are stopped.
     fn close(&mut self);
+    /// Forgets a node that died before it was ready, its disk included, so that its
+    /// next `boot` is a first boot.
+    fn discard(&mut self, node: &NodePlan) -> Result<(), DriverError>;
     /// The node's state as the driver sees it now.
     fn state(&mut self, node: &str) -> NodeState;
     /// The node's host process, if it has one.

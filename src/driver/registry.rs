@@ -125,6 +125,11 @@ macro_rules! drivers {
                     $(EnvDriver::$Variant(d) => d.close(),)+
                 }
             }
+            fn discard(&mut self, node: &NodePlan) -> Result<(), DriverError> {
+                match self {
+                    $(EnvDriver::$Variant(d) => d.discard(node),)+
+                }
+            }
             fn state(&mut self, node: &str) -> NodeState {
                 match self {
                     $(EnvDriver::$Variant(d) => d.state(node),)+

@@ -75,6 +75,8 @@ pub const FEATURES: Features = Features {
 struct Running {
     child: Child,
     state: NodeState,
+    /// How its process ended, once it has.
+    exit: Option<std::process::ExitStatus>,
 }
 
 pub struct Qemu {
@@ -350,6 +352,7 @@ impl Qemu {
                     node: node.name.clone(),
                     status: detail,
                     tail: self.serial_tail(node),
+                    aborted: self.aborted(&node.name),
                 });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -390,6 +393,16 @@ impl Qemu {
 }
 
 impl Qemu {
+    /// Whether the node's QEMU ended by SIGABRT: one of QEMU's own assertions failed
+    /// (seen under load while a guest enumerated its PCI devices), not the guest.
+    fn aborted(&self, node: &str) -> bool {
+        use std::os::unix::process::ExitStatusExt as _;
+        self.nodes
+            .get(node)
+            .and_then(|r| r.exit)
+            .is_some_and(|s| s.signal() == Some(nix::sys::signal::Signal::SIGABRT as i32))
+    }
+
     /// Fails the wait if the node's process ended, or if the watch says time is up;
     /// the console growing counts as progress.
     fn check_progress(&mut self, node: &NodePlan, watch: &mut Watch) -> Result<(), DriverError> {
@@ -400,6 +413,7 @@ impl Qemu {
                 node: node.name.clone(),
                 status: format!("{detail}{}", first_line(&stderr)),
                 tail: self.serial_tail(node),
+                aborted: self.aborted(&node.name),
             });
         }
         let console = std::fs::metadata(self.dir.join(&NodeFiles::of(node).serial))
@@ -659,6 +673,7 @@ impl Driver for Qemu {
             Running {
                 child,
                 state: NodeState::Booting,
+                exit: None,
             },
         );
         self.daemons.insert(node.name.clone(), daemons);
@@ -764,6 +779,29 @@ impl Driver for Qemu {
         }
     }
 
+    fn discard(&mut self, node: &NodePlan) -> Result<(), DriverError> {
+        if let Some(mut r) = self.nodes.remove(&node.name) {
+            let _ = r.child.start_kill();
+        }
+        for mut d in self.daemons.remove(&node.name).unwrap_or_default() {
+            let _ = d.start_kill();
+        }
+        // `prepare` makes a fresh overlay on the image when the node boots again.
+        if let Some(disk) = &NodeFiles::of(node).disk {
+            match std::fs::remove_file(self.dir.join(disk)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(DriverError::Io {
+                        node: node.name.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn state(&mut self, node: &str) -> NodeState {
         let Some(running) = self.nodes.get_mut(node) else {
             return NodeState::Stopped;
@@ -772,6 +810,7 @@ impl Driver for Qemu {
             running.state = NodeState::Exited {
                 detail: status.to_string(),
             };
+            running.exit = Some(status);
         }
         running.state.clone()
     }
