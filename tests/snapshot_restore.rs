@@ -161,6 +161,12 @@ fn a_token_issued_before_the_snapshot_validates_after_restore() {
             .contains("token"),
         "the manifest records when its tokens expire: {inspect}"
     );
+    // `snapshot ls` says when, and why: the token's lifetime, and what sets it.
+    let ls = h.ok(&["snapshot", "ls"]);
+    assert!(
+        ls.contains(&format!("{name}: expires with auth: the first of the auth clone's tokens, issued for 3600 s (a template's token_ttl sets that)")),
+        "{ls}"
+    );
     h.ok(&["up", "--from", &name, "--name", "r"]);
     let url = std::fs::read_to_string(h.env_dir("r").join("clones/auth/url")).unwrap();
     let (status, _, body) = common::http(

@@ -116,6 +116,7 @@ fn row(home: &Home, s: &Stored) -> serde_json::Value {
         "created_unix": m.created_unix,
         "nodes": m.nodes.iter().map(|n| &n.name).collect::<Vec<_>>(),
         "expires_unix": m.expiry().map(|e| e.at_unix),
+        "expires_because": m.expiry().map(|e| &e.what),
         "disk_bytes": s.disk_bytes,
         "used_by": snapshot::users(home, &s.id),
         "dir": s.dir,
@@ -139,6 +140,8 @@ fn ls(home: &Home, store: &Store, output: Output) -> Result<u8> {
         "EXPIRES",
         "DISK"
     );
+    // Why each expires: the soonest of what it holds (the auth clone's first token).
+    let mut reasons = Vec::new();
     for s in &all {
         let m = &s.manifest;
         say!(
@@ -154,6 +157,15 @@ fn ls(home: &Home, store: &Store, output: Output) -> Result<u8> {
             size(s.disk_bytes),
             snapshot::users(home, &s.id).join(",")
         );
+        if let Some(e) = m.expiry() {
+            reasons.push(format!("{}: expires with {}", m.name, e.what));
+        }
+    }
+    if !reasons.is_empty() {
+        say!();
+        for r in reasons {
+            say!("{r}");
+        }
     }
     Ok(0)
 }

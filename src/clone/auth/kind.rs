@@ -62,11 +62,14 @@ impl Kind for Keystone {
             .tokens
             .values()
             .filter(|t| !t.revoked && t.expires_at > now)
-            .map(|t| t.expires_at)
-            .min()?;
+            .min_by_key(|t| t.expires_at)
+            .map(|t| (t.expires_at, t.expires_at.saturating_sub(t.issued_at)))?;
         Some((
-            "the first of the auth clone's tokens".into(),
-            first / 1_000_000,
+            format!(
+                "the first of the auth clone's tokens, issued for {} s (a template's token_ttl sets that)",
+                first.1 / 1_000_000
+            ),
+            first.0 / 1_000_000,
         ))
     }
 
