@@ -179,6 +179,11 @@ pub struct EnvArgs {
     /// template: ready in seconds, identical inside, its own outside.
     #[arg(long, value_name = "SNAPSHOT", conflicts_with_all = ["template", "sets", "driver"])]
     pub from: Option<String>,
+    /// With --from: the host directory behind the snapshot's mounts at guest path
+    /// TARGET (repeatable), e.g. `--mount /opt/vstage/src/nova=.`; what changed since
+    /// the snapshot is installed before the env is ready.
+    #[arg(long = "mount", value_name = "TARGET=DIR")]
+    pub mounts: Vec<String>,
     /// Env name (`up`: template name plus the git branch; `run`: from the CI's job or
     /// pull request variables, else the branch, with a random suffix).
     #[arg(long)]

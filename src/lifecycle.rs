@@ -51,6 +51,8 @@ pub struct UpRequest<'a> {
     pub template: &'a str,
     /// A snapshot to resume instead of the template (`up --from`).
     pub from: Option<&'a str>,
+    /// With `from`: the host directories behind the snapshot's mounts, by guest path.
+    pub mounts: Vec<(String, std::path::PathBuf)>,
     pub name: Option<&'a str>,
     pub sets: &'a [String],
     /// What runs the nodes (`--driver`), over the template's `driver:`.
@@ -134,7 +136,8 @@ fn origin(home: &Home, req: &UpRequest<'_>) -> Result<Origin, UpError> {
     };
     let stored = crate::snapshot::Store::new(home).get(name)?;
     stored.manifest.check_usable(envdir::now_unix())?;
-    let m = stored.manifest;
+    let mut m = stored.manifest;
+    mount_sources(&mut m.plan, name, &req.mounts)?;
     Ok(Origin {
         label: format!("snapshot:{name}"),
         plan: m.plan,
@@ -151,6 +154,82 @@ fn origin(home: &Home, req: &UpRequest<'_>) -> Result<Origin, UpError> {
             m.accel,
         )),
     })
+}
+
+/// `--mount TARGET=DIR` flags: a guest path, and the host directory to put behind it.
+pub fn parse_mounts(flags: &[String]) -> Result<Vec<(String, std::path::PathBuf)>, String> {
+    flags
+        .iter()
+        .map(|flag| match flag.split_once('=') {
+            Some((target, dir)) if target.starts_with('/') && !dir.is_empty() => {
+                let target = match target.trim_end_matches('/') {
+                    "" => "/",
+                    t => t,
+                };
+                Ok((target.to_string(), std::path::PathBuf::from(dir)))
+            }
+            _ => Err(format!(
+                "--mount {flag}: expected TARGET=DIR, TARGET a mount's path in the nodes \
+                 (e.g. --mount /opt/vstage/src/nova=.)"
+            )),
+        })
+        .collect()
+}
+
+/// A restored env's mounts: the directories `--mount` names, else the snapshot's own,
+/// each of which must still be there (the nodes find them mounted again).
+fn mount_sources(
+    plan: &mut Plan,
+    snapshot: &str,
+    mounts: &[(String, std::path::PathBuf)],
+) -> Result<(), UpError> {
+    for (target, dir) in mounts {
+        let source = std::fs::canonicalize(dir)
+            .ok()
+            .filter(|p| p.is_dir())
+            .ok_or_else(|| {
+                UpError::BadInput(format!(
+                    "--mount {target}={}: not a directory",
+                    dir.display()
+                ))
+            })?;
+        let mut found = false;
+        for m in plan.nodes.iter_mut().flat_map(|n| n.mounts.iter_mut()) {
+            if m.target == *target {
+                m.source = source.clone();
+                found = true;
+            }
+        }
+        if !found {
+            let targets: std::collections::BTreeSet<&str> = plan
+                .nodes
+                .iter()
+                .flat_map(|n| n.mounts.iter().map(|m| m.target.as_str()))
+                .collect();
+            return Err(UpError::BadInput(if targets.is_empty() {
+                format!(
+                    "--mount {target}: snapshot {snapshot} has no mounts (its env was made without any)"
+                )
+            } else {
+                format!(
+                    "--mount {target}: snapshot {snapshot} has no mount there; its mounts: {}",
+                    targets.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            }));
+        }
+    }
+    for node in &plan.nodes {
+        if let Some(m) = node.mounts.iter().find(|m| !m.source.is_dir()) {
+            return Err(UpError::BadInput(format!(
+                "snapshot {snapshot}: node {}'s mount {} was {}, which is gone: give its directory with --mount {}=DIR",
+                node.name,
+                m.target,
+                m.source.display(),
+                m.target
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub async fn up(home: &Home, req: &UpRequest<'_>, report: &Reporter) -> Result<EnvInfo, UpError> {
@@ -580,4 +659,25 @@ pub async fn down(home: &Home, name: &str, force: bool, report: &Reporter) -> Re
         ));
     }
     env::remove(&dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_mounts;
+
+    #[test]
+    fn mount_flags_name_a_guest_path_and_a_directory() {
+        let flags = ["/opt/vstage/src/nova/=.".to_string(), "/=/srv".to_string()];
+        assert_eq!(
+            parse_mounts(&flags).unwrap(),
+            vec![
+                ("/opt/vstage/src/nova".to_string(), ".".into()),
+                ("/".to_string(), "/srv".into())
+            ]
+        );
+        for bad in ["opt/x=.", "/opt/x", "/opt/x=", "=."] {
+            let err = parse_mounts(&[bad.to_string()]).unwrap_err();
+            assert!(err.contains("expected TARGET=DIR"), "{bad}: {err}");
+        }
+    }
 }

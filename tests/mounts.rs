@@ -76,9 +76,6 @@ fn a_host_directory_is_live_and_read_only_in_the_node_and_gone_after_down() {
     // namespaces of its own.
     let n = Harness::processes_mentioning(&dir_text).len();
     assert!((3..=4).contains(&n), "{n} processes");
-    let out = h.run(&["snapshot", "create", "m1", &h.snapshot_name("m")]);
-    assert_ne!(code(&out), 0);
-    assert!(stderr(&out).contains("has mounts"), "{}", stderr(&out));
 
     h.ok(&["down", "m1"]);
     assert!(!dir.exists());
@@ -115,4 +112,127 @@ fn mounts_are_checked_where_they_are_written() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_snapshot_with_a_mount_restores_onto_the_directory_chosen_at_restore() {
+    let h = Harness::new();
+    let first = tempfile::tempdir().unwrap();
+    std::fs::write(first.path().join("code.txt"), "first\n").unwrap();
+    let second = tempfile::tempdir().unwrap();
+    std::fs::write(second.path().join("code.txt"), "second\n").unwrap();
+    let file = h.template(&template(&first.path().display().to_string()));
+    h.ok(&["up", "-t", &file, "--name", "m1"]);
+    assert_eq!(
+        wait_for_content(&h, "m1", "/mnt/src/code.txt", "first\n"),
+        "first\n"
+    );
+    let name = h.snapshot_name("mnt");
+    h.ok(&["snapshot", "create", "m1", &name]);
+    // The source runs on with its mount back in place.
+    assert_eq!(
+        wait_for_content(&h, "m1", "/mnt/src/code.txt", "first\n"),
+        "first\n"
+    );
+
+    // The same device, another host directory behind it.
+    let second_flag = format!("/mnt/src={}", second.path().display());
+    h.ok(&[
+        "up",
+        "--from",
+        &name,
+        "--name",
+        "r1",
+        "--mount",
+        &second_flag,
+    ]);
+    assert_eq!(
+        wait_for_content(&h, "r1", "/mnt/src/code.txt", "second\n"),
+        "second\n"
+    );
+    // Without --mount, the snapshot's own directory, as it is now.
+    std::fs::write(first.path().join("code.txt"), "first, later\n").unwrap();
+    h.ok(&["up", "--from", &name, "--name", "r2"]);
+    assert_eq!(
+        wait_for_content(&h, "r2", "/mnt/src/code.txt", "first, later\n"),
+        "first, later\n"
+    );
+    // Live in the restored env too, and still read-only.
+    std::fs::write(second.path().join("code.txt"), "second, later\n").unwrap();
+    assert_eq!(
+        wait_for_content(&h, "r1", "/mnt/src/code.txt", "second, later\n"),
+        "second, later\n"
+    );
+    let out = h.run(&[
+        "exec",
+        "r1",
+        "--node",
+        "n1",
+        "--",
+        "sh",
+        "-c",
+        "echo x > /mnt/src/new",
+    ]);
+    assert_ne!(code(&out), 0, "a write succeeded");
+
+    // Flags that cannot be right say what to do.
+    let out = h.run(&[
+        "up",
+        "--from",
+        &name,
+        "--name",
+        "bad",
+        "--mount",
+        "/elsewhere=/tmp",
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("its mounts: /mnt/src"),
+        "{}",
+        stderr(&out)
+    );
+    let out = h.run(&[
+        "up",
+        "--from",
+        &name,
+        "--name",
+        "bad",
+        "--mount",
+        "/mnt/src=/nonexistent/x",
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a directory"), "{}", stderr(&out));
+    let out = h.run(&["up", "--from", &name, "--name", "bad", "--mount", "mnt/src"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("expected TARGET=DIR"),
+        "{}",
+        stderr(&out)
+    );
+    let out = h.run(&["up", "-t", &file, "--name", "bad", "--mount", &second_flag]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--mount needs --from"),
+        "{}",
+        stderr(&out)
+    );
+
+    for env in ["r1", "r2", "m1"] {
+        h.ok(&["down", env]);
+    }
+    h.ok(&["snapshot", "rm", &name]);
+    // A snapshot whose directory is gone asks for one.
+    h.ok(&["up", "-t", &file, "--name", "m2"]);
+    h.ok(&["snapshot", "create", "m2", &name]);
+    h.ok(&["down", "m2"]);
+    drop(first);
+    let out = h.run(&["up", "--from", &name, "--name", "bad"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("give its directory with --mount /mnt/src=DIR"),
+        "{}",
+        stderr(&out)
+    );
+    h.ok(&["snapshot", "rm", &name]);
+    assert!(Harness::processes_mentioning(&h.home.path().display().to_string()).is_empty());
 }

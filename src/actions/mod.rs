@@ -81,6 +81,7 @@ pub async fn bring_up<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionE
     access::run(ctx)?;
     services::run(ctx).await?;
     nodes::run(ctx).await?;
+    restore::install_mounts(ctx).await?;
     gates::run(ctx).await?;
     handoff::run(ctx).await
 }

@@ -22,6 +22,7 @@ pub async fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError>
         access: &ctx.access,
         limits: ctx.info.options.limits,
         progress: ctx.progress,
+        restored: ctx.info.restore.is_some(),
     };
     start.run(ctx.driver, &nodes, ctx.nodes_changed).await
 }
@@ -33,6 +34,9 @@ pub struct Start<'a> {
     pub access: &'a HashMap<String, Access>,
     pub limits: Limits,
     pub progress: &'a dyn Fn(String),
+    /// The nodes resume from a snapshot: what their mounts hold installed is the
+    /// snapshot's (`restore::install_mounts`), not what their directories hold now.
+    pub restored: bool,
 }
 
 impl Start<'_> {
@@ -108,6 +112,9 @@ impl Start<'_> {
     /// What each of the node's mounts has as it boots: its install runs then, and
     /// `vstage sync` compares with it.
     fn mounts_seen(&self, node: &NodePlan) -> Result<(), ActionError> {
+        if self.restored {
+            return Ok(());
+        }
         for m in &node.mounts {
             let path = envdir::mount_seen(&node.name, &m.tag);
             self.journal

@@ -46,10 +46,70 @@ pub fn run<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
             make_writable(&to).map_err(|e| fail("the ssh key", &e))?;
         }
     }
+    for node in &ctx.info.plan.nodes {
+        for m in &node.mounts {
+            let seen = envdir::mount_seen(&node.name, &m.tag);
+            let from = restore.dir.join(&seen);
+            if !from.exists() {
+                continue;
+            }
+            ctx.record(Entry::Path { path: seen.clone() })?;
+            let to = ctx.dir.join(&seen);
+            let copied = std::fs::create_dir_all(ctx.dir.join(&envdir::node_dir(&node.name)))
+                .and_then(|_| std::fs::copy(&from, &to))
+                .and_then(|_| make_writable(&to));
+            copied.map_err(|e| fail(&format!("node {}'s mount {}", node.name, m.target), &e))?;
+        }
+    }
     (ctx.progress)(format!(
         "restoring from snapshot {} ({})",
         restore.name, restore.snapshot
     ));
+    Ok(())
+}
+
+/// Installs, in each restored node, what its mounts' directories (those `--mount`
+/// chose, or the snapshot's own) hold that differs from what the node had installed at
+/// the snapshot, and restarts only the units those mounts name: the branch's code in a
+/// warm env, without restarting a node.
+pub async fn install_mounts<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), ActionError> {
+    if ctx.info.restore.is_none() {
+        return Ok(());
+    }
+    for node in ctx.info.plan.nodes.iter().filter(|n| !n.mounts.is_empty()) {
+        let guest = ctx.driver.guest(node);
+        let synced = crate::mounts::sync(ctx.dir, node, &guest, false)
+            .await
+            .map_err(|source| {
+                ActionError::Mount(Box::new(super::nodes::MountFailed {
+                    node: node.name.clone(),
+                    target: node
+                        .mounts
+                        .iter()
+                        .map(|m| m.target.clone())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    source,
+                }))
+            })?;
+        for s in synced.iter().filter(|s| s.changed) {
+            let mut said = format!(
+                "node {}: mount {} differs from the snapshot's",
+                s.node, s.target
+            );
+            if let Some(took) = s.installed {
+                said.push_str(&format!(": installed ({:.1}s)", took.as_secs_f64()));
+            }
+            if let Some((units, took)) = &s.restarted {
+                said.push_str(&format!(
+                    ", restarted {} ({:.1}s)",
+                    units.join(" "),
+                    took.as_secs_f64()
+                ));
+            }
+            (ctx.progress)(said);
+        }
+    }
     Ok(())
 }
 

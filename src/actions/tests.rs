@@ -278,6 +278,7 @@ async fn repair_starts_only_the_nodes_that_went_down() {
         access: &access,
         limits: b.info.options.limits,
         progress: &progress,
+        restored: false,
     };
     let changed = |_: &mut Fake| {};
     let repaired = super::nodes::repair(&start, &mut b.driver, &b.info.plan, &changed)

@@ -257,7 +257,8 @@ pub trait Driver {
     /// The node's host process, if it has one.
     fn pid(&self, node: &str) -> Option<i32>;
 
-    /// Pauses `nodes` together, so that none runs while another is saved.
+    /// Pauses `nodes` together, so that none runs while another is saved, after each
+    /// has let go of what a save cannot carry (under QEMU, its virtiofs mounts).
     async fn pause(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError>;
     /// Saves paused nodes into the snapshot directory `into`: each one's memory and
     /// device state, and its disk as it is at the pause.
@@ -266,7 +267,7 @@ pub trait Driver {
         nodes: &[NodePlan],
         into: &Path,
     ) -> Result<Vec<SavedNode>, DriverError>;
-    /// Lets paused (or saved) nodes run on.
+    /// Lets paused (or saved) nodes run on, taking back what `pause` let go of.
     async fn resume(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError>;
 
     /// A node's guest.
@@ -351,6 +352,11 @@ pub struct SavedNode {
     /// every env restored from it (QEMU: `mapped-ram`, see `mapped_ram`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_ram_offset: Option<u64>,
+    /// The RAM image is read into the node's own memory at restore instead (QEMU: a node
+    /// with mounts, whose virtiofsd maps the guest's RAM, which a private mapping of
+    /// the snapshot would hide from it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_ram: bool,
     /// NICs attached while it ran (for the network service's ports): a restored node
     /// has them from its start, where they were.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -408,6 +408,7 @@ async fn repair<D: Driver>(driver: &mut D, env: &Env<'_>, shared: &Shared) {
         access: env.access,
         limits: env.info.options.limits,
         progress: &progress,
+        restored: false,
     };
     let changed = |d: &mut D| refresh(d, env.info, shared);
     let repaired = actions::nodes::repair(&start, driver, &env.info.plan, &changed).await;

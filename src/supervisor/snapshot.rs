@@ -59,6 +59,7 @@ pub async fn save<D: Driver>(
         let saved = driver.save(nodes, &partial).await?;
         copy_services(info, dir, &partial)?;
         copy_ssh_key(dir, &partial)?;
+        copy_mounts_seen(info, dir, &partial)?;
         Ok::<_, SaveError>(saved)
     }
     .await;
@@ -99,14 +100,6 @@ fn refuse_unsaveable(info: &EnvInfo) -> Result<(), SaveError> {
             )));
         }
     }
-    if let Some(node) = info.plan.nodes.iter().find(|n| !n.mounts.is_empty()) {
-        // A host directory is not part of the env, and QEMU cannot migrate a virtiofs
-        // device's state.
-        return Err(SaveError::Unsaveable(format!(
-            "node {} has mounts (host directories): an env with mounts cannot be snapshotted",
-            node.name
-        )));
-    }
     Ok(())
 }
 
@@ -143,6 +136,24 @@ fn copy_ssh_key(dir: &EnvDir, partial: &Path) -> Result<(), SaveError> {
         format!("{}.pub", envdir::SSH_KEY),
     ] {
         std::fs::copy(dir.join(&f), to.join(&f)).map_err(io(&to.join(&f)))?;
+    }
+    Ok(())
+}
+
+/// What each node has installed from its mounts: a restore compares the directories
+/// it is given with it, and installs what differs.
+fn copy_mounts_seen(info: &EnvInfo, dir: &EnvDir, partial: &Path) -> Result<(), SaveError> {
+    for node in &info.plan.nodes {
+        for m in &node.mounts {
+            let seen = envdir::mount_seen(&node.name, &m.tag);
+            if dir.join(&seen).exists() {
+                let to = partial.join(&seen);
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent).map_err(io(parent))?;
+                }
+                std::fs::copy(dir.join(&seen), &to).map_err(io(&to))?;
+            }
+        }
     }
     Ok(())
 }

@@ -18,9 +18,17 @@ pub(crate) fn request<'a>(
     timeout: Option<Duration>,
     owner: Option<Owner>,
 ) -> Result<UpRequest<'a>> {
+    if !args.mounts.is_empty() && args.from.is_none() {
+        return Err(Failure::bad_input(
+            "--mount needs --from SNAPSHOT; from a template, its mounts: choose the \
+             directories (e.g. --set nova_src=DIR)"
+                .to_string(),
+        ));
+    }
     Ok(UpRequest {
         template: &args.template.template,
         from: args.from.as_deref(),
+        mounts: lifecycle::parse_mounts(&args.mounts).map_err(Failure::bad_input)?,
         name: args.name.as_deref(),
         sets: &args.template.sets,
         driver: args.template.driver.as_deref(),

@@ -358,8 +358,8 @@ impl Qemu {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let memory = dir.join(&saved.memory);
-        // `save` writes mapped-ram files only, and always finds their RAM image.
-        let mapped = saved.shared_ram_offset.is_some();
+        // `save` writes mapped-ram files only: with their RAM image shared, or read in.
+        let mapped = saved.shared_ram_offset.is_some() || saved.own_ram;
         snapshot::restore(&mut ch, &node.name, &memory, mapped).await?;
         if let Some((_, nodes)) = self.restore.as_mut() {
             nodes.remove(&node.name);
@@ -702,6 +702,7 @@ impl Driver for Qemu {
                             detail: detail.to_string(),
                         }
                     })?;
+                    snapshot::mount(&self.guest(node), node).await?;
                 } else if node.cloud_init {
                     self.wait_cloud_init(node, &mut watch).await?;
                 }
@@ -823,6 +824,14 @@ impl Driver for Qemu {
     }
 
     async fn pause(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError> {
+        for (n, node) in nodes.iter().enumerate() {
+            if let Err(e) = snapshot::unmount(&self.guest(node), node).await {
+                for node in &nodes[..=n] {
+                    let _ = snapshot::mount(&self.guest(node), node).await;
+                }
+                return Err(e);
+            }
+        }
         snapshot::each(&self.dir, nodes, "stop").await
     }
 
@@ -854,7 +863,11 @@ impl Driver for Qemu {
     }
 
     async fn resume(&mut self, nodes: &[NodePlan]) -> Result<(), DriverError> {
-        snapshot::each(&self.dir, nodes, "cont").await
+        snapshot::each(&self.dir, nodes, "cont").await?;
+        for node in nodes {
+            snapshot::mount(&self.guest(node), node).await?;
+        }
+        Ok(())
     }
 }
 
@@ -884,7 +897,8 @@ impl Qemu {
             }
             None => None,
         };
-        let shared_ram_offset = if mapped {
+        let own_ram = mapped && !node.mounts.is_empty();
+        let shared_ram_offset = if mapped && !own_ram {
             let bytes = u64::from(node.memory_mib) << 20;
             let block = mapped_ram::share_block(&into.join(&memory), snapshot::RAM_BLOCK, bytes)
                 .map_err(|e| DriverError::Snapshot {
@@ -923,6 +937,7 @@ impl Qemu {
             memory,
             disk,
             shared_ram_offset,
+            own_ram,
             hot_nics,
         })
     }

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::driver::DriverError;
+use crate::driver::guest::Guest;
 use crate::driver::qemu::qmp::Channel;
+use crate::plan::NodePlan;
 
 /// The RAM block of `-m` (and of the backend a restored node maps it from).
 pub const RAM_BLOCK: &str = "pc.ram";
@@ -141,6 +143,68 @@ pub async fn wait(ch: &mut Channel, node: &str) -> Result<(), DriverError> {
             _ => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
+}
+
+/// How long a guest may take to let go of, or take again, its mounts.
+const MOUNT_BOUND: Duration = Duration::from_secs(60);
+
+/// A virtiofs mount's session (its open files, its FUSE handshake) lives in its
+/// virtiofsd on the host, which a snapshot does not carry: a node lets go of its mounts
+/// before it is paused for a save, and mounts them again after (from whatever
+/// directories its env then has, a restored env's being chosen at restore). Mounts not
+/// mounted are left so.
+pub async fn unmount(guest: &impl Guest, node: &NodePlan) -> Result<(), DriverError> {
+    for m in &node.mounts {
+        let script = r#"if grep -q " $1 virtiofs " /proc/mounts; then umount "$1"; fi"#;
+        in_guest(guest, node, &m.target, "unmounting it for the snapshot", script)
+            .await
+            .map_err(|e| {
+                fail(
+                    &node.name,
+                    format!("{e} (a process in the node has files open under it: stop it, or `cd` out of it)"),
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// Mounts `node`'s mounts again after [`unmount`], or after a restore; one mounted
+/// already is left so.
+pub async fn mount(guest: &impl Guest, node: &NodePlan) -> Result<(), DriverError> {
+    for m in &node.mounts {
+        let script = format!(
+            r#"grep -q " $1 virtiofs " /proc/mounts || {{ mkdir -p "$1" && mount -t virtiofs -o ro {} "$1"; }}"#,
+            m.tag
+        );
+        in_guest(guest, node, &m.target, "mounting it again", &script)
+            .await
+            .map_err(|e| fail(&node.name, e))?;
+    }
+    Ok(())
+}
+
+async fn in_guest(
+    guest: &impl Guest,
+    node: &NodePlan,
+    target: &str,
+    what: &str,
+    script: &str,
+) -> Result<(), String> {
+    let argv = ["sh", "-c", script, "mount", target].map(String::from);
+    let ran = guest
+        .output(&argv, MOUNT_BOUND)
+        .await
+        .map_err(|e| format!("mount {target}: {what}: {e}"))?;
+    if ran.code != 0 {
+        let said = String::from_utf8_lossy(&ran.stderr);
+        return Err(format!(
+            "mount {target} of node {}: {what} failed ({}): {}",
+            node.name,
+            ran.code,
+            said.trim()
+        ));
+    }
+    Ok(())
 }
 
 /// A step of giving a guest its own identity that failed.
