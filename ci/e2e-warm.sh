@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
-# `make e2e-warm`: the warm feedback loop for one OpenStack release, end to end.
-#   1. cold: `vstage up -t openstack` until every gate passes (each gate's duration);
-#   2. `snapshot create` of the deployed env under a stable name, then `down`;
+# `make e2e-warm`: the warm feedback loop for one OpenStack release, end to end, with the
+# branch's own Nova (the image's python3-nova unpacked, its API marked; ci/nova-tree.sh).
+#   1. cold loop: `vstage up -t openstack --set nova_src=TREE` (change-1) until every gate
+#      passes, the API answers with change-1, Tempest's test_create_server verdict;
+#   2. `snapshot create` of that env under a stable name, then `down`;
 #   3. a wait past Nova's service_down_time (60 s), so the restore must bring every
 #      nova-compute back to reporting, not find its last heartbeat still fresh;
-#   4. warm: `vstage run --from` the snapshot with Tempest (test_create_server and the
-#      held-out selection of issue 28): restore-to-ready, Tempest, teardown.
-# Prints each phase and the ratio cold/warm to ready; exits non-zero if a step failed.
+#   4. warm loop: `vstage run --from SNAP --mount /opt/vstage/src/nova=TREE2` (change-2):
+#      restore, install of the changed tree and restart of Nova's services, the API answers
+#      with change-2, test_create_server's verdict, teardown;
+#   5. `vstage run --from SNAP` (the snapshot's own tree, nothing to install) with the
+#      held-out Tempest selection of issue 28: restore-to-ready, Tempest, teardown.
+# Prints each phase and the ratios cold/warm; exits non-zero if a step failed.
 #
 #   RELEASE       zed or epoxy (default epoxy)
-#   WARM_REGEX    Tempest's --regex for the warm run
+#   WARM_REGEX    Tempest's --regex for step 5 (empty: skip step 5)
 #   WARM_WAIT     seconds between the snapshot and the restore (default 90)
 #   E2E_OUT       where artifacts go (default: a new directory under /tmp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vstage=${VSTAGE:-$PWD/target/release/vstage}
 r=${RELEASE:-epoxy}
-regex=${WARM_REGEX:-'^tempest\.api\.compute\.(servers\.(test_create_server|test_list_server_filters)|flavors|keypairs|limits|admin\.(test_quotas|test_hypervisor|test_services))\.|^tempest\.api\.image\.v2\.'}
+regex=${WARM_REGEX-'^tempest\.api\.compute\.(servers\.(test_create_server|test_list_server_filters)|flavors|keypairs|limits|admin\.(test_quotas|test_hypervisor|test_services))\.|^tempest\.api\.image\.v2\.'}
+create='^tempest\.api\.compute\.servers\.test_create_server\.'
 wait_s=${WARM_WAIT:-90}
 out=${E2E_OUT:-$(mktemp -d /tmp/vstage-e2e-warm.XXXXXX)}
 export VSTAGE_HOME=${VSTAGE_HOME:-$out/home}
@@ -32,65 +38,125 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The branch: two changes of the image's own Nova.
 "$vstage" image build "openstack-$r" > "$out/image-build.log" 2>&1
+VSTAGE=$vstage bash ci/nova-tree.sh fetch "$r" "$out/nova-1"
+bash ci/nova-tree.sh mark "$out/nova-1" change-1
+rm -rf "$out/nova-2" && cp -a "$out/nova-1" "$out/nova-2"
+bash ci/nova-tree.sh mark "$out/nova-2" change-2
+# What a test command checks first: the API runs the change it was given.
+cat > "$out/verdict.sh" <<SH
+#!/usr/bin/env bash
+# CHANGE TEMPEST_OUT: the API answers X-Vstage-Branch: CHANGE, then test_create_server.
+set -euo pipefail
+got=\$("$vstage" exec "\$VSTAGE_ENV" --node controller -- curl -si http://controller:8774/ |
+  tr -d '\r' | sed -n 's/^X-Vstage-Branch: //Ip')
+echo "the API runs: \${got:-the packaged Nova}"
+[ "\$got" = "\$1" ] || exit 97
+exec "$PWD/ci/tempest.sh" "\$2" '$create'
+SH
+chmod 700 "$out/verdict.sh"
+
+rc=0
 t=$(now)
-"$vstage" up -t openstack --set "release=$r" --name "$src" --timeout 4h 2> "$out/cold-up.log"
+"$vstage" up -t openstack --set "release=$r" --set "nova_src=$out/nova-1" --name "$src" \
+  --timeout 4h 2> "$out/cold-up.log"
 cold=$(since "$t")
 "$vstage" events "$src" > "$out/cold-events.txt" 2>&1 || true
+"$vstage" exec "$src" -- "$out/verdict.sh" change-1 "$out/cold-tempest" > "$out/cold-verdict.log" 2>&1 || rc=$?
+cold_loop=$(since "$t")
 t=$(now)
 "$vstage" snapshot create "$src" "$snap" > "$out/snapshot.log" 2>&1
 save=$(since "$t")
 "$vstage" snapshot ls > "$out/snapshot-ls.txt"
 "$vstage" down "$src" >/dev/null
 sleep "$wait_s"
-rc=0
+
 t=$(now)
-"$vstage" run --from "$snap" --name "warm-$r" --timeout 1h \
-  --artifacts "$out/artifacts" --junit "$out/junit.xml" --junit-from "$out/tempest/tempest.xml" \
-  -- "$PWD/ci/tempest.sh" "$out/tempest" "$regex" 2> "$out/warm-run.log" || rc=$?
-loop=$(since "$t")
-python3 - "$r" "$cold" "$save" "$wait_s" "$loop" "$rc" "$out" <<'PY'
+"$vstage" run --from "$snap" --mount "/opt/vstage/src/nova=$out/nova-2" --name "loop-$r" \
+  --timeout 1h --artifacts "$out/loop" --junit-from "$out/loop-tempest/tempest.xml" \
+  -- "$out/verdict.sh" change-2 "$out/loop-tempest" > "$out/loop-verdict.log" 2> "$out/loop-run.log" || rc=$?
+warm_loop=$(since "$t")
+if [ -n "$regex" ]; then
+  "$vstage" run --from "$snap" --name "warm-$r" --timeout 1h \
+    --artifacts "$out/artifacts" --junit "$out/junit.xml" --junit-from "$out/tempest/tempest.xml" \
+    -- "$PWD/ci/tempest.sh" "$out/tempest" "$regex" 2> "$out/warm-run.log" || rc=$?
+fi
+python3 - "$r" "$cold" "$cold_loop" "$save" "$wait_s" "$warm_loop" "$rc" "$out" <<'PY'
 import json, re, sys, pathlib
-r, cold, save, wait, loop, rc, out = sys.argv[1:]
+r, cold, cold_loop, save, wait, warm_loop, rc, out = sys.argv[1:]
 d = pathlib.Path(out)
-print(f"== warm loop, {r}: exit {rc}")
-print(f"  cold up to ready        {float(cold):8.1f} s")
-for line in (d / "cold-up.log").read_text().splitlines():
-    m = re.search(r"gate (\S+): passed \(([\d.]+)s\)", line)
-    if m:
-        print(f"    gate {m[1]:<27} {float(m[2]):6.1f} s")
-print(f"  snapshot create         {float(save):8.1f} s")
-for line in (d / "snapshot-ls.txt").read_text().splitlines():
-    print(f"    {line}")
-print(f"  wait before the restore {float(wait):8.1f} s (Nova's service_down_time is 60 s)")
-warm_up = None
-try:
-    for p in json.loads((d / "artifacts/timings.json").read_text())["phases"]:
-        print(f"  warm {p['name']:<18} {p['seconds']:8.1f} s{'' if p['ok'] else '  FAILED'}")
-        if p["name"] == "up":
-            warm_up = p["seconds"]
-except (OSError, ValueError, KeyError) as e:
-    print(f"  (no timings: {e})")
-try:
-    for line in (d / "artifacts/events.jsonl").read_text().splitlines():
-        m = re.search(r"gate (\S+): passed \(([\d.]+)s\)", line)
-        if m:
-            print(f"    gate {m[1]:<27} {float(m[2]):6.1f} s")
-except OSError:
-    pass
-print(f"  warm run, restore to verdict {float(loop):8.1f} s")
-if warm_up:
-    print(f"  ready: cold/warm = {float(cold) / warm_up:.1f}x")
-try:
-    xml = (d / "tempest/tempest.xml").read_text()
+
+def gates(path):
+    try:
+        for line in path.read_text().splitlines():
+            m = re.search(r"gate (\S+): passed \(([\d.]+)s\)", line)
+            if m:
+                print(f"    gate {m[1]:<27} {float(m[2]):6.1f} s")
+    except OSError:
+        pass
+
+def phases(dir, label):
+    up = None
+    try:
+        for p in json.loads((dir / "timings.json").read_text())["phases"]:
+            print(f"  {label} {p['name']:<18} {p['seconds']:8.1f} s{'' if p['ok'] else '  FAILED'}")
+            if p["name"] == "up":
+                up = p["seconds"]
+    except (OSError, ValueError, KeyError) as e:
+        print(f"  {label}: no timings ({e})")
+    try:
+        lines = (dir / "events.jsonl").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            message = json.loads(line)["event"].get("message") or ""
+        except (ValueError, KeyError, AttributeError):
+            continue
+        if re.search(r"gate \S+: passed|mount .* installed", message):
+            print(f"    {message}")
+    return up
+
+def tempest(path, label):
+    try:
+        xml = path.read_text()
+    except OSError:
+        print(f"  {label} tempest: no results")
+        return
     tests = len(re.findall(r"<testcase ", xml))
     failed = len(re.findall(r"<failure", xml)) + len(re.findall(r"<error", xml))
     skipped = len(re.findall(r"<skip", xml))
-    print(f"  tempest: {tests - failed - skipped} passed, {failed} failed, {skipped} skipped")
+    print(f"  {label} tempest: {tests - failed - skipped} passed, {failed} failed, {skipped} skipped")
     for m in re.finditer(r'<testcase [^>]*name="([^"]+)"[^>]*>\s*<(failure|error)', xml):
         print(f"    FAILED {m[1]}")
-except OSError:
-    print("  tempest: no results")
+
+def said(path):
+    try:
+        return next((l for l in path.read_text().splitlines() if l.startswith("the API runs")), "no answer")
+    except OSError:
+        return "no answer"
+
+print(f"== warm loop, {r}: exit {rc}")
+print(f"  cold up to ready (nova_src=change-1)  {float(cold):8.1f} s")
+gates(d / "cold-up.log")
+print(f"  cold: {said(d / 'cold-verdict.log')}")
+tempest(d / "cold-tempest/tempest.xml", "cold")
+print(f"  COLD LOOP, changed tree to verdict    {float(cold_loop):8.1f} s")
+print(f"  snapshot create                       {float(save):8.1f} s")
+for line in (d / "snapshot-ls.txt").read_text().splitlines():
+    print(f"    {line}")
+print(f"  wait before the restores {float(wait):8.1f} s (Nova's service_down_time is 60 s)")
+phases(d / "loop", "loop")
+print(f"  warm: {said(d / 'loop-verdict.log')}")
+tempest(d / "loop-tempest/tempest.xml", "warm")
+print(f"  WARM LOOP, changed tree to verdict    {float(warm_loop):8.1f} s")
+print(f"  loop: cold/warm = {float(cold_loop) / float(warm_loop):.1f}x")
+if (d / "artifacts").exists():
+    up = phases(d / "artifacts", "held-out")
+    tempest(d / "tempest/tempest.xml", "held-out")
+    if up:
+        print(f"  ready: cold/warm = {float(cold) / up:.1f}x")
 PY
 echo "artifacts: $out"
 exit "$rc"

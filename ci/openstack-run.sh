@@ -4,6 +4,10 @@
 # cold when there is none. Tempest's results land in TEMPEST_OUT (its JUnit merged into
 # `--junit`); the other flags go to `vstage run` as they are.
 #   ci/openstack-run.sh RELEASE TEMPEST_OUT TEMPEST_REGEX [vstage run flags...]
+#   NOVA_SRC  a Nova tree (the pull request's checkout) that the env runs instead of the
+#             packaged Nova: behind the warm env's mount (installed and Nova's services
+#             restarted before the env is ready), or the cold env's nova_src
+
 set -euo pipefail
 release=${1:?release} tempest_out=${2:?Tempest results dir} regex=${3:?Tempest regex}
 shift 3
@@ -16,10 +20,10 @@ rows = [r for r in json.load(sys.stdin)
 print(max(rows, key=lambda r: r["created_unix"])["name"] if rows else "")' "$release")
 if [ -n "$snap" ]; then
   echo "warm: restoring $snap"
-  from=(--from "$snap")
+  from=(--from "$snap" ${NOVA_SRC:+--mount "/opt/vstage/src/nova=$NOVA_SRC"})
 else
   echo "cold: no usable warm snapshot of $release"
-  from=(-t templates/openstack.yaml --set "release=$release")
+  from=(-t templates/openstack.yaml --set "release=$release" ${NOVA_SRC:+--set "nova_src=$NOVA_SRC"})
 fi
 exec vstage run "${from[@]}" --junit-from "$tempest_out/tempest.xml" "$@" \
   -- "$PWD/ci/tempest.sh" "$tempest_out" "$regex"

@@ -8,7 +8,7 @@
 #     nodes not rebooted (same boot_id);
 #   - `vstage down` leaves nothing.
 #
-#   RELEASE=zed   the release (zed: bookworm's python3-nova is the image's Nova)
+#   RELEASE=zed   the release (zed or epoxy; its Nova from ci/nova-tree.sh)
 #   TOPO_OUT      where logs go (default: a new directory under /tmp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,29 +25,8 @@ took() { printf '%.1f s' "$(echo "$(t) - $1" | bc)"; }
 
 # 1. The branch: the packaged Nova of the image, its header changed.
 src=$out/nova-src
-if [ "$release" = zed ]; then
-  "$vstage" image build "openstack-$release"
-  hash=$("$vstage" image ls -o json | python3 -c 'import json, sys
-print(next(i["hash"] for i in json.load(sys.stdin) if i["name"] == sys.argv[1] and i["current"]))' "openstack-$release")
-  want=$(sed -n 's/^python3-nova=//p' "${VSTAGE_CACHE:-$HOME/.cache/vstage}/images/openstack-$release-$hash/packages.txt")
-  (cd "$out" && apt-get download -q "python3-nova${want:+=$want}" >/dev/null)
-  rm -rf "$out/deb" && dpkg-deb -x "$out"/python3-nova_*.deb "$out/deb"
-  mkdir -p "$src" && cp -a "$out/deb/usr/lib/python3/dist-packages/nova" "$src/"
-else
-  fail "release $release: only zed's Nova comes from this host's apt sources"
-fi
-mark() { # CHANGE: the API's responses carry X-Vstage-Branch: CHANGE
-  python3 - "$src/nova/api/openstack/wsgi.py" "$1" <<'PY'
-import re, sys
-path, change = sys.argv[1], sys.argv[2]
-s = open(path).read()
-s = re.sub(r"\n            response.headers\['X-Vstage-Branch'\] = '[^']*'", "", s)
-anchor = "                response.headers.add('Vary', LEGACY_API_VERSION_REQUEST_HEADER)\n"
-assert s.count(anchor) == 1, "nova/api/openstack/wsgi.py changed upstream"
-s = s.replace(anchor, anchor + f"            response.headers['X-Vstage-Branch'] = '{change}'\n")
-open(path, "w").write(s)
-PY
-}
+VSTAGE=$vstage bash ci/nova-tree.sh fetch "$release" "$src"
+mark() { bash ci/nova-tree.sh mark "$src" "$1"; }
 mark change-1
 
 # 2. Up, two compute nodes.
