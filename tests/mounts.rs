@@ -150,6 +150,9 @@ fn a_snapshot_with_a_mount_restores_onto_the_directory_chosen_at_restore() {
         wait_for_content(&h, "r1", "/mnt/src/code.txt", "second\n"),
         "second\n"
     );
+    // The restore installed it: `sync` finds nothing new.
+    let out = h.ok(&["sync", "r1"]);
+    assert!(out.contains("n1 /mnt/src: unchanged"), "{out}");
     // Without --mount, the snapshot's own directory, as it is now.
     std::fs::write(first.path().join("code.txt"), "first, later\n").unwrap();
     h.ok(&["up", "--from", &name, "--name", "r2"]);
@@ -163,6 +166,11 @@ fn a_snapshot_with_a_mount_restores_onto_the_directory_chosen_at_restore() {
         wait_for_content(&h, "r1", "/mnt/src/code.txt", "second, later\n"),
         "second, later\n"
     );
+    // `sync` compares with what the restore installed.
+    let out = h.ok(&["sync", "r1"]);
+    assert!(out.contains("n1 /mnt/src: changed"), "{out}");
+    let out = h.ok(&["sync", "r1"]);
+    assert!(out.contains("n1 /mnt/src: unchanged"), "{out}");
     let out = h.run(&[
         "exec",
         "r1",
