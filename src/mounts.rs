@@ -159,6 +159,42 @@ pub async fn sync(
     Ok(done)
 }
 
+/// [`sync`] on every node at once, each result in the order of `nodes`: a node's install
+/// and restarts are its own guest's work, tens of seconds each under TCG, so nodes do not
+/// wait for one another.
+pub async fn sync_nodes<G: Guest>(
+    dir: &EnvDir,
+    nodes: &[(&NodePlan, G)],
+    force: bool,
+) -> Vec<Result<Vec<Synced>, MountError>> {
+    type Pending<'a> =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Synced>, MountError>> + 'a>>;
+    let mut running: Vec<Pending<'_>> = nodes
+        .iter()
+        .map(|(node, guest)| Box::pin(sync(dir, node, guest, force)) as Pending<'_>)
+        .collect();
+    let mut results: Vec<Option<Result<Vec<Synced>, MountError>>> =
+        nodes.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut waiting = false;
+        for (future, result) in running.iter_mut().zip(results.iter_mut()) {
+            if result.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(r) => *result = Some(r),
+                    std::task::Poll::Pending => waiting = true,
+                }
+            }
+        }
+        if waiting {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    results.into_iter().flatten().collect()
+}
+
 async fn step(
     guest: &impl Guest,
     node: &NodePlan,

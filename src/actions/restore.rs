@@ -76,22 +76,22 @@ pub async fn install_mounts<D: Driver>(ctx: &mut Context<'_, D>) -> Result<(), A
     if ctx.info.restore.is_none() {
         return Ok(());
     }
-    for node in ctx.info.plan.nodes.iter().filter(|n| !n.mounts.is_empty()) {
-        let guest = ctx.driver.guest(node);
-        let synced = crate::mounts::sync(ctx.dir, node, &guest, false)
-            .await
-            .map_err(|source| {
-                ActionError::Mount(Box::new(super::nodes::MountFailed {
-                    node: node.name.clone(),
-                    target: node
-                        .mounts
-                        .iter()
-                        .map(|m| m.target.clone())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    source,
-                }))
-            })?;
+    let nodes: Vec<_> = (ctx.info.plan.nodes.iter())
+        .filter(|n| !n.mounts.is_empty())
+        .map(|n| (n, ctx.driver.guest(n)))
+        .collect();
+    let results = crate::mounts::sync_nodes(ctx.dir, &nodes, false).await;
+    for ((node, _), synced) in nodes.iter().zip(results) {
+        let synced = synced.map_err(|source| {
+            ActionError::Mount(Box::new(super::nodes::MountFailed {
+                node: node.name.clone(),
+                target: (node.mounts.iter())
+                    .map(|m| m.target.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                source,
+            }))
+        })?;
         for s in synced.iter().filter(|s| s.changed) {
             let mut said = format!(
                 "node {}: mount {} differs from the snapshot's",

@@ -32,10 +32,19 @@ pub(crate) async fn sync(home: &Home, name: &str, node: Option<&str>, force: boo
         say!("env {name}: no mounts to sync");
         return Ok(0);
     }
-    for n in nodes.into_iter().filter(|n| !n.mounts.is_empty()) {
-        let done = mounts::sync(&dir, n, &info.guest(&dir, n), force)
-            .await
-            .map_err(|e| anyhow::anyhow!("env {name}: {e}"))?;
+    let nodes: Vec<_> = (nodes.into_iter())
+        .filter(|n| !n.mounts.is_empty())
+        .map(|n| (n, info.guest(&dir, n)))
+        .collect();
+    let mut failed = None;
+    for result in mounts::sync_nodes(&dir, &nodes, force).await {
+        let done = match result {
+            Ok(done) => done,
+            Err(e) => {
+                failed.get_or_insert(e);
+                continue;
+            }
+        };
         for s in done {
             let mut line = format!(
                 "{} {}: {}",
@@ -55,6 +64,9 @@ pub(crate) async fn sync(home: &Home, name: &str, node: Option<&str>, force: boo
             }
             say!("{line}");
         }
+    }
+    if let Some(e) = failed {
+        return Err(anyhow::anyhow!("env {name}: {e}").into());
     }
     Ok(0)
 }
