@@ -9,12 +9,14 @@
 #   4. warm loop: `vstage run --from SNAP --mount /opt/vstage/src/nova=TREE2` (change-2):
 #      restore, install of the changed tree and restart of Nova's services, the API answers
 #      with change-2, test_create_server's verdict, teardown;
-#   5. `vstage run --from SNAP` (the snapshot's own tree, nothing to install) with the
+#   5. memory: two envs restored at once from the snapshot, their PSS against the cold
+#      env's (measured alone, after its Tempest run);
+#   6. `vstage run --from SNAP` (the snapshot's own tree, nothing to install) with the
 #      held-out Tempest selection of issue 28: restore-to-ready, Tempest, teardown.
 # Prints each phase and the ratios cold/warm; exits non-zero if a step failed.
 #
 #   RELEASE       zed or epoxy (default epoxy)
-#   WARM_REGEX    Tempest's --regex for step 5 (empty: skip step 5)
+#   WARM_REGEX    Tempest's --regex for step 6 (empty: skip step 6)
 #   WARM_WAIT     seconds between the snapshot and the restore (default 90)
 #   E2E_OUT       where artifacts go (default: a new directory under /tmp)
 set -euo pipefail
@@ -31,9 +33,30 @@ snap=openstack-$r-warm
 src=warm-src-$r
 now() { date +%s.%N; }
 since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$1" "$(now)"; }
+# PSS in KiB of every process of env $1 (its QEMUs, virtiofsds, supervisor, clones):
+# the processes whose command line names the env's directory.
+pss() {
+  local dir
+  dir=$("$vstage" exec "$1" -- printenv VSTAGE_ENV_DIR) || dir=
+  [ -n "$dir" ] || { echo 0; return; }
+  python3 - "$dir" <<'PY'
+import os, sys
+total = 0
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        if sys.argv[1].encode() not in open(f"/proc/{pid}/cmdline", "rb").read():
+            continue
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            if line.startswith("Pss:"):
+                total += int(line.split()[1])
+    except OSError:
+        pass
+print(total)
+PY
+}
 # Whatever happens, nothing of this run stays behind.
 cleanup() {
-  "$vstage" down "$src" >/dev/null 2>&1 || true
+  for e in "$src" "pss-a-$r" "pss-b-$r"; do "$vstage" down "$e" >/dev/null 2>&1 || true; done
   "$vstage" snapshot rm "$snap" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -65,6 +88,7 @@ cold=$(since "$t")
 "$vstage" events "$src" > "$out/cold-events.txt" 2>&1 || true
 "$vstage" exec "$src" -- "$out/verdict.sh" change-1 "$out/cold-tempest" > "$out/cold-verdict.log" 2>&1 || rc=$?
 cold_loop=$(since "$t")
+cold_pss=$(pss "$src")
 t=$(now)
 "$vstage" snapshot create "$src" "$snap" > "$out/snapshot.log" 2>&1
 save=$(since "$t")
@@ -74,17 +98,25 @@ sleep "$wait_s"
 
 t=$(now)
 "$vstage" run --from "$snap" --mount "/opt/vstage/src/nova=$out/nova-2" --name "loop-$r" \
-  --timeout 1h --artifacts "$out/loop" --junit-from "$out/loop-tempest/tempest.xml" \
+  --timeout 1h --artifacts "$out/loop" --junit "$out/loop-junit.xml" \
+  --junit-from "$out/loop-tempest/tempest.xml" \
   -- "$out/verdict.sh" change-2 "$out/loop-tempest" > "$out/loop-verdict.log" 2> "$out/loop-run.log" || rc=$?
 warm_loop=$(since "$t")
+# Memory: two envs restored from the snapshot at once against the cold env (alone).
+"$vstage" up --from "$snap" --name "pss-a-$r" > /dev/null 2>> "$out/pss.log" &&
+  "$vstage" up --from "$snap" --name "pss-b-$r" > /dev/null 2>> "$out/pss.log" || rc=$?
+sleep 30
+warm_pss="$(pss "pss-a-$r" 2>/dev/null || echo 0) $(pss "pss-b-$r" 2>/dev/null || echo 0)"
+"$vstage" down "pss-a-$r" >/dev/null 2>&1 || true
+"$vstage" down "pss-b-$r" >/dev/null 2>&1 || true
 if [ -n "$regex" ]; then
   "$vstage" run --from "$snap" --name "warm-$r" --timeout 1h \
     --artifacts "$out/artifacts" --junit "$out/junit.xml" --junit-from "$out/tempest/tempest.xml" \
-    -- "$PWD/ci/tempest.sh" "$out/tempest" "$regex" 2> "$out/warm-run.log" || rc=$?
+    -- "$PWD/ci/tempest.sh" "$out/tempest" "$regex" > "$out/warm-run.out" 2> "$out/warm-run.log" || rc=$?
 fi
-python3 - "$r" "$cold" "$cold_loop" "$save" "$wait_s" "$warm_loop" "$rc" "$out" <<'PY'
+python3 - "$r" "$cold" "$cold_loop" "$save" "$wait_s" "$warm_loop" "$rc" "$out" "$cold_pss" "$warm_pss" <<'PY'
 import json, re, sys, pathlib
-r, cold, cold_loop, save, wait, warm_loop, rc, out = sys.argv[1:]
+r, cold, cold_loop, save, wait, warm_loop, rc, out, cold_pss, warm_pss = sys.argv[1:]
 d = pathlib.Path(out)
 
 def gates(path):
@@ -157,6 +189,10 @@ if (d / "artifacts").exists():
     tempest(d / "tempest/tempest.xml", "held-out")
     if up:
         print(f"  ready: cold/warm = {float(cold) / up:.1f}x")
+a, b = (int(x) for x in warm_pss.split())
+print(f"  PSS: two restored envs {a / 1024:.0f} + {b / 1024:.0f} MiB = {(a + b) / 1024:.0f} MiB;"
+      f" the cold env {int(cold_pss) / 1024:.0f} MiB (two: {2 * int(cold_pss) / 1024:.0f} MiB);"
+      f" warm/cold = {(a + b) / (2 * int(cold_pss)):.2f}")
 PY
 echo "artifacts: $out"
 exit "$rc"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Creates the OpenStack databases and their schemas in the image at ROOT ($1), with a
 # MariaDB started in the chroot for the duration: nova_api, nova_cell0 and the cell1
-# mapping, nova, placement and glance. Only the controller's own services use these
+# mapping, nova, placement and glance (with its metadata definitions). Only the controller's own services use these
 # databases (over 127.0.0.1); the cell mapping's message queue is `controller`, the
 # template's hostname for that node, the same in every env.
 set -eu
@@ -67,6 +67,11 @@ nova cell_v2 create_cell --name cell1 --database_connection "$(db nova nova)" --
 nova db sync
 run placement-manage --config-file /tmp/placement-schema.conf db sync
 run glance-manage --config-file /tmp/glance-schema.conf db_sync
+# Glance's metadata definitions (what Horizon and Tempest's metadefs tests list), as
+# `glance-manage db load_metadefs` would load them on a deployed Glance; Debian ships
+# them outside Glance's default path.
+run glance-manage --config-file /tmp/glance-schema.conf db load_metadefs \
+  --path /usr/share/glance-common/metadefs
 
 rm -f "$root"/tmp/*-schema.conf "$root/tmp/mariadbd.log"
 # Files the manage commands wrote as root, for services that run as their own users.
