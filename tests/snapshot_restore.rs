@@ -304,11 +304,39 @@ fn heavy_debian_snapshot_resumes_twice_with_fresh_clocks_and_entropy() {
     h.ok(&["up", "-t", "debian", "--name", "src"]);
     sh(&h, "src", "d1", "echo before > /root/marker");
     sh(&h, "src", "d2", "nohup sleep 4242 >/dev/null 2>&1 &");
+    // An idle connection across d1's service NIC at the snapshot: a TCP connection
+    // from the host to its forwarded ssh port that never speaks (sshd waits for it for
+    // LoginGraceTime, 120 s). It ends with the source's QEMU: a restored d1 must not
+    // keep it, or a client in the guest reusing such a connection fails.
+    let config = std::fs::read_to_string(h.env_dir("src").join("ssh_config")).unwrap();
+    let port: u16 = config
+        .split("Host ")
+        .find(|block| block.starts_with("d1\n"))
+        .and_then(|block| block.lines().find_map(|l| l.trim().strip_prefix("Port ")))
+        .and_then(|p| p.trim().parse().ok())
+        .expect("d1's port in ssh_config");
+    let idle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let across = "ss -tnH state established dst 10.0.2.0/24 | wc -l";
+    let mut open = String::new();
+    for _ in 0..60 {
+        open = sh(&h, "src", "d1", across).trim().to_string();
+        if open != "0" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_ne!(open, "0", "the connection never showed in d1");
     let name = h.snapshot_name("deb");
     h.ok(&["snapshot", "create", "src", &name]);
+    assert_ne!(
+        sh(&h, "src", "d1", across).trim(),
+        "0",
+        "the source lost it"
+    );
     h.restore_at_once(&name, &["r1", "r2"]);
     let mut random = Vec::new();
     for env in ["r1", "r2"] {
+        assert_eq!(sh(&h, env, "d1", across).trim(), "0", "{env}");
         assert_eq!(sh(&h, env, "d1", "cat /root/marker").trim(), "before");
         assert!(
             sh(&h, env, "d2", "pgrep -a sleep").contains("sleep 4242"),
@@ -344,6 +372,7 @@ fn heavy_debian_snapshot_resumes_twice_with_fresh_clocks_and_entropy() {
         ""
     );
     assert_eq!(sh(&h, "src", "d1", "cat /root/marker").trim(), "before");
+    drop(idle);
     for env in ["r1", "r2", "src"] {
         h.ok(&["down", env]);
     }

@@ -702,6 +702,7 @@ impl Driver for Qemu {
                             detail: detail.to_string(),
                         }
                     })?;
+                    snapshot::drop_host_connections(&self.guest(node), node).await;
                     snapshot::mount(&self.guest(node), node).await?;
                 } else if node.cloud_init {
                     self.wait_cloud_init(node, &mut watch).await?;

@@ -145,8 +145,27 @@ pub async fn wait(ch: &mut Channel, node: &str) -> Result<(), DriverError> {
     }
 }
 
-/// How long a guest may take to let go of, or take again, its mounts.
-const MOUNT_BOUND: Duration = Duration::from_secs(60);
+/// A restored node's TCP connections across its service NIC (to the clones, and from the
+/// host through forwarded ports) ended with the QEMU that carried them: its user-mode
+/// network kept their state. Left open, a client's pool reuses one and its request fails
+/// ("Remote end closed connection without response", a 500 from nova-api measured in a
+/// restored env); destroyed here, pools see them closed and connect again. Best effort:
+/// an image without `ss` (busybox) or a kernel without `INET_DIAG_DESTROY` keeps them.
+pub async fn drop_host_connections(guest: &impl Guest, node: &NodePlan) {
+    if node.service_nic.is_none() {
+        return;
+    }
+    let script = format!(
+        "command -v ss >/dev/null 2>&1 || exit 0; ss -t -K dst {} >/dev/null 2>&1 || true",
+        crate::plan::SERVICE_NET
+    );
+    let argv = ["sh", "-c", &script].map(String::from);
+    let _ = guest.output(&argv, STEP_BOUND).await;
+}
+
+/// How long a guest may take for a step of a save or a restore (its mounts, its
+/// connections).
+const STEP_BOUND: Duration = Duration::from_secs(60);
 
 /// A virtiofs mount's session (its open files, its FUSE handshake) lives in its
 /// virtiofsd on the host, which a snapshot does not carry: a node lets go of its mounts
@@ -192,7 +211,7 @@ async fn in_guest(
 ) -> Result<(), String> {
     let argv = ["sh", "-c", script, "mount", target].map(String::from);
     let ran = guest
-        .output(&argv, MOUNT_BOUND)
+        .output(&argv, STEP_BOUND)
         .await
         .map_err(|e| format!("mount {target}: {what}: {e}"))?;
     if ran.code != 0 {
