@@ -340,11 +340,20 @@ pub fn tempest(dir: &Path, conf: &str, regex: &str, exclude: Option<&str>) -> Te
 
 /// A free TCP port on loopback, for a clone to listen on.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::hash::{BuildHasher as _, Hasher as _};
+    // RandomState: randomly keyed per process, a new key each time.
+    // Below the kernel's ephemeral range (32768 up): a port the kernel hands out for
+    // `bind(0)` or an outgoing connection (other tests, envs' forwarded ports) would be
+    // taken between this check and the caller's bind; one drawn here rarely is.
+    loop {
+        let draw = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let port = 20000 + (draw % 12768) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The processes a test started (clones), killed and reaped when it ends, pass or fail.
